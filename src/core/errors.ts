@@ -1,0 +1,104 @@
+/**
+ * Every error Outlast raises on purpose carries a stable `code`. The HTTP
+ * layer maps codes to statuses in one table; anything without a code is
+ * normalised to `internal` at the edge.
+ */
+export type ErrorCode =
+  | "bad_request"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "unknown_task_name"
+  | "conflict"
+  | "payload_too_large"
+  | "invalid_input"
+  | "queue_full"
+  | "rate_limited"
+  | "unavailable"
+  | "store_version"
+  | "lease_lost"
+  | "timeout"
+  | "canceled"
+  | "shutdown"
+  | "internal";
+
+export class OutlastError extends Error {
+  readonly code: ErrorCode;
+  readonly details: unknown;
+  constructor(code: ErrorCode, message: string, options?: { details?: unknown; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "OutlastError";
+    this.code = code;
+    this.details = options?.details;
+  }
+}
+
+/** Where an input failed its schema, as a Standard Schema issue list flattened for people. */
+export interface InputIssue {
+  message: string;
+  path: readonly (string | number)[];
+}
+
+export class InvalidInputError extends OutlastError {
+  readonly issues: readonly InputIssue[];
+  constructor(taskName: string, issues: readonly InputIssue[]) {
+    const first = issues[0];
+    const where = first && first.path.length > 0 ? ` at ${first.path.join(".")}` : "";
+    super("invalid_input", `Input for "${taskName}" is invalid${where}: ${first?.message ?? "rejected by schema"}`, {
+      details: issues,
+    });
+    this.name = "InvalidInputError";
+    this.issues = issues;
+  }
+}
+
+/** Thrown by submit when a queue, or an owner's share of it, is at its maximum length. Nothing was stored. */
+export class QueueFullError extends OutlastError {
+  readonly queue: string;
+  readonly retryAfterMs: number;
+  readonly scope: "queue" | "owner";
+  constructor(queue: string, scope: "queue" | "owner", retryAfterMs: number) {
+    super(
+      "queue_full",
+      scope === "queue"
+        ? `Queue "${queue}" is full; try again in ${Math.ceil(retryAfterMs / 1000)} s or raise its maxQueued`
+        : `This owner has too many tasks waiting in queue "${queue}"; try again in ${Math.ceil(retryAfterMs / 1000)} s`,
+      { details: { queue, scope, retryAfterMs } },
+    );
+    this.name = "QueueFullError";
+    this.queue = queue;
+    this.scope = scope;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/**
+ * Throw from a handler to fail the task at once, with no further attempts.
+ * @example throw new UnrecoverableError("The file is not an EPUB");
+ */
+export class UnrecoverableError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, options?: { code?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "UnrecoverableError";
+    this.code = options?.code;
+  }
+}
+
+/**
+ * Throw from a handler to end this attempt and try again after `delayMs`,
+ * whatever the backoff says. Counts as an attempt.
+ * @example throw new RetryLaterError("Rate limited upstream", { delayMs: 30_000 });
+ */
+export class RetryLaterError extends Error {
+  readonly delayMs: number;
+  constructor(message: string, options: { delayMs: number; cause?: unknown }) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "RetryLaterError";
+    this.delayMs = options.delayMs;
+  }
+}
+
+export function isOutlastError(error: unknown, code?: ErrorCode): error is OutlastError {
+  return error instanceof OutlastError && (code === undefined || error.code === code);
+}

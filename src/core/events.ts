@@ -1,0 +1,36 @@
+import type { Progress } from "./progress.js";
+import type { TaskState } from "./states.js";
+import type { TaskError } from "./task.js";
+
+/** The kinds of entry in a task's event log. */
+export type TaskEventType = "state" | "progress" | "log" | "step";
+
+export type TaskEventData =
+  | { type: "state"; state: TaskState; result?: unknown; error?: TaskError; runAt?: string; reason?: string }
+  | { type: "progress"; progress: Progress }
+  | { type: "log"; message: string }
+  | { type: "step"; name: string };
+
+/** One entry of a task's ordered log. `seq` rises by one per event of the task. */
+export type TaskEvent = TaskEventData & {
+  taskId: string;
+  seq: number;
+  attempt: number;
+  /** ISO-8601 time of the event. */
+  at: string;
+};
+
+/** An event as stores keep and deliver it, with the routing fields watchers filter on. */
+export interface StoredEvent {
+  taskId: string;
+  owner: string;
+  queue: string;
+  seq: number;
+  attempt: number;
+  at: number;
+  data: TaskEventData;
+}
+
+export function toPublicEvent(event: StoredEvent): TaskEvent {
+  return { ...event.data, taskId: event.taskId, seq: event.seq, attempt: event.attempt, at: new Date(event.at).toISOString() };
+}

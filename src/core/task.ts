@@ -1,0 +1,92 @@
+import type { Progress } from "./progress.js";
+import type { TaskState } from "./states.js";
+
+/** How a failed task's error is kept and shown. */
+export interface TaskError {
+  message: string;
+  code?: string;
+}
+
+/**
+ * A task as the store holds it. Times are milliseconds since the epoch; the
+ * public {@link Task} turns them into ISO strings.
+ */
+export interface TaskRecord {
+  id: string;
+  name: string;
+  queue: string;
+  owner: string;
+  state: TaskState;
+  priority: number;
+  /** Attempts started so far (0 while it has never run). */
+  attempt: number;
+  maxAttempts: number;
+  timeoutMs: number | null;
+  input: unknown;
+  progress: Progress | null;
+  result: unknown;
+  error: TaskError | null;
+  checkpoint: unknown;
+  idempotencyKey: string | null;
+  createdAt: number;
+  runAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  lastSeq: number;
+  cancelRequested: boolean;
+  workerId: string | null;
+  leaseExpiresAt: number | null;
+}
+
+/** A task as the library and the HTTP API show it (API.md, "The task object"). */
+export interface Task {
+  id: string;
+  name: string;
+  queue: string;
+  owner: string;
+  state: TaskState;
+  priority: number;
+  attempt: number;
+  maxAttempts: number;
+  progress: Progress;
+  /** 1-based place among the queue's runnable tasks while queued, else null. */
+  position: number | null;
+  /** Estimated milliseconds until it finishes, while queued, else null. */
+  etaMs: number | null;
+  result: unknown;
+  error: TaskError | null;
+  createdAt: string;
+  runAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  lastSeq: number;
+}
+
+export function toIso(ms: number): string;
+export function toIso(ms: number | null): string | null;
+export function toIso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+export function toPublicTask(record: TaskRecord, position: number | null = null, etaMs: number | null = null): Task {
+  return {
+    id: record.id,
+    name: record.name,
+    queue: record.queue,
+    owner: record.owner,
+    state: record.state,
+    priority: record.priority,
+    attempt: record.attempt,
+    maxAttempts: record.maxAttempts,
+    progress: record.progress ?? {},
+    position: record.state === "queued" ? position : null,
+    etaMs: record.state === "queued" ? etaMs : null,
+    result: record.result ?? null,
+    error: record.error,
+    createdAt: toIso(record.createdAt),
+    runAt: toIso(record.runAt),
+    startedAt: toIso(record.startedAt),
+    finishedAt: toIso(record.finishedAt),
+    lastSeq: record.lastSeq,
+  };
+}

@@ -1,0 +1,191 @@
+import { OutlastError } from "../core/errors.js";
+import { normalizeProgress, type Progress } from "../core/progress.js";
+import type { TaskRecord } from "../core/task.js";
+import type { Lease, Store } from "../store/store.js";
+import type { Clock, Logger } from "./clock.js";
+
+/** What a handler gets as its second argument. */
+export interface TaskContext {
+  /** The task being run. */
+  readonly task: TaskInfo;
+  /** 1 on the first attempt, 2 on the first retry… */
+  readonly attempt: number;
+  /** Aborted on cancel, timeout, shutdown, or when this worker lost the task's lease. */
+  readonly signal: AbortSignal;
+  /** What the last `checkpoint()` saved, on any earlier attempt; undefined if none. */
+  readonly lastCheckpoint: unknown;
+  /**
+   * Report progress. Synchronous and cheap: call it as often as you like;
+   * the latest report is saved a few times a second and before every state change.
+   */
+  progress(progress: Progress): void;
+  /**
+   * Run `fn` once per task and record its (JSON) result; on a retry or resume
+   * the recorded result is returned without running `fn`.
+   */
+  step<T>(name: string, fn: () => T | Promise<T>): Promise<T>;
+  /** Save free-form resume state, read back as `lastCheckpoint` on a later attempt. */
+  checkpoint(data: unknown): Promise<void>;
+  /** Append a line to the task's event log (bounded per task). */
+  log(message: string): Promise<void>;
+}
+
+export interface TaskInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly queue: string;
+  readonly owner: string;
+  readonly priority: number;
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  readonly createdAt: Date;
+}
+
+/** Collects dirty contexts and saves their latest progress on one timer. */
+export class ProgressCoalescer {
+  private readonly dirty = new Set<Context>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly intervalMs: number) {}
+
+  mark(context: Context): void {
+    this.dirty.add(context);
+    if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), this.intervalMs);
+    }
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const contexts = [...this.dirty];
+    this.dirty.clear();
+    for (const context of contexts) context.flushProgress();
+  }
+
+  forget(context: Context): void {
+    this.dirty.delete(context);
+    if (this.dirty.size === 0 && this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
+export interface ContextDeps {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  coalescer: ProgressCoalescer;
+}
+
+export class Context implements TaskContext {
+  readonly task: TaskInfo;
+  readonly attempt: number;
+  readonly lastCheckpoint: unknown;
+  private pending: Progress | null = null;
+  private closed = false;
+  private readonly inflight = new Map<string, Promise<unknown>>();
+  /** Writes in flight, so the engine can wait for them before the final state. */
+  private writes: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly deps: ContextDeps,
+    record: TaskRecord,
+    private readonly lease: Lease,
+    private readonly steps: Map<string, unknown>,
+    readonly signal: AbortSignal,
+    private readonly onLeaseLost: () => void,
+  ) {
+    this.task = Object.freeze({
+      id: record.id,
+      name: record.name,
+      queue: record.queue,
+      owner: record.owner,
+      priority: record.priority,
+      attempt: record.attempt,
+      maxAttempts: record.maxAttempts,
+      createdAt: new Date(record.createdAt),
+    });
+    this.attempt = record.attempt;
+    this.lastCheckpoint = record.checkpoint ?? undefined;
+  }
+
+  progress(progress: Progress): void {
+    if (this.closed) return;
+    if (this.pending === null) this.deps.coalescer.mark(this);
+    this.pending = progress;
+  }
+
+  /** Save the latest unsaved progress now; later writes of this task queue behind it. */
+  flushProgress(): void {
+    const progress = this.pending;
+    if (progress === null) return;
+    this.pending = null;
+    this.track(this.deps.store.recordProgress(this.lease, normalizeProgress(progress), this.deps.clock()));
+  }
+
+  async step<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
+    if (typeof name !== "string" || name.length === 0 || name.length > 200) {
+      throw new OutlastError("bad_request", "A step name must be a string of 1 to 200 characters");
+    }
+    if (this.steps.has(name)) return this.steps.get(name) as T;
+    const running = this.inflight.get(name);
+    if (running) return running as Promise<T>;
+    const promise = this.runStep(name, fn);
+    this.inflight.set(name, promise);
+    try {
+      return await promise;
+    } finally {
+      this.inflight.delete(name);
+    }
+  }
+
+  private async runStep<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
+    this.signal.throwIfAborted();
+    const value = await fn();
+    // The result is what a replay would return, so both paths give the same value.
+    const stored = value === undefined ? null : (JSON.parse(JSON.stringify(value)) as unknown);
+    this.flushProgress();
+    const ok = await this.track(this.deps.store.recordStep(this.lease, name, stored, this.deps.clock()));
+    if (!ok) this.fenced();
+    this.steps.set(name, stored);
+    return stored as T;
+  }
+
+  async checkpoint(data: unknown): Promise<void> {
+    if (this.closed) return;
+    const ok = await this.track(this.deps.store.recordCheckpoint(this.lease, data, this.deps.clock()));
+    if (!ok) this.fenced();
+  }
+
+  async log(message: string): Promise<void> {
+    if (this.closed) return;
+    this.flushProgress();
+    const ok = await this.track(this.deps.store.appendLog(this.lease, String(message).slice(0, 10_000), this.deps.clock()));
+    if (!ok) this.fenced();
+  }
+
+  /** No more writes from the handler after this; returns once earlier writes settled. */
+  async close(): Promise<void> {
+    this.flushProgress();
+    this.closed = true;
+    this.deps.coalescer.forget(this);
+    await this.writes;
+  }
+
+  private track<T>(write: Promise<T>): Promise<T> {
+    this.writes = this.writes.then(
+      () => write,
+      () => write,
+    ).catch((error: unknown) => {
+      this.deps.logger.error({ err: error, taskId: this.task.id }, "a task write failed");
+    });
+    return write;
+  }
+
+  private fenced(): never {
+    this.onLeaseLost();
+    throw new OutlastError("lease_lost", `Task ${this.task.id} is no longer held by this worker; its writes are ignored`);
+  }
+}

@@ -1,0 +1,67 @@
+import type { BackoffOptions } from "../core/backoff.js";
+import type { StandardSchemaV1 } from "../core/schema.js";
+import type { TaskContext } from "./context.js";
+
+/** What `outlast.define()` takes. */
+export interface TaskDefinition<Input = unknown, Result = unknown> {
+  /** Queue the task runs on. @defaultValue "default" */
+  queue?: string;
+  /** Any Standard Schema validator (zod, valibot, arktype…); checked at submit, nothing is stored when it fails. */
+  input?: StandardSchemaV1<unknown, Input>;
+  /** Attempts before the task fails for good. @defaultValue 3 */
+  maxAttempts?: number;
+  /** Delay between attempts. @defaultValue \{ baseMs: 1000, maxMs: 60000 \} */
+  backoff?: BackoffOptions;
+  /** Per-attempt time limit; the attempt fails and `ctx.signal` is aborted. @defaultValue none */
+  timeoutMs?: number;
+  /** Default priority of submits; higher runs first. @defaultValue 0 */
+  priority?: number;
+  run(input: Input, ctx: TaskContext): Promise<Result> | Result;
+}
+
+/** Options of one submit. */
+export interface SubmitOptions {
+  /** Who the task belongs to; other owners cannot see it. @defaultValue "anonymous" */
+  owner?: string;
+  /** Higher runs first; equal priorities run in submit order. @defaultValue the definition's, else 0 */
+  priority?: number;
+  /** Same owner + name + key: attach to that task instead of starting another (see README, "Idempotency"). */
+  idempotencyKey?: string;
+  /** Start no earlier than this many milliseconds from now. */
+  delayMs?: number;
+  /** Start no earlier than this time. */
+  runAt?: Date | number | string;
+  /** Overrides the definition's queue. */
+  queue?: string;
+  maxAttempts?: number;
+  timeoutMs?: number;
+}
+
+/** Options of `outlast.queue()`. */
+export interface QueueOptions {
+  /** Running tasks at once, across every process on the database. @defaultValue 10 */
+  concurrency?: number;
+  /** Queued tasks at most; a submit beyond it throws QueueFullError. @defaultValue no limit */
+  maxQueued?: number;
+  perOwner?: {
+    /** Running tasks of one owner at once. */
+    concurrency?: number;
+    /** Queued tasks of one owner at most. */
+    maxQueued?: number;
+  };
+}
+
+/** A defined task, typed by its input, with a shortcut to submit it. */
+export interface DefinedTask<Input, Result> {
+  readonly name: string;
+  readonly queue: string;
+  /** Phantom field carrying the result type for inference; always undefined. */
+  readonly resultType?: Result;
+  submit(input: Input, options?: SubmitOptions): Promise<import("../core/task.js").Task>;
+}
+
+export interface RegisteredDefinition {
+  name: string;
+  queue: string;
+  definition: TaskDefinition<unknown, unknown>;
+}

@@ -1,0 +1,121 @@
+import { backoffDelay } from "../core/backoff.js";
+import { OutlastError, RetryLaterError, UnrecoverableError } from "../core/errors.js";
+import type { TaskError } from "../core/task.js";
+import type { ClaimedTask, FinishOutcome, Store } from "../store/store.js";
+import type { Clock, Logger } from "./clock.js";
+import { Context, type ProgressCoalescer } from "./context.js";
+import type { RegisteredDefinition } from "./definitions.js";
+
+export type AbortCause = "cancel" | "timeout" | "shutdown" | "lease_lost";
+
+export interface ExecutionDeps {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  coalescer: ProgressCoalescer;
+  /** How long an aborted handler may take to return before its task is settled without it. */
+  abortGraceMs: number;
+}
+
+const CAUSE_CODES: Record<AbortCause, TaskError> = {
+  cancel: { message: "Canceled", code: "canceled" },
+  timeout: { message: "Timed out", code: "timeout" },
+  shutdown: { message: "Worker shut down", code: "shutdown" },
+  lease_lost: { message: "Lease lost", code: "lease_lost" },
+};
+
+/** One attempt of one task in this process: runs the handler and records how it ended. */
+export class Execution {
+  readonly taskId: string;
+  private readonly controller = new AbortController();
+  private cause: AbortCause | null = null;
+  private readonly context: Context;
+  private graceTimer: NodeJS.Timeout | null = null;
+  private timeoutTimer: NodeJS.Timeout | null = null;
+  private abandon: (() => void) | null = null;
+  /** Settles when the attempt's outcome is recorded (or fenced). */
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly deps: ExecutionDeps,
+    private readonly claimed: ClaimedTask,
+    private readonly registered: RegisteredDefinition,
+  ) {
+    this.taskId = claimed.task.id;
+    this.context = new Context(deps, claimed.task, claimed.lease, claimed.steps, this.controller.signal, () =>
+      this.abort("lease_lost"),
+    );
+    this.done = this.run();
+  }
+
+  get lease() {
+    return this.claimed.lease;
+  }
+
+  /** Abort the handler's signal; the first cause wins. */
+  abort(cause: AbortCause): void {
+    if (this.cause !== null) return;
+    this.cause = cause;
+    const error = new OutlastError(cause === "cancel" ? "canceled" : cause, CAUSE_CODES[cause].message);
+    this.controller.abort(error);
+    // A handler that ignores its signal is given a grace period, then left behind:
+    // its later writes are fenced because the task's state moves on without it.
+    this.graceTimer = setTimeout(() => this.abandon?.(), cause === "lease_lost" ? 0 : this.deps.abortGraceMs);
+  }
+
+  private async run(): Promise<void> {
+    const task = this.claimed.task;
+    const timeoutMs = task.timeoutMs ?? this.registered.definition.timeoutMs ?? null;
+    if (timeoutMs !== null) this.timeoutTimer = setTimeout(() => this.abort("timeout"), timeoutMs);
+
+    let outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
+    const abandoned = new Promise<{ ok: false; error: unknown }>((resolve) => {
+      this.abandon = () => resolve({ ok: false, error: this.controller.signal.reason });
+    });
+    try {
+      const handler = (async () => this.registered.definition.run(task.input, this.context))().then(
+        (value) => ({ ok: true as const, value }),
+        (error: unknown) => ({ ok: false as const, error }),
+      );
+      outcome = await Promise.race([handler, abandoned]);
+    } finally {
+      if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
+      if (this.graceTimer) clearTimeout(this.graceTimer);
+    }
+    await this.context.close();
+    if (this.cause === "lease_lost") return;
+    const now = this.deps.clock();
+    if (this.cause === "shutdown" && !outcome.ok) {
+      await this.deps.store.release(this.claimed.lease, now);
+      return;
+    }
+    const finish = this.outcomeFor(outcome, now);
+    const recorded = await this.deps.store.finish(this.claimed.lease, finish, now);
+    if (!recorded) this.deps.logger.warn({ taskId: task.id }, "task outcome was fenced: the lease was lost");
+  }
+
+  private outcomeFor(outcome: { ok: true; value: unknown } | { ok: false; error: unknown }, now: number): FinishOutcome {
+    if (this.cause === "cancel") return { state: "canceled", error: CAUSE_CODES.cancel };
+    // A handler that returns after its timeout still failed the attempt.
+    if (outcome.ok && this.cause !== "timeout") {
+      return { state: "succeeded", result: outcome.value === undefined ? null : outcome.value };
+    }
+    const thrown = outcome.ok ? undefined : outcome.error;
+    const task = this.claimed.task;
+    const error = this.cause === "timeout" ? CAUSE_CODES.timeout : toTaskError(thrown);
+    const attemptsLeft = task.attempt < task.maxAttempts;
+    if (thrown instanceof UnrecoverableError || !attemptsLeft) return { state: "failed", error };
+    const delay =
+      thrown instanceof RetryLaterError ? Math.max(0, thrown.delayMs) : backoffDelay(task.attempt, this.registered.definition.backoff);
+    return { state: "retry", error, runAt: now + delay };
+  }
+}
+
+export function toTaskError(error: unknown): TaskError {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    const message = error.message.slice(0, 4000) || error.name;
+    return typeof code === "string" ? { message, code } : { message };
+  }
+  return { message: String(error).slice(0, 4000) };
+}

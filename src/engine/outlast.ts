@@ -1,0 +1,516 @@
+import { hostname } from "node:os";
+import { OutlastError, isOutlastError } from "../core/errors.js";
+import type { StoredEvent, TaskEvent } from "../core/events.js";
+import { toPublicEvent } from "../core/events.js";
+import { newId } from "../core/ids.js";
+import { validateInput } from "../core/schema.js";
+import type { TaskState } from "../core/states.js";
+import { toPublicTask, type Task, type TaskRecord } from "../core/task.js";
+import type { QueueInfo, Store, StoreInfo, SubmitOutcome, SubmitRequest, WorkerHeartbeat } from "../store/store.js";
+import { consoleLogger, systemClock, type Clock, type Logger } from "./clock.js";
+import { ProgressCoalescer } from "./context.js";
+import type { DefinedTask, QueueOptions, RegisteredDefinition, SubmitOptions, TaskDefinition } from "./definitions.js";
+import { Hub } from "./hub.js";
+import { QueueWorker } from "./queue-worker.js";
+import { Scheduler } from "./scheduler.js";
+import { CursorCodec, watchTask, type WatchEvent, type WatchOptions } from "./watch.js";
+import { checkSubmitOptions } from "./submit-options.js";
+
+export interface OutlastOptions {
+  store: Store;
+  /** How long a worker holds a task without renewing its lease. @defaultValue 15000 */
+  leaseMs?: number;
+  /** Most often a task's progress is saved. @defaultValue 250 */
+  progressIntervalMs?: number;
+  /** Safety-net poll for work when no wake-up arrives. @defaultValue 1000 */
+  pollIntervalMs?: number;
+  /** How long a cancelled or timed-out handler may take to return before it is left behind. @defaultValue 10000 */
+  abortGraceMs?: number;
+  /**
+   * How long finished tasks (and their events) are kept; `false` keeps them forever.
+   * @defaultValue 7 days for each state
+   */
+  retention?: false | Partial<Record<"succeededMs" | "failedMs" | "canceledMs", number>>;
+  /** An id for this process's workers. @defaultValue a random id */
+  workerId?: string;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+/** Lifecycle notifications, from every process on the database. */
+export interface LifecycleEvents {
+  queued: TaskEvent;
+  started: TaskEvent;
+  progress: TaskEvent;
+  retrying: TaskEvent;
+  succeeded: TaskEvent;
+  failed: TaskEvent;
+  canceled: TaskEvent;
+}
+
+const DEFAULT_QUEUE = "default";
+const DEFAULT_OWNER = "anonymous";
+const DEFAULT_CONCURRENCY = 10;
+const DAY = 24 * 60 * 60 * 1000;
+
+/**
+ * The engine: define tasks, submit them, run workers, watch progress.
+ * @example
+ * const outlast = new Outlast({ store: sqliteStore({ path: "./outlast.db" }) });
+ * outlast.define("hello", { run: async (input, ctx) => { ctx.progress({ percent: 100 }); return "hi"; } });
+ * const task = await outlast.submit("hello", {});
+ * await outlast.start();
+ */
+export class Outlast {
+  readonly store: Store;
+  readonly workerId: string;
+  private readonly leaseMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly abortGraceMs: number;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly retention: OutlastOptions["retention"];
+  private readonly definitions = new Map<string, RegisteredDefinition>();
+  private readonly queues = new Map<string, QueueOptions>();
+  private readonly workers = new Map<string, QueueWorker>();
+  private readonly coalescer: ProgressCoalescer;
+  readonly hub: Hub;
+  private readonly scheduler: Scheduler;
+  private readonly lifecycle = new Map<keyof LifecycleEvents, Set<(event: TaskEvent) => void>>();
+  private stopLifecycle: (() => void) | null = null;
+  private stopWake: (() => void) | null = null;
+  private info: Promise<StoreInfo> | null = null;
+  private codec: CursorCodec | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private started = false;
+  private startedAt = 0;
+  private readonly durations = new Map<string, { at: number; ms: number | null }>();
+
+  constructor(options: OutlastOptions) {
+    this.store = options.store;
+    this.leaseMs = positive(options.leaseMs ?? 15_000, "leaseMs");
+    this.pollIntervalMs = positive(options.pollIntervalMs ?? 1000, "pollIntervalMs");
+    this.abortGraceMs = positive(options.abortGraceMs ?? 10_000, "abortGraceMs", true);
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? consoleLogger;
+    this.retention = options.retention;
+    this.workerId = options.workerId ?? newId("wrk");
+    this.coalescer = new ProgressCoalescer(positive(options.progressIntervalMs ?? 250, "progressIntervalMs"));
+    this.hub = new Hub(this.store);
+    this.scheduler = new Scheduler(this.store, this.clock, this.logger);
+  }
+
+  /**
+   * Set a queue's limits. They are stored, so every process on the database enforces them.
+   * @example outlast.queue("tts", { concurrency: 2, maxQueued: 100, perOwner: { concurrency: 1, maxQueued: 5 } });
+   */
+  queue(name: string, options: QueueOptions = {}): this {
+    checkName(name, "queue name");
+    for (const [key, value] of [
+      ["concurrency", options.concurrency],
+      ["maxQueued", options.maxQueued],
+      ["perOwner.concurrency", options.perOwner?.concurrency],
+      ["perOwner.maxQueued", options.perOwner?.maxQueued],
+    ] as const) {
+      if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
+        throw new OutlastError("bad_request", `Queue "${name}": ${key} must be a whole number of at least 1`);
+      }
+    }
+    this.queues.set(name, options);
+    if (this.started) void this.saveQueue(name).catch((error: unknown) => this.logger.error({ err: error }, "saving queue failed"));
+    return this;
+  }
+
+  /** Define a task type. Its name is what `submit` and the HTTP API use. */
+  define<Input = unknown, Result = unknown>(name: string, definition: TaskDefinition<Input, Result>): DefinedTask<Input, Result> {
+    checkName(name, "task name");
+    if (typeof definition?.run !== "function") throw new OutlastError("bad_request", `Task "${name}" needs a run(input, ctx) function`);
+    if (this.definitions.has(name)) throw new OutlastError("conflict", `Task "${name}" is already defined`);
+    if (this.started) throw new OutlastError("conflict", `Define "${name}" before outlast.start()`);
+    const queue = definition.queue ?? DEFAULT_QUEUE;
+    checkName(queue, "queue name");
+    this.definitions.set(name, { name, queue, definition: definition as TaskDefinition<unknown, unknown> });
+    return {
+      name,
+      queue,
+      submit: (input: Input, options?: SubmitOptions) => this.submit(name, input, options),
+    };
+  }
+
+  /** Names of the tasks defined in this process. */
+  get taskNames(): string[] {
+    return [...this.definitions.keys()];
+  }
+
+  /**
+   * Submit a task; returns at once with the stored task. With an
+   * `idempotencyKey` it may return the existing task instead (see README).
+   * Throws InvalidInputError, QueueFullError, or OutlastError("unknown_task_name").
+   */
+  async submit(name: string, input?: unknown, options: SubmitOptions = {}): Promise<Task> {
+    return (await this.submitWithOutcome(name, input, options)).task;
+  }
+
+  /** Like {@link submit}, and says whether the task was created, found, or resumed. */
+  async submitWithOutcome(name: string, input?: unknown, options: SubmitOptions = {}): Promise<{ outcome: SubmitOutcome["kind"]; task: Task }> {
+    const request = await this.buildRequest(name, input, options);
+    await this.ready();
+    const outcome = await this.store.submit(request, this.clock());
+    return { outcome: outcome.kind, task: await this.present(outcome.task) };
+  }
+
+  private async buildRequest(name: string, input: unknown, options: SubmitOptions): Promise<SubmitRequest> {
+    const registered = this.definitions.get(name);
+    if (!registered) {
+      throw new OutlastError("unknown_task_name", `No task named "${name}" is defined; call outlast.define("${name}", …) first`);
+    }
+    const checked = checkSubmitOptions(options, this.clock());
+    const definition = registered.definition;
+    const value = definition.input ? await validateInput(name, definition.input, input) : input;
+    return {
+      id: newId("tsk", this.clock()),
+      name,
+      queue: checked.queue ?? registered.queue,
+      owner: checked.owner ?? DEFAULT_OWNER,
+      input: value === undefined ? null : value,
+      priority: checked.priority ?? definition.priority ?? 0,
+      runAt: checked.runAt ?? this.clock(),
+      maxAttempts: checked.maxAttempts ?? definition.maxAttempts ?? 3,
+      timeoutMs: checked.timeoutMs ?? definition.timeoutMs ?? null,
+      idempotencyKey: checked.idempotencyKey ?? null,
+    };
+  }
+
+  /** A task, or null when there is none with this id. */
+  async get(id: string): Promise<Task | null> {
+    if (typeof id !== "string") return null;
+    await this.ready();
+    const record = await this.store.getTask(id);
+    return record ? this.present(record) : null;
+  }
+
+  /** The stored record, with input and checkpoint (for operators and the dashboard). */
+  async getRecord(id: string): Promise<TaskRecord | null> {
+    await this.ready();
+    return this.store.getTask(id);
+  }
+
+  /** Tasks, newest first, one page at a time. */
+  async list(filter: { owner?: string; state?: TaskState; queue?: string; name?: string; limit?: number; cursor?: string } = {}): Promise<{
+    tasks: Task[];
+    nextCursor: string | null;
+  }> {
+    await this.ready();
+    const page = await this.store.listTasks({ ...filter, limit: filter.limit ?? 50 });
+    return { tasks: await Promise.all(page.tasks.map((t) => this.present(t))), nextCursor: page.nextCursor };
+  }
+
+  /**
+   * Cancel a task: a queued one at once, a running one by aborting its
+   * `ctx.signal` (it ends `canceled` when the handler returns). Cancelling a
+   * finished task throws OutlastError("conflict").
+   */
+  async cancel(id: string): Promise<Task> {
+    await this.ready();
+    const outcome = await this.store.cancel(id, this.clock());
+    if (outcome.kind === "missing") throw new OutlastError("not_found", `No task ${id}`);
+    if (outcome.kind === "final") throw new OutlastError("conflict", `Task ${id} already ${outcome.task.state}; nothing to cancel`);
+    if (outcome.kind === "requested") {
+      for (const worker of this.workers.values()) worker.running.get(id)?.abort("cancel");
+    }
+    return this.present(outcome.task);
+  }
+
+  /** Run a failed or cancelled task again, from its recorded steps. */
+  async retry(id: string): Promise<Task> {
+    await this.ready();
+    const outcome = await this.store.retry(id, this.clock());
+    if (outcome.kind === "missing") throw new OutlastError("not_found", `No task ${id}`);
+    if (outcome.kind === "conflict") {
+      throw new OutlastError("conflict", `Task ${id} is ${outcome.task.state}; only failed or canceled tasks can be retried`);
+    }
+    return this.present(outcome.task);
+  }
+
+  /**
+   * The task's events after `after`, then live ones, ending after its final
+   * state. Each event carries the `cursor` to resume after it.
+   */
+  watch(id: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent> {
+    return watchTask(
+      { store: this.store, hub: this.hub, cursors: () => this.cursors(), snapshot: (taskId) => this.get(taskId) },
+      id,
+      options,
+    );
+  }
+
+  /** The cursor codec of this database (cursors name the database they came from). */
+  async cursors(): Promise<CursorCodec> {
+    if (!this.codec) this.codec = new CursorCodec((await this.ready()).databaseId);
+    return this.codec;
+  }
+
+  /** Listen to lifecycle events of every task on the database; returns an unsubscribe function. */
+  on<K extends keyof LifecycleEvents>(event: K, listener: (event: LifecycleEvents[K]) => void): () => void {
+    let set = this.lifecycle.get(event);
+    if (!set) this.lifecycle.set(event, (set = new Set()));
+    set.add(listener);
+    this.stopLifecycle ??= this.hub.onAll((stored) => this.emitLifecycle(stored));
+    return () => {
+      set.delete(listener);
+      if ([...this.lifecycle.values()].every((s) => s.size === 0)) {
+        this.stopLifecycle?.();
+        this.stopLifecycle = null;
+      }
+    };
+  }
+
+  /**
+   * Submit `input` to task `name` on every tick of `cron` (croner syntax),
+   * exactly once per tick however many processes run the schedule.
+   */
+  schedule(scheduleName: string, cron: string, taskName: string, input?: unknown, options: SubmitOptions = {}): this {
+    checkName(scheduleName, "schedule name");
+    this.scheduler.add(scheduleName, cron, () => this.buildRequest(taskName, input, options));
+    if (this.started) this.scheduler.start();
+    return this;
+  }
+
+  async pauseQueue(name: string): Promise<void> {
+    await this.ready();
+    await this.store.setQueuePaused(name, true, this.clock());
+  }
+
+  async resumeQueue(name: string): Promise<void> {
+    await this.ready();
+    await this.store.setQueuePaused(name, false, this.clock());
+  }
+
+  async listQueues(): Promise<QueueInfo[]> {
+    await this.ready();
+    return this.store.listQueues();
+  }
+
+  /** Worker processes that sent a heartbeat recently. */
+  async listWorkers(): Promise<WorkerHeartbeat[]> {
+    await this.ready();
+    return this.store.listWorkers(this.clock() - Math.max(3 * this.heartbeatMs, 10_000));
+  }
+
+  /** Tasks running in this process right now. */
+  get runningHere(): string[] {
+    return [...this.workers.values()].flatMap((w) => [...w.running.keys()]);
+  }
+
+  /** Start workers for every queue that has a defined task, and the maintenance timers. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    await this.ready();
+    this.started = true;
+    this.startedAt = this.clock();
+    const queueNames = new Set([...this.definitions.values()].map((d) => d.queue));
+    for (const name of new Set([...queueNames, ...this.queues.keys()])) await this.saveQueue(name);
+    for (const name of queueNames) {
+      const limit = this.queues.get(name)?.concurrency ?? DEFAULT_CONCURRENCY;
+      const worker = new QueueWorker(
+        { queue: name, workerId: this.workerId, limit, leaseMs: this.leaseMs, pollIntervalMs: this.pollIntervalMs },
+        this.definitions,
+        { store: this.store, clock: this.clock, logger: this.logger, coalescer: this.coalescer, abortGraceMs: this.abortGraceMs },
+      );
+      this.workers.set(name, worker);
+    }
+    this.stopWake = this.hub.onWake((queues) => {
+      for (const worker of this.workers.values()) if (!queues || queues.has(worker.queue)) worker.pump();
+    });
+    for (const worker of this.workers.values()) worker.start();
+    this.every(this.heartbeatMs, () => this.heartbeat());
+    this.every(Math.max(250, Math.min(this.leaseMs / 2, 5_000)), () => this.recover());
+    if (this.retention !== false) this.every(60_000, () => this.purge(), true);
+    this.scheduler.start();
+    await this.heartbeat();
+  }
+
+  /**
+   * Stop claiming, let running tasks finish within `graceMs`, then abort the
+   * rest and release their leases so another worker resumes them at once.
+   */
+  async stop(options: { graceMs?: number } = {}): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.scheduler.stop();
+    this.stopWake?.();
+    this.stopWake = null;
+    for (const worker of this.workers.values()) worker.pause();
+    const running = () => [...this.workers.values()].flatMap((w) => [...w.running.values()]);
+    const graceMs = options.graceMs ?? 10_000;
+    const grace = delay(graceMs);
+    await Promise.race([Promise.allSettled(running().map((e) => e.done)), grace.promise]);
+    grace.cancel();
+    for (const execution of running()) execution.abort("shutdown");
+    await Promise.allSettled(running().map((e) => e.done));
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    this.workers.clear();
+    this.coalescer.flush();
+    await this.store.removeWorker(this.workerId).catch(() => {});
+  }
+
+  /** Stop workers, end every watcher, and close the store. */
+  async close(options: { graceMs?: number } = {}): Promise<void> {
+    await this.stop(options);
+    this.stopLifecycle?.();
+    this.stopLifecycle = null;
+    this.hub.close();
+    await this.store.close();
+  }
+
+  // ── internals ─────────────────────────────────────────────────────────
+
+  private get heartbeatMs(): number {
+    // Renew well before expiry, and often enough that a cancel asked from another process lands quickly.
+    return Math.max(50, Math.min(this.leaseMs / 3, 2_000));
+  }
+
+  private ready(): Promise<StoreInfo> {
+    this.info ??= this.store.init();
+    return this.info;
+  }
+
+  private async saveQueue(name: string): Promise<void> {
+    const options = this.queues.get(name) ?? {};
+    await this.store.configureQueue(
+      {
+        name,
+        concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+        maxQueued: options.maxQueued ?? null,
+        ownerConcurrency: options.perOwner?.concurrency ?? null,
+        ownerMaxQueued: options.perOwner?.maxQueued ?? null,
+      },
+      this.clock(),
+    );
+  }
+
+  private async heartbeat(): Promise<void> {
+    const executions = [...this.workers.values()].flatMap((w) => [...w.running.values()]);
+    const now = this.clock();
+    const statuses = await this.store.heartbeat(
+      executions.map((e) => e.lease),
+      now,
+      this.leaseMs,
+    );
+    statuses.forEach((status, i) => {
+      const execution = executions[i]!;
+      if (!status.held) execution.abort("lease_lost");
+      else if (status.cancelRequested) execution.abort("cancel");
+    });
+    await this.store.recordWorker(
+      {
+        id: this.workerId,
+        host: hostname(),
+        pid: process.pid,
+        queues: [...this.workers.keys()],
+        startedAt: this.startedAt,
+        heartbeatAt: now,
+        running: executions.map((e) => e.taskId),
+      },
+      now,
+    );
+  }
+
+  private async recover(): Promise<void> {
+    const n = await this.store.recoverExpired(this.clock(), "The worker running this task stopped responding and no attempts are left");
+    if (n > 0) this.logger.warn({ recovered: n }, "recovered tasks whose worker stopped responding");
+  }
+
+  private async purge(): Promise<void> {
+    if (this.retention === false) return;
+    const now = this.clock();
+    const keep = this.retention ?? {};
+    await this.store.purgeFinished(
+      {
+        succeeded: now - (keep.succeededMs ?? 7 * DAY),
+        failed: now - (keep.failedMs ?? 7 * DAY),
+        canceled: now - (keep.canceledMs ?? 7 * DAY),
+      },
+      5_000,
+    );
+  }
+
+  private every(ms: number, fn: () => Promise<void>, unref = false): void {
+    let busy = false;
+    const timer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      fn()
+        .catch((error: unknown) => this.logger.error({ err: error }, "background job failed"))
+        .finally(() => (busy = false));
+    }, ms);
+    if (unref) timer.unref();
+    this.timers.push(timer);
+  }
+
+  /** The public task, with queue position and ETA while it waits. */
+  private async present(record: TaskRecord): Promise<Task> {
+    if (record.state !== "queued") return toPublicTask(record);
+    const now = this.clock();
+    const position = await this.store.queuePosition(record.id, now);
+    let etaMs: number | null = null;
+    if (position !== null) {
+      const mean = await this.meanDuration(record.queue, now);
+      const concurrency = this.queues.get(record.queue)?.concurrency ?? DEFAULT_CONCURRENCY;
+      if (mean !== null) etaMs = Math.round(Math.ceil(position / concurrency) * mean);
+    }
+    return toPublicTask(record, position, etaMs);
+  }
+
+  private async meanDuration(queue: string, now: number): Promise<number | null> {
+    const cached = this.durations.get(queue);
+    if (cached && now - cached.at < 1000) return cached.ms;
+    const ms = await this.store.recentDurationMs(queue);
+    this.durations.set(queue, { at: now, ms });
+    return ms;
+  }
+
+  private emitLifecycle(stored: StoredEvent): void {
+    const data = stored.data;
+    let name: keyof LifecycleEvents;
+    if (data.type === "progress") name = "progress";
+    else if (data.type !== "state") return;
+    else if (data.state === "queued") name = data.reason === "retry" ? "retrying" : "queued";
+    else if (data.state === "running") name = "started";
+    else name = data.state;
+    const listeners = this.lifecycle.get(name);
+    if (!listeners || listeners.size === 0) return;
+    const event = toPublicEvent(stored);
+    for (const listener of listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.logger.error({ err: error }, `a "${name}" listener threw`);
+      }
+    }
+  }
+}
+
+function checkName(name: unknown, what: string): asserts name is string {
+  if (typeof name !== "string" || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(name)) {
+    throw new OutlastError("bad_request", `A ${what} must be 1-128 letters, digits, ".", "_", ":" or "-": got ${JSON.stringify(name)}`);
+  }
+}
+
+function positive(value: number, name: string, allowZero = false): number {
+  if (!Number.isFinite(value) || value < 0 || (!allowZero && value === 0)) {
+    throw new OutlastError("bad_request", `${name} must be a positive number of milliseconds`);
+  }
+  return value;
+}
+
+function delay(ms: number): { promise: Promise<void>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+export { isOutlastError };

@@ -1,0 +1,121 @@
+import type { Store } from "../store/store.js";
+import type { Clock, Logger } from "./clock.js";
+import type { RegisteredDefinition } from "./definitions.js";
+import { Execution, type ExecutionDeps } from "./execution.js";
+
+export interface QueueWorkerOptions {
+  queue: string;
+  workerId: string;
+  /** Most tasks of this queue this process runs at once. */
+  limit: number;
+  leaseMs: number;
+  /** Safety-net poll when no wake-up arrives. */
+  pollIntervalMs: number;
+}
+
+/**
+ * Claims and runs one queue's tasks in this process. It claims as many as
+ * it has free slots, in one store call, whenever a slot frees up or the
+ * store says work arrived; otherwise it sleeps until the next delayed task
+ * or the safety-net poll.
+ */
+export class QueueWorker {
+  readonly running = new Map<string, Execution>();
+  private claiming = false;
+  private again = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private readonly names: string[];
+
+  constructor(
+    private readonly options: QueueWorkerOptions,
+    private readonly definitions: ReadonlyMap<string, RegisteredDefinition>,
+    private readonly deps: ExecutionDeps & { store: Store; clock: Clock; logger: Logger },
+  ) {
+    this.names = [...definitions.values()].filter((d) => d.queue === options.queue).map((d) => d.name);
+  }
+
+  get queue(): string {
+    return this.options.queue;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.pump();
+  }
+
+  /** Stop claiming; running tasks carry on. */
+  pause(): void {
+    this.stopped = true;
+    this.clearTimer();
+  }
+
+  /** Try to claim now (coalesced: several wakes in one turn make one claim). */
+  pump(): void {
+    if (this.stopped) return;
+    if (this.claiming) {
+      this.again = true;
+      return;
+    }
+    const free = this.options.limit - this.running.size;
+    if (free <= 0) return;
+    this.claiming = true;
+    this.again = false;
+    void this.claim(free);
+  }
+
+  private async claim(free: number): Promise<void> {
+    let full = false;
+    try {
+      const now = this.deps.clock();
+      const result = await this.deps.store.claim(
+        { queue: this.options.queue, workerId: this.options.workerId, limit: free, leaseMs: this.options.leaseMs, names: this.names },
+        now,
+      );
+      for (const claimed of result.tasks) {
+        const registered = this.definitions.get(claimed.task.name);
+        if (!registered) continue; // claim filters by name; unreachable unless definitions changed
+        const execution = new Execution(this.deps, claimed, registered);
+        this.running.set(execution.taskId, execution);
+        void execution.done
+          .catch((error: unknown) => this.deps.logger.error({ err: error, taskId: execution.taskId }, "recording a task outcome failed"))
+          .finally(() => {
+            this.running.delete(execution.taskId);
+            this.pump();
+          });
+      }
+      full = result.tasks.length >= free;
+      this.sleepUntil(result.nextRunAt ?? now + this.options.pollIntervalMs);
+    } catch (error) {
+      this.deps.logger.error({ err: error, queue: this.options.queue }, "claiming tasks failed; retrying");
+      this.sleepUntil(this.deps.clock() + Math.min(1000, this.options.pollIntervalMs));
+    } finally {
+      this.claiming = false;
+    }
+    // More may be waiting: we filled every slot we asked for, or a wake came while claiming.
+    if (full || this.again) this.pump();
+  }
+
+  private sleepUntil(at: number): void {
+    if (this.stopped) return;
+    if (this.timer && at >= this.timerAt) return;
+    this.clearTimer();
+    this.timerAt = at;
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.timerAt = Infinity;
+        this.pump();
+        if (!this.timer) this.sleepUntil(this.deps.clock() + this.options.pollIntervalMs);
+      },
+      Math.max(0, at - this.deps.clock()),
+    );
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
+  }
+}

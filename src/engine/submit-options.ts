@@ -1,0 +1,54 @@
+import { OutlastError } from "../core/errors.js";
+import type { SubmitOptions } from "./definitions.js";
+
+export interface CheckedSubmitOptions {
+  owner?: string;
+  priority?: number;
+  idempotencyKey?: string;
+  runAt?: number;
+  queue?: string;
+  maxAttempts?: number;
+  timeoutMs?: number;
+}
+
+const MAX_DELAY_MS = 366 * 24 * 60 * 60 * 1000;
+
+/** Checks submit options from code or from HTTP bodies; a bad one is a `bad_request` naming the field. */
+export function checkSubmitOptions(options: SubmitOptions, now: number): CheckedSubmitOptions {
+  const out: CheckedSubmitOptions = {};
+  if (options === null || typeof options !== "object") throw bad("options", "must be an object");
+  if (options.owner !== undefined) out.owner = text(options.owner, "owner", 256);
+  if (options.idempotencyKey !== undefined) out.idempotencyKey = text(options.idempotencyKey, "idempotencyKey", 512);
+  if (options.queue !== undefined) {
+    out.queue = text(options.queue, "queue", 128);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(out.queue)) throw bad("queue", "may hold only letters, digits, '.', '_', ':' and '-'");
+  }
+  if (options.priority !== undefined) out.priority = integer(options.priority, "priority", -1_000_000, 1_000_000);
+  if (options.maxAttempts !== undefined) out.maxAttempts = integer(options.maxAttempts, "maxAttempts", 1, 1000);
+  if (options.timeoutMs !== undefined) out.timeoutMs = integer(options.timeoutMs, "timeoutMs", 1, 7 * 24 * 60 * 60 * 1000);
+  if (options.delayMs !== undefined && options.runAt !== undefined) throw bad("runAt", "give either runAt or delayMs, not both");
+  if (options.delayMs !== undefined) out.runAt = now + integer(options.delayMs, "delayMs", 0, MAX_DELAY_MS);
+  if (options.runAt !== undefined) {
+    const at = options.runAt instanceof Date ? options.runAt.getTime() : typeof options.runAt === "string" ? Date.parse(options.runAt) : options.runAt;
+    if (typeof at !== "number" || !Number.isFinite(at)) throw bad("runAt", "must be a date, an ISO-8601 string or epoch milliseconds");
+    if (at > now + MAX_DELAY_MS) throw bad("runAt", "may be at most a year ahead");
+    out.runAt = Math.max(0, Math.round(at));
+  }
+  return out;
+}
+
+function text(value: unknown, field: string, max: number): string {
+  if (typeof value !== "string" || value.length === 0 || value.length > max) throw bad(field, `must be a string of 1 to ${max} characters`);
+  return value;
+}
+
+function integer(value: unknown, field: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw bad(field, `must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function bad(field: string, problem: string): OutlastError {
+  return new OutlastError("bad_request", `${field} ${problem}`, { details: { field } });
+}

@@ -1,0 +1,145 @@
+import type { StoredEvent, TaskEvent } from "../core/events.js";
+import { OutlastError } from "../core/errors.js";
+import { isFinal } from "../core/states.js";
+import type { Task } from "../core/task.js";
+import { toPublicEvent } from "../core/events.js";
+import type { Store } from "../store/store.js";
+import type { Hub } from "./hub.js";
+
+/** An event as `watch()` yields it, with the cursor to resume after it. */
+export type WatchEvent = (TaskEvent & { cursor: string }) | { type: "reset"; taskId: string; seq: number; task: Task; cursor: string };
+
+export interface WatchOptions {
+  /** Resume after this cursor (from a previous event's `cursor`), or after this `seq`. */
+  after?: string | number;
+  /** Stop watching when aborted. */
+  signal?: AbortSignal;
+}
+
+const PAGE = 500;
+
+/** Cursors name the database so one from elsewhere is answered with a reset, not wrong events. */
+export class CursorCodec {
+  constructor(private readonly databaseId: string) {}
+
+  encode(seq: number): string {
+    return `${this.databaseId.slice(0, 8)}.${seq}`;
+  }
+
+  /** The seq a cursor stands for, or null when it is not one of ours. */
+  decode(cursor: string | number): number | null {
+    if (typeof cursor === "number") return Number.isSafeInteger(cursor) && cursor >= 0 ? cursor : null;
+    const dot = cursor.indexOf(".");
+    if (dot < 0 || cursor.slice(0, dot) !== this.databaseId.slice(0, 8)) return null;
+    const seq = Number(cursor.slice(dot + 1));
+    return Number.isSafeInteger(seq) && seq >= 0 ? seq : null;
+  }
+}
+
+/**
+ * A bounded, ordered mailbox. Only one progress event is ever waiting: a
+ * newer one replaces it (moving to the back), so a slow consumer makes the
+ * queue drop intermediate progress instead of growing.
+ */
+class Mailbox {
+  private items: StoredEvent[] = [];
+  private notify: (() => void) | null = null;
+
+  push(event: StoredEvent): void {
+    if (event.data.type === "progress") {
+      const i = this.items.findIndex((e) => e.data.type === "progress");
+      if (i >= 0) this.items.splice(i, 1);
+    }
+    this.items.push(event);
+    this.notify?.();
+  }
+
+  take(): StoredEvent | undefined {
+    return this.items.shift();
+  }
+
+  wait(signal: AbortSignal | undefined): Promise<void> {
+    if (this.items.length > 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.notify = null;
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      this.notify = done;
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+}
+
+export interface WatchDeps {
+  store: Store;
+  hub: Hub;
+  cursors: () => Promise<CursorCodec>;
+  snapshot: (id: string) => Promise<Task | null>;
+}
+
+/**
+ * Replays a task's log after a cursor, then follows it live, ending after
+ * the final state. It subscribes before reading history so nothing slips
+ * between the two; duplicates are dropped by seq.
+ */
+export async function* watchTask(deps: WatchDeps, taskId: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent> {
+  const mailbox = new Mailbox();
+  const stopListening = deps.hub.onTask(taskId, (event) => mailbox.push(event));
+  try {
+    const codec = await deps.cursors();
+    const record = await deps.store.getTask(taskId);
+    if (!record) throw new OutlastError("not_found", `No task ${taskId}`);
+    let lastSeq = 0;
+    if (options.after !== undefined) {
+      const seq = codec.decode(options.after);
+      if (seq === null || seq > record.lastSeq) {
+        const task = (await deps.snapshot(taskId))!;
+        yield { type: "reset", taskId, seq: task.lastSeq, task, cursor: codec.encode(task.lastSeq) };
+        if (isFinal(task.state)) return;
+        lastSeq = task.lastSeq;
+      } else {
+        lastSeq = seq;
+        if (isFinal(record.state) && seq >= record.lastSeq) return;
+      }
+    }
+
+    const deliver = (event: StoredEvent): WatchEvent => {
+      lastSeq = event.seq;
+      return { ...toPublicEvent(event), cursor: codec.encode(event.seq) };
+    };
+    const isEnd = (event: StoredEvent) => event.data.type === "state" && isFinal(event.data.state);
+
+    // History, page by page.
+    for (;;) {
+      const page = await deps.store.readEvents(taskId, lastSeq, PAGE);
+      for (const event of page) {
+        yield deliver(event);
+        if (isEnd(event)) return;
+      }
+      if (page.length < PAGE) break;
+    }
+
+    // Live.
+    while (!options.signal?.aborted) {
+      await mailbox.wait(options.signal);
+      let event: StoredEvent | undefined;
+      while ((event = mailbox.take()) !== undefined) {
+        if (event.seq <= lastSeq) continue;
+        if (event.seq > lastSeq + 1 && event.data.type !== "progress") {
+          // A gap of something other than superseded progress: fill it from the log.
+          for (const missed of await deps.store.readEvents(taskId, lastSeq, event.seq - lastSeq - 1)) {
+            if (missed.seq >= event.seq) break;
+            yield deliver(missed);
+            if (isEnd(missed)) return;
+          }
+        }
+        yield deliver(event);
+        if (isEnd(event)) return;
+      }
+    }
+  } finally {
+    stopListening();
+  }
+}

@@ -1,0 +1,22 @@
+export { Outlast } from "./engine/outlast.js";
+export type { OutlastOptions, LifecycleEvents } from "./engine/outlast.js";
+export type { TaskDefinition, SubmitOptions, QueueOptions, DefinedTask } from "./engine/definitions.js";
+export type { TaskContext, TaskInfo } from "./engine/context.js";
+export type { WatchEvent, WatchOptions } from "./engine/watch.js";
+export type { Clock, Logger } from "./engine/clock.js";
+export {
+  OutlastError,
+  UnrecoverableError,
+  RetryLaterError,
+  QueueFullError,
+  InvalidInputError,
+  isOutlastError,
+} from "./core/errors.js";
+export type { ErrorCode, InputIssue } from "./core/errors.js";
+export type { Task, TaskError } from "./core/task.js";
+export type { TaskState } from "./core/states.js";
+export type { TaskEvent, TaskEventType } from "./core/events.js";
+export type { Progress } from "./core/progress.js";
+export type { BackoffOptions } from "./core/backoff.js";
+export { idempotencyKeyOf } from "./core/idempotency.js";
+export type { Store } from "./store/store.js";

@@ -1,0 +1,100 @@
+/**
+ * Numbered schema migrations. `PRAGMA user_version` holds the number of the
+ * last one applied; never edit a released entry, append a new one.
+ */
+export const MIGRATIONS: readonly { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+CREATE TABLE outlast_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+CREATE TABLE tasks (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  queue TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  state TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 0,
+  max_attempts INTEGER NOT NULL,
+  attempt_budget INTEGER NOT NULL,
+  timeout_ms INTEGER,
+  input TEXT NOT NULL,
+  progress TEXT,
+  progress_seq INTEGER,
+  result TEXT,
+  error TEXT,
+  checkpoint TEXT,
+  idempotency_key TEXT,
+  created_at INTEGER NOT NULL,
+  run_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER,
+  last_seq INTEGER NOT NULL DEFAULT 0,
+  log_count INTEGER NOT NULL DEFAULT 0,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  worker_id TEXT,
+  lease_token INTEGER NOT NULL DEFAULT 0,
+  lease_expires_at INTEGER
+);
+CREATE UNIQUE INDEX tasks_idempotency ON tasks(owner, name, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX tasks_runnable ON tasks(queue, priority DESC, run_at, seq) WHERE state = 'queued';
+CREATE INDEX tasks_owner_queued ON tasks(queue, owner) WHERE state = 'queued';
+CREATE INDEX tasks_running ON tasks(queue, owner) WHERE state = 'running';
+CREATE INDEX tasks_leases ON tasks(lease_expires_at) WHERE state = 'running';
+CREATE INDEX tasks_owner ON tasks(owner, seq);
+CREATE INDEX tasks_finished ON tasks(finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX tasks_done ON tasks(queue, finished_at) WHERE state = 'succeeded';
+
+CREATE TABLE task_steps (
+  task_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  result TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  PRIMARY KEY (task_id, name)
+) WITHOUT ROWID;
+
+-- AUTOINCREMENT: ids are never reused, even after the newest row is
+-- deleted by progress compaction, so a reader that saw id N never misses
+-- a later event.
+CREATE TABLE task_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  task_id TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  queue TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE UNIQUE INDEX task_events_task ON task_events(task_id, seq);
+
+CREATE TABLE queues (
+  name TEXT PRIMARY KEY,
+  concurrency INTEGER,
+  max_queued INTEGER,
+  owner_concurrency INTEGER,
+  owner_max_queued INTEGER,
+  paused INTEGER NOT NULL DEFAULT 0,
+  updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE workers (
+  id TEXT PRIMARY KEY,
+  host TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  queues TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  heartbeat_at INTEGER NOT NULL,
+  running TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE schedules (name TEXT PRIMARY KEY, last_tick INTEGER NOT NULL) WITHOUT ROWID;
+`,
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -1,0 +1,716 @@
+import type { Database, Statement } from "better-sqlite3";
+import { QueueFullError } from "../../core/errors.js";
+import type { StoredEvent, TaskEventData } from "../../core/events.js";
+import type { Progress } from "../../core/progress.js";
+import { TASK_STATES, type TaskState } from "../../core/states.js";
+import type { TaskError, TaskRecord } from "../../core/task.js";
+import type {
+  CancelOutcome,
+  ClaimedTask,
+  ClaimRequest,
+  ClaimResult,
+  FinishOutcome,
+  HeartbeatStatus,
+  Lease,
+  QueueConfig,
+  QueueInfo,
+  RetryOutcome,
+  Store,
+  StoreCapabilities,
+  StoreInfo,
+  StoreListener,
+  SubmitOutcome,
+  SubmitRequest,
+  TaskFilter,
+  TaskPage,
+  WorkerHeartbeat,
+} from "../store.js";
+import { migrate, openDatabase, type Durability } from "./connection.js";
+import { EventFeed } from "./feed.js";
+import { decode, encode, rowToEvent, rowToTask, type EventRow, type TaskRow } from "./rows.js";
+import { WriteBatch } from "./write-batch.js";
+
+export interface SqliteStoreOptions {
+  /** Database file; `":memory:"` for a private, throwaway database. */
+  path: string;
+  /**
+   * `"full"` (default): an acknowledged write survives a power cut.
+   * `"normal"`: faster; a power cut (not a process crash) may lose the last
+   * few hundred milliseconds of acknowledged writes.
+   * @defaultValue "full"
+   */
+  durability?: Durability;
+  /** How often to look for commits of other processes. @defaultValue 20 */
+  pollIntervalMs?: number;
+  /** Log lines kept per task; later ones are dropped. @defaultValue 1000 */
+  maxLogsPerTask?: number;
+  /** How long a write waits for another process's transaction. @defaultValue 10000 */
+  busyTimeoutMs?: number;
+}
+
+const QUEUE_FULL_HINT_MS = 5_000;
+
+interface QueueRow {
+  name: string;
+  concurrency: number | null;
+  max_queued: number | null;
+  owner_concurrency: number | null;
+  owner_max_queued: number | null;
+  paused: number;
+}
+
+type Fenced = Pick<
+  TaskRow,
+  "id" | "owner" | "queue" | "state" | "attempt" | "last_seq" | "lease_token" | "lease_expires_at" | "progress_seq"
+>;
+
+/** The embedded store: one SQLite file shared by any number of processes. */
+export class SqliteStore implements Store {
+  readonly capabilities: StoreCapabilities = { crossProcessEvents: "poll", transactionalSubmit: false };
+  private readonly db: Database;
+  private readonly batch: WriteBatch;
+  private readonly feed: EventFeed;
+  private readonly maxLogsPerTask: number;
+  private info: StoreInfo | null = null;
+  private closed = false;
+  private readonly sql: ReturnType<typeof prepareStatements>;
+
+  constructor(options: SqliteStoreOptions) {
+    this.db = openDatabase(options.path, options.durability ?? "full", options.busyTimeoutMs ?? 10_000);
+    try {
+      this.info = migrate(this.db);
+    } catch (error) {
+      this.db.close();
+      throw error;
+    }
+    this.maxLogsPerTask = options.maxLogsPerTask ?? 1000;
+    this.sql = prepareStatements(this.db);
+    this.feed = new EventFeed(this.db, options.pollIntervalMs ?? 20);
+    this.batch = new WriteBatch(this.db, (queues) => this.feed.committed(queues));
+  }
+
+  async init(): Promise<StoreInfo> {
+    if (!this.info) this.info = migrate(this.db);
+    return this.info;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.batch.flush();
+    this.feed.stop();
+    this.db.close();
+  }
+
+  // ── queues ────────────────────────────────────────────────────────────
+
+  configureQueue(config: QueueConfig, now: number): Promise<void> {
+    return this.batch.write(() => {
+      this.sql.upsertQueue.run({
+        name: config.name,
+        concurrency: config.concurrency,
+        max_queued: config.maxQueued,
+        owner_concurrency: config.ownerConcurrency,
+        owner_max_queued: config.ownerMaxQueued,
+        now,
+      });
+      this.batch.touch(config.name);
+    });
+  }
+
+  setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean> {
+    return this.batch.write(() => {
+      this.sql.ensureQueue.run(name, now);
+      const changed = this.sql.pauseQueue.run(paused ? 1 : 0, now, name).changes === 1;
+      if (!paused) this.batch.touch(name);
+      return changed;
+    });
+  }
+
+  async listQueues(): Promise<QueueInfo[]> {
+    const queues = new Map<string, QueueInfo>();
+    const blank = (name: string): QueueInfo => ({
+      name,
+      concurrency: null,
+      maxQueued: null,
+      ownerConcurrency: null,
+      ownerMaxQueued: null,
+      paused: false,
+      counts: Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>,
+    });
+    for (const row of this.sql.allQueues.all()) {
+      queues.set(row.name, {
+        ...blank(row.name),
+        concurrency: row.concurrency,
+        maxQueued: row.max_queued,
+        ownerConcurrency: row.owner_concurrency,
+        ownerMaxQueued: row.owner_max_queued,
+        paused: row.paused === 1,
+      });
+    }
+    for (const row of this.sql.countsByQueue.all()) {
+      let queue = queues.get(row.queue);
+      if (!queue) queues.set(row.queue, (queue = blank(row.queue)));
+      queue.counts[row.state] = row.n;
+    }
+    return [...queues.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  // ── submitting and reading ────────────────────────────────────────────
+
+  submit(request: SubmitRequest, now: number): Promise<SubmitOutcome> {
+    return this.batch.write(() => this.submitNow(request, now));
+  }
+
+  private submitNow(request: SubmitRequest, now: number): SubmitOutcome {
+    if (request.idempotencyKey !== null) {
+      const found = this.sql.byIdempotencyKey.get(request.owner, request.name, request.idempotencyKey);
+      if (found) {
+        if (found.state === "queued" || found.state === "running" || found.state === "succeeded") {
+          return { kind: "existing", task: rowToTask(found) };
+        }
+        this.checkLimits(found.queue, found.owner, now);
+        const row = this.requeue(found, now, "resumed", request.maxAttempts);
+        return { kind: "resumed", task: rowToTask(row) };
+      }
+    }
+    this.checkLimits(request.queue, request.owner, now);
+    const row = this.sql.insertTask.get({
+      id: request.id,
+      name: request.name,
+      queue: request.queue,
+      owner: request.owner,
+      priority: request.priority,
+      max_attempts: request.maxAttempts,
+      timeout_ms: request.timeoutMs,
+      input: encode(request.input),
+      idempotency_key: request.idempotencyKey,
+      created_at: now,
+      run_at: request.runAt,
+    })!;
+    this.appendEvent(row, 1, 0, now, { type: "state", state: "queued" });
+    this.countQueued(request.queue, request.owner, 1);
+    this.batch.touch(request.queue);
+    return { kind: "created", task: rowToTask(row) };
+  }
+
+  /** Back to queued for another run, steps and checkpoint kept, with a fresh attempt budget. */
+  private requeue(row: TaskRow, now: number, reason: string, budget: number = row.attempt_budget): TaskRow {
+    const seq = row.last_seq + 1;
+    const updated = this.sql.requeue.get({ id: row.id, now, seq, max_attempts: row.attempt + budget })!;
+    this.appendEvent(updated, seq, row.attempt, now, { type: "state", state: "queued", reason });
+    this.countQueued(row.queue, row.owner, 1);
+    this.batch.touch(row.queue);
+    return updated;
+  }
+
+  private checkLimits(queue: string, owner: string, now: number): void {
+    const config = this.sql.queue.get(queue);
+    if (!config) return;
+    if (config.max_queued !== null && this.queuedCount(queue, null) >= config.max_queued) {
+      throw new QueueFullError(queue, "queue", this.retryHint(queue, now));
+    }
+    if (config.owner_max_queued !== null && this.queuedCount(queue, owner) >= config.owner_max_queued) {
+      throw new QueueFullError(queue, "owner", this.retryHint(queue, now));
+    }
+  }
+
+  // Counts are cached for the length of one group commit so a burst of
+  // submits costs one index count per queue, not one per submit.
+  private queuedCount(queue: string, owner: string | null): number {
+    const key = owner === null ? `q\0${queue}` : `o\0${queue}\0${owner}`;
+    let n = this.batch.memo.get(key);
+    if (n === undefined) {
+      n = owner === null ? this.sql.countQueued.get(queue)!.n : this.sql.countOwnerQueued.get(queue, owner)!.n;
+      this.batch.memo.set(key, n);
+    }
+    return n;
+  }
+
+  private countQueued(queue: string, owner: string, delta: number): void {
+    const q = `q\0${queue}`;
+    const o = `o\0${queue}\0${owner}`;
+    const memo = this.batch.memo;
+    const qn = memo.get(q);
+    if (qn !== undefined) memo.set(q, qn + delta);
+    const on = memo.get(o);
+    if (on !== undefined) memo.set(o, on + delta);
+  }
+
+  private retryHint(queue: string, _now: number): number {
+    const mean = this.sql.recentDuration.get(queue)?.ms;
+    return Math.max(1_000, Math.min(60_000, Math.round(mean ?? QUEUE_FULL_HINT_MS)));
+  }
+
+  async getTask(id: string): Promise<TaskRecord | null> {
+    const row = this.sql.byId.get(id);
+    return row ? rowToTask(row) : null;
+  }
+
+  async listTasks(filter: TaskFilter): Promise<TaskPage> {
+    const where: string[] = [];
+    const params: Record<string, string | number> = { limit: Math.max(1, Math.min(1000, filter.limit)) + 1 };
+    if (filter.owner !== undefined) (where.push("owner = @owner"), (params.owner = filter.owner));
+    if (filter.state !== undefined) (where.push("state = @state"), (params.state = filter.state));
+    if (filter.queue !== undefined) (where.push("queue = @queue"), (params.queue = filter.queue));
+    if (filter.name !== undefined) (where.push("name = @name"), (params.name = filter.name));
+    if (filter.cursor !== undefined) {
+      const before = Number.parseInt(filter.cursor, 36);
+      if (Number.isSafeInteger(before)) (where.push("seq < @before"), (params.before = before));
+    }
+    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT @limit`;
+    const rows = this.db.prepare<Record<string, string | number>, TaskRow>(sql).all(params);
+    const limit = (params.limit as number) - 1;
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return { tasks: page.map(rowToTask), nextCursor: rows.length > limit && last ? last.seq.toString(36) : null };
+  }
+
+  async queuePosition(id: string, now: number): Promise<number | null> {
+    const row = this.sql.byId.get(id);
+    if (!row || row.state !== "queued") return null;
+    if (row.run_at > now) return null;
+    return this.sql.position.get({ queue: row.queue, priority: row.priority, run_at: row.run_at, seq: row.seq, now })!.n + 1;
+  }
+
+  async recentDurationMs(queue: string): Promise<number | null> {
+    return this.sql.recentDuration.get(queue)?.ms ?? null;
+  }
+
+  async getSteps(taskId: string): Promise<Map<string, unknown>> {
+    return this.readSteps(taskId);
+  }
+
+  private readSteps(taskId: string): Map<string, unknown> {
+    const steps = new Map<string, unknown>();
+    for (const row of this.sql.steps.all(taskId)) steps.set(row.name, decode(row.result));
+    return steps;
+  }
+
+  // ── operator actions ──────────────────────────────────────────────────
+
+  cancel(id: string, now: number): Promise<CancelOutcome> {
+    return this.batch.write((): CancelOutcome => {
+      const row = this.sql.byId.get(id);
+      if (!row) return { kind: "missing" };
+      if (row.state === "queued") {
+        const updated = this.finishRow(row, "canceled", null, null, now);
+        this.batch.touch(row.queue);
+        return { kind: "canceled", task: rowToTask(updated) };
+      }
+      if (row.state === "running") {
+        this.sql.requestCancel.run(id);
+        return { kind: "requested", task: rowToTask({ ...row, cancel_requested: 1 }) };
+      }
+      return { kind: "final", task: rowToTask(row) };
+    });
+  }
+
+  retry(id: string, now: number): Promise<RetryOutcome> {
+    return this.batch.write((): RetryOutcome => {
+      const row = this.sql.byId.get(id);
+      if (!row) return { kind: "missing" };
+      if (row.state !== "failed" && row.state !== "canceled") return { kind: "conflict", task: rowToTask(row) };
+      return { kind: "retried", task: rowToTask(this.requeue(row, now, "retry")) };
+    });
+  }
+
+  // ── workers ───────────────────────────────────────────────────────────
+
+  claim(request: ClaimRequest, now: number): Promise<ClaimResult> {
+    return this.batch.write(() => this.claimNow(request, now));
+  }
+
+  private claimNow(request: ClaimRequest, now: number): ClaimResult {
+    const config = this.sql.queue.get(request.queue);
+    if (config?.paused === 1) return { tasks: [], nextRunAt: null };
+    let slots = request.limit;
+    if (config?.concurrency != null) {
+      slots = Math.min(slots, config.concurrency - this.sql.countRunning.get(request.queue)!.n);
+    }
+    if (slots <= 0) return { tasks: [], nextRunAt: null };
+
+    const ownerLimit = config?.owner_concurrency ?? null;
+    // With a per-owner limit some candidates are skipped, so look further ahead.
+    const candidates = this.sql.runnable.all(
+      request.queue,
+      now,
+      JSON.stringify(request.names),
+      ownerLimit === null ? slots : slots * 8 + 32,
+    );
+    const chosen: TaskRow[] = [];
+    const ownerRunning = new Map<string, number>();
+    for (const row of candidates) {
+      if (chosen.length >= slots) break;
+      if (ownerLimit !== null) {
+        let running = ownerRunning.get(row.owner);
+        if (running === undefined) running = this.sql.countOwnerRunning.get(request.queue, row.owner)!.n;
+        if (running >= ownerLimit) {
+          ownerRunning.set(row.owner, running);
+          continue;
+        }
+        ownerRunning.set(row.owner, running + 1);
+      }
+      chosen.push(row);
+    }
+
+    const tasks: ClaimedTask[] = [];
+    for (const row of chosen) {
+      const seq = row.last_seq + 1;
+      const claimed = this.sql.markRunning.get({
+        seq_row: row.seq,
+        now,
+        worker: request.workerId,
+        expires: now + request.leaseMs,
+        seq,
+      })!;
+      this.appendEvent(claimed, seq, claimed.attempt, now, { type: "state", state: "running" });
+      tasks.push({
+        task: rowToTask(claimed),
+        lease: { taskId: claimed.id, token: claimed.lease_token },
+        steps: this.readSteps(claimed.id),
+      });
+    }
+    const nextRunAt = tasks.length < slots ? (this.sql.nextRunAt.get(request.queue, now)?.at ?? null) : null;
+    return { tasks, nextRunAt };
+  }
+
+  heartbeat(leases: readonly Lease[], now: number, leaseMs: number): Promise<HeartbeatStatus[]> {
+    if (leases.length === 0) return Promise.resolve([]);
+    return this.batch.write(() =>
+      leases.map((lease) => {
+        const row = this.sql.extendLease.get({ id: lease.taskId, token: lease.token, now, expires: now + leaseMs });
+        return row ? { held: true, cancelRequested: row.cancel_requested === 1 } : { held: false, cancelRequested: false };
+      }),
+    );
+  }
+
+  recordProgress(lease: Lease, progress: Progress, now: number): Promise<boolean> {
+    return this.batch.write(() => {
+      const row = this.fenced(lease, now);
+      if (!row) return false;
+      const seq = row.last_seq + 1;
+      this.sql.setProgress.run({ id: row.id, progress: encode(progress), seq });
+      // Only the latest progress is worth replaying; drop the one it supersedes.
+      if (row.progress_seq !== null) this.sql.deleteEvent.run(row.id, row.progress_seq);
+      this.appendEvent(row, seq, row.attempt, now, { type: "progress", progress });
+      return true;
+    });
+  }
+
+  recordStep(lease: Lease, name: string, result: unknown, now: number): Promise<boolean> {
+    return this.batch.write(() => {
+      const row = this.fenced(lease, now);
+      if (!row) return false;
+      const seq = row.last_seq + 1;
+      this.sql.insertStep.run(row.id, name, encode(result), row.attempt, now);
+      this.sql.bumpSeq.run(seq, row.id);
+      this.appendEvent(row, seq, row.attempt, now, { type: "step", name });
+      return true;
+    });
+  }
+
+  recordCheckpoint(lease: Lease, data: unknown, now: number): Promise<boolean> {
+    return this.batch.write(() => {
+      const row = this.fenced(lease, now);
+      if (!row) return false;
+      this.sql.setCheckpoint.run(encode(data), row.id);
+      return true;
+    });
+  }
+
+  appendLog(lease: Lease, message: string, now: number): Promise<boolean> {
+    return this.batch.write(() => {
+      const row = this.fenced(lease, now);
+      if (!row) return false;
+      const count = this.sql.logCount.get(row.id)!.log_count;
+      if (count >= this.maxLogsPerTask) return true;
+      const seq = row.last_seq + 1;
+      const text = count + 1 === this.maxLogsPerTask ? `${message}\n(log limit of ${this.maxLogsPerTask} lines reached; later lines are dropped)` : message;
+      this.sql.addLog.run(seq, row.id);
+      this.appendEvent(row, seq, row.attempt, now, { type: "log", message: text });
+      return true;
+    });
+  }
+
+  finish(lease: Lease, outcome: FinishOutcome, now: number): Promise<boolean> {
+    return this.batch.write(() => {
+      const fenced = this.fenced(lease, now);
+      if (!fenced) return false;
+      const row = this.sql.byId.get(fenced.id)!;
+      switch (outcome.state) {
+        case "succeeded":
+          this.finishRow(row, "succeeded", encode(outcome.result), null, now);
+          break;
+        case "failed":
+          this.finishRow(row, "failed", null, outcome.error, now);
+          break;
+        case "canceled":
+          this.finishRow(row, "canceled", null, outcome.error ?? null, now);
+          break;
+        case "retry": {
+          const seq = row.last_seq + 1;
+          this.sql.backToQueue.run({ id: row.id, seq, run_at: outcome.runAt, error: encode(outcome.error), attempt_delta: 0 });
+          this.appendEvent(row, seq, row.attempt, now, {
+            type: "state",
+            state: "queued",
+            reason: "retry",
+            error: outcome.error,
+            runAt: new Date(outcome.runAt).toISOString(),
+          });
+          this.batch.touch(row.queue);
+          break;
+        }
+      }
+      this.batch.touch(row.queue); // a slot is free
+      return true;
+    });
+  }
+
+  release(lease: Lease, now: number): Promise<boolean> {
+    return this.batch.write(() => {
+      const row = this.fenced(lease, now);
+      if (!row) return false;
+      const seq = row.last_seq + 1;
+      this.sql.backToQueue.run({ id: row.id, seq, run_at: now, error: null, attempt_delta: 1 });
+      this.appendEvent(row, seq, row.attempt - 1, now, { type: "state", state: "queued", reason: "released" });
+      this.batch.touch(row.queue);
+      return true;
+    });
+  }
+
+  recoverExpired(now: number, reason: string): Promise<number> {
+    return this.batch.write(() => {
+      const expired = this.sql.expired.all(now);
+      for (const row of expired) {
+        if (row.cancel_requested === 1) {
+          this.finishRow(row, "canceled", null, null, now);
+        } else if (row.attempt >= row.max_attempts) {
+          this.finishRow(row, "failed", null, { message: reason, code: "lease_expired" }, now);
+        } else {
+          const seq = row.last_seq + 1;
+          this.sql.backToQueue.run({ id: row.id, seq, run_at: now, error: null, attempt_delta: 0 });
+          this.appendEvent(row, seq, row.attempt, now, { type: "state", state: "queued", reason: "lease_expired" });
+        }
+        this.batch.touch(row.queue);
+      }
+      return expired.length;
+    });
+  }
+
+  recordWorker(worker: WorkerHeartbeat, now: number): Promise<void> {
+    return this.batch.write(() => {
+      this.sql.upsertWorker.run({
+        id: worker.id,
+        host: worker.host,
+        pid: worker.pid,
+        queues: JSON.stringify(worker.queues),
+        started_at: worker.startedAt,
+        heartbeat_at: now,
+        running: JSON.stringify(worker.running),
+      });
+    });
+  }
+
+  removeWorker(id: string): Promise<void> {
+    return this.batch.write(() => {
+      this.sql.deleteWorker.run(id);
+    });
+  }
+
+  async listWorkers(aliveSince: number): Promise<WorkerHeartbeat[]> {
+    return this.sql.workers.all(aliveSince).map((row) => ({
+      id: row.id,
+      host: row.host,
+      pid: row.pid,
+      queues: JSON.parse(row.queues) as string[],
+      startedAt: row.started_at,
+      heartbeatAt: row.heartbeat_at,
+      running: JSON.parse(row.running) as string[],
+    }));
+  }
+
+  // ── events ────────────────────────────────────────────────────────────
+
+  async readEvents(taskId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    return this.sql.events.all(taskId, afterSeq, limit).map(rowToEvent);
+  }
+
+  subscribe(listener: StoreListener): () => void {
+    return this.feed.subscribe(listener);
+  }
+
+  // ── schedules, retention, secrets ─────────────────────────────────────
+
+  fireSchedule(schedule: string, tickAt: number, request: SubmitRequest, now: number): Promise<boolean> {
+    return this.batch.write(() => {
+      if (this.sql.fireTick.run(schedule, tickAt).changes === 0) return false;
+      try {
+        this.submitNow(request, now);
+      } catch (error) {
+        // A full queue skips this tick; the tick still counts as fired so no process retries it.
+        if (!(error instanceof QueueFullError)) throw error;
+      }
+      return true;
+    });
+  }
+
+  purgeFinished(cutoffs: Partial<Record<"succeeded" | "failed" | "canceled", number>>, limit: number): Promise<number> {
+    return this.batch.write(() => {
+      let removed = 0;
+      for (const [state, before] of Object.entries(cutoffs)) {
+        if (before === undefined || removed >= limit) continue;
+        const ids = this.sql.finishedBefore.all(before, state, limit - removed);
+        for (const { id } of ids) {
+          this.sql.deleteEvents.run(id);
+          this.sql.deleteSteps.run(id);
+          this.sql.deleteTask.run(id);
+        }
+        removed += ids.length;
+      }
+      return removed;
+    });
+  }
+
+  getOrCreateSecret(name: string, create: () => string): Promise<string> {
+    return this.batch.write(() => {
+      const key = `secret:${name}`;
+      this.sql.insertMeta.run(key, create());
+      return this.sql.meta.get(key)!.value;
+    });
+  }
+
+  // ── helpers ───────────────────────────────────────────────────────────
+
+  /** The task row if `lease` still holds it at `now`; the fencing check of every worker write. */
+  private fenced(lease: Lease, now: number): Fenced | undefined {
+    const row = this.sql.fence.get(lease.taskId);
+    if (!row || row.state !== "running" || row.lease_token !== lease.token) return undefined;
+    if (row.lease_expires_at === null || row.lease_expires_at < now) return undefined;
+    return row;
+  }
+
+  private finishRow(row: TaskRow, state: "succeeded" | "failed" | "canceled", result: string | null, error: TaskError | null, now: number): TaskRow {
+    const seq = row.last_seq + 1;
+    const updated = this.sql.finish.get({ id: row.id, state, result, error: error === null ? null : encode(error), now, seq })!;
+    const data: TaskEventData =
+      state === "succeeded"
+        ? { type: "state", state, result: decode(result) }
+        : error !== null
+          ? { type: "state", state, error }
+          : { type: "state", state };
+    this.appendEvent(row, seq, row.attempt, now, data);
+    return updated;
+  }
+
+  private appendEvent(task: Pick<TaskRow, "id" | "owner" | "queue">, seq: number, attempt: number, now: number, data: TaskEventData): void {
+    this.sql.insertEvent.run(task.id, task.owner, task.queue, seq, data.type, attempt, now, JSON.stringify(data));
+  }
+}
+
+function prepareStatements(db: Database) {
+  const s = <P extends unknown[] | object, R = unknown>(sql: string): Statement<P, R> => db.prepare<P, R>(sql);
+  return {
+    upsertQueue: s<[Record<string, unknown>]>(
+      `INSERT INTO queues(name, concurrency, max_queued, owner_concurrency, owner_max_queued, paused, updated_at)
+       VALUES (@name, @concurrency, @max_queued, @owner_concurrency, @owner_max_queued, 0, @now)
+       ON CONFLICT(name) DO UPDATE SET concurrency = excluded.concurrency, max_queued = excluded.max_queued,
+         owner_concurrency = excluded.owner_concurrency, owner_max_queued = excluded.owner_max_queued, updated_at = excluded.updated_at`,
+    ),
+    ensureQueue: s<[string, number]>("INSERT OR IGNORE INTO queues(name, paused, updated_at) VALUES (?, 0, ?)"),
+    pauseQueue: s<[number, number, string]>("UPDATE queues SET paused = ?, updated_at = ? WHERE name = ?"),
+    queue: s<[string], QueueRow>("SELECT * FROM queues WHERE name = ?"),
+    allQueues: s<[], QueueRow>("SELECT * FROM queues"),
+    countsByQueue: s<[], { queue: string; state: TaskState; n: number }>("SELECT queue, state, count(*) AS n FROM tasks GROUP BY queue, state"),
+    byId: s<[string], TaskRow>("SELECT * FROM tasks WHERE id = ?"),
+    fence: s<[string], Fenced>("SELECT id, owner, queue, state, attempt, last_seq, lease_token, lease_expires_at, progress_seq FROM tasks WHERE id = ?"),
+    byIdempotencyKey: s<[string, string, string], TaskRow>("SELECT * FROM tasks WHERE owner = ? AND name = ? AND idempotency_key = ?"),
+    insertTask: s<[Record<string, unknown>], TaskRow>(
+      `INSERT INTO tasks(id, name, queue, owner, state, priority, max_attempts, attempt_budget, timeout_ms, input, idempotency_key, created_at, run_at, last_seq)
+       VALUES (@id, @name, @queue, @owner, 'queued', @priority, @max_attempts, @max_attempts, @timeout_ms, @input, @idempotency_key, @created_at, @run_at, 1)
+       RETURNING *`,
+    ),
+    requeue: s<[{ id: string; now: number; seq: number; max_attempts: number }], TaskRow>(
+      `UPDATE tasks SET state = 'queued', run_at = @now, last_seq = @seq, max_attempts = @max_attempts, error = NULL, result = NULL,
+         finished_at = NULL, cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL
+       WHERE id = @id RETURNING *`,
+    ),
+    countQueued: s<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = ?"),
+    countOwnerQueued: s<[string, string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = ? AND owner = ?"),
+    countRunning: s<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'running' AND queue = ?"),
+    countOwnerRunning: s<[string, string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'running' AND queue = ? AND owner = ?"),
+    runnable: s<[string, number, string, number], TaskRow>(
+      `SELECT * FROM tasks WHERE state = 'queued' AND queue = ? AND run_at <= ? AND name IN (SELECT value FROM json_each(?))
+       ORDER BY priority DESC, run_at, seq LIMIT ?`,
+    ),
+    markRunning: s<[{ seq_row: number; now: number; worker: string; expires: number; seq: number }], TaskRow>(
+      `UPDATE tasks SET state = 'running', attempt = attempt + 1, started_at = @now, worker_id = @worker,
+         lease_token = lease_token + 1, lease_expires_at = @expires, last_seq = @seq
+       WHERE seq = @seq_row RETURNING *`,
+    ),
+    nextRunAt: s<[string, number], { at: number | null }>("SELECT min(run_at) AS at FROM tasks WHERE state = 'queued' AND queue = ? AND run_at > ?"),
+    position: s<[{ queue: string; priority: number; run_at: number; seq: number; now: number }], { n: number }>(
+      `SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = @queue AND run_at <= @now
+         AND (priority > @priority OR (priority = @priority AND (run_at < @run_at OR (run_at = @run_at AND seq < @seq))))`,
+    ),
+    recentDuration: s<[string], { ms: number | null }>(
+      `SELECT avg(finished_at - started_at) AS ms FROM
+         (SELECT finished_at, started_at FROM tasks WHERE state = 'succeeded' AND queue = ? ORDER BY finished_at DESC LIMIT 50)`,
+    ),
+    steps: s<[string], { name: string; result: string }>("SELECT name, result FROM task_steps WHERE task_id = ?"),
+    insertStep: s<[string, string, string, number, number]>(
+      "INSERT INTO task_steps(task_id, name, result, attempt, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    ),
+    requestCancel: s<[string]>("UPDATE tasks SET cancel_requested = 1 WHERE id = ?"),
+    extendLease: s<[{ id: string; token: number; now: number; expires: number }], { cancel_requested: number }>(
+      `UPDATE tasks SET lease_expires_at = @expires
+       WHERE id = @id AND lease_token = @token AND state = 'running' AND lease_expires_at >= @now
+       RETURNING cancel_requested`,
+    ),
+    setProgress: s<[{ id: string; progress: string; seq: number }]>(
+      "UPDATE tasks SET progress = @progress, last_seq = @seq, progress_seq = @seq WHERE id = @id",
+    ),
+    deleteEvent: s<[string, number]>("DELETE FROM task_events WHERE task_id = ? AND seq = ?"),
+    bumpSeq: s<[number, string]>("UPDATE tasks SET last_seq = ? WHERE id = ?"),
+    setCheckpoint: s<[string, string]>("UPDATE tasks SET checkpoint = ? WHERE id = ?"),
+    logCount: s<[string], { log_count: number }>("SELECT log_count FROM tasks WHERE id = ?"),
+    addLog: s<[number, string]>("UPDATE tasks SET last_seq = ?, log_count = log_count + 1 WHERE id = ?"),
+    finish: s<[{ id: string; state: string; result: string | null; error: string | null; now: number; seq: number }], TaskRow>(
+      `UPDATE tasks SET state = @state, result = @result, error = @error, finished_at = @now, last_seq = @seq,
+         worker_id = NULL, lease_expires_at = NULL
+       WHERE id = @id RETURNING *`,
+    ),
+    backToQueue: s<[{ id: string; seq: number; run_at: number; error: string | null; attempt_delta: number }]>(
+      `UPDATE tasks SET state = 'queued', run_at = @run_at, last_seq = @seq, error = @error, attempt = attempt - @attempt_delta,
+         worker_id = NULL, lease_expires_at = NULL
+       WHERE id = @id`,
+    ),
+    expired: s<[number], TaskRow>("SELECT * FROM tasks WHERE state = 'running' AND lease_expires_at < ? LIMIT 500"),
+    upsertWorker: s<[Record<string, unknown>]>(
+      `INSERT INTO workers(id, host, pid, queues, started_at, heartbeat_at, running)
+       VALUES (@id, @host, @pid, @queues, @started_at, @heartbeat_at, @running)
+       ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, running = excluded.running, queues = excluded.queues`,
+    ),
+    deleteWorker: s<[string]>("DELETE FROM workers WHERE id = ?"),
+    workers: s<
+      [number],
+      { id: string; host: string; pid: number; queues: string; started_at: number; heartbeat_at: number; running: string }
+    >("SELECT * FROM workers WHERE heartbeat_at >= ? ORDER BY started_at"),
+    events: s<[string, number, number], EventRow>("SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
+    insertEvent: s<[string, string, string, number, string, number, number, string]>(
+      "INSERT INTO task_events(task_id, owner, queue, seq, kind, attempt, at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+    fireTick: s<[string, number]>(
+      `INSERT INTO schedules(name, last_tick) VALUES (?1, ?2)
+       ON CONFLICT(name) DO UPDATE SET last_tick = excluded.last_tick WHERE schedules.last_tick < excluded.last_tick`,
+    ),
+    finishedBefore: s<[number, string, number], { id: string }>(
+      "SELECT id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ? AND state = ? LIMIT ?",
+    ),
+    deleteEvents: s<[string]>("DELETE FROM task_events WHERE task_id = ?"),
+    deleteSteps: s<[string]>("DELETE FROM task_steps WHERE task_id = ?"),
+    deleteTask: s<[string]>("DELETE FROM tasks WHERE id = ?"),
+    insertMeta: s<[string, string]>("INSERT OR IGNORE INTO outlast_meta(key, value) VALUES (?, ?)"),
+    meta: s<[string], { value: string }>("SELECT value FROM outlast_meta WHERE key = ?"),
+  };
+}

@@ -1,0 +1,223 @@
+import type { StoredEvent } from "../core/events.js";
+import type { Progress } from "../core/progress.js";
+import type { TaskState } from "../core/states.js";
+import type { TaskError, TaskRecord } from "../core/task.js";
+
+/**
+ * The only door to persistence. Shaped by the task model, not by SQL: the
+ * engine asks for domain operations and every store makes them atomic.
+ *
+ * Time is always passed in (`now`, epoch ms) so stores hold no clock of
+ * their own and tests control time.
+ *
+ * Fencing: every write of a worker names its {@link Lease}. A write whose
+ * lease is no longer current (expired, taken again, released, or the task
+ * left `running`) changes nothing and reports `false`.
+ */
+export interface Store {
+  readonly capabilities: StoreCapabilities;
+
+  /** Create or upgrade the schema. Safe to call from many processes at once. */
+  init(): Promise<StoreInfo>;
+  /** Release connections and timers. Pending writes are flushed first. */
+  close(): Promise<void>;
+
+  // ── queues ──────────────────────────────────────────────────────────
+  /** Record a queue's limits so every process on this database enforces the same ones. */
+  configureQueue(config: QueueConfig, now: number): Promise<void>;
+  setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean>;
+  listQueues(): Promise<QueueInfo[]>;
+
+  // ── submitting and reading ──────────────────────────────────────────
+  /**
+   * Store a new task, or find the existing one with the same owner, name and
+   * idempotency key: `existing` when it is queued, running or succeeded;
+   * `resumed` (back to queued, steps and checkpoint kept) when it failed or
+   * was cancelled. Throws QueueFullError, storing nothing, when a limit is hit.
+   */
+  submit(request: SubmitRequest, now: number): Promise<SubmitOutcome>;
+  getTask(id: string): Promise<TaskRecord | null>;
+  listTasks(filter: TaskFilter): Promise<TaskPage>;
+  /** 1-based place among runnable tasks of its queue, or null when not queued. */
+  queuePosition(id: string, now: number): Promise<number | null>;
+  /** Mean run time of the queue's recent successful tasks, or null without history. */
+  recentDurationMs(queue: string): Promise<number | null>;
+  /** Recorded step results of a task, by step name. */
+  getSteps(taskId: string): Promise<Map<string, unknown>>;
+
+  // ── operator actions ────────────────────────────────────────────────
+  /** Cancel a queued task at once; flag a running one (its worker finishes the cancel). */
+  cancel(id: string, now: number): Promise<CancelOutcome>;
+  /** Put a failed or cancelled task back in its queue with a fresh attempt budget. */
+  retry(id: string, now: number): Promise<RetryOutcome>;
+
+  // ── workers ─────────────────────────────────────────────────────────
+  /** Take up to `limit` runnable tasks of one queue, honouring its global limits. */
+  claim(request: ClaimRequest, now: number): Promise<ClaimResult>;
+  /** Extend leases. Reports, per lease, whether it is still held and whether a cancel was asked. */
+  heartbeat(leases: readonly Lease[], now: number, leaseMs: number): Promise<HeartbeatStatus[]>;
+  recordProgress(lease: Lease, progress: Progress, now: number): Promise<boolean>;
+  /** Record a step's result; returns false (and records nothing) when fenced. */
+  recordStep(lease: Lease, name: string, result: unknown, now: number): Promise<boolean>;
+  recordCheckpoint(lease: Lease, data: unknown, now: number): Promise<boolean>;
+  /** Append a log line; past the per-task limit it is dropped (still `true`). */
+  appendLog(lease: Lease, message: string, now: number): Promise<boolean>;
+  /** End an attempt: success, failure, a retry at `runAt`, or cancellation. */
+  finish(lease: Lease, outcome: FinishOutcome, now: number): Promise<boolean>;
+  /** Give a task back without spending its attempt (graceful shutdown). */
+  release(lease: Lease, now: number): Promise<boolean>;
+  /**
+   * Tasks whose lease ran out: back to queued (or failed when out of attempts,
+   * canceled when a cancel was asked). Returns how many were recovered.
+   */
+  recoverExpired(now: number, maxAttemptsReason: string): Promise<number>;
+  recordWorker(worker: WorkerHeartbeat, now: number): Promise<void>;
+  removeWorker(id: string): Promise<void>;
+  listWorkers(aliveSince: number): Promise<WorkerHeartbeat[]>;
+
+  // ── events ──────────────────────────────────────────────────────────
+  /** Events of one task with `seq > afterSeq`, in order; superseded progress is absent. */
+  readEvents(taskId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
+  /**
+   * Every event committed by any process on this database from now on, each
+   * exactly once, in per-task `seq` order. Also says when work may have
+   * arrived (`wake`), so idle workers claim without polling.
+   */
+  subscribe(listener: StoreListener): () => void;
+
+  // ── schedules, retention, secrets ───────────────────────────────────
+  /**
+   * Fire one tick of a schedule: submit `request` unless some process
+   * already fired a tick at or after `tickAt`. True when this call fired it.
+   */
+  fireSchedule(schedule: string, tickAt: number, request: SubmitRequest, now: number): Promise<boolean>;
+  /** Delete finished tasks (with their events and steps) that finished before the cutoffs. */
+  purgeFinished(cutoffs: Partial<Record<"succeeded" | "failed" | "canceled", number>>, limit: number): Promise<number>;
+  /** A value kept in the store, made once by `create` and the same for every process (signing keys). */
+  getOrCreateSecret(name: string, create: () => string): Promise<string>;
+}
+
+export interface StoreCapabilities {
+  /** How events reach other processes: polling the database file, or a push channel. */
+  readonly crossProcessEvents: "poll" | "notify";
+  /** Whether `submit` can join a transaction the application owns. */
+  readonly transactionalSubmit: boolean;
+}
+
+export interface StoreInfo {
+  /** Random id of this database, fixed at creation: cursors from another database are refused. */
+  databaseId: string;
+  schemaVersion: number;
+}
+
+export interface StoreListener {
+  /** Committed events, in order. */
+  events?(events: readonly StoredEvent[]): void;
+  /** Something changed that may make work runnable; `queues` when known. */
+  wake?(queues: ReadonlySet<string> | null): void;
+}
+
+export interface QueueConfig {
+  name: string;
+  /** Running tasks at once across every process. null = no limit. */
+  concurrency: number | null;
+  /** Queued tasks at most; submits beyond it throw QueueFullError. null = no limit. */
+  maxQueued: number | null;
+  ownerConcurrency: number | null;
+  ownerMaxQueued: number | null;
+}
+
+export interface QueueInfo extends QueueConfig {
+  paused: boolean;
+  counts: Record<TaskState, number>;
+}
+
+export interface SubmitRequest {
+  id: string;
+  name: string;
+  queue: string;
+  owner: string;
+  input: unknown;
+  priority: number;
+  runAt: number;
+  maxAttempts: number;
+  timeoutMs: number | null;
+  idempotencyKey: string | null;
+}
+
+export type SubmitOutcome =
+  | { kind: "created"; task: TaskRecord }
+  | { kind: "existing"; task: TaskRecord }
+  | { kind: "resumed"; task: TaskRecord };
+
+export interface TaskFilter {
+  owner?: string;
+  state?: TaskState;
+  queue?: string;
+  name?: string;
+  /** Page size. */
+  limit: number;
+  /** From a previous page's `nextCursor`. */
+  cursor?: string;
+}
+
+export interface TaskPage {
+  tasks: TaskRecord[];
+  nextCursor: string | null;
+}
+
+export type CancelOutcome =
+  | { kind: "canceled"; task: TaskRecord }
+  | { kind: "requested"; task: TaskRecord }
+  | { kind: "final"; task: TaskRecord }
+  | { kind: "missing" };
+
+export type RetryOutcome = { kind: "retried"; task: TaskRecord } | { kind: "conflict"; task: TaskRecord } | { kind: "missing" };
+
+export interface Lease {
+  taskId: string;
+  /** Changes every time the task is claimed; a write naming an older one is fenced. */
+  token: number;
+}
+
+export interface ClaimRequest {
+  queue: string;
+  workerId: string;
+  limit: number;
+  leaseMs: number;
+  /** Only tasks with these names: the ones the claiming process has defined. */
+  names: readonly string[];
+}
+
+export interface ClaimedTask {
+  task: TaskRecord;
+  lease: Lease;
+  steps: Map<string, unknown>;
+}
+
+export interface ClaimResult {
+  tasks: ClaimedTask[];
+  /** Earliest future `runAt` among the queue's waiting tasks, so the worker can sleep until then. */
+  nextRunAt: number | null;
+}
+
+export interface HeartbeatStatus {
+  held: boolean;
+  cancelRequested: boolean;
+}
+
+export type FinishOutcome =
+  | { state: "succeeded"; result: unknown }
+  | { state: "failed"; error: TaskError }
+  | { state: "retry"; error: TaskError; runAt: number }
+  | { state: "canceled"; error?: TaskError };
+
+export interface WorkerHeartbeat {
+  id: string;
+  host: string;
+  pid: number;
+  queues: string[];
+  startedAt: number;
+  heartbeatAt: number;
+  running: string[];
+}
