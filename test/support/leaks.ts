@@ -1,21 +1,40 @@
-import { afterEach, beforeEach } from "node:test";
+import { afterEach, beforeEach, type TestContext } from "node:test";
+
+type Cleanup = () => unknown;
+const cleanups = new WeakMap<TestContext, Cleanup[]>();
 
 /**
  * Fails the test that leaves something open: timers, sockets, child
- * processes, file watchers. Compares the kinds of active resources before
- * and after each test, giving asynchronous closes a moment to land.
+ * processes, servers. Call once at the top of a test file.
+ *
+ * node:test runs `afterEach` before a test's `t.after` callbacks, so this
+ * takes over `t.after`: those cleanups run here, last registered first,
+ * and only then are the active resources compared with the count from
+ * before the test (giving asynchronous closes a moment to land).
  */
 export function guardLeaks(): void {
   let before: Map<string, number>;
-  beforeEach(() => {
+  beforeEach((t) => {
+    const list: Cleanup[] = [];
+    cleanups.set(t, list);
+    (t as { after: (fn: Cleanup) => void }).after = (fn: Cleanup) => void list.push(fn);
     before = count();
   });
-  afterEach(async () => {
+  afterEach(async (t) => {
+    const list = cleanups.get(t) ?? [];
+    const errors: unknown[] = [];
+    while (list.length > 0) {
+      try {
+        await list.pop()!();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    if (errors.length > 0) throw errors[0];
     let extra: string[] = [];
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < 100; i++) {
       extra = leaked(before, count());
       if (extra.length === 0) return;
-      await new Promise((resolve) => setImmediate(resolve));
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
     throw new Error(`This test leaked open resources: ${extra.join(", ")}`);
@@ -31,9 +50,7 @@ function count(): Map<string, number> {
 function leaked(before: Map<string, number>, after: Map<string, number>): string[] {
   const out: string[] = [];
   for (const [kind, n] of after) {
-    // The polling loop above holds one Timeout and one Immediate of its own.
-    const allowance = kind === "Timeout" || kind === "Immediate" ? 1 : 0;
-    const extra = n - (before.get(kind) ?? 0) - allowance;
+    const extra = n - (before.get(kind) ?? 0);
     if (extra > 0) out.push(`${extra} × ${kind}`);
   }
   return out;
