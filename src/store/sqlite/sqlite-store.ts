@@ -701,7 +701,7 @@ function prepareStatements(db: Database) {
       "INSERT INTO task_events(task_id, owner, queue, seq, kind, attempt, at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     ),
     fireTick: s<[string, number]>(
-      `INSERT INTO schedules(name, last_tick) VALUES (?1, ?2)
+      `INSERT INTO schedules(name, last_tick) VALUES (?, ?)
        ON CONFLICT(name) DO UPDATE SET last_tick = excluded.last_tick WHERE schedules.last_tick < excluded.last_tick`,
     ),
     finishedBefore: s<[number, string, number], { id: string }>(
