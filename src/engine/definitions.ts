@@ -43,6 +43,8 @@ export interface QueueOptions {
   concurrency?: number;
   /** Queued tasks at most; a submit beyond it throws QueueFullError. @defaultValue no limit */
   maxQueued?: number;
+  /** Running tasks at once in this process (a share of `concurrency`). @defaultValue concurrency */
+  perProcess?: number;
   perOwner?: {
     /** Running tasks of one owner at once. */
     concurrency?: number;

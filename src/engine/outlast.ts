@@ -109,6 +109,7 @@ export class Outlast {
     for (const [key, value] of [
       ["concurrency", options.concurrency],
       ["maxQueued", options.maxQueued],
+      ["perProcess", options.perProcess],
       ["perOwner.concurrency", options.perOwner?.concurrency],
       ["perOwner.maxQueued", options.perOwner?.maxQueued],
     ] as const) {
@@ -311,7 +312,8 @@ export class Outlast {
     const queueNames = new Set([...this.definitions.values()].map((d) => d.queue));
     for (const name of new Set([...queueNames, ...this.queues.keys()])) await this.saveQueue(name);
     for (const name of queueNames) {
-      const limit = this.queues.get(name)?.concurrency ?? DEFAULT_CONCURRENCY;
+      const options = this.queues.get(name);
+      const limit = Math.min(options?.perProcess ?? Infinity, options?.concurrency ?? DEFAULT_CONCURRENCY);
       const worker = new QueueWorker(
         { queue: name, workerId: this.workerId, limit, leaseMs: this.leaseMs, pollIntervalMs: this.pollIntervalMs },
         this.definitions,

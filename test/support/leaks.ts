@@ -1,7 +1,7 @@
-import { afterEach, beforeEach, type TestContext } from "node:test";
+import { afterEach, beforeEach } from "node:test";
 
 type Cleanup = () => unknown;
-const cleanups = new WeakMap<TestContext, Cleanup[]>();
+const cleanups = new WeakMap<object, Cleanup[]>();
 
 /**
  * Fails the test that leaves something open: timers, sockets, child
