@@ -147,17 +147,23 @@ export class Outlast {
    * Submit a task; returns at once with the stored task. With an
    * `idempotencyKey` it may return the existing task instead (see README).
    * Throws InvalidInputError, QueueFullError, or OutlastError("unknown_task_name").
+   * The returned task's `position` and `etaMs` are null: counting a long
+   * queue costs time per submit, so ask `get(id)` when you show them.
    */
   async submit(name: string, input?: unknown, options: SubmitOptions = {}): Promise<Task> {
     return (await this.submitWithOutcome(name, input, options)).task;
   }
 
   /** Like {@link submit}, and says whether the task was created, found, or resumed. */
-  async submitWithOutcome(name: string, input?: unknown, options: SubmitOptions = {}): Promise<{ outcome: SubmitOutcome["kind"]; task: Task }> {
+  async submitWithOutcome(
+    name: string,
+    input?: unknown,
+    options: SubmitOptions & { withPosition?: boolean } = {},
+  ): Promise<{ outcome: SubmitOutcome["kind"]; task: Task }> {
     const request = await this.buildRequest(name, input, options);
     await this.ready();
     const outcome = await this.store.submit(request, this.clock());
-    return { outcome: outcome.kind, task: await this.present(outcome.task) };
+    return { outcome: outcome.kind, task: options.withPosition ? await this.present(outcome.task) : toPublicTask(outcome.task) };
   }
 
   private async buildRequest(name: string, input: unknown, options: SubmitOptions): Promise<SubmitRequest> {
