@@ -1,0 +1,47 @@
+/** What the orchestrator asks one child process to measure. */
+export type SystemName = "outlast-sqlite" | "outlast-pg" | "bullmq" | "graphile-worker" | "pg-boss";
+
+export type ScenarioKind = "e2e" | "submit" | "latency" | "progress";
+
+export interface ScenarioSpec {
+  /** Shown in the table, e.g. "no-op end to end, 5,000 tasks". */
+  title: string;
+  /** The table section: sqlite, bullmq or postgres. */
+  section: string;
+  system: SystemName;
+  kind: ScenarioKind;
+  /** Tasks to submit (e2e, submit) or samples to take (latency). */
+  count: number;
+  /** Handler concurrency per worker process. */
+  concurrency: number;
+  /** Worker processes (1 or 2); the extra ones are forked by the scenario's child. */
+  workers: number;
+  /** Latency scenarios stop sampling after this long, whatever `count` says. */
+  budgetMs: number;
+  /** Names the storage (SQLite file, Redis queue, PostgreSQL schema) so cleanup can find it. */
+  storage: string;
+  /** Directory for SQLite files. */
+  dir: string;
+  durability: "full" | "normal";
+  redisUrl: string;
+  pgUrl: string;
+}
+
+export interface Metric {
+  name: string;
+  value: number;
+  unit: string;
+  /** Whether a larger value is better (throughput) or a smaller one (latency). */
+  better: "higher" | "lower";
+}
+
+export interface ScenarioResult {
+  metrics: Metric[];
+  /** Largest resident set of any process of the system in this scenario, MB. */
+  peakRssMb: number;
+  detail: Record<string, number | string>;
+}
+
+/** Messages on the IPC channel between a scenario's child and its extra worker processes. */
+export type HelperMessage = { type: "ready" } | { type: "finished"; count: number } | { type: "closed"; peakRssMb: number };
+export type OwnerMessage = { type: "stop" };

@@ -1,0 +1,133 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { Adapter, Hooks } from "./adapter.js";
+import type { HelperMessage, ScenarioResult, ScenarioSpec } from "./protocol.js";
+import { Latch, nowMs, peakRssMb, percentile, waitUntil } from "./stats.js";
+
+/** How long one end-to-end run may take before the child gives up. */
+const E2E_TIMEOUT_MS = 240_000;
+
+class Counter implements Hooks {
+  done = 0;
+  readonly latch = new Latch();
+  started(): void {
+    this.latch.fire();
+  }
+  finished(count: number): void {
+    this.done += count;
+  }
+}
+
+/** Submit everything with workers already running; time until all are done. */
+export async function endToEnd(adapter: Adapter, spec: ScenarioSpec): Promise<ScenarioResult> {
+  const counter = new Counter();
+  await adapter.startWorker(spec.concurrency, counter);
+  const helpers = await startHelpers(spec);
+  try {
+    const helperDone = () => (adapter.seesAllCompletions ? 0 : helpers.reduce((n, h) => n + h.done, 0));
+    const start = nowMs();
+    await adapter.submitMany(spec.count);
+    const submitted = nowMs();
+    await waitUntil(() => counter.done + helperDone() >= spec.count, E2E_TIMEOUT_MS, `${spec.count} tasks to finish`);
+    const finished = nowMs();
+    if (adapter.confirmDone) {
+      await waitUntil(() => adapter.confirmDone!(spec.count), 60_000, "the store to show every task complete", 5);
+    }
+    const confirmed = nowMs();
+    const seconds = (confirmed - start) / 1000;
+    const helperRss = await stopHelpers(helpers);
+    return {
+      metrics: [{ name: "tasks/s", value: spec.count / seconds, unit: "tasks/s", better: "higher" }],
+      peakRssMb: Math.max(peakRssMb(), ...helperRss),
+      detail: {
+        totalMs: Math.round(confirmed - start),
+        submitMs: Math.round(submitted - start),
+        confirmLagMs: Math.round(confirmed - finished),
+        ranHere: counter.done,
+      },
+    };
+  } finally {
+    for (const helper of helpers) helper.process.kill("SIGKILL");
+  }
+}
+
+/** Submit rate with no worker running. */
+export async function submitOnly(adapter: Adapter, spec: ScenarioSpec): Promise<ScenarioResult> {
+  await adapter.connect();
+  const start = nowMs();
+  await adapter.submitMany(spec.count);
+  const seconds = (nowMs() - start) / 1000;
+  return {
+    metrics: [{ name: "submits/s", value: spec.count / seconds, unit: "tasks/s", better: "higher" }],
+    peakRssMb: peakRssMb(),
+    detail: { totalMs: Math.round(seconds * 1000) },
+  };
+}
+
+/** One task at a time to an idle worker: time from submit() to handler entry. */
+export async function latency(adapter: Adapter, spec: ScenarioSpec): Promise<ScenarioResult> {
+  const counter = new Counter();
+  await adapter.startWorker(spec.concurrency, counter);
+  const warmup = Math.min(20, Math.ceil(spec.count / 10));
+  const samples: number[] = [];
+  const deadline = nowMs() + spec.budgetMs;
+  for (let i = 0; i < warmup + spec.count && nowMs() < deadline; i++) {
+    const started = counter.latch.arm();
+    const doneBefore = counter.done;
+    const t0 = nowMs();
+    await adapter.submitOne();
+    const at = await withTimeout(started, 30_000, "a task to start");
+    if (i >= warmup) samples.push(at - t0);
+    // Keep the worker idle for the next sample.
+    await waitUntil(() => counter.done > doneBefore, 30_000, "the task to finish", 1);
+  }
+  samples.sort((a, b) => a - b);
+  const metric = (p: number) => ({ name: `p${p}`, value: percentile(samples, p), unit: "ms", better: "lower" as const });
+  return {
+    metrics: [metric(50), metric(95), metric(99)],
+    peakRssMb: peakRssMb(),
+    detail: { samples: samples.length, maxMs: Number((samples.at(-1) ?? Number.NaN).toFixed(3)) },
+  };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+interface Helper {
+  process: ChildProcess;
+  done: number;
+  closed: Promise<number>;
+}
+
+/** Forks the extra worker processes of a multi-process scenario and waits until they work. */
+async function startHelpers(spec: ScenarioSpec): Promise<Helper[]> {
+  const helpers: Helper[] = [];
+  const entry = fileURLToPath(new URL("../child.ts", import.meta.url));
+  for (let i = 1; i < spec.workers; i++) {
+    const child = fork(entry, ["helper", JSON.stringify(spec)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    let markReady: () => void = () => {};
+    const ready = new Promise<void>((resolve) => (markReady = resolve));
+    let markClosed: (rss: number) => void = () => {};
+    const closed = new Promise<number>((resolve) => (markClosed = resolve));
+    const helper: Helper = { process: child, done: 0, closed };
+    child.on("message", (message: HelperMessage) => {
+      if (message.type === "ready") markReady();
+      else if (message.type === "finished") helper.done += message.count;
+      else markClosed(message.peakRssMb);
+    });
+    child.on("exit", () => markClosed(0));
+    helpers.push(helper);
+    await withTimeout(ready, 60_000, "an extra worker process to start");
+  }
+  return helpers;
+}
+
+async function stopHelpers(helpers: Helper[]): Promise<number[]> {
+  for (const helper of helpers) helper.process.send({ type: "stop" });
+  return Promise.all(helpers.map((h) => withTimeout(h.closed, 30_000, "an extra worker process to close")));
+}

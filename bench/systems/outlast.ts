@@ -1,0 +1,120 @@
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { Outlast, type Store } from "../../src/index.js";
+import { sqliteStore } from "../../src/store/sqlite/index.js";
+import { BATCH, type Adapter, type Hooks } from "../lib/adapter.js";
+import type { ScenarioResult, ScenarioSpec } from "../lib/protocol.js";
+import { chunks, nowMs, peakRssMb } from "../lib/stats.js";
+import { dropSchema } from "./pg-schema.js";
+
+type PostgresStoreFactory = (options: { connectionString: string; schema: string }) => Store;
+
+const POSTGRES_STORE = new URL("../../src/store/postgres/index.ts", import.meta.url);
+
+/** Whether the PostgreSQL store exists in this checkout yet. */
+export function postgresStoreAvailable(): boolean {
+  return existsSync(POSTGRES_STORE);
+}
+
+async function loadPostgresStore(): Promise<PostgresStoreFactory> {
+  const module = (await import(POSTGRES_STORE.href)) as { postgresStore?: PostgresStoreFactory };
+  if (typeof module.postgresStore !== "function") throw new Error("src/store/postgres/index.ts does not export postgresStore()");
+  return module.postgresStore;
+}
+
+/** Outlast on SQLite (one file in the run's temp dir) or PostgreSQL (one fresh schema). */
+export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
+  const onPostgres = spec.system === "outlast-pg";
+  const makeStore = onPostgres ? await loadPostgresStore() : null;
+  const path = join(spec.dir, `${spec.storage}.db`);
+  let outlast: Outlast | null = null;
+
+  const open = (concurrency: number, hooks: Hooks | null): Outlast => {
+    const store = makeStore ? makeStore({ connectionString: spec.pgUrl, schema: spec.storage }) : sqliteStore({ path, durability: spec.durability });
+    const engine = new Outlast({ store, retention: false });
+    engine.queue("default", { concurrency });
+    engine.define("noop", {
+      run: async () => {
+        hooks?.started();
+        return null;
+      },
+    });
+    if (hooks) engine.on("succeeded", () => hooks.finished(1));
+    return engine;
+  };
+
+  return {
+    seesAllCompletions: true,
+    async prepare() {
+      if (!onPostgres) return;
+      await dropSchema(spec.pgUrl, spec.storage);
+    },
+    async startWorker(concurrency, hooks) {
+      outlast = open(concurrency, hooks);
+      await outlast.start();
+    },
+    async connect() {
+      outlast = open(10, null);
+      // Not started, so nothing runs; the read makes the store migrate before the clock starts.
+      await outlast.list({ limit: 1 });
+    },
+    async submitMany(count) {
+      const engine = outlast!;
+      for (const size of chunks(count, BATCH)) {
+        const batch: Promise<unknown>[] = [];
+        for (let i = 0; i < size; i++) batch.push(engine.submit("noop", {}));
+        await Promise.all(batch);
+      }
+    },
+    async submitOne() {
+      await outlast!.submit("noop", {});
+    },
+    async close() {
+      await outlast?.close({ graceMs: 5_000 });
+      outlast = null;
+    },
+    async destroy() {
+      if (onPostgres) await dropSchema(spec.pgUrl, spec.storage);
+      else for (const suffix of ["", "-wal", "-shm", "-journal"]) rmSync(path + suffix, { force: true });
+    },
+  };
+}
+
+/** `ctx.progress()` calls per second inside one running handler (Outlast only). */
+export async function progressRate(spec: ScenarioSpec): Promise<ScenarioResult> {
+  const path = join(spec.dir, `${spec.storage}.db`);
+  const outlast = new Outlast({ store: sqliteStore({ path, durability: spec.durability }), retention: false });
+  let measured: { calls: number; ms: number } | null = null;
+  outlast.define("report", {
+    run: async (_input, ctx) => {
+      const total = spec.count;
+      // Warm up so the figure is the optimised code's, not the interpreter's.
+      for (let i = 0; i < 100_000; i++) ctx.progress({ current: i, total });
+      const start = nowMs();
+      let calls = 0;
+      while (nowMs() - start < 1000) {
+        for (let i = 0; i < 1_000_000; i++) ctx.progress({ current: i, total });
+        calls += 1_000_000;
+      }
+      measured = { calls, ms: nowMs() - start };
+      return null;
+    },
+  });
+  try {
+    let finished!: () => void;
+    const done = new Promise<void>((resolve) => (finished = resolve));
+    outlast.on("succeeded", () => finished());
+    await outlast.start();
+    await outlast.submit("report", {});
+    await done;
+  } finally {
+    await outlast.close({ graceMs: 5_000 });
+    for (const suffix of ["", "-wal", "-shm"]) rmSync(path + suffix, { force: true });
+  }
+  const { calls, ms } = measured ?? { calls: 0, ms: 1 };
+  return {
+    metrics: [{ name: "progress calls/s", value: (calls / ms) * 1000, unit: "calls/s", better: "higher" }],
+    peakRssMb: peakRssMb(),
+    detail: { calls, ms: Math.round(ms) },
+  };
+}

@@ -1,0 +1,27 @@
+import pg from "pg";
+
+/** Drops a benchmark's PostgreSQL schema and everything in it. */
+export async function dropSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Runs one query on a short-lived pool shared by a scenario's checks. */
+export class Checker {
+  private readonly pool: pg.Pool;
+  constructor(url: string) {
+    this.pool = new pg.Pool({ connectionString: url, max: 1 });
+  }
+  async count(sql: string, values: unknown[] = []): Promise<number> {
+    const result = await this.pool.query<{ n: number }>(sql, values);
+    return Number(result.rows[0]?.n ?? 0);
+  }
+  async end(): Promise<void> {
+    await this.pool.end();
+  }
+}
