@@ -35,6 +35,10 @@ export class EventFeed {
       this.dataVersion = this.readVersion();
       this.timer = setInterval(() => this.poll(), this.pollIntervalMs);
       this.timer.unref();
+    } else if (listener.events && ![...this.listeners].some((l) => l.events)) {
+      // Wake-only listeners do not move lastId, so it may be far behind:
+      // the first events listener starts from now, not from then.
+      this.lastId = this.maxId.get()?.id ?? 0;
     }
     this.listeners.add(listener);
     return () => {

@@ -332,12 +332,18 @@ export class SqliteStore implements Store {
 
     const ownerLimit = config?.owner_concurrency ?? null;
     // With a per-owner limit some candidates are skipped, so look further ahead.
-    const candidates = this.sql.runnable.all(
-      request.queue,
-      now,
-      JSON.stringify(request.names),
-      ownerLimit === null ? slots : slots * 8 + 32,
-    );
+    // Owners already at their limit are left out in the query, so a long
+    // backlog of theirs cannot push other owners' tasks past the look-ahead.
+    const candidates =
+      ownerLimit === null
+        ? this.sql.runnable.all(request.queue, now, JSON.stringify(request.names), slots)
+        : this.sql.runnableForOwners.all({
+            queue: request.queue,
+            now,
+            names: JSON.stringify(request.names),
+            limit: slots * 8 + 32,
+            owner_limit: ownerLimit,
+          });
     const chosen: TaskRow[] = [];
     const ownerRunning = new Map<string, number>();
     for (const row of candidates) {
@@ -642,6 +648,11 @@ function prepareStatements(db: Database) {
     runnable: s<[string, number, string, number], TaskRow>(
       `SELECT * FROM tasks WHERE state = 'queued' AND queue = ? AND run_at <= ? AND name IN (SELECT value FROM json_each(?))
        ORDER BY priority DESC, run_at, seq LIMIT ?`,
+    ),
+    runnableForOwners: s<[{ queue: string; now: number; names: string; limit: number; owner_limit: number }], TaskRow>(
+      `SELECT * FROM tasks WHERE state = 'queued' AND queue = @queue AND run_at <= @now AND name IN (SELECT value FROM json_each(@names))
+         AND owner NOT IN (SELECT owner FROM tasks WHERE state = 'running' AND queue = @queue GROUP BY owner HAVING count(*) >= @owner_limit)
+       ORDER BY priority DESC, run_at, seq LIMIT @limit`,
     ),
     markRunning: s<[{ seq_row: number; now: number; worker: string; expires: number; seq: number }], TaskRow>(
       `UPDATE tasks SET state = 'running', attempt = attempt + 1, started_at = @now, worker_id = @worker,

@@ -1,0 +1,251 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { QueueFullError } from "../../core/errors.js";
+import type { Store } from "../store.js";
+import type { ContractHarness } from "./store-contract.js";
+import { claim, claimOne, mustGet, QUEUE, submitNew, submitRequest, T0 } from "./support.js";
+
+function limits(store: Store, config: { concurrency?: number; maxQueued?: number; ownerConcurrency?: number; ownerMaxQueued?: number }) {
+  return store.configureQueue(
+    {
+      name: QUEUE,
+      concurrency: config.concurrency ?? null,
+      maxQueued: config.maxQueued ?? null,
+      ownerConcurrency: config.ownerConcurrency ?? null,
+      ownerMaxQueued: config.ownerMaxQueued ?? null,
+    },
+    T0,
+  );
+}
+
+function assertQueueFull(error: unknown, scope: "queue" | "owner"): true {
+  assert.ok(error instanceof QueueFullError, `expected QueueFullError, got ${String(error)}`);
+  assert.equal(error.code, "queue_full");
+  assert.equal(error.scope, scope);
+  assert.equal(error.queue, QUEUE);
+  assert.ok(error.retryAfterMs > 0, "retryAfterMs tells the client when to come back");
+  return true;
+}
+
+/** Queue limits at submit time, and which task a claim takes. */
+export function claimingAndLimits(harness: ContractHarness): void {
+  test("maxQueued: the submit past the limit throws QueueFullError and stores nothing", async (t) => {
+    const store = await harness.make(t);
+    await limits(store, { maxQueued: 2 });
+    await submitNew(store, T0);
+    await submitNew(store, T0);
+    const rejected = submitRequest();
+    await assert.rejects(store.submit(rejected, T0), (error) => assertQueueFull(error, "queue"));
+    assert.equal(await store.getTask(rejected.id), null);
+    assert.deepEqual(await store.readEvents(rejected.id, 0, 100), []);
+    assert.equal((await store.listTasks({ limit: 100 })).tasks.length, 2);
+
+    // Only waiting tasks count: once one runs there is room again.
+    await claimOne(store, T0 + 1);
+    await submitNew(store, T0 + 2);
+    await assert.rejects(store.submit(submitRequest(), T0 + 3), QueueFullError);
+  });
+
+  test("ownerMaxQueued limits one owner and not the others", async (t) => {
+    const store = await harness.make(t);
+    await limits(store, { ownerMaxQueued: 1 });
+    await submitNew(store, T0, { owner: "alice" });
+    const rejected = submitRequest({ owner: "alice" });
+    await assert.rejects(store.submit(rejected, T0), (error) => assertQueueFull(error, "owner"));
+    assert.equal(await store.getTask(rejected.id), null);
+    await submitNew(store, T0, { owner: "bob" });
+    assert.equal((await store.listTasks({ limit: 100 })).tasks.length, 2);
+  });
+
+  test("resuming by idempotency key into a full queue throws and leaves the task as it was", async (t) => {
+    const store = await harness.make(t);
+    const failed = await submitNew(store, T0, { idempotencyKey: "k", maxAttempts: 1 });
+    const claimed = await claimOne(store, T0);
+    await store.finish(claimed.lease, { state: "failed", error: { message: "boom" } }, T0 + 1);
+    await limits(store, { maxQueued: 1 });
+    await submitNew(store, T0 + 2);
+    const before = await mustGet(store, failed.id);
+    await assert.rejects(store.submit(submitRequest({ idempotencyKey: "k" }), T0 + 3), QueueFullError);
+    assert.deepEqual(await mustGet(store, failed.id), before);
+  });
+
+  test("a burst of 50 concurrent submits against maxQueued 10 stores exactly 10", async (t) => {
+    const store = await harness.make(t);
+    await limits(store, { maxQueued: 10 });
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => store.submit(submitRequest(), T0)));
+    const stored = results.filter((r) => r.status === "fulfilled");
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    assert.equal(stored.length, 10);
+    for (const r of refused) assertQueueFull(r.reason, "queue");
+    assert.equal((await store.listTasks({ limit: 100 })).tasks.length, 10);
+  });
+
+  test("the maxQueued limit holds across two connections submitting at once", async (t) => {
+    const [a, b] = await harness.makePair(t);
+    await limits(a, { maxQueued: 10 });
+    const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).submit(submitRequest(), T0)));
+    assert.equal(results.filter((r) => r.status === "fulfilled").length, 10);
+    for (const r of results) if (r.status === "rejected") assertQueueFull(r.reason, "queue");
+    assert.equal((await b.listTasks({ limit: 100 })).tasks.length, 10);
+  });
+
+  test("higher priority is claimed first, then first in first out", async (t) => {
+    const store = await harness.make(t);
+    const a = await submitNew(store, T0, { priority: 0 });
+    const b = await submitNew(store, T0 + 1, { priority: 5 });
+    const c = await submitNew(store, T0 + 2, { priority: 0 });
+    const d = await submitNew(store, T0 + 3, { priority: 5 });
+    const e = await submitNew(store, T0 + 4, { priority: -1 });
+    const order: string[] = [];
+    for (let i = 0; i < 5; i++) order.push((await claimOne(store, T0 + 10)).task.id);
+    assert.deepEqual(order, [b.id, d.id, a.id, c.id, e.id]);
+    assert.equal((await claim(store, T0 + 10)).tasks.length, 0);
+  });
+
+  test("a delayed task is not claimed before its runAt, and nextRunAt says when", async (t) => {
+    const store = await harness.make(t);
+    const later = await submitNew(store, T0, { runAt: T0 + 5_000 });
+    assert.equal(later.runAt, T0 + 5_000);
+    const early = await claim(store, T0 + 4_999, { limit: 5 });
+    assert.deepEqual(early.tasks, []);
+    assert.equal(early.nextRunAt, T0 + 5_000);
+    const due = await claim(store, T0 + 5_000, { limit: 5 });
+    assert.deepEqual(
+      due.tasks.map((c) => c.task.id),
+      [later.id],
+    );
+    assert.equal(due.nextRunAt, null);
+  });
+
+  test("only the names the claimer knows are claimed", async (t) => {
+    const store = await harness.make(t);
+    const x = await submitNew(store, T0, { name: "task.x" });
+    const y = await submitNew(store, T0, { name: "task.y" });
+    assert.deepEqual((await claim(store, T0, { names: [], limit: 5 })).tasks, []);
+    const got = await claim(store, T0, { names: ["task.y", "task.z"], limit: 5 });
+    assert.deepEqual(
+      got.tasks.map((c) => c.task.id),
+      [y.id],
+    );
+    assert.equal((await mustGet(store, x.id)).state, "queued");
+  });
+
+  test("only the named queue is claimed from", async (t) => {
+    const store = await harness.make(t);
+    const other = await submitNew(store, T0, { queue: "other" });
+    assert.deepEqual((await claim(store, T0, { limit: 5 })).tasks, []);
+    assert.equal((await claimOne(store, T0, { queue: "other" })).task.id, other.id);
+  });
+
+  test("a paused queue gives nothing; resumed, it gives again", async (t) => {
+    const [a, b] = await harness.makePair(t);
+    const task = await submitNew(a, T0);
+    await a.setQueuePaused(QUEUE, true, T0);
+    assert.deepEqual((await claim(a, T0, { limit: 5 })).tasks, []);
+    assert.deepEqual((await claim(b, T0, { limit: 5 })).tasks, [], "the pause holds for every connection");
+    assert.equal((await a.listQueues()).find((q) => q.name === QUEUE)?.paused, true);
+    await b.setQueuePaused(QUEUE, false, T0 + 1);
+    assert.equal((await claimOne(a, T0 + 1)).task.id, task.id);
+  });
+
+  test("a claim returns the claimed record: running, attempt counted, lease held by the worker", async (t) => {
+    const store = await harness.make(t);
+    const task = await submitNew(store, T0);
+    const claimed = await claimOne(store, T0 + 100, { workerId: "worker-7", leaseMs: 2_000 });
+    assert.equal(claimed.lease.taskId, task.id);
+    assert.equal(claimed.task.state, "running");
+    assert.equal(claimed.task.attempt, 1);
+    assert.equal(claimed.task.startedAt, T0 + 100);
+    assert.equal(claimed.task.workerId, "worker-7");
+    assert.equal(claimed.task.leaseExpiresAt, T0 + 2_100);
+    assert.equal(claimed.task.lastSeq, 2);
+    assert.deepEqual(await mustGet(store, task.id), claimed.task);
+
+    // A retry costs an attempt; the next claim counts it and gets a new lease.
+    await store.finish(claimed.lease, { state: "retry", error: { message: "try again" }, runAt: T0 + 200 }, T0 + 150);
+    const second = await claimOne(store, T0 + 200);
+    assert.equal(second.task.attempt, 2);
+    assert.notDeepEqual(second.lease, claimed.lease);
+  });
+
+  test("steps recorded in an earlier attempt come with the claim", async (t) => {
+    const store = await harness.make(t);
+    await submitNew(store, T0);
+    const first = await claimOne(store, T0);
+    assert.equal(first.steps.size, 0);
+    assert.equal(await store.recordStep(first.lease, "split", ["a", "b"], T0 + 1), true);
+    assert.equal(await store.recordStep(first.lease, "chapter-0", { ok: true }, T0 + 2), true);
+    await store.finish(first.lease, { state: "retry", error: { message: "later" }, runAt: T0 + 3 }, T0 + 2);
+    const second = await claimOne(store, T0 + 3);
+    assert.deepEqual(
+      [...second.steps].sort(([x], [y]) => x.localeCompare(y)),
+      [
+        ["chapter-0", { ok: true }],
+        ["split", ["a", "b"]],
+      ],
+    );
+    assert.deepEqual(await store.getSteps(second.task.id), second.steps);
+  });
+
+  test("global concurrency holds when two connections claim at once", async (t) => {
+    const [a, b] = await harness.makePair(t);
+    await limits(a, { concurrency: 3 });
+    for (let i = 0; i < 10; i++) await submitNew(a, T0);
+    const rounds = await Promise.all([claim(a, T0, { limit: 5 }), claim(b, T0, { limit: 5 }), claim(a, T0, { limit: 2 }), claim(b, T0, { limit: 2 })]);
+    const got = rounds.flatMap((r) => r.tasks);
+    assert.equal(got.length, 3);
+    assert.equal(new Set(got.map((c) => c.task.id)).size, 3);
+    assert.deepEqual((await claim(b, T0 + 1, { limit: 5 })).tasks, []);
+
+    // A finished task frees exactly one slot.
+    assert.equal(await a.finish(got[0]!.lease, { state: "succeeded", result: null }, T0 + 2), true);
+    const refill = await Promise.all([claim(a, T0 + 3, { limit: 5 }), claim(b, T0 + 3, { limit: 5 })]);
+    assert.equal(refill.flatMap((r) => r.tasks).length, 1);
+  });
+
+  test("per-owner concurrency lets other owners run", async (t) => {
+    const store = await harness.make(t);
+    await limits(store, { ownerConcurrency: 1 });
+    for (let i = 0; i < 3; i++) await submitNew(store, T0 + i, { owner: "alice" });
+    for (let i = 0; i < 2; i++) await submitNew(store, T0 + 10 + i, { owner: "bob" });
+    const got = (await claim(store, T0 + 20, { limit: 10 })).tasks;
+    assert.deepEqual(got.map((c) => c.task.owner).sort(), ["alice", "bob"]);
+    assert.deepEqual((await claim(store, T0 + 21, { limit: 10 })).tasks, []);
+    const alices = got.find((c) => c.task.owner === "alice")!;
+    await store.finish(alices.lease, { state: "succeeded", result: null }, T0 + 22);
+    const next = (await claim(store, T0 + 23, { limit: 10 })).tasks;
+    assert.deepEqual(
+      next.map((c) => c.task.owner),
+      ["alice"],
+    );
+  });
+
+  test("an owner at its limit with a long backlog does not block another owner's task", async (t) => {
+    const store = await harness.make(t);
+    await limits(store, { ownerConcurrency: 1 });
+    await submitNew(store, T0, { owner: "alice" });
+    await claimOne(store, T0);
+    await Promise.all(Array.from({ length: 120 }, () => store.submit(submitRequest({ owner: "alice", runAt: T0 + 1 }), T0 + 1)));
+    const bobs = await submitNew(store, T0 + 2, { owner: "bob" });
+    const got = await claim(store, T0 + 3, { limit: 1 });
+    assert.deepEqual(
+      got.tasks.map((c) => c.task.id),
+      [bobs.id],
+    );
+  });
+
+  test("two connections claiming concurrently never get the same task", async (t) => {
+    const [a, b] = await harness.makePair(t);
+    const total = 60;
+    await Promise.all(Array.from({ length: total }, (_, i) => (i % 2 ? a : b).submit(submitRequest(), T0)));
+    const seen: string[] = [];
+    for (let round = 0; round < total; round++) {
+      const results = await Promise.all([claim(a, T0, { limit: 3 }), claim(b, T0, { limit: 3 }), claim(a, T0, { limit: 1 }), claim(b, T0, { limit: 2 })]);
+      const got = results.flatMap((r) => r.tasks);
+      if (got.length === 0) break;
+      seen.push(...got.map((c) => c.task.id));
+    }
+    assert.equal(seen.length, total);
+    assert.equal(new Set(seen).size, total, "no task was handed out twice");
+  });
+}
