@@ -1,0 +1,106 @@
+import type { Hono } from "hono";
+import { OutlastError } from "../core/errors.js";
+import { newId } from "../core/ids.js";
+import type { QueueInfo } from "../store/store.js";
+import { checkOrigin, readCookie, requireAdmin, SESSION_COOKIE } from "./auth.js";
+import { parseBody, readJson, tokenBody } from "./body.js";
+import type { ServerContext } from "./context.js";
+import { MAX_TTL_SECONDS, DEFAULT_OWNER_TTL_SECONDS, signOwnerToken, verifyToken } from "./tokens.js";
+
+export function adminRoutes(app: Hono, ctx: ServerContext): void {
+  const { outlast } = ctx;
+
+  app.post("/api/v1/tokens", async (c) => {
+    requireAdmin(await ctx.authenticate(c.req.raw));
+    const body = parseBody(tokenBody, await readJson(c.req.raw, ctx.options.bodyLimitBytes));
+    const ttl = body.ttlSeconds ?? DEFAULT_OWNER_TTL_SECONDS;
+    if (ttl > MAX_TTL_SECONDS) throw new OutlastError("bad_request", `ttlSeconds may be at most ${MAX_TTL_SECONDS}`);
+    const minted = await signOwnerToken(await ctx.auth.key(), body.owner, ttl, body.queues ?? null);
+    return c.json(minted, 201);
+  });
+
+  app.post("/api/v1/session", async (c) => {
+    if (!ctx.options.anonymousSessions) throw new OutlastError("not_found", "Anonymous sessions are off on this server");
+    const request = c.req.raw;
+    // Another site must not be able to swap a visitor's session for a new one.
+    if (request.headers.get("origin") !== null) checkOrigin(request, ctx.options.allowedOrigins);
+    const key = await ctx.auth.key();
+    let owner: string | null = null;
+    const existing = readCookie(request.headers.get("cookie"), SESSION_COOKIE);
+    if (existing) {
+      // A reload keeps its owner, so its tasks stay visible.
+      const claims = await verifyToken(key, existing).catch(() => null);
+      if (claims?.kind === "owner") owner = claims.owner;
+    }
+    owner ??= newId("anon");
+    const ttl = ctx.options.sessionTtlSeconds;
+    const { token, expiresAt } = await signOwnerToken(key, owner, ttl, null);
+    const secure = new URL(request.url).protocol === "https:" ? "; Secure" : "";
+    c.header("set-cookie", `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${ttl}${secure}`);
+    c.header("cache-control", "no-store");
+    return c.json({ owner, token, expiresAt }, 200);
+  });
+
+  app.get("/api/v1/queues", async (c) => {
+    requireAdmin(await ctx.authenticate(c.req.raw));
+    return c.json({ queues: (await outlast.listQueues()).map(publicQueue) });
+  });
+
+  for (const action of ["pause", "resume"] as const) {
+    app.post(`/api/v1/queues/:name/${action}`, async (c) => {
+      requireAdmin(await ctx.authenticate(c.req.raw));
+      const name = c.req.param("name");
+      const known = (await outlast.listQueues()).find((q) => q.name === name);
+      if (!known) throw new OutlastError("not_found", `No queue named "${name.slice(0, 128)}"`);
+      if (action === "pause") await outlast.pauseQueue(name);
+      else await outlast.resumeQueue(name);
+      return c.json({ queue: publicQueue({ ...known, paused: action === "pause" }) });
+    });
+  }
+
+  app.get("/api/v1/workers", async (c) => {
+    requireAdmin(await ctx.authenticate(c.req.raw));
+    const workers = (await outlast.listWorkers()).map((w) => ({
+      id: w.id,
+      host: w.host,
+      pid: w.pid,
+      queues: w.queues,
+      startedAt: new Date(w.startedAt).toISOString(),
+      heartbeatAt: new Date(w.heartbeatAt).toISOString(),
+      running: w.running,
+    }));
+    return c.json({ workers, watchers: outlast.hub.watcherCount, streams: ctx.streams.open.size });
+  });
+
+  app.get("/metrics", async (c) => {
+    requireAdmin(await ctx.authenticate(c.req.raw));
+    const { contentType, body } = await ctx.metrics.render();
+    return c.body(body, 200, { "content-type": contentType });
+  });
+
+  app.get("/healthz", (c) => c.json({ ok: true }));
+
+  app.get("/readyz", async (c) => {
+    try {
+      await withTimeout(outlast.listQueues(), 2000);
+    } catch (error) {
+      ctx.log.warn({ err: error }, "readiness check failed");
+      throw new OutlastError("unavailable", "The store is not reachable");
+    }
+    return c.json({ ok: true });
+  });
+}
+
+function publicQueue(q: QueueInfo) {
+  return { name: q.name, paused: q.paused, concurrency: q.concurrency, maxQueued: q.maxQueued, counts: q.counts };
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

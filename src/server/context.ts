@@ -1,0 +1,42 @@
+import type { Logger as PinoLogger } from "pino";
+import type { Outlast } from "../engine/outlast.js";
+import type { AuthConfig, Principal } from "./auth.js";
+import type { ServerMetrics } from "./metrics.js";
+import type { ResolvedOptions } from "./options.js";
+import type { SseStream } from "./sse.js";
+
+/** What every route needs, built once per handler. */
+export interface ServerContext {
+  outlast: Outlast;
+  options: ResolvedOptions;
+  auth: AuthConfig;
+  log: PinoLogger;
+  metrics: ServerMetrics;
+  streams: StreamRegistry;
+  authenticate(request: Request, allowQueryToken?: boolean): Promise<Principal>;
+}
+
+/** Open streams, counted per caller so one owner cannot hold them all. */
+export class StreamRegistry {
+  readonly open = new Set<SseStream>();
+  private readonly perKey = new Map<string, number>();
+
+  /** Counts a stream under `key`; false when `key` is at `limit` (null: no limit). */
+  add(sse: SseStream, key: string, limit: number | null): boolean {
+    const n = this.perKey.get(key) ?? 0;
+    if (limit !== null && n >= limit) return false;
+    this.perKey.set(key, n + 1);
+    this.open.add(sse);
+    sse.onClose(() => {
+      this.open.delete(sse);
+      const left = (this.perKey.get(key) ?? 1) - 1;
+      if (left <= 0) this.perKey.delete(key);
+      else this.perKey.set(key, left);
+    });
+    return true;
+  }
+
+  closeAll(retryMs: number): void {
+    for (const sse of [...this.open]) sse.close(retryMs);
+  }
+}

@@ -1,0 +1,70 @@
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { serve as serveNode } from "@hono/node-server";
+import type { Outlast } from "../engine/outlast.js";
+import { createHandler, type OutlastHandler } from "./handler.js";
+import type { HandlerOptions } from "./options.js";
+
+/** Options of {@link serve}. */
+export interface ServeOptions extends HandlerOptions {
+  /** @defaultValue 7391 */
+  port?: number;
+  /** @defaultValue "127.0.0.1" */
+  host?: string;
+  /** Shut down gracefully on SIGTERM and SIGINT. @defaultValue false */
+  handleSignals?: boolean;
+  /** How long running tasks may take to finish at shutdown. @defaultValue 10000 */
+  shutdownGraceMs?: number;
+}
+
+/** A running server. */
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly handler: OutlastHandler;
+  readonly server: Server;
+  /**
+   * Graceful shutdown: refuse new requests, end streams with a retry hint,
+   * stop accepting connections, then drain the engine's workers (`outlast.stop`).
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Run the HTTP API on Node.
+ * @example
+ * const server = await serve(outlast, { port: 7391 });
+ * console.log(`API on ${server.url}, admin key ${server.handler.adminKey}`);
+ */
+export async function serve(outlast: Outlast, options: ServeOptions = {}): Promise<RunningServer> {
+  const handler = createHandler(outlast, options);
+  const host = options.host ?? "127.0.0.1";
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serveNode({ fetch: handler.fetch, port: options.port ?? 7391, hostname: host }, () => resolve(s as Server)) as Server;
+    s.once("error", reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shownHost = host === "0.0.0.0" || host === "::" ? "localhost" : host.includes(":") ? `[${host}]` : host;
+  let closing: Promise<void> | null = null;
+  const onSignal = () => void close();
+  const close = () =>
+    (closing ??= (async () => {
+      if (options.handleSignals) {
+        process.off("SIGTERM", onSignal);
+        process.off("SIGINT", onSignal);
+      }
+      await handler.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Idle keep-alive sockets would hold close() open; streams are already ended.
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), 2000);
+      await closed;
+      clearTimeout(force);
+      await outlast.stop({ graceMs: options.shutdownGraceMs ?? 10_000 });
+    })());
+  if (options.handleSignals) {
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  }
+  return { url: `http://${shownHost}:${port}`, port, handler, server, close };
+}

@@ -1,0 +1,135 @@
+/** Options of one event stream. */
+export interface SseOptions {
+  /** Comment line interval, so proxies and the client's watchdog see bytes. @defaultValue 15000 */
+  pingMs: number;
+  /** Bytes queued for a slow reader before writers wait. @defaultValue 65536 */
+  highWaterMark: number;
+  /** A reader that takes nothing for this long is disconnected. @defaultValue 60000 */
+  stuckMs: number;
+  /** Reconnect delay the stream tells the client at its start. @defaultValue 2000 */
+  retryMs: number;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * One Server-Sent Events response. Writers wait on {@link ready} so a slow
+ * reader holds at most `highWaterMark` bytes here; what the writers skip
+ * meanwhile is theirs to compact.
+ */
+export class SseStream {
+  readonly body: ReadableStream<Uint8Array>;
+  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  private waiters: (() => void)[] = [];
+  private closeListeners: (() => void)[] = [];
+  private readonly timer: NodeJS.Timeout;
+  private blockedSince: number | null = null;
+  private done = false;
+  /** Why the stream ended, for logs and tests. */
+  closeReason: "client" | "server" | "stuck" | null = null;
+
+  constructor(private readonly options: SseOptions) {
+    this.body = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.controller = controller;
+        },
+        pull: () => this.wake(),
+        cancel: () => this.finish("client"),
+      },
+      new ByteLengthQueuingStrategy({ highWaterMark: options.highWaterMark }),
+    );
+    this.write(`retry: ${options.retryMs}\n\n`);
+    this.timer = setInterval(() => this.tick(), Math.min(options.pingMs, options.stuckMs));
+  }
+
+  get closed(): boolean {
+    return this.done;
+  }
+
+  /** True while the reader keeps up. */
+  get writable(): boolean {
+    return !this.done && (this.controller.desiredSize ?? 0) > 0;
+  }
+
+  /** Resolves when there is room for another event, or the stream has ended. */
+  ready(): Promise<void> {
+    if (this.done || this.writable) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Sends one event. Ids must not hold CR or LF (they would split the frame). */
+  send(event: string, data: unknown, id?: string): void {
+    if (this.done) return;
+    let frame = "";
+    if (id !== undefined) {
+      if (/[\r\n]/.test(id)) throw new Error("An event id may not contain CR or LF");
+      frame += `id: ${id}\n`;
+    }
+    // JSON.stringify escapes newlines, so the data is always one line.
+    frame += `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    this.write(frame);
+  }
+
+  onClose(listener: () => void): void {
+    if (this.done) listener();
+    else this.closeListeners.push(listener);
+  }
+
+  /** Ends the stream; `retryMs` tells the client when to come back (used at shutdown). */
+  close(retryMs?: number): void {
+    if (this.done) return;
+    if (retryMs !== undefined) this.write(`retry: ${retryMs}\n\n`);
+    try {
+      this.controller.close();
+    } catch {
+      // Already errored by the reader.
+    }
+    this.finish("server");
+  }
+
+  private write(text: string): void {
+    try {
+      this.controller.enqueue(encoder.encode(text));
+    } catch {
+      this.finish("client");
+    }
+  }
+
+  private tick(): void {
+    if (this.done) return;
+    if (this.writable) {
+      this.blockedSince = null;
+      this.write(": ping\n\n");
+      return;
+    }
+    const now = Date.now();
+    this.blockedSince ??= now;
+    if (now - this.blockedSince >= this.options.stuckMs) {
+      try {
+        this.controller.error(new Error("reader stuck"));
+      } catch {
+        // Already closed.
+      }
+      this.finish("stuck");
+    }
+  }
+
+  private wake(): void {
+    this.blockedSince = null;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private finish(reason: "client" | "server" | "stuck"): void {
+    if (this.done) return;
+    this.done = true;
+    this.closeReason = reason;
+    clearInterval(this.timer);
+    this.wake();
+    const listeners = this.closeListeners;
+    this.closeListeners = [];
+    for (const listener of listeners) listener();
+  }
+}

@@ -1,0 +1,93 @@
+import type { Hono } from "hono";
+import { OutlastError } from "../core/errors.js";
+import { isFinal } from "../core/states.js";
+import { visibleRecord, validId } from "./access.js";
+import { principalKey, type Principal } from "./auth.js";
+import type { ServerContext } from "./context.js";
+import { MultiStream, type MultiScope } from "./multi-stream.js";
+import { SseStream } from "./sse.js";
+import { pumpTask } from "./task-stream.js";
+
+/** Most task ids one multi-task stream may name. */
+export const MAX_STREAM_TASKS = 100;
+
+const SSE_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache, no-transform",
+  "x-accel-buffering": "no",
+};
+
+export function streamRoutes(app: Hono, ctx: ServerContext): void {
+  app.get("/api/v1/tasks/:id/events", async (c) => {
+    const principal = await ctx.authenticate(c.req.raw, true);
+    const id = c.req.param("id");
+    const record = await visibleRecord(ctx.outlast, principal, id);
+    const after = resumeCursor(c.req.raw);
+    if (after !== undefined) {
+      const seq = (await ctx.outlast.cursors()).decode(after);
+      // It already saw the end: 204 stops a browser EventSource from reconnecting.
+      if (seq !== null && isFinal(record.state) && seq >= record.lastSeq) return c.body(null, 204);
+    }
+    const sse = open(ctx, principal);
+    const abort = new AbortController();
+    sse.onClose(() => abort.abort());
+    pumpTask(ctx.outlast, sse, id, after, abort.signal)
+      .catch((error: unknown) => fail(ctx, sse, error))
+      .finally(() => sse.close());
+    return new Response(sse.body, { status: 200, headers: SSE_HEADERS });
+  });
+
+  app.get("/api/v1/events", async (c) => {
+    const principal = await ctx.authenticate(c.req.raw, true);
+    const scope = await multiScope(ctx, principal, c.req.query("tasks"));
+    const sse = open(ctx, principal);
+    const stream = new MultiStream(ctx.outlast, sse, scope, (error) => fail(ctx, sse, error));
+    stream.start(resumeCursor(c.req.raw)).catch((error: unknown) => fail(ctx, sse, error));
+    return new Response(sse.body, { status: 200, headers: SSE_HEADERS });
+  });
+}
+
+/** `Last-Event-ID` (what EventSource sends) wins over `?after=`. */
+function resumeCursor(request: Request): string | undefined {
+  const header = request.headers.get("last-event-id");
+  if (header !== null && header.length > 0) return header.slice(0, 64 * 1024);
+  const after = new URL(request.url).searchParams.get("after");
+  return after !== null && after.length > 0 ? after.slice(0, 64 * 1024) : undefined;
+}
+
+async function multiScope(ctx: ServerContext, principal: Principal, tasks: string | undefined): Promise<MultiScope> {
+  const owner = principal.kind === "admin" ? null : principal.owner;
+  if (tasks === undefined || tasks === "") {
+    if (principal.kind === "task") throw new OutlastError("forbidden", "A task token may only watch its own task: add ?tasks=ID");
+    return { owner, tasks: null };
+  }
+  const ids = [...new Set(tasks.split(",").map((s) => s.trim()).filter((s) => s.length > 0))];
+  if (ids.length > MAX_STREAM_TASKS || ids.some((id) => !validId(id))) {
+    throw new OutlastError("bad_request", `tasks must list 1 to ${MAX_STREAM_TASKS} task ids, separated by commas`);
+  }
+  // Every id must be visible: one that is not is 404 for the whole stream, like any other route.
+  for (const id of ids) await visibleRecord(ctx.outlast, principal, id);
+  return { owner, tasks: ids };
+}
+
+function open(ctx: ServerContext, principal: Principal): SseStream {
+  const sse = new SseStream({
+    pingMs: ctx.options.pingMs,
+    stuckMs: ctx.options.stuckMs,
+    highWaterMark: ctx.options.streamBufferBytes,
+    retryMs: ctx.options.retryMs,
+  });
+  const limit = principal.kind === "admin" ? null : ctx.options.maxStreamsPerOwner;
+  if (!ctx.streams.add(sse, principalKey(principal), limit)) {
+    sse.close();
+    throw new OutlastError("rate_limited", `At most ${limit} event streams per owner; close one, or watch several tasks on one stream`, {
+      details: { retryAfterMs: 5000 },
+    });
+  }
+  return sse;
+}
+
+function fail(ctx: ServerContext, sse: SseStream, error: unknown): void {
+  if (!sse.closed) ctx.log.error({ err: error }, "event stream failed");
+  sse.close();
+}

@@ -1,0 +1,137 @@
+import type { Hono } from "hono";
+import { OutlastError } from "../core/errors.js";
+import { isTaskState } from "../core/states.js";
+import type { SubmitOptions } from "../engine/definitions.js";
+import type { Outlast } from "../engine/outlast.js";
+import { requireOwnerOrAdmin, visibleRecord } from "./access.js";
+import type { Principal } from "./auth.js";
+import { parseBody, readJson, submitBody, type SubmitBody } from "./body.js";
+import type { ServerContext } from "./context.js";
+import { signTaskToken } from "./tokens.js";
+
+const DEFAULT_OWNER = "anonymous";
+
+export function taskRoutes(app: Hono, ctx: ServerContext): void {
+  const { outlast } = ctx;
+
+  app.post("/api/v1/tasks", async (c) => {
+    const principal = await ctx.authenticate(c.req.raw);
+    requireOwnerOrAdmin(principal);
+    const body = parseBody(submitBody, await readJson(c.req.raw, ctx.options.bodyLimitBytes));
+    const owner = ownerFor(principal, body);
+    if (!outlast.taskNames.includes(body.name)) {
+      throw new OutlastError("unknown_task_name", `No task named "${body.name}" is defined on this server`);
+    }
+    checkQueueAllowed(outlast, principal, body);
+    const options: SubmitOptions = { owner };
+    for (const key of ["queue", "priority", "idempotencyKey", "runAt", "delayMs", "maxAttempts", "timeoutMs"] as const) {
+      if (body[key] !== undefined) (options as Record<string, unknown>)[key] = body[key];
+    }
+    const { outcome, task } = await outlast.submitWithOutcome(body.name, body.input, options);
+    const token = await signTaskToken(await ctx.auth.key(), task.owner, task.id);
+    return c.json({ task, token }, outcome === "existing" ? 200 : 202);
+  });
+
+  app.get("/api/v1/tasks", async (c) => {
+    const principal = await ctx.authenticate(c.req.raw);
+    requireOwnerOrAdmin(principal);
+    const q = c.req.query();
+    const filter: Parameters<Outlast["list"]>[0] = {};
+    if (q.state !== undefined) {
+      if (!isTaskState(q.state)) throw badQuery("state", "must be queued, running, succeeded, failed or canceled");
+      filter.state = q.state;
+    }
+    if (q.queue !== undefined) filter.queue = shortText(q.queue, "queue");
+    if (q.name !== undefined) filter.name = shortText(q.name, "name");
+    if (q.cursor !== undefined) filter.cursor = shortText(q.cursor, "cursor");
+    if (q.limit !== undefined) {
+      const limit = Number(q.limit);
+      if (!/^\d{1,3}$/.test(q.limit) || limit < 1 || limit > 200) throw badQuery("limit", "must be a whole number from 1 to 200");
+      filter.limit = limit;
+    }
+    if (principal.kind === "admin") {
+      if (q.owner !== undefined) filter.owner = shortText(q.owner, "owner");
+    } else {
+      filter.owner = principal.owner;
+    }
+    const page = await listPage(outlast, filter);
+    return c.json(page);
+  });
+
+  app.get("/api/v1/tasks/:id", async (c) => {
+    const principal = await ctx.authenticate(c.req.raw);
+    const record = await visibleRecord(outlast, principal, c.req.param("id"));
+    const task = await outlast.get(record.id);
+    if (!task) throw new OutlastError("not_found", `No task ${record.id}`);
+    return c.json({ task });
+  });
+
+  app.post("/api/v1/tasks/:id/cancel", async (c) => {
+    const principal = await ctx.authenticate(c.req.raw);
+    const record = await visibleRecord(outlast, principal, c.req.param("id"));
+    requireOwnerOrAdmin(principal);
+    return c.json({ task: await outlast.cancel(record.id) }, 200);
+  });
+
+  app.post("/api/v1/tasks/:id/retry", async (c) => {
+    const principal = await ctx.authenticate(c.req.raw);
+    const record = await visibleRecord(outlast, principal, c.req.param("id"));
+    requireOwnerOrAdmin(principal);
+    return c.json({ task: await outlast.retry(record.id) }, 202);
+  });
+
+  app.get("/api/v1/tasks/:id/artifacts/:name", async (c) => {
+    const principal = await ctx.authenticate(c.req.raw);
+    const record = await visibleRecord(outlast, principal, c.req.param("id"));
+    // The engine has no artifact storage yet; the route exists so clients get the documented 404.
+    throw new OutlastError("not_found", `Task ${record.id} has no artifact named "${c.req.param("name").slice(0, 200)}"`);
+  });
+}
+
+async function listPage(outlast: Outlast, filter: Parameters<Outlast["list"]>[0]) {
+  try {
+    return await outlast.list(filter);
+  } catch (error) {
+    // A cursor from elsewhere is the caller's mistake, not the server's.
+    if (filter?.cursor !== undefined && !(error instanceof OutlastError)) throw badQuery("cursor", "is not a cursor this server gave out");
+    throw error;
+  }
+}
+
+function ownerFor(principal: Principal, body: SubmitBody): string {
+  if (principal.kind === "admin") return body.owner ?? DEFAULT_OWNER;
+  if (body.owner !== undefined && principal.kind === "owner" && body.owner !== principal.owner) {
+    throw new OutlastError("forbidden", "An owner token submits as its own owner; leave out owner");
+  }
+  return principal.owner;
+}
+
+/** Owner tokens minted with `queues` may submit only to those. */
+function checkQueueAllowed(outlast: Outlast, principal: Principal, body: SubmitBody): void {
+  if (principal.kind !== "owner" || principal.queues === null) return;
+  const queue = body.queue ?? queueOfTask(outlast, body.name);
+  if (queue === null) {
+    throw new OutlastError("forbidden", `This token may submit only to queues ${principal.queues.join(", ")}: name the queue in the body`);
+  }
+  if (!principal.queues.includes(queue)) throw new OutlastError("forbidden", `This token may not submit to queue "${queue}"`);
+}
+
+/**
+ * The queue a task name runs on. The engine does not expose it yet, so this
+ * uses `queueOf(name)` when present and otherwise answers null (the caller
+ * must then name the queue).
+ */
+function queueOfTask(outlast: Outlast, name: string): string | null {
+  const lookup = (outlast as unknown as { queueOf?: (name: string) => string | undefined }).queueOf;
+  if (typeof lookup !== "function") return null;
+  return lookup.call(outlast, name) ?? null;
+}
+
+function shortText(value: string, field: string): string {
+  if (value.length === 0 || value.length > 512) throw badQuery(field, "must be 1 to 512 characters");
+  return value;
+}
+
+function badQuery(field: string, problem: string): OutlastError {
+  return new OutlastError("bad_request", `Query parameter ${field} ${problem}`, { details: { field } });
+}

@@ -1,0 +1,42 @@
+import { OutlastError } from "../core/errors.js";
+import { isFinal } from "../core/states.js";
+import type { Outlast } from "../engine/outlast.js";
+import type { WatchEvent } from "../engine/watch.js";
+import type { SseStream } from "./sse.js";
+
+/** The SSE `data` of an engine event: everything but routing fields the frame already carries. */
+export function eventData(event: WatchEvent): { event: string; data: Record<string, unknown> } {
+  if (event.type === "reset") return { event: "reset", data: { taskId: event.taskId, seq: event.seq, task: event.task } };
+  const { cursor: _cursor, type, ...data } = event;
+  return { event: type, data };
+}
+
+export function isEndEvent(event: WatchEvent): boolean {
+  if (event.type === "reset") return isFinal(event.task.state);
+  return event.type === "state" && isFinal(event.state);
+}
+
+/**
+ * Feeds one task to a stream: a snapshot (unless resuming), then its log
+ * after the cursor, then live events, waiting for the reader between events
+ * so the engine's mailbox compacts progress for a slow one. Closes the
+ * stream after the final state.
+ */
+export async function pumpTask(outlast: Outlast, sse: SseStream, taskId: string, after: string | undefined, signal: AbortSignal): Promise<void> {
+  const codec = await outlast.cursors();
+  let from = after;
+  if (from === undefined) {
+    const task = await outlast.get(taskId);
+    if (!task) throw new OutlastError("not_found", `No task ${taskId}`);
+    sse.send("snapshot", { taskId, seq: task.lastSeq, task }, codec.encode(task.lastSeq));
+    if (isFinal(task.state)) return sse.close();
+    from = codec.encode(task.lastSeq);
+  }
+  for await (const event of outlast.watch(taskId, { after: from, signal })) {
+    await sse.ready();
+    if (sse.closed) return;
+    const { event: name, data } = eventData(event);
+    sse.send(name, data, event.cursor);
+    if (isEndEvent(event)) return sse.close();
+  }
+}
