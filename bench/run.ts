@@ -22,14 +22,18 @@ type Section = (typeof SECTIONS)[number];
 interface Options {
   quick: boolean;
   only: Set<Section>;
+  /** Write a V8 CPU profile of every scenario's child to bench/results/profiles/. */
+  profile: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
   const only = new Set<Section>();
   let quick = false;
+  let profile = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--quick") quick = true;
+    else if (arg === "--profile") profile = true;
     else if (arg === "--only" || arg.startsWith("--only=")) {
       const value = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : argv[++i];
       for (const name of (value ?? "").split(",").filter(Boolean)) {
@@ -38,12 +42,12 @@ function parseArgs(argv: string[]): Options {
         only.add(section);
       }
     } else if (arg === "--help" || arg === "-h") {
-      console.log("npm run bench [-- --quick] [-- --only sqlite,progress,bullmq,postgres]");
+      console.log("npm run bench [-- --quick] [-- --only sqlite,progress,bullmq,postgres] [-- --profile]");
       process.exit(0);
     } else fail(`unknown argument "${arg}"`);
   }
   if (only.size === 0) for (const s of SECTIONS) only.add(s);
-  return { quick, only };
+  return { quick, only, profile };
 }
 
 function fail(message: string): never {
@@ -65,6 +69,9 @@ const pgUrl = process.env["OUTLAST_BENCH_PG_URL"] ?? process.env["OUTLAST_TEST_P
 const runId = randomBytes(3).toString("hex");
 const dir = mkdtempSync(join(tmpdir(), "outlast-bench-"));
 const childEntry = fileURLToPath(new URL("./child.ts", import.meta.url));
+const profileDir = fileURLToPath(new URL("./results/profiles/", import.meta.url));
+/** One folder per scenario: `--import tsx` adds a loader thread with a profile of its own. */
+const profileName = (s: ScenarioSpec) => `${s.storage.split("_").at(-1)}-${s.system}-${s.kind}-${s.count}-c${s.concurrency}-${s.durability}`;
 let serial = 0;
 let current: ChildProcess | null = null;
 const rows: Row[] = [];
@@ -95,7 +102,8 @@ function killGroup(child: ChildProcess): void {
 
 function runChild(role: "run" | "cleanup", s: ScenarioSpec, timeoutMs: number): Promise<ScenarioResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", childEntry, role, JSON.stringify(s)], {
+    const profiling = role === "run" && options.profile ? ["--cpu-prof", `--cpu-prof-dir=${join(profileDir, profileName(s))}`] : [];
+    const child = spawn(process.execPath, [...profiling, "--import", "tsx", childEntry, role, JSON.stringify(s)], {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       detached: true,
     });
@@ -111,12 +119,21 @@ function runChild(role: "run" | "cleanup", s: ScenarioSpec, timeoutMs: number): 
       else resolve(result!);
     };
     const timer = setTimeout(() => finish(new Error(`timed out after ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+    let outcome: { error: Error | null; result?: ScenarioResult } | null = null;
+    // Let the child exit by itself (it writes its CPU profile on exit), but not forever.
+    const settle = (error: Error | null, result?: ScenarioResult) => {
+      outcome ??= result ? { error, result } : { error };
+      setTimeout(() => finish(outcome!.error, outcome!.result), 10_000).unref();
+    };
     child.on("message", (message: { type: string; result?: ScenarioResult; message?: string }) => {
-      if (message.type === "result") finish(null, message.result);
-      else if (message.type === "cleaned") finish(null, { metrics: [], peakRssMb: 0, detail: {} });
-      else if (message.type === "error") finish(new Error(firstLine(message.message ?? "unknown error")));
+      if (message.type === "result") settle(null, message.result);
+      else if (message.type === "cleaned") settle(null, { metrics: [], peakRssMb: 0, detail: {} });
+      else if (message.type === "error") settle(new Error(firstLine(message.message ?? "unknown error")));
     });
-    child.on("exit", (code, signal) => finish(new Error(`child exited (${signal ?? code}) without a result`)));
+    child.on("exit", (code, signal) => {
+      if (outcome) finish(outcome.error, outcome.result);
+      else finish(new Error(`child exited (${signal ?? code}) without a result`));
+    });
     child.on("error", (error) => finish(error));
   });
 }
