@@ -1,0 +1,101 @@
+/**
+ * Numbered schema migrations, each a function of the (already validated,
+ * quoted) schema name. `outlast_meta.schema_version` holds the number of the
+ * last one applied; never edit a released entry, append a new one.
+ */
+export const MIGRATIONS: readonly { version: number; sql: (s: string) => string }[] = [
+  {
+    version: 1,
+    sql: (s) => `
+CREATE TABLE ${s}.tasks (
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id text NOT NULL UNIQUE,
+  name text NOT NULL,
+  queue text NOT NULL,
+  owner text NOT NULL,
+  state text NOT NULL,
+  priority integer NOT NULL,
+  attempt integer NOT NULL DEFAULT 0,
+  max_attempts integer NOT NULL,
+  attempt_budget integer NOT NULL,
+  timeout_ms bigint,
+  input text NOT NULL,
+  progress text,
+  progress_seq integer,
+  result text,
+  error text,
+  checkpoint text,
+  idempotency_key text,
+  created_at bigint NOT NULL,
+  run_at bigint NOT NULL,
+  started_at bigint,
+  finished_at bigint,
+  last_seq integer NOT NULL DEFAULT 0,
+  log_count integer NOT NULL DEFAULT 0,
+  cancel_requested boolean NOT NULL DEFAULT false,
+  worker_id text,
+  lease_token bigint NOT NULL DEFAULT 0,
+  lease_expires_at bigint
+);
+CREATE UNIQUE INDEX tasks_idempotency ON ${s}.tasks(owner, name, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX tasks_runnable ON ${s}.tasks(queue, priority DESC, run_at, seq) WHERE state = 'queued';
+CREATE INDEX tasks_owner_queued ON ${s}.tasks(queue, owner) WHERE state = 'queued';
+CREATE INDEX tasks_running ON ${s}.tasks(queue, owner) WHERE state = 'running';
+CREATE INDEX tasks_leases ON ${s}.tasks(lease_expires_at) WHERE state = 'running';
+CREATE INDEX tasks_owner ON ${s}.tasks(owner, seq);
+CREATE INDEX tasks_finished ON ${s}.tasks(finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX tasks_done ON ${s}.tasks(queue, finished_at) WHERE state = 'succeeded';
+
+CREATE TABLE ${s}.task_steps (
+  task_id text NOT NULL,
+  name text NOT NULL,
+  result text NOT NULL,
+  attempt integer NOT NULL,
+  at bigint NOT NULL,
+  PRIMARY KEY (task_id, name)
+);
+
+-- txid: the writing transaction, so a listener that lost its connection can
+-- find every event committed since a snapshot it took (ids are not in
+-- commit order on PostgreSQL, transaction visibility is exact).
+CREATE TABLE ${s}.task_events (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  task_id text NOT NULL,
+  owner text NOT NULL,
+  queue text NOT NULL,
+  seq integer NOT NULL,
+  kind text NOT NULL,
+  attempt integer NOT NULL,
+  at bigint NOT NULL,
+  data text NOT NULL,
+  txid xid8 NOT NULL DEFAULT pg_current_xact_id()
+);
+CREATE UNIQUE INDEX task_events_task ON ${s}.task_events(task_id, seq);
+CREATE INDEX task_events_txid ON ${s}.task_events(txid);
+
+CREATE TABLE ${s}.queues (
+  name text PRIMARY KEY,
+  concurrency integer,
+  max_queued integer,
+  owner_concurrency integer,
+  owner_max_queued integer,
+  paused boolean NOT NULL DEFAULT false,
+  updated_at bigint NOT NULL
+);
+
+CREATE TABLE ${s}.workers (
+  id text PRIMARY KEY,
+  host text NOT NULL,
+  pid integer NOT NULL,
+  queues text NOT NULL,
+  started_at bigint NOT NULL,
+  heartbeat_at bigint NOT NULL,
+  running text NOT NULL
+);
+
+CREATE TABLE ${s}.schedules (name text PRIMARY KEY, last_tick bigint NOT NULL);
+`,
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

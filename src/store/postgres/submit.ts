@@ -1,0 +1,213 @@
+import { QueueFullError } from "../../core/errors.js";
+import type { TaskRecord } from "../../core/task.js";
+import type { SubmitOutcome, SubmitRequest } from "../store.js";
+import { encode, rowToTask, stateEventJson, type TaskRow } from "./rows.js";
+import { rows } from "./sql.js";
+import type { Tx } from "./write-batch.js";
+
+const QUEUE_FULL_HINT_MS = 5_000;
+const QUEUED_EVENT = stateEventJson("queued");
+
+/** Statements that store tasks, for one schema. */
+export class SubmitSql {
+  constructor(private readonly s: string) {}
+
+  /**
+   * Submit many tasks in one transaction. Plain submits (no idempotency key,
+   * no length limit on their queue) are inserted with one statement; the
+   * others go one by one, in order, so a burst keeps its FIFO order.
+   */
+  async many(tx: Tx, items: readonly { request: SubmitRequest; now: number }[]): Promise<({ ok: true; value: SubmitOutcome } | { ok: false; error: unknown })[]> {
+    const queues = [...new Set(items.map((item) => item.request.queue))];
+    const limited = new Set(
+      (
+        await rows<{ name: string }>(
+          tx.db,
+          `SELECT name FROM ${this.s}.queues WHERE name = ANY($1::text[]) AND (max_queued IS NOT NULL OR owner_max_queued IS NOT NULL)`,
+          [queues],
+          `outlast:${this.s}:limited`,
+        )
+      ).map((row) => row.name),
+    );
+    const out: ({ ok: true; value: SubmitOutcome } | { ok: false; error: unknown })[] = [];
+    let plain: { request: SubmitRequest; now: number }[] = [];
+    const flushPlain = async () => {
+      if (plain.length === 0) return;
+      for (const task of await this.insertMany(tx, plain)) out.push({ ok: true, value: { kind: "created", task } });
+      plain = [];
+    };
+    for (const item of items) {
+      if (item.request.idempotencyKey === null && !limited.has(item.request.queue)) {
+        plain.push(item);
+        continue;
+      }
+      await flushPlain();
+      try {
+        out.push({ ok: true, value: await this.one(tx, item.request, item.now) });
+      } catch (error) {
+        if (!(error instanceof QueueFullError)) throw error;
+        out.push({ ok: false, error });
+      }
+    }
+    await flushPlain();
+    return out;
+  }
+
+  /** One submit with every rule: idempotency, resume, queue limits. */
+  async one(tx: Tx, request: SubmitRequest, now: number): Promise<SubmitOutcome> {
+    if (request.idempotencyKey !== null) {
+      const [found] = await rows<TaskRow>(
+        tx.db,
+        `SELECT * FROM ${this.s}.tasks WHERE owner = $1 AND name = $2 AND idempotency_key = $3 FOR UPDATE`,
+        [request.owner, request.name, request.idempotencyKey],
+      );
+      if (found) {
+        if (found.state === "queued" || found.state === "running" || found.state === "succeeded") {
+          return { kind: "existing", task: rowToTask(found) };
+        }
+        await this.checkLimits(tx, found.queue, found.owner);
+        const row = await this.requeue(tx, found, now, "resumed", request.maxAttempts);
+        return { kind: "resumed", task: rowToTask(row) };
+      }
+    }
+    await this.checkLimits(tx, request.queue, request.owner);
+    const [task] = await this.insertMany(tx, [{ request, now }]);
+    return { kind: "created", task: task! };
+  }
+
+  /** Back to queued for another run, steps and checkpoint kept, with a fresh attempt budget. */
+  async requeue(tx: Tx, row: TaskRow, now: number, reason: string, budget: number = row.attempt_budget): Promise<TaskRow> {
+    const [updated] = await rows<TaskRow>(
+      tx.db,
+      `WITH u AS (
+         UPDATE ${this.s}.tasks SET state = 'queued', run_at = $2, last_seq = last_seq + 1, max_attempts = attempt + $3,
+           error = NULL, result = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL, lease_expires_at = NULL
+         WHERE id = $1 RETURNING *
+       ), e AS (
+         INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+         SELECT id, owner, queue, last_seq, 'state', attempt, $2, $4 FROM u
+       )
+       SELECT * FROM u`,
+      [row.id, now, budget, stateEventJson("queued", { reason })],
+    );
+    tx.event(updated!.id, updated!.last_seq);
+    this.countQueued(tx, row.queue, row.owner);
+    tx.touch(row.queue);
+    return updated!;
+  }
+
+  private async checkLimits(tx: Tx, queue: string, owner: string): Promise<void> {
+    // The queue row lock makes "count, then insert" atomic across nodes:
+    // two nodes cannot both take the last free place.
+    const [config] = await rows<{ max_queued: number | null; owner_max_queued: number | null }>(
+      tx.db,
+      `SELECT max_queued, owner_max_queued FROM ${this.s}.queues
+       WHERE name = $1 AND (max_queued IS NOT NULL OR owner_max_queued IS NOT NULL) FOR UPDATE`,
+      [queue],
+    );
+    if (!config) return;
+    if (config.max_queued !== null && (await this.queuedCount(tx, queue, null)) >= config.max_queued) {
+      throw new QueueFullError(queue, "queue", await this.retryHint(tx, queue));
+    }
+    if (config.owner_max_queued !== null && (await this.queuedCount(tx, queue, owner)) >= config.owner_max_queued) {
+      throw new QueueFullError(queue, "owner", await this.retryHint(tx, queue));
+    }
+  }
+
+  // Counts are cached for the length of one transaction so a burst of
+  // submits costs one index count per queue, not one per submit.
+  private async queuedCount(tx: Tx, queue: string, owner: string | null): Promise<number> {
+    const key = owner === null ? `q\0${queue}` : `o\0${queue}\0${owner}`;
+    let n = tx.memo.get(key);
+    if (n === undefined) {
+      const [row] =
+        owner === null
+          ? await rows<{ n: number }>(tx.db, `SELECT count(*) AS n FROM ${this.s}.tasks WHERE state = 'queued' AND queue = $1`, [queue])
+          : await rows<{ n: number }>(tx.db, `SELECT count(*) AS n FROM ${this.s}.tasks WHERE state = 'queued' AND queue = $1 AND owner = $2`, [queue, owner]);
+      n = row!.n;
+      tx.memo.set(key, n);
+    }
+    return n;
+  }
+
+  private countQueued(tx: Tx, queue: string, owner: string): void {
+    for (const key of [`q\0${queue}`, `o\0${queue}\0${owner}`]) {
+      const n = tx.memo.get(key);
+      if (n !== undefined) tx.memo.set(key, n + 1);
+    }
+  }
+
+  async retryHint(tx: Tx, queue: string): Promise<number> {
+    const mean = (await this.recentDuration(tx, queue)) ?? QUEUE_FULL_HINT_MS;
+    return Math.max(1_000, Math.min(60_000, Math.round(mean)));
+  }
+
+  async recentDuration(tx: Pick<Tx, "db">, queue: string): Promise<number | null> {
+    const [row] = await rows<{ ms: number | null }>(
+      tx.db,
+      `SELECT avg(finished_at - started_at)::float8 AS ms FROM
+         (SELECT finished_at, started_at FROM ${this.s}.tasks WHERE state = 'succeeded' AND queue = $1 ORDER BY finished_at DESC LIMIT 50) recent`,
+      [queue],
+    );
+    return row?.ms ?? null;
+  }
+
+  /** Insert new tasks and their first event with one statement; the records are built here, not read back. */
+  private async insertMany(tx: Tx, items: readonly { request: SubmitRequest; now: number }[]): Promise<TaskRecord[]> {
+    const cols: unknown[][] = [[], [], [], [], [], [], [], [], [], [], []];
+    const inputs: string[] = [];
+    for (const { request: r, now } of items) {
+      const input = encode(r.input);
+      inputs.push(input);
+      const values = [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt];
+      values.forEach((value, i) => cols[i]!.push(value));
+    }
+    await rows(
+      tx.db,
+      `WITH i AS (
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bigint[])
+           WITH ORDINALITY AS i(id, name, queue, owner, priority, max_attempts, timeout_ms, input, idempotency_key, created_at, run_at, ord)
+       ), t AS (
+         INSERT INTO ${this.s}.tasks(id, name, queue, owner, state, priority, max_attempts, attempt_budget, timeout_ms, input,
+           idempotency_key, created_at, run_at, last_seq)
+         SELECT id, name, queue, owner, 'queued', priority, max_attempts, max_attempts, timeout_ms, input, idempotency_key, created_at, run_at, 1
+         FROM i ORDER BY ord
+         RETURNING id, owner, queue, created_at
+       )
+       INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+       SELECT id, owner, queue, 1, 'state', 0, created_at, $12 FROM t`,
+      [...cols, QUEUED_EVENT],
+      `outlast:${this.s}:insert`,
+    );
+    return items.map(({ request: r, now }, k): TaskRecord => {
+      tx.event(r.id, 1);
+      this.countQueued(tx, r.queue, r.owner);
+      tx.touch(r.queue);
+      return {
+        id: r.id,
+        name: r.name,
+        queue: r.queue,
+        owner: r.owner,
+        state: "queued",
+        priority: r.priority,
+        attempt: 0,
+        maxAttempts: r.maxAttempts,
+        timeoutMs: r.timeoutMs,
+        input: JSON.parse(inputs[k]!) as unknown,
+        progress: null,
+        result: null,
+        error: null,
+        checkpoint: null,
+        idempotencyKey: r.idempotencyKey,
+        createdAt: now,
+        runAt: r.runAt,
+        startedAt: null,
+        finishedAt: null,
+        lastSeq: 1,
+        cancelRequested: false,
+        workerId: null,
+        leaseExpiresAt: null,
+      };
+    });
+  }
+}

@@ -1,0 +1,376 @@
+import type { Progress } from "../../core/progress.js";
+import type { TaskError } from "../../core/task.js";
+import type { ClaimedTask, ClaimRequest, ClaimResult, FinishOutcome, HeartbeatStatus, Lease } from "../store.js";
+import { decode, encode, rowToTask, stateEventJson, type TaskRow } from "./rows.js";
+import { rows } from "./sql.js";
+import type { BulkWrite, Outcome, Tx } from "./write-batch.js";
+
+const RUNNING_EVENT = stateEventJson("running");
+
+/** The fencing condition of every worker write, on a `tasks` row aliased `t` and an input row `i`. */
+const FENCE = "t.id = i.id AND t.lease_token = i.token AND t.state = 'running' AND t.lease_expires_at >= i.now";
+
+/** Statements that workers run, for one schema. */
+export class WorkerSql {
+  readonly progress: BulkWrite<{ lease: Lease; progress: Progress; now: number }, boolean>;
+  readonly finish: BulkWrite<{ lease: Lease; outcome: FinishOutcome; now: number }, boolean>;
+
+  constructor(private readonly s: string) {
+    this.progress = { run: (tx, args) => this.progressMany(tx, args) };
+    this.finish = { run: (tx, args) => this.finishMany(tx, args) };
+  }
+
+  async claim(tx: Tx, request: ClaimRequest, now: number): Promise<ClaimResult> {
+    const s = this.s;
+    type Config = { paused: boolean; concurrency: number | null; owner_concurrency: number | null };
+    let [config] = await rows<Config>(
+      tx.db,
+      `SELECT paused, concurrency, owner_concurrency FROM ${s}.queues WHERE name = $1`,
+      [request.queue],
+      `outlast:${s}:queue`,
+    );
+    if (config?.paused) return { tasks: [], nextRunAt: null };
+    let slots = request.limit;
+    if (config && (config.concurrency !== null || config.owner_concurrency !== null)) {
+      // A limit must hold across every node, so claims of a limited queue
+      // take turns: the queue row stays locked until this transaction
+      // commits, and the running counts below are read after the lock, so
+      // they include every claim committed before it. (An advisory lock on
+      // the queue name would serialize as well; the row lock also orders
+      // claims against configureQueue changing the limits.) Queues without
+      // limits skip this and rely on SKIP LOCKED alone.
+      [config] = await rows<Config>(tx.db, `SELECT paused, concurrency, owner_concurrency FROM ${s}.queues WHERE name = $1 FOR UPDATE`, [
+        request.queue,
+      ]);
+      if (!config || config.paused) return { tasks: [], nextRunAt: null };
+      if (config.concurrency !== null) {
+        const [running] = await rows<{ n: number }>(tx.db, `SELECT count(*) AS n FROM ${s}.tasks WHERE state = 'running' AND queue = $1`, [
+          request.queue,
+        ]);
+        slots = Math.min(slots, config.concurrency - running!.n);
+      }
+    }
+    if (slots <= 0) return { tasks: [], nextRunAt: null };
+
+    const ownerLimit = config?.owner_concurrency ?? null;
+    const picked =
+      ownerLimit === null
+        ? `SELECT seq FROM ${s}.tasks
+           WHERE state = 'queued' AND queue = $1 AND run_at <= $2 AND name = ANY($3::text[])
+           ORDER BY priority DESC, run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED`
+        : // Look further ahead: candidates of owners at their limit are passed over.
+          `WITH c AS (
+             SELECT seq, owner, priority, run_at FROM ${s}.tasks
+             WHERE state = 'queued' AND queue = $1 AND run_at <= $2 AND name = ANY($3::text[])
+               AND owner NOT IN (SELECT owner FROM ${s}.tasks WHERE state = 'running' AND queue = $1 GROUP BY owner HAVING count(*) >= $7)
+             ORDER BY priority DESC, run_at, seq LIMIT $4 * 8 + 32 FOR UPDATE SKIP LOCKED
+           ), busy AS (
+             SELECT owner, count(*) AS n FROM ${s}.tasks
+             WHERE state = 'running' AND queue = $1 AND owner IN (SELECT owner FROM c) GROUP BY owner
+           ), ranked AS (
+             SELECT c.seq, c.priority, c.run_at, coalesce(busy.n, 0)
+               + row_number() OVER (PARTITION BY c.owner ORDER BY c.priority DESC, c.run_at, c.seq) AS place
+             FROM c LEFT JOIN busy ON busy.owner = c.owner
+           )
+           SELECT seq FROM ranked WHERE place <= $7 ORDER BY priority DESC, run_at, seq LIMIT $4`;
+    const params: unknown[] = [request.queue, now, request.names, slots, request.workerId, now + request.leaseMs, RUNNING_EVENT];
+    if (ownerLimit !== null) params.push(ownerLimit);
+    const ownerParam = ownerLimit === null ? "" : ", $8";
+    const claimed = await rows<TaskRow & { step_names: string[] | null; step_results: string[] | null }>(
+      tx.db,
+      `WITH p AS (${ownerLimit === null ? picked : picked.replaceAll("$7", "$8")}),
+       u AS (
+         UPDATE ${s}.tasks t SET state = 'running', attempt = t.attempt + 1, started_at = $2, worker_id = $5,
+           lease_token = t.lease_token + 1, lease_expires_at = $6, last_seq = t.last_seq + 1
+         FROM p WHERE t.seq = p.seq
+         RETURNING t.*
+       ), e AS (
+         INSERT INTO ${s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+         SELECT id, owner, queue, last_seq, 'state', attempt, $2, $7 FROM u
+       )
+       SELECT u.*, st.names AS step_names, st.results AS step_results
+       FROM u LEFT JOIN LATERAL (
+         SELECT array_agg(name) AS names, array_agg(result) AS results FROM ${s}.task_steps WHERE task_id = u.id
+       ) st ON true
+       ORDER BY u.priority DESC, u.run_at, u.seq`,
+      params,
+      `outlast:${s}:claim${ownerParam ? ":owner" : ""}`,
+    );
+    const tasks: ClaimedTask[] = claimed.map((row) => {
+      tx.event(row.id, row.last_seq);
+      const steps = new Map<string, unknown>();
+      row.step_names?.forEach((name, i) => steps.set(name, decode(row.step_results?.[i] ?? null)));
+      return { task: rowToTask(row), lease: { taskId: row.id, token: row.lease_token }, steps };
+    });
+    let nextRunAt: number | null = null;
+    if (tasks.length < slots) {
+      const [row] = await rows<{ at: number | null }>(
+        tx.db,
+        `SELECT min(run_at) AS at FROM ${s}.tasks WHERE state = 'queued' AND queue = $1 AND run_at > $2`,
+        [request.queue, now],
+        `outlast:${s}:next`,
+      );
+      nextRunAt = row?.at ?? null;
+    }
+    return { tasks, nextRunAt };
+  }
+
+  async heartbeat(tx: Tx, leases: readonly Lease[], now: number, leaseMs: number): Promise<HeartbeatStatus[]> {
+    const held = await rows<{ id: string; token: number; cancel_requested: boolean }>(
+      tx.db,
+      `UPDATE ${this.s}.tasks t SET lease_expires_at = $4
+       FROM (SELECT id, token, $3::bigint AS now FROM unnest($1::text[], $2::bigint[]) AS l(id, token)) i
+       WHERE ${FENCE}
+       RETURNING t.id, t.lease_token AS token, t.cancel_requested`,
+      [leases.map((l) => l.taskId), leases.map((l) => l.token), now, now + leaseMs],
+      `outlast:${this.s}:heartbeat`,
+    );
+    const byLease = new Map(held.map((row) => [`${row.id}\0${row.token}`, row.cancel_requested]));
+    return leases.map((lease) => {
+      const cancel = byLease.get(`${lease.taskId}\0${lease.token}`);
+      return cancel === undefined ? { held: false, cancelRequested: false } : { held: true, cancelRequested: cancel };
+    });
+  }
+
+  /** Only the latest progress is worth replaying: each write drops the progress event it supersedes. */
+  private async progressMany(tx: Tx, args: readonly { lease: Lease; progress: Progress; now: number }[]): Promise<Outcome<boolean>[]> {
+    const written = await rows<{ id: string; last_seq: number }>(
+      tx.db,
+      `WITH i AS (
+         SELECT i.*, o.progress_seq AS old_seq
+         FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS i(id, token, now, progress, data)
+         JOIN ${this.s}.tasks o ON o.id = i.id
+       ), u AS (
+         UPDATE ${this.s}.tasks t SET progress = i.progress, last_seq = t.last_seq + 1, progress_seq = t.last_seq + 1
+         FROM i WHERE ${FENCE}
+         RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt, i.now, i.data, i.old_seq
+       ), d AS (
+         DELETE FROM ${this.s}.task_events e USING u WHERE e.task_id = u.id AND e.seq = u.old_seq
+       ), e AS (
+         INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+         SELECT id, owner, queue, last_seq, 'progress', attempt, now, data FROM u
+       )
+       SELECT id, last_seq FROM u`,
+      [
+        args.map((a) => a.lease.taskId),
+        args.map((a) => a.lease.token),
+        args.map((a) => a.now),
+        args.map((a) => encode(a.progress)),
+        args.map((a) => JSON.stringify({ type: "progress", progress: a.progress })),
+      ],
+      `outlast:${this.s}:progress`,
+    );
+    return this.fencedResults(tx, args, written);
+  }
+
+  private async finishMany(tx: Tx, args: readonly { lease: Lease; outcome: FinishOutcome; now: number }[]): Promise<Outcome<boolean>[]> {
+    const state: string[] = [];
+    const result: (string | null)[] = [];
+    const error: (string | null)[] = [];
+    const runAt: (number | null)[] = [];
+    const data: string[] = [];
+    for (const { outcome } of args) {
+      switch (outcome.state) {
+        case "succeeded":
+          state.push("succeeded");
+          result.push(encode(outcome.result));
+          error.push(null);
+          runAt.push(null);
+          data.push(stateEventJson("succeeded", { result: decode(encode(outcome.result)) }));
+          break;
+        case "failed":
+        case "canceled": {
+          const err: TaskError | null = outcome.error ?? null;
+          state.push(outcome.state);
+          result.push(null);
+          error.push(err === null ? null : encode(err));
+          runAt.push(null);
+          data.push(stateEventJson(outcome.state, err === null ? {} : { error: err }));
+          break;
+        }
+        case "retry":
+          state.push("queued");
+          result.push(null);
+          error.push(encode(outcome.error));
+          runAt.push(outcome.runAt);
+          data.push(stateEventJson("queued", { reason: "retry", error: outcome.error, runAt: new Date(outcome.runAt).toISOString() }));
+          break;
+      }
+    }
+    const written = await rows<{ id: string; last_seq: number; queue: string }>(
+      tx.db,
+      `WITH i AS (
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
+           AS i(id, token, now, state, result, error, run_at, data)
+       ), u AS (
+         UPDATE ${this.s}.tasks t SET state = i.state, result = i.result, error = i.error,
+           finished_at = CASE WHEN i.state = 'queued' THEN NULL ELSE i.now END,
+           run_at = coalesce(i.run_at, t.run_at),
+           last_seq = t.last_seq + 1, worker_id = NULL, lease_expires_at = NULL
+         FROM i WHERE ${FENCE}
+         RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt, i.now, i.data
+       ), e AS (
+         INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+         SELECT id, owner, queue, last_seq, 'state', attempt, now, data FROM u
+       )
+       SELECT id, last_seq, queue FROM u`,
+      [args.map((a) => a.lease.taskId), args.map((a) => a.lease.token), args.map((a) => a.now), state, result, error, runAt, data],
+      `outlast:${this.s}:finish`,
+    );
+    for (const row of written) tx.touch(row.queue); // a slot is free, or the task is queued again
+    return this.fencedResults(tx, args, written);
+  }
+
+  private fencedResults(tx: Tx, args: readonly { lease: Lease }[], written: readonly { id: string; last_seq: number }[]): Outcome<boolean>[] {
+    const done = new Set<string>();
+    for (const row of written) {
+      tx.event(row.id, row.last_seq);
+      done.add(row.id);
+    }
+    return args.map((a) => ({ ok: true, value: done.has(a.lease.taskId) }));
+  }
+
+  async step(tx: Tx, lease: Lease, name: string, result: unknown, now: number): Promise<boolean> {
+    const [row] = await rows<{ id: string; last_seq: number }>(
+      tx.db,
+      `WITH i AS (SELECT $1::text AS id, $2::bigint AS token, $3::bigint AS now),
+       u AS (
+         UPDATE ${this.s}.tasks t SET last_seq = t.last_seq + 1 FROM i WHERE ${FENCE}
+         RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt
+       ), st AS (
+         INSERT INTO ${this.s}.task_steps(task_id, name, result, attempt, at) SELECT id, $4, $5, attempt, $3 FROM u ON CONFLICT DO NOTHING
+       ), e AS (
+         INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+         SELECT id, owner, queue, last_seq, 'step', attempt, $3, $6 FROM u
+       )
+       SELECT id, last_seq FROM u`,
+      [lease.taskId, lease.token, now, name, encode(result), JSON.stringify({ type: "step", name })],
+      `outlast:${this.s}:step`,
+    );
+    if (!row) return false;
+    tx.event(row.id, row.last_seq);
+    return true;
+  }
+
+  async checkpoint(tx: Tx, lease: Lease, data: unknown, now: number): Promise<boolean> {
+    const found = await rows(
+      tx.db,
+      `UPDATE ${this.s}.tasks t SET checkpoint = $4 FROM (SELECT $1::text AS id, $2::bigint AS token, $3::bigint AS now) i
+       WHERE ${FENCE} RETURNING t.id`,
+      [lease.taskId, lease.token, now, encode(data)],
+    );
+    return found.length === 1;
+  }
+
+  async log(tx: Tx, lease: Lease, message: string, now: number, maxLogs: number): Promise<boolean> {
+    const last = `${message}\n(log limit of ${maxLogs} lines reached; later lines are dropped)`;
+    const [row] = await rows<{ id: string; last_seq: number }>(
+      tx.db,
+      `WITH i AS (SELECT $1::text AS id, $2::bigint AS token, $3::bigint AS now),
+       u AS (
+         UPDATE ${this.s}.tasks t SET last_seq = t.last_seq + 1, log_count = t.log_count + 1
+         FROM i WHERE ${FENCE} AND t.log_count < $4
+         RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt, t.log_count
+       ), e AS (
+         INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+         SELECT id, owner, queue, last_seq, 'log', attempt, $3, CASE WHEN log_count = $4 THEN $6 ELSE $5 END FROM u
+       )
+       SELECT id, last_seq FROM u`,
+      [lease.taskId, lease.token, now, maxLogs, JSON.stringify({ type: "log", message }), JSON.stringify({ type: "log", message: last })],
+      `outlast:${this.s}:log`,
+    );
+    if (row) {
+      tx.event(row.id, row.last_seq);
+      return true;
+    }
+    // Not written: fenced (false), or past the limit (dropped, still true).
+    const held = await rows(
+      tx.db,
+      `SELECT 1 FROM ${this.s}.tasks t, (SELECT $1::text AS id, $2::bigint AS token, $3::bigint AS now) i WHERE ${FENCE}`,
+      [lease.taskId, lease.token, now],
+    );
+    return held.length === 1;
+  }
+
+  async release(tx: Tx, lease: Lease, now: number): Promise<boolean> {
+    const [row] = await rows<{ id: string; last_seq: number; queue: string }>(
+      tx.db,
+      `WITH i AS (SELECT $1::text AS id, $2::bigint AS token, $3::bigint AS now),
+       u AS (
+         UPDATE ${this.s}.tasks t SET state = 'queued', run_at = i.now, last_seq = t.last_seq + 1, error = NULL,
+           attempt = t.attempt - 1, worker_id = NULL, lease_expires_at = NULL
+         FROM i WHERE ${FENCE}
+         RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt
+       ), e AS (
+         INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+         SELECT id, owner, queue, last_seq, 'state', attempt, $3, $4 FROM u
+       )
+       SELECT id, last_seq, queue FROM u`,
+      [lease.taskId, lease.token, now, stateEventJson("queued", { reason: "released" })],
+    );
+    if (!row) return false;
+    tx.event(row.id, row.last_seq);
+    tx.touch(row.queue);
+    return true;
+  }
+
+  /** Leases that ran out: back to queued, or failed when out of attempts, or canceled when a cancel was asked. */
+  async recoverExpired(tx: Tx, now: number, reason: string): Promise<number> {
+    const expired = await rows<TaskRow>(
+      tx.db,
+      `SELECT * FROM ${this.s}.tasks WHERE state = 'running' AND lease_expires_at < $1
+       ORDER BY lease_expires_at LIMIT 500 FOR UPDATE SKIP LOCKED`,
+      [now],
+    );
+    for (const row of expired) {
+      if (row.cancel_requested) {
+        await this.finishRow(tx, row, "canceled", null, null, now);
+      } else if (row.attempt >= row.max_attempts) {
+        await this.finishRow(tx, row, "failed", null, { message: reason, code: "lease_expired" }, now);
+      } else {
+        await rows(
+          tx.db,
+          `WITH u AS (
+             UPDATE ${this.s}.tasks SET state = 'queued', run_at = $2, last_seq = last_seq + 1, error = NULL,
+               worker_id = NULL, lease_expires_at = NULL
+             WHERE id = $1 RETURNING id, owner, queue, last_seq, attempt
+           )
+           INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+           SELECT id, owner, queue, last_seq, 'state', attempt, $2, $3 FROM u`,
+          [row.id, now, stateEventJson("queued", { reason: "lease_expired" })],
+        );
+        tx.event(row.id, row.last_seq + 1);
+      }
+      tx.touch(row.queue);
+    }
+    return expired.length;
+  }
+
+  /** Move a locked row to a final state and log it. */
+  async finishRow(
+    tx: Tx,
+    row: TaskRow,
+    state: "succeeded" | "failed" | "canceled",
+    result: string | null,
+    error: TaskError | null,
+    now: number,
+  ): Promise<TaskRow> {
+    const data =
+      state === "succeeded" ? stateEventJson(state, { result: decode(result) }) : error !== null ? stateEventJson(state, { error }) : stateEventJson(state);
+    const [updated] = await rows<TaskRow>(
+      tx.db,
+      `WITH u AS (
+         UPDATE ${this.s}.tasks SET state = $2, result = $3, error = $4, finished_at = $5, last_seq = last_seq + 1,
+           worker_id = NULL, lease_expires_at = NULL
+         WHERE id = $1 RETURNING *
+       ), e AS (
+         INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+         SELECT id, owner, queue, last_seq, 'state', $7, $5, $6 FROM u
+       )
+       SELECT * FROM u`,
+      [row.id, state, result, error === null ? null : encode(error), now, data, row.attempt],
+    );
+    tx.event(updated!.id, updated!.last_seq);
+    return updated!;
+  }
+}

@@ -1,0 +1,256 @@
+import pg from "pg";
+import { isOutlastError } from "../../core/errors.js";
+import { isConnectionError, isRetryable, unavailable, type Queryable } from "./sql.js";
+
+/** What a write sees of the transaction it runs in. */
+export interface Tx {
+  readonly db: Queryable;
+  /** The write appended events `firstSeq..lastSeq` of a task: listeners are notified at commit. */
+  event(taskId: string, firstSeq: number, lastSeq?: number): void;
+  /** The write made work runnable (or freed a slot) in `queue`. */
+  touch(queue: string): void;
+  /** Scratch space for the length of one transaction (cached counts). */
+  readonly memo: Map<string, number>;
+}
+
+/**
+ * A write that many callers can share: the batch hands it every argument
+ * queued in the same turn (each for a different `key`) and it answers with
+ * one result per argument, in one statement.
+ */
+export interface BulkWrite<A, R> {
+  run(tx: Tx, args: readonly A[]): Promise<Outcome<R>[]>;
+}
+
+/** A write's result, or the domain error it failed with (which changed nothing). */
+export type Outcome<T = unknown> = { ok: true; value: T } | { ok: false; error: unknown };
+
+type Job =
+  | { run: (tx: Tx) => Promise<unknown>; bulk?: undefined; resolve: (v: unknown) => void; reject: (e: unknown) => void }
+  | { bulk: BulkWrite<unknown, unknown>; arg: unknown; key: string; resolve: (v: unknown) => void; reject: (e: unknown) => void };
+
+/** Where committed changes are announced. */
+export interface Announce {
+  /** Channel for `{ e: [[taskId, firstSeq, lastSeq], …] }`. */
+  eventsChannel: string;
+  /** Channel for `{ n: nodeId, q: [queue, …] }`. */
+  wakeChannel: string;
+  nodeId: string;
+}
+
+/** Biggest NOTIFY payload we send; PostgreSQL refuses more than 8000 bytes. */
+const MAX_PAYLOAD = 7000;
+const MAX_RETRIES = 5;
+
+/**
+ * Group commit. Writes asked for while a transaction is in flight (or in the
+ * same turn of the event loop) go together in the next transaction: one
+ * BEGIN, their statements, one NOTIFY+COMMIT round trip. Writes of the same
+ * kind that sit next to each other run as one set-based statement (a batch
+ * of 500 finishes is one UPDATE … FROM unnest(…)). One transaction is in
+ * flight at a time per store, which keeps a caller's writes in the order it
+ * made them and lets batches grow with load.
+ *
+ * A write that throws a domain error (a full queue) fails alone: such
+ * errors are raised before the write changes anything. An SQL error aborts
+ * the transaction: deadlocks and serialization failures are retried, other
+ * errors make each write run again on its own so only the culprit fails. A
+ * lost connection rejects the batch with an `unavailable` error, since the
+ * commit may or may not have happened.
+ */
+export class WriteBatch {
+  private pending: Job[] = [];
+  private scheduled = false;
+  private running: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly announce: Announce,
+    private readonly beforeFlush: () => Promise<void> | null,
+    private readonly afterCommit: (touchedQueues: ReadonlySet<string>) => void,
+  ) {}
+
+  /** Queue a write; it resolves once its transaction committed. */
+  write<T>(run: (tx: Tx) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.enqueue({ run, resolve: resolve as (v: unknown) => void, reject }));
+  }
+
+  /** Queue one argument of a set-based write. */
+  bulk<A, R>(bulk: BulkWrite<A, R>, key: string, arg: A): Promise<R> {
+    return new Promise<R>((resolve, reject) =>
+      this.enqueue({ bulk: bulk as BulkWrite<unknown, unknown>, key, arg, resolve: resolve as (v: unknown) => void, reject }),
+    );
+  }
+
+  /** Wait for every queued write to be committed (or rejected). */
+  async drain(): Promise<void> {
+    while (this.pending.length > 0 || this.running) {
+      if (this.running) await this.running;
+      else this.start();
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private enqueue(job: Job): void {
+    if (this.closed) {
+      job.reject(unavailable(new Error("the store is closed")));
+      return;
+    }
+    this.pending.push(job);
+    if (!this.scheduled && !this.running) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.start();
+      });
+    }
+  }
+
+  private start(): void {
+    if (this.running || this.pending.length === 0) return;
+    const jobs = this.pending;
+    this.pending = [];
+    this.running = this.flush(jobs).finally(() => {
+      this.running = null;
+      if (this.pending.length > 0) this.start();
+    });
+  }
+
+  private async flush(jobs: Job[]): Promise<void> {
+    const gate = this.beforeFlush();
+    if (gate) await gate;
+    let outcomes: Outcome[] | null = null;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        outcomes = await this.transaction(jobs);
+        break;
+      } catch (error) {
+        if (isRetryable(error) && attempt < MAX_RETRIES) continue;
+        if (isConnectionError(error) || isOutlastError(error, "unavailable")) {
+          for (const job of jobs) job.reject(isOutlastError(error) ? error : unavailable(error));
+          return;
+        }
+        if (jobs.length === 1) {
+          jobs[0]!.reject(error);
+          return;
+        }
+        // Find the culprit: every write again in a transaction of its own.
+        for (const job of jobs) await this.flush([job]);
+        return;
+      }
+    }
+    jobs.forEach((job, i) => {
+      const outcome = outcomes![i]!;
+      if (outcome.ok) job.resolve(outcome.value);
+      else job.reject(outcome.error);
+    });
+  }
+
+  private async transaction(jobs: Job[]): Promise<Outcome[]> {
+    const client = await this.connect();
+    const onError = () => {}; // surfaced through the failing query instead
+    client.on("error", onError);
+    const events = new Map<string, [number, number]>();
+    const touched = new Set<string>();
+    const tx: Tx = {
+      db: client,
+      memo: new Map(),
+      event(taskId, firstSeq, lastSeq = firstSeq) {
+        const seen = events.get(taskId);
+        if (seen) events.set(taskId, [Math.min(seen[0], firstSeq), Math.max(seen[1], lastSeq)]);
+        else events.set(taskId, [firstSeq, lastSeq]);
+      },
+      touch(queue) {
+        touched.add(queue);
+      },
+    };
+    let broken: unknown = undefined;
+    try {
+      await client.query("BEGIN");
+      const outcomes: Outcome[] = new Array(jobs.length);
+      let i = 0;
+      while (i < jobs.length) {
+        const job = jobs[i]!;
+        if (!job.bulk) {
+          try {
+            outcomes[i] = { ok: true, value: await job.run(tx) };
+          } catch (error) {
+            if (error instanceof pg.DatabaseError || isConnectionError(error)) throw error;
+            outcomes[i] = { ok: false, error };
+          }
+          i++;
+          continue;
+        }
+        // A run of the same bulk write with distinct keys becomes one statement.
+        const keys = new Set<string>();
+        let end = i;
+        while (end < jobs.length) {
+          const next = jobs[end]!;
+          if (next.bulk !== job.bulk || keys.has(next.key)) break;
+          keys.add(next.key);
+          end++;
+        }
+        const segment = jobs.slice(i, end) as Extract<Job, { bulk: BulkWrite<unknown, unknown> }>[];
+        const results = await job.bulk.run(
+          tx,
+          segment.map((j) => j.arg),
+        );
+        segment.forEach((_, k) => (outcomes[i + k] = results[k] ?? { ok: false, error: new Error("bulk write gave no result") }));
+        i = end;
+      }
+      await client.query(`${this.notifications(client, events, touched)}COMMIT`);
+      this.afterCommit(touched);
+      return outcomes;
+    } catch (error) {
+      broken = isConnectionError(error) ? error : undefined;
+      if (!broken) await client.query("ROLLBACK").catch((e: unknown) => (broken = e));
+      throw error;
+    } finally {
+      client.off("error", onError);
+      client.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
+    }
+  }
+
+  private notifications(client: pg.PoolClient, events: Map<string, [number, number]>, touched: ReadonlySet<string>): string {
+    let sql = "";
+    // "<xid> <json>": the writing transaction lets a listener that starts
+    // later tell commits from before its start (see PgEventFeed).
+    const notify = (channel: string, payload: string) => {
+      sql += `SELECT pg_notify(${client.escapeLiteral(channel)}, pg_current_xact_id()::text || ' ' || ${client.escapeLiteral(payload)});`;
+    };
+    if (touched.size > 0) notify(this.announce.wakeChannel, JSON.stringify({ n: this.announce.nodeId, q: [...touched] }));
+    let chunk: [string, number, number][] = [];
+    let size = 0;
+    for (const [taskId, [first, last]] of events) {
+      const entry: [string, number, number] = [taskId, first, last];
+      const length = taskId.length + 30;
+      if (size + length > MAX_PAYLOAD && chunk.length > 0) {
+        notify(this.announce.eventsChannel, JSON.stringify({ e: chunk }));
+        chunk = [];
+        size = 0;
+      }
+      chunk.push(entry);
+      size += length;
+    }
+    if (chunk.length > 0) notify(this.announce.eventsChannel, JSON.stringify({ e: chunk }));
+    return sql;
+  }
+
+  /** A pooled client, retrying briefly while the server restarts. */
+  private async connect(): Promise<pg.PoolClient> {
+    let delay = 50;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.pool.connect();
+      } catch (error) {
+        if (attempt >= 4 || this.closed) throw unavailable(error);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay *= 3;
+      }
+    }
+  }
+}
