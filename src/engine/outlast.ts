@@ -28,9 +28,10 @@ export interface OutlastOptions {
   abortGraceMs?: number;
   /**
    * How long finished tasks (and their events) are kept; `false` keeps them forever.
-   * @defaultValue 7 days for each state
+   * `checkEveryMs` is how often old tasks are looked for.
+   * @defaultValue 7 days for each state, checked every minute
    */
-  retention?: false | Partial<Record<"succeededMs" | "failedMs" | "canceledMs", number>>;
+  retention?: false | Partial<Record<"succeededMs" | "failedMs" | "canceledMs" | "checkEveryMs", number>>;
   /** An id for this process's workers. @defaultValue a random id */
   workerId?: string;
   clock?: Clock;
@@ -333,7 +334,7 @@ export class Outlast {
     for (const worker of this.workers.values()) worker.start();
     this.every(this.heartbeatMs, () => this.heartbeat());
     this.every(Math.max(250, Math.min(this.leaseMs / 2, 5_000)), () => this.recover());
-    if (this.retention !== false) this.every(60_000, () => this.purge(), true);
+    if (this.retention !== false) this.every(this.retention?.checkEveryMs ?? 60_000, () => this.purge(), true);
     this.scheduler.start();
     await this.heartbeat();
   }
