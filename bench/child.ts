@@ -46,7 +46,7 @@ async function runHelper(): Promise<void> {
     pending = 0;
     process.send!({ type: "finished", count } satisfies HelperMessage);
   }, 10);
-  await adapter.startWorker(spec.concurrency, hooks);
+  await adapter.startWorker(spec.concurrency, hooks, !adapter.seesAllCompletions);
   await send({ type: "ready" } satisfies HelperMessage);
   await new Promise<void>((resolve) => process.on("message", (m: OwnerMessage) => m.type === "stop" && resolve()));
   clearInterval(flush);

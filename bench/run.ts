@@ -58,7 +58,7 @@ function fail(message: string): never {
 const options = parseArgs(process.argv.slice(2));
 const sizes = options.quick
   ? { small: 1_000, large: 5_000, pg: 2_000, samples: 200, budgetMs: 5_000, timeoutMs: 90_000 }
-  : { small: 5_000, large: 50_000, pg: 20_000, samples: 1_000, budgetMs: 20_000, timeoutMs: 240_000 };
+  : { small: 5_000, large: 50_000, pg: 20_000, samples: 1_000, budgetMs: 20_000, timeoutMs: 300_000 };
 const OUTLAST_SWEEP = [10, 50, 100, 200];
 const BULLMQ_SWEEP = [1, 10, 50];
 /** Handler slots per worker process on PostgreSQL, the same for every system. */

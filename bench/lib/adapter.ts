@@ -21,8 +21,12 @@ export interface Adapter {
   readonly seesAllCompletions: boolean;
   /** Creates fresh storage; only the scenario's first process calls it. */
   prepare(): Promise<void>;
-  /** Connects and starts a worker with `concurrency` slots. */
-  startWorker(concurrency: number, hooks: Hooks): Promise<void>;
+  /**
+   * Connects and starts a worker with `concurrency` slots. `countCompletions`
+   * is false in an extra worker process of a system whose first process
+   * already sees every completion, so that process does no counting work.
+   */
+  startWorker(concurrency: number, hooks: Hooks, countCompletions?: boolean): Promise<void>;
   /** Connects without working (submit-only scenarios). */
   connect(): Promise<void>;
   /** Submits `count` no-op tasks the fastest documented way. */

@@ -5,7 +5,7 @@ import { sqliteStore } from "../../src/store/sqlite/index.js";
 import { BATCH, type Adapter, type Hooks } from "../lib/adapter.js";
 import type { ScenarioResult, ScenarioSpec } from "../lib/protocol.js";
 import { chunks, nowMs, peakRssMb } from "../lib/stats.js";
-import { dropSchema } from "./pg-schema.js";
+import { createSchema, dropSchema } from "./pg-schema.js";
 
 type PostgresStoreFactory = (options: { connectionString: string; schema: string }) => Store;
 
@@ -29,7 +29,7 @@ export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
   const path = join(spec.dir, `${spec.storage}.db`);
   let outlast: Outlast | null = null;
 
-  const open = (concurrency: number, hooks: Hooks | null): Outlast => {
+  const open = (concurrency: number, hooks: Hooks | null, countCompletions = true): Outlast => {
     const store = makeStore ? makeStore({ connectionString: spec.pgUrl, schema: spec.storage }) : sqliteStore({ path, durability: spec.durability });
     const engine = new Outlast({ store, retention: false });
     engine.queue("default", { concurrency });
@@ -39,7 +39,7 @@ export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
         return null;
       },
     });
-    if (hooks) engine.on("succeeded", () => hooks.finished(1));
+    if (hooks && countCompletions) engine.on("succeeded", () => hooks.finished(1));
     return engine;
   };
 
@@ -48,9 +48,10 @@ export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
     async prepare() {
       if (!onPostgres) return;
       await dropSchema(spec.pgUrl, spec.storage);
+      await createSchema(spec.pgUrl, spec.storage);
     },
-    async startWorker(concurrency, hooks) {
-      outlast = open(concurrency, hooks);
+    async startWorker(concurrency, hooks, countCompletions = true) {
+      outlast = open(concurrency, hooks, countCompletions);
       await outlast.start();
     },
     async connect() {

@@ -2,10 +2,19 @@ import pg from "pg";
 
 /** Drops a benchmark's PostgreSQL schema and everything in it. */
 export async function dropSchema(url: string, schema: string): Promise<void> {
+  await once(url, `DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+}
+
+/** Creates an empty schema, for stores that expect it to exist. */
+export async function createSchema(url: string, schema: string): Promise<void> {
+  await once(url, `CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
+}
+
+async function once(url: string, sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+    await client.query(sql);
   } finally {
     await client.end();
   }
