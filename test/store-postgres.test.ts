@@ -1,9 +1,15 @@
-import type { TestContext } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { describe, test, type TestContext } from "node:test";
+import pg from "pg";
+import { isOutlastError } from "../src/core/errors.js";
+import type { StoredEvent } from "../src/core/events.js";
 import { storeContract } from "../src/store/contract/store-contract.js";
-import { postgresStore } from "../src/store/postgres/index.js";
+import { claim, claimOne, eventually, submitNew, submitRequest, T0 } from "../src/store/contract/support.js";
+import { postgresStore, type PostgresStore } from "../src/store/postgres/index.js";
 import type { Store } from "../src/store/store.js";
 import { guardLeaks } from "./support/leaks.js";
-import { PG_URL, testSchema } from "./support/pg.js";
+import { PG_URL, testPool, testSchema } from "./support/pg.js";
 
 guardLeaks();
 
@@ -33,3 +39,129 @@ storeContract("postgres", {
     return [a!, b!];
   },
 });
+
+describe("postgres store", () => {
+  test("a submit inside the application's transaction exists only if that transaction commits", async (t) => {
+    const [store] = (await open(t, 1)) as [PostgresStore];
+    const feed = record(store);
+    t.after(feed.unsubscribe);
+    const pool = await testPool(t, 1);
+    const client = await pool.connect();
+    t.after(() => client.release());
+
+    await client.query("BEGIN");
+    const rolledBack = await store.submitInTransaction(client, submitRequest(), T0);
+    assert.equal(rolledBack.kind, "created");
+    assert.equal(await store.getTask(rolledBack.task.id), null, "invisible before commit");
+    await client.query("ROLLBACK");
+    assert.equal(await store.getTask(rolledBack.task.id), null);
+
+    await client.query("BEGIN");
+    const committed = await store.submitInTransaction(client, submitRequest(), T0);
+    await client.query("COMMIT");
+    assert.equal((await store.getTask(committed.task.id))?.state, "queued");
+    await eventually(() => feed.events.some((e) => e.taskId === committed.task.id), "the committed submit is announced");
+    await eventually(() => feed.wakes.length > 0, "workers are woken");
+    assert.deepEqual(
+      feed.events.filter((e) => e.taskId === rolledBack.task.id),
+      [],
+    );
+    assert.equal((await claim(store, T0, { limit: 10 })).tasks.length, 1);
+    assert.equal(store.capabilities.transactionalSubmit, true);
+  });
+
+  test("a killed LISTEN connection comes back and the subscriber gets what it missed and what follows", async (t) => {
+    const schema = await testSchema(t);
+    const admin = await testPool(t, 1);
+    const app = `outlast_${randomUUID().slice(0, 8)}`;
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 4, application_name: app });
+    t.after(() => pool.end());
+    const listening = postgresStore({ pool, schema, pollIntervalMs: 100 });
+    const writer = postgresStore({ connectionString: PG_URL, schema, maxConnections: 2 });
+    t.after(() => writer.close());
+    t.after(() => listening.close());
+    await listening.init();
+    await writer.init();
+    const feed = record(listening);
+    t.after(feed.unsubscribe);
+    const before = await submitNew(writer, T0);
+    await eventually(() => feed.events.some((e) => e.taskId === before.id), "delivered while connected");
+
+    const backends = async () =>
+      (await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name = $1", [app])).rows.map((r) => r.pid);
+    const killed = await backends();
+    assert.ok(killed.length > 0);
+    await admin.query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", [killed]);
+    await eventually(async () => (await backends()).every((pid) => !killed.includes(pid)), "the backends are gone");
+
+    // Written while the listener may be down: found by the catch-up.
+    const missed = await Promise.all(Array.from({ length: 5 }, (_, i) => submitNew(writer, T0 + 1 + i)));
+    const { task, lease } = await claimOne(writer, T0 + 10);
+    await writer.finish(lease, { state: "succeeded", result: "done" }, T0 + 11);
+    await eventually(
+      () => missed.every((m) => feed.events.some((e) => e.taskId === m.id)) && feed.events.some((e) => e.taskId === task.id && e.seq === 3),
+      "missed events arrive after reconnecting",
+    );
+    await eventually(async () => (await backends()).length > 0, "the listener reconnected");
+
+    // And later events flow again, through the same store's pool too.
+    const after = await submitNew(listening, T0 + 20);
+    await eventually(() => feed.events.some((e) => e.taskId === after.id), "later events arrive");
+    const seen = new Map<string, number[]>();
+    for (const e of feed.events) seen.set(e.taskId, [...(seen.get(e.taskId) ?? []), e.seq]);
+    for (const [id, list] of seen) assert.deepEqual(list, [...new Set(list)].sort((x, y) => x - y), `task ${id}: once each, in order`);
+    assert.deepEqual(seen.get(task.id), [1, 2, 3]);
+  });
+
+  test("two nodes migrating the same schema at once both succeed, once", async (t) => {
+    const schema = await testSchema(t);
+    const stores = Array.from({ length: 3 }, () => postgresStore({ connectionString: PG_URL, schema, maxConnections: 2 }));
+    t.after(async () => {
+      for (const store of stores) await store.close();
+    });
+    const infos = await Promise.all(stores.map((store) => store.init()));
+    assert.equal(new Set(infos.map((info) => info.databaseId)).size, 1);
+    assert.ok(infos.every((info) => info.schemaVersion === infos[0]!.schemaVersion && info.schemaVersion >= 1));
+    const task = await submitNew(stores[0]!, T0);
+    assert.equal((await stores[2]!.getTask(task.id))?.id, task.id);
+  });
+
+  test("a schema newer than the code is refused with store_version", async (t) => {
+    const schema = await testSchema(t);
+    const admin = await testPool(t, 1);
+    const first = postgresStore({ connectionString: PG_URL, schema, maxConnections: 1 });
+    t.after(() => first.close());
+    await first.init();
+    await admin.query(`UPDATE "${schema}".outlast_meta SET value = '999' WHERE key = 'schema_version'`);
+    const second = postgresStore({ connectionString: PG_URL, schema, maxConnections: 1 });
+    t.after(() => second.close());
+    await assert.rejects(second.init(), (error: unknown) => isOutlastError(error, "store_version") && /999/.test((error as Error).message));
+  });
+
+  test("a pool the application lends is left open by close()", async (t) => {
+    const schema = await testSchema(t);
+    const pool = await testPool(t, 2);
+    const store = postgresStore({ pool, schema });
+    await store.init();
+    const unsubscribe = store.subscribe({ wake: () => {} });
+    await submitNew(store, T0);
+    unsubscribe();
+    await store.close();
+    assert.equal((await pool.query("SELECT 1 AS one")).rows[0].one, 1);
+    await assert.rejects(store.submit(submitRequest(), T0), (error: unknown) => isOutlastError(error, "unavailable"));
+  });
+
+  test("a bad schema name is refused with a clear error", () => {
+    assert.throws(() => postgresStore({ connectionString: PG_URL, schema: "Robert'); DROP TABLE x;--" }), (error: unknown) =>
+      isOutlastError(error, "bad_request"),
+    );
+  });
+});
+
+/** A listener that keeps what it is given. */
+function record(store: Store) {
+  const events: StoredEvent[] = [];
+  const wakes: (ReadonlySet<string> | null)[] = [];
+  const unsubscribe = store.subscribe({ events: (batch) => void events.push(...batch), wake: (queues) => void wakes.push(queues) });
+  return { events, wakes, unsubscribe };
+}
