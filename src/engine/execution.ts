@@ -35,6 +35,13 @@ export class Execution {
   private abandon: (() => void) | null = null;
   /** Settles when the attempt's outcome is recorded (or fenced). */
   readonly done: Promise<void>;
+  /**
+   * Settles once the outcome's write is queued: the slot is free from here.
+   * A claim asked for now lands in the same group commit, after the finish,
+   * so a busy worker pays one commit per cycle instead of two.
+   */
+  readonly finishing: Promise<void>;
+  private markFinishing!: () => void;
 
   constructor(
     private readonly deps: ExecutionDeps,
@@ -45,7 +52,8 @@ export class Execution {
     this.context = new Context(deps, claimed.task, claimed.lease, claimed.steps, this.controller.signal, () =>
       this.abort("lease_lost"),
     );
-    this.done = this.run();
+    this.finishing = new Promise((resolve) => (this.markFinishing = resolve));
+    this.done = this.run().finally(() => this.markFinishing());
   }
 
   get lease() {
@@ -90,7 +98,9 @@ export class Execution {
       return;
     }
     const finish = this.outcomeFor(outcome, now);
-    const recorded = await this.deps.store.finish(this.claimed.lease, finish, now);
+    const write = this.deps.store.finish(this.claimed.lease, finish, now);
+    this.markFinishing();
+    const recorded = await write;
     if (!recorded) this.deps.logger.warn({ taskId: task.id }, "task outcome was fenced: the lease was lost");
   }
 

@@ -350,7 +350,7 @@ export class Outlast {
     this.stopWake?.();
     this.stopWake = null;
     for (const worker of this.workers.values()) worker.pause();
-    const running = () => [...this.workers.values()].flatMap((w) => [...w.running.values()]);
+    const running = () => [...this.workers.values()].flatMap((w) => [...w.running.values(), ...w.finishing]);
     const graceMs = options.graceMs ?? 10_000;
     const grace = delay(graceMs);
     await Promise.race([Promise.allSettled(running().map((e) => e.done)), grace.promise]);

@@ -21,6 +21,8 @@ export interface QueueWorkerOptions {
  */
 export class QueueWorker {
   readonly running = new Map<string, Execution>();
+  /** Executions whose handler is done and whose outcome is being written. */
+  readonly finishing = new Set<Execution>();
   private claiming = false;
   private again = false;
   private stopped = false;
@@ -58,34 +60,49 @@ export class QueueWorker {
       this.again = true;
       return;
     }
-    const free = this.options.limit - this.running.size;
-    if (free <= 0) return;
+    if (this.free <= 0) return;
     this.claiming = true;
     this.again = false;
-    void this.claim(free);
+    void this.claim();
   }
 
-  private async claim(free: number): Promise<void> {
+  private get free(): number {
+    return Math.max(0, this.options.limit - this.running.size);
+  }
+
+  private async claim(): Promise<void> {
     let full = false;
+    let asked = 0;
+    const free = () => (asked = this.free);
     try {
       const now = this.deps.clock();
-      const result = await this.deps.store.claim(
-        { queue: this.options.queue, workerId: this.options.workerId, limit: free, leaseMs: this.options.leaseMs, names: this.names },
-        now,
-      );
+      // `limit` is read when the store runs the claim, not now: slots that
+      // free up while the claim waits for its group commit are filled too.
+      const request = {
+        queue: this.options.queue,
+        workerId: this.options.workerId,
+        get limit() {
+          return free();
+        },
+        leaseMs: this.options.leaseMs,
+        names: this.names,
+      };
+      const result = await this.deps.store.claim(request, now);
       for (const claimed of result.tasks) {
         const registered = this.definitions.get(claimed.task.name);
         if (!registered) continue; // claim filters by name; unreachable unless definitions changed
         const execution = new Execution(this.deps, claimed, registered);
         this.running.set(execution.taskId, execution);
+        void execution.finishing.then(() => {
+          this.running.delete(execution.taskId);
+          this.finishing.add(execution);
+          this.pump();
+        });
         void execution.done
           .catch((error: unknown) => this.deps.logger.error({ err: error, taskId: execution.taskId }, "recording a task outcome failed"))
-          .finally(() => {
-            this.running.delete(execution.taskId);
-            this.pump();
-          });
+          .finally(() => this.finishing.delete(execution));
       }
-      full = result.tasks.length >= free;
+      full = asked > 0 && result.tasks.length >= asked;
       this.sleepUntil(result.nextRunAt ?? now + this.options.pollIntervalMs);
     } catch (error) {
       this.deps.logger.error({ err: error, queue: this.options.queue }, "claiming tasks failed; retrying");

@@ -183,7 +183,11 @@ export interface Lease {
 export interface ClaimRequest {
   queue: string;
   workerId: string;
-  limit: number;
+  /**
+   * Most tasks to take. Stores read it once, when the claim actually runs
+   * (a worker may pass a getter so slots freed meanwhile count too).
+   */
+  readonly limit: number;
   leaseMs: number;
   /** Only tasks with these names: the ones the claiming process has defined. */
   names: readonly string[];

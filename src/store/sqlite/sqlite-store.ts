@@ -106,6 +106,7 @@ export class SqliteStore implements Store {
 
   configureQueue(config: QueueConfig, now: number): Promise<void> {
     return this.batch.write(() => {
+      this.batch.memo.delete(`c\0${config.name}`);
       this.sql.upsertQueue.run({
         name: config.name,
         concurrency: config.concurrency,
@@ -120,6 +121,7 @@ export class SqliteStore implements Store {
 
   setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean> {
     return this.batch.write(() => {
+      this.batch.memo.delete(`c\0${name}`);
       this.sql.ensureQueue.run(name, now);
       const changed = this.sql.pauseQueue.run(paused ? 1 : 0, now, name).changes === 1;
       if (!paused) this.batch.touch(name);
@@ -207,7 +209,7 @@ export class SqliteStore implements Store {
   }
 
   private checkLimits(queue: string, owner: string, now: number): void {
-    const config = this.sql.queue.get(queue);
+    const config = this.queueConfig(queue);
     if (!config) return;
     if (config.max_queued !== null && this.queuedCount(queue, null) >= config.max_queued) {
       throw new QueueFullError(queue, "queue", this.retryHint(queue, now));
@@ -221,7 +223,7 @@ export class SqliteStore implements Store {
   // submits costs one index count per queue, not one per submit.
   private queuedCount(queue: string, owner: string | null): number {
     const key = owner === null ? `q\0${queue}` : `o\0${queue}\0${owner}`;
-    let n = this.batch.memo.get(key);
+    let n = this.batch.memo.get(key) as number | undefined;
     if (n === undefined) {
       n = owner === null ? this.sql.countQueued.get(queue)!.n : this.sql.countOwnerQueued.get(queue, owner)!.n;
       this.batch.memo.set(key, n);
@@ -233,9 +235,9 @@ export class SqliteStore implements Store {
     const q = `q\0${queue}`;
     const o = `o\0${queue}\0${owner}`;
     const memo = this.batch.memo;
-    const qn = memo.get(q);
+    const qn = memo.get(q) as number | undefined;
     if (qn !== undefined) memo.set(q, qn + delta);
-    const on = memo.get(o);
+    const on = memo.get(o) as number | undefined;
     if (on !== undefined) memo.set(o, on + delta);
   }
 
@@ -324,7 +326,7 @@ export class SqliteStore implements Store {
   }
 
   private claimNow(request: ClaimRequest, now: number): ClaimResult {
-    const config = this.sql.queue.get(request.queue);
+    const config = this.queueConfig(request.queue);
     if (config?.paused === 1) return { tasks: [], nextRunAt: null };
     let slots = request.limit;
     if (config?.concurrency != null) {
@@ -608,6 +610,15 @@ export class SqliteStore implements Store {
   }
 
   // ── helpers ───────────────────────────────────────────────────────────
+
+  /** A queue's limits, read once per group commit (writes that change them drop the copy). */
+  private queueConfig(name: string): QueueRow | undefined {
+    const key = `c\0${name}`;
+    if (this.batch.memo.has(key)) return this.batch.memo.get(key) as QueueRow | undefined;
+    const row = this.sql.queue.get(name);
+    this.batch.memo.set(key, row);
+    return row;
+  }
 
   /** The task row if `lease` still holds it at `now`; the fencing check of every worker write. */
   private fenced(lease: Lease, now: number): Fenced | undefined {

@@ -31,7 +31,7 @@ export class WriteBatch {
   private readonly fast: (writes: PendingWrite[]) => Outcome[];
   private readonly safe: (writes: PendingWrite[]) => Outcome[];
   /** Per-transaction scratch space (cached counts), cleared before every attempt. */
-  readonly memo = new Map<string, number>();
+  readonly memo = new Map<string, unknown>();
   private touchedQueues = new Set<string>();
 
   constructor(
