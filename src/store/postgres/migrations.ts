@@ -41,10 +41,12 @@ CREATE UNIQUE INDEX tasks_idempotency ON ${s}.tasks(owner, name, idempotency_key
 CREATE INDEX tasks_runnable ON ${s}.tasks(queue, priority DESC, run_at, seq) WHERE state = 'queued';
 CREATE INDEX tasks_owner_queued ON ${s}.tasks(queue, owner) WHERE state = 'queued';
 CREATE INDEX tasks_running ON ${s}.tasks(queue, owner) WHERE state = 'running';
-CREATE INDEX tasks_leases ON ${s}.tasks(lease_expires_at) WHERE state = 'running';
 CREATE INDEX tasks_owner ON ${s}.tasks(owner, seq);
-CREATE INDEX tasks_finished ON ${s}.tasks(finished_at) WHERE finished_at IS NOT NULL;
-CREATE INDEX tasks_done ON ${s}.tasks(queue, finished_at) WHERE state = 'succeeded';
+-- Purging by state and age, and the recent durations of a queue's successes.
+CREATE INDEX tasks_finished ON ${s}.tasks(state, finished_at) WHERE finished_at IS NOT NULL;
+-- No index on lease_expires_at: recovery scans tasks_running, which holds
+-- only running tasks. Every index here costs an entry per state change of
+-- every task (a state change is never a HOT update), so there are few.
 
 CREATE TABLE ${s}.task_steps (
   task_id text NOT NULL,
@@ -59,7 +61,6 @@ CREATE TABLE ${s}.task_steps (
 -- find every event committed since a snapshot it took (ids are not in
 -- commit order on PostgreSQL, transaction visibility is exact).
 CREATE TABLE ${s}.task_events (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   task_id text NOT NULL,
   owner text NOT NULL,
   queue text NOT NULL,
@@ -68,9 +69,9 @@ CREATE TABLE ${s}.task_events (
   attempt integer NOT NULL,
   at bigint NOT NULL,
   data text NOT NULL,
-  txid xid8 NOT NULL DEFAULT pg_current_xact_id()
+  txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  PRIMARY KEY (task_id, seq)
 );
-CREATE UNIQUE INDEX task_events_task ON ${s}.task_events(task_id, seq);
 CREATE INDEX task_events_txid ON ${s}.task_events(txid);
 
 CREATE TABLE ${s}.queues (

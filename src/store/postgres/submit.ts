@@ -146,7 +146,7 @@ export class SubmitSql {
     const [row] = await rows<{ ms: number | null }>(
       tx.db,
       `SELECT avg(finished_at - started_at)::float8 AS ms FROM
-         (SELECT finished_at, started_at FROM ${this.s}.tasks WHERE state = 'succeeded' AND queue = $1 ORDER BY finished_at DESC LIMIT 50) recent`,
+         (SELECT finished_at, started_at FROM ${this.s}.tasks WHERE state = 'succeeded' AND queue = $1 AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 50) recent`,
       [queue],
     );
     return row?.ms ?? null;
