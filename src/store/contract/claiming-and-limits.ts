@@ -241,6 +241,7 @@ export function claimingAndLimits(harness: ContractHarness): void {
     const seen: string[] = [];
     for (let round = 0; round < total; round++) {
       const results = await Promise.all([claim(a, T0, { limit: 3 }), claim(b, T0, { limit: 3 }), claim(a, T0, { limit: 1 }), claim(b, T0, { limit: 2 })]);
+      results.forEach((r, i) => assert.ok(r.tasks.length <= [3, 3, 1, 2][i]!, "a claim takes at most its limit"));
       const got = results.flatMap((r) => r.tasks);
       if (got.length === 0) break;
       seen.push(...got.map((c) => c.task.id));

@@ -203,6 +203,26 @@ export function eventsAndFeed(harness: ContractHarness): void {
     for (const m of many) await assertDelivered(b, feed.events, m.id);
   });
 
+  test("while both connections write at once, each subscriber gets every event once", async (t) => {
+    const [a, b] = await harness.makePair(t);
+    const feeds = [recorder(a), recorder(b)];
+    for (const feed of feeds) t.after(feed.unsubscribe);
+    const made = await Promise.all(Array.from({ length: 40 }, (_, i) => submitNew(i % 2 ? a : b, T0 + i)));
+    const claimed = (await Promise.all([a, b, a, b].map((s) => s.claim({ queue: QUEUE, workerId: "w", limit: 5, leaseMs: 60_000, names: [made[0]!.name] }, T0 + 50))))
+      .flatMap((r) => r.tasks);
+    await Promise.all(claimed.flatMap((c, i) => [(i % 2 ? a : b).appendLog(c.lease, "x", T0 + 51), (i % 2 ? b : a).recordProgress(c.lease, { percent: i }, T0 + 51)]));
+    const expected = new Map<string, number>();
+    for (const task of made) expected.set(task.id, (await mustGet(a, task.id)).lastSeq);
+    for (const feed of feeds) {
+      await eventually(
+        () => [...expected].every(([id, lastSeq]) => feed.of(id).some((e) => e.seq === lastSeq)),
+        "every task's latest event reaches both subscribers",
+      );
+      assertOrderedOnce(feed.events);
+      for (const task of made) await assertDelivered(a, feed.events, task.id);
+    }
+  });
+
   test("wake fires after a submit, on this connection and on the other", async (t) => {
     const [a, b] = await harness.makePair(t);
     const local = recorder(a);
