@@ -31,7 +31,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     logger: log,
     handleSignals: false,
   });
-  const fromEnv = process.env.OUTLAST_ADMIN_KEY !== undefined;
+  const fromEnv = Boolean(process.env.OUTLAST_ADMIN_KEY);
   process.stdout.write(
     [
       "",

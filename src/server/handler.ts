@@ -44,7 +44,7 @@ export function createHandler(outlast: Outlast, options: HandlerOptions = {}): O
   const resolved = resolveOptions(options);
   const log: PinoLogger =
     typeof options.logger === "object" ? options.logger : pino({ name: "outlast", level: options.logger ?? "info" });
-  const adminKey = options.adminKey ?? process.env.OUTLAST_ADMIN_KEY ?? `olk_${randomBytes(24).toString("base64url")}`;
+  const adminKey = options.adminKey ?? (process.env.OUTLAST_ADMIN_KEY || undefined) ?? `olk_${randomBytes(24).toString("base64url")}`;
   if (adminKey.length < 16) throw new OutlastError("bad_request", "The admin key must be at least 16 characters");
   const auth: AuthConfig = {
     adminKey,

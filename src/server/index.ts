@@ -1,7 +1,7 @@
 export { createHandler } from "./handler.js";
 export type { OutlastHandler } from "./handler.js";
 export type { HandlerOptions } from "./options.js";
-export { serve } from "./node.js";
+export { serve, toNodeListener } from "./node.js";
 export type { ServeOptions, RunningServer } from "./node.js";
 export { mintOwnerToken } from "./tokens.js";
 export type { MintOwnerTokenOptions } from "./tokens.js";

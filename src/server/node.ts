@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
-import type { Server } from "node:http";
-import { serve as serveNode } from "@hono/node-server";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { getRequestListener, serve as serveNode } from "@hono/node-server";
 import type { Outlast } from "../engine/outlast.js";
 import { createHandler, type OutlastHandler } from "./handler.js";
 import type { HandlerOptions } from "./options.js";
@@ -67,4 +67,15 @@ export async function serve(outlast: Outlast, options: ServeOptions = {}): Promi
     process.on("SIGINT", onSignal);
   }
   return { url: `http://${shownHost}:${port}`, port, handler, server, close };
+}
+
+/**
+ * The handler as a Node `(req, res)` listener, for `http.createServer`,
+ * Express, Fastify (`reply.hijack()` then call it with `req.raw, reply.raw`)
+ * or anything else built on Node's http module.
+ * @example
+ * http.createServer(toNodeListener(createHandler(outlast))).listen(7391);
+ */
+export function toNodeListener(handler: (request: Request) => Promise<Response>): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  return getRequestListener((request) => handler(request));
 }
