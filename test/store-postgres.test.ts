@@ -113,6 +113,39 @@ describe("postgres store", () => {
     assert.deepEqual(seen.get(task.id), [1, 2, 3]);
   });
 
+  test("terminated connections neither crash nor hang: writes succeed or say unavailable, then work again", async (t) => {
+    const schema = await testSchema(t);
+    const admin = await testPool(t, 1);
+    const app = `outlast_${randomUUID().slice(0, 8)}`;
+    const pool = new pg.Pool({ connectionString: PG_URL, max: 4, application_name: app });
+    t.after(() => pool.end());
+    const store = postgresStore({ pool, schema });
+    t.after(() => store.close());
+    await store.init();
+    const unsubscribe = store.subscribe({ wake: () => {} });
+    t.after(unsubscribe);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => submitNew(store, T0 + i)));
+    const kill = () =>
+      admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()", [app]);
+    await kill();
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? store.submit(submitRequest(), T0) : claim(store, T0 + 100, { limit: 1 }))),
+    );
+    for (const outcome of outcomes) {
+      if (outcome.status === "rejected") assert.ok(isOutlastError(outcome.reason, "unavailable"), String(outcome.reason));
+    }
+    await kill();
+    await eventually(async () => {
+      try {
+        return (await store.submit(submitRequest(), T0)).kind === "created";
+      } catch (error) {
+        assert.ok(isOutlastError(error, "unavailable"), String(error));
+        return false;
+      }
+    }, "writes work again");
+    assert.ok((await store.listQueues()).length > 0);
+  });
+
   test("two nodes migrating the same schema at once both succeed, once", async (t) => {
     const schema = await testSchema(t);
     const stores = Array.from({ length: 3 }, () => postgresStore({ connectionString: PG_URL, schema, maxConnections: 2 }));

@@ -129,7 +129,11 @@ export class WriteBatch {
         outcomes = await this.transaction(jobs);
         break;
       } catch (error) {
-        if (isRetryable(error) && attempt < MAX_RETRIES) continue;
+        if ((isRetryable(error) || error instanceof StaleConnection) && attempt < MAX_RETRIES) continue;
+        if (error instanceof StaleConnection) {
+          for (const job of jobs) job.reject(unavailable(error.cause));
+          return;
+        }
         if (isConnectionError(error) || isOutlastError(error, "unavailable")) {
           for (const job of jobs) job.reject(isOutlastError(error) ? error : unavailable(error));
           return;
@@ -170,7 +174,14 @@ export class WriteBatch {
     };
     let broken: unknown = undefined;
     try {
-      await client.query("BEGIN");
+      try {
+        await client.query("BEGIN");
+      } catch (error) {
+        // A pooled connection the server closed while idle: nothing was
+        // sent yet, so the batch can safely run again on a fresh one.
+        if (isConnectionError(error)) throw new StaleConnection(error);
+        throw error;
+      }
       const outcomes: Outcome[] = new Array(jobs.length);
       let i = 0;
       while (i < jobs.length) {
@@ -206,7 +217,7 @@ export class WriteBatch {
       this.afterCommit(touched);
       return outcomes;
     } catch (error) {
-      broken = isConnectionError(error) ? error : undefined;
+      broken = isConnectionError(error) || error instanceof StaleConnection ? error : undefined;
       if (!broken) await client.query("ROLLBACK").catch((e: unknown) => (broken = e));
       throw error;
     } finally {
@@ -252,5 +263,12 @@ export class WriteBatch {
         delay *= 3;
       }
     }
+  }
+}
+
+/** The connection failed before the transaction began. */
+class StaleConnection extends Error {
+  constructor(cause: unknown) {
+    super("the pooled connection was closed", { cause });
   }
 }
