@@ -20,3 +20,5 @@ export type { Progress } from "./core/progress.js";
 export type { BackoffOptions } from "./core/backoff.js";
 export { idempotencyKeyOf } from "./core/idempotency.js";
 export type { Store } from "./store/store.js";
+export { fileArtifacts } from "./engine/artifacts.js";
+export type { ArtifactStore, ArtifactInfo, ArtifactData } from "./engine/artifacts.js";

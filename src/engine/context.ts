@@ -2,6 +2,8 @@ import { OutlastError } from "../core/errors.js";
 import { normalizeProgress, type Progress } from "../core/progress.js";
 import type { TaskRecord } from "../core/task.js";
 import type { Lease, Store } from "../store/store.js";
+import type { ArtifactData, ArtifactInfo, ArtifactStore } from "./artifacts.js";
+import { checkArtifactName } from "./artifacts.js";
 import type { Clock, Logger } from "./clock.js";
 
 /** What a handler gets as its second argument. */
@@ -28,6 +30,11 @@ export interface TaskContext {
   checkpoint(data: unknown): Promise<void>;
   /** Append a line to the task's event log (bounded per task). */
   log(message: string): Promise<void>;
+  /**
+   * Save a file under `name` (letters, digits, ".", "_", "-"), served at
+   * `GET /api/v1/tasks/:id/artifacts/:name`. Saving the same name again replaces it.
+   */
+  saveArtifact(name: string, data: ArtifactData, options?: { contentType?: string }): Promise<ArtifactInfo>;
 }
 
 export interface TaskInfo {
@@ -77,6 +84,7 @@ export interface ContextDeps {
   clock: Clock;
   logger: Logger;
   coalescer: ProgressCoalescer;
+  artifacts: ArtifactStore | null;
 }
 
 export class Context implements TaskContext {
@@ -164,6 +172,20 @@ export class Context implements TaskContext {
     this.flushProgress();
     const ok = await this.track(this.deps.store.appendLog(this.lease, String(message).slice(0, 10_000), this.deps.clock()));
     if (!ok) this.fenced();
+  }
+
+  async saveArtifact(name: string, data: ArtifactData, options: { contentType?: string } = {}): Promise<ArtifactInfo> {
+    checkArtifactName(name);
+    const artifacts = this.deps.artifacts;
+    if (!artifacts) {
+      throw new OutlastError("bad_request", "No artifact storage: pass `artifacts: fileArtifacts({ dir })` to new Outlast(…)");
+    }
+    this.signal.throwIfAborted();
+    const saved = await artifacts.put(this.task.id, name, data, options.contentType ?? "application/octet-stream");
+    // A worker that lost the task while writing must not leave its file as the task's.
+    if (this.signal.aborted && (this.signal.reason as { code?: string } | undefined)?.code === "lease_lost") this.fenced();
+    await this.log(`Saved ${name} (${saved.size} bytes)`);
+    return saved;
   }
 
   /** No more writes from the handler after this; returns once earlier writes settled. */

@@ -2,6 +2,7 @@ import { backoffDelay } from "../core/backoff.js";
 import { OutlastError, RetryLaterError, UnrecoverableError } from "../core/errors.js";
 import type { TaskError } from "../core/task.js";
 import type { ClaimedTask, FinishOutcome, Store } from "../store/store.js";
+import type { ArtifactStore } from "./artifacts.js";
 import type { Clock, Logger } from "./clock.js";
 import { Context, type ProgressCoalescer } from "./context.js";
 import type { RegisteredDefinition } from "./definitions.js";
@@ -15,6 +16,7 @@ export interface ExecutionDeps {
   coalescer: ProgressCoalescer;
   /** How long an aborted handler may take to return before its task is settled without it. */
   abortGraceMs: number;
+  artifacts: ArtifactStore | null;
 }
 
 const CAUSE_CODES: Record<AbortCause, TaskError> = {

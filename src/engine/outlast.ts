@@ -1,4 +1,6 @@
 import { hostname } from "node:os";
+import { join } from "node:path";
+import { fileArtifacts, type ArtifactStore } from "./artifacts.js";
 import { OutlastError, isOutlastError } from "../core/errors.js";
 import type { StoredEvent, TaskEvent } from "../core/events.js";
 import { toPublicEvent } from "../core/events.js";
@@ -34,6 +36,11 @@ export interface OutlastOptions {
   retention?: false | Partial<Record<"succeededMs" | "failedMs" | "canceledMs" | "checkEveryMs", number>>;
   /** An id for this process's workers. @defaultValue a random id */
   workerId?: string;
+  /**
+   * Where `ctx.saveArtifact` puts files.
+   * @defaultValue files in `outlast-data/artifacts` beside a SQLite database; none otherwise
+   */
+  artifacts?: ArtifactStore | null;
   clock?: Clock;
   logger?: Logger;
 }
@@ -76,6 +83,8 @@ export class Outlast {
   private readonly workers = new Map<string, QueueWorker>();
   private readonly coalescer: ProgressCoalescer;
   readonly hub: Hub;
+  /** Task files, or null when none are configured. */
+  readonly artifacts: ArtifactStore | null;
   private readonly scheduler: Scheduler;
   private readonly lifecycle = new Map<keyof LifecycleEvents, Set<(event: TaskEvent) => void>>();
   private stopLifecycle: (() => void) | null = null;
@@ -98,6 +107,12 @@ export class Outlast {
     this.workerId = options.workerId ?? newId("wrk");
     this.coalescer = new ProgressCoalescer(positive(options.progressIntervalMs ?? 250, "progressIntervalMs"));
     this.hub = new Hub(this.store);
+    this.artifacts =
+      options.artifacts !== undefined
+        ? options.artifacts
+        : this.store.localDataDir
+          ? fileArtifacts({ dir: join(this.store.localDataDir, "artifacts") })
+          : null;
     this.scheduler = new Scheduler(this.store, this.clock, this.logger);
   }
 
@@ -324,7 +339,14 @@ export class Outlast {
       const worker = new QueueWorker(
         { queue: name, workerId: this.workerId, limit, leaseMs: this.leaseMs, pollIntervalMs: this.pollIntervalMs },
         this.definitions,
-        { store: this.store, clock: this.clock, logger: this.logger, coalescer: this.coalescer, abortGraceMs: this.abortGraceMs },
+        {
+          store: this.store,
+          clock: this.clock,
+          logger: this.logger,
+          coalescer: this.coalescer,
+          abortGraceMs: this.abortGraceMs,
+          artifacts: this.artifacts,
+        },
       );
       this.workers.set(name, worker);
     }
@@ -443,6 +465,15 @@ export class Outlast {
       },
       5_000,
     );
+    await this.removeOrphanArtifacts();
+  }
+
+  /** Files of tasks that retention (or anything else) removed. */
+  private async removeOrphanArtifacts(): Promise<void> {
+    if (!this.artifacts?.taskIds) return;
+    for await (const taskId of this.artifacts.taskIds()) {
+      if (!(await this.store.getTask(taskId))) await this.artifacts.remove(taskId);
+    }
   }
 
   private every(ms: number, fn: () => Promise<void>, unref = false): void {

@@ -16,6 +16,8 @@ import type { TaskError, TaskRecord } from "../core/task.js";
  */
 export interface Store {
   readonly capabilities: StoreCapabilities;
+  /** A folder beside the database for task files (SQLite), or absent when the store has none. */
+  readonly localDataDir?: string | null;
 
   /** Create or upgrade the schema. Safe to call from many processes at once. */
   init(): Promise<StoreInfo>;

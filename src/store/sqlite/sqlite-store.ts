@@ -1,4 +1,5 @@
 import type { Database, Statement } from "better-sqlite3";
+import { dirname, join, resolve } from "node:path";
 import { QueueFullError } from "../../core/errors.js";
 import type { StoredEvent, TaskEventData } from "../../core/events.js";
 import type { Progress } from "../../core/progress.js";
@@ -67,6 +68,8 @@ type Fenced = Pick<
 /** The embedded store: one SQLite file shared by any number of processes. */
 export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { crossProcessEvents: "poll", transactionalSubmit: false };
+  /** `<folder of the file>/outlast-data`; null for an in-memory database. */
+  readonly localDataDir: string | null;
   private readonly db: Database;
   private readonly batch: WriteBatch;
   private readonly feed: EventFeed;
@@ -77,6 +80,7 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteStoreOptions) {
     this.db = openDatabase(options.path, options.durability ?? "full", options.busyTimeoutMs ?? 10_000);
+    this.localDataDir = options.path === ":memory:" || options.path === "" ? null : join(dirname(resolve(options.path)), "outlast-data");
     try {
       this.info = migrate(this.db);
     } catch (error) {
