@@ -7,9 +7,11 @@
 import type { Hooks } from "./lib/adapter.js";
 import type { HelperMessage, OwnerMessage, ScenarioResult, ScenarioSpec } from "./lib/protocol.js";
 import { endToEnd, latency, submitOnly } from "./lib/scenarios.js";
-import { peakRssMb } from "./lib/stats.js";
+import { peakRssMb, sleep } from "./lib/stats.js";
+import { countPgQueries, pgQueriesSent } from "./lib/query-count.js";
 import { adapterFor } from "./systems/index.js";
 import { progressRate } from "./systems/outlast.js";
+import { rowsWritten } from "./systems/pg-schema.js";
 
 const [role, json] = process.argv.slice(2);
 if (!json || !process.send) {
@@ -21,16 +23,37 @@ const send = (message: unknown) => new Promise<void>((resolve) => process.send!(
 
 async function runScenario(): Promise<ScenarioResult> {
   if (spec.kind === "progress") return progressRate(spec);
+  countPgQueries();
   const adapter = await adapterFor(spec);
   await adapter.prepare();
+  let result: ScenarioResult;
+  let sent = 0;
   try {
-    if (spec.kind === "e2e") return await endToEnd(adapter, spec);
-    if (spec.kind === "submit") return await submitOnly(adapter, spec);
-    return await latency(adapter, spec);
+    if (spec.kind === "e2e") {
+      const before = pgQueriesSent();
+      result = await endToEnd(adapter, spec);
+      sent = pgQueriesSent() - before;
+      // Statements per task, from this process only (extra worker processes are not counted).
+      if (sent > 0) result.detail["pgQueriesPerTask"] = Number((sent / spec.count).toFixed(2));
+    } else if (spec.kind === "submit") result = await submitOnly(adapter, spec);
+    else result = await latency(adapter, spec);
+    await adapter.close();
+    if (spec.kind === "e2e" && sent > 0) await addRowsWritten(result);
+    return result;
   } finally {
     await adapter.close().catch((error: unknown) => console.error("close failed:", error));
     await adapter.destroy().catch((error: unknown) => console.error("cleanup failed:", error));
   }
+}
+
+/** Rows each task cost in PostgreSQL, read once every connection of the scenario is closed. */
+async function addRowsWritten(result: ScenarioResult): Promise<void> {
+  await sleep(1_000);
+  const rows = await rowsWritten(spec.pgUrl, spec.storage);
+  const perTask = (n: number) => Number((n / spec.count).toFixed(2));
+  result.detail["pgRowsInsertedPerTask"] = perTask(rows.inserted);
+  result.detail["pgRowsUpdatedPerTask"] = perTask(rows.updated);
+  result.detail["pgRowsDeletedPerTask"] = perTask(rows.deleted);
 }
 
 async function runHelper(): Promise<void> {

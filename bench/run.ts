@@ -161,7 +161,14 @@ async function measure(s: ScenarioSpec, config: string): Promise<Row> {
 }
 
 function summary(result: ScenarioResult): string {
-  return result.metrics.map((m) => `${m.name} ${m.unit === "ms" ? m.value.toFixed(2) : Math.round(m.value)}`).join(", ");
+  const figures = result.metrics.map((m) => `${m.name} ${m.unit === "ms" ? m.value.toFixed(2) : Math.round(m.value)}`);
+  const queries = result.detail["pgQueriesPerTask"];
+  if (queries !== undefined) figures.push(`${queries} SQL statements/task`);
+  const d = result.detail;
+  if (d["pgRowsInsertedPerTask"] !== undefined) {
+    figures.push(`rows/task ins ${d["pgRowsInsertedPerTask"]} upd ${d["pgRowsUpdatedPerTask"]} del ${d["pgRowsDeletedPerTask"]}`);
+  }
+  return figures.join(", ");
 }
 
 function unavailable(s: ScenarioSpec, config: string, reason: string): void {

@@ -34,3 +34,22 @@ export class Checker {
     await this.pool.end();
   }
 }
+
+/**
+ * Rows inserted, updated and deleted in a schema's tables, from PostgreSQL's
+ * statistics (flushed when connections close, so read after closing them).
+ */
+export async function rowsWritten(url: string, schema: string): Promise<{ inserted: number; updated: number; deleted: number }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ ins: string | null; upd: string | null; del: string | null }>(
+      `SELECT sum(n_tup_ins) AS ins, sum(n_tup_upd) AS upd, sum(n_tup_del) AS del FROM pg_stat_user_tables WHERE schemaname = $1`,
+      [schema],
+    );
+    const row = rows[0];
+    return { inserted: Number(row?.ins ?? 0), updated: Number(row?.upd ?? 0), deleted: Number(row?.del ?? 0) };
+  } finally {
+    await client.end();
+  }
+}
