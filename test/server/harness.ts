@@ -58,6 +58,11 @@ export async function harness(
 
 /** Runs the handler on a real port; closed after the test. */
 export async function listen(t: TestContext, handler: OutlastHandler): Promise<string> {
+  return (await listenServer(t, handler)).base;
+}
+
+/** Like {@link listen}, also giving the server (to cut its connections). */
+export async function listenServer(t: TestContext, handler: OutlastHandler): Promise<{ base: string; server: Server }> {
   const server = await new Promise<Server>((resolve) => {
     const s = serveNode({ fetch: handler.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(s as Server)) as Server;
   });
@@ -66,7 +71,7 @@ export async function listen(t: TestContext, handler: OutlastHandler): Promise<s
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
 export async function json<T = Record<string, unknown>>(response: Response): Promise<T> {

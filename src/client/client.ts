@@ -1,0 +1,192 @@
+import { Connection, errorOf, type Subscription } from "./connection.js";
+import type { ConnectionState } from "./machine.js";
+import { defaultStorage, RememberedTasks } from "./remembered.js";
+import {
+  OutlastClientError,
+  type ClientSubmitOptions,
+  type KeyValueStorage,
+  type ListFilter,
+  type Task,
+  type WatchHandlers,
+} from "./types.js";
+
+/** Options of {@link OutlastClient}. */
+export interface OutlastClientOptions {
+  /** Where the API is, e.g. "https://app.example" (no trailing /api/v1). Empty for the page's own origin. */
+  baseUrl: string;
+  /** A bearer token (owner or task token). Leave out to use the session cookie. */
+  token?: string;
+  /** Called before requests when there is no `token`, e.g. to read one from your app's state. */
+  getToken?: () => string | null | Promise<string | null>;
+  /** Called on a 401 for a fresh token; return null to give up. @defaultValue getToken */
+  onUnauthorized?: () => string | null | Promise<string | null>;
+  /** Fetch credentials; "include" sends the session cookie across origins. @defaultValue "same-origin" */
+  credentials?: RequestCredentials;
+  /** Where unfinished task ids are remembered across reloads; null to remember nothing. @defaultValue localStorage, else memory */
+  storage?: KeyValueStorage | null;
+  /** Reconnect when no byte arrived for this long (the server pings every 15 s). @defaultValue 40000 */
+  watchdogMs?: number;
+  /** Longest wait between reconnect attempts. @defaultValue 30000 */
+  maxBackoffMs?: number;
+  /** A fetch implementation. @defaultValue globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+/**
+ * The Outlast API from a browser or Node: submit, read, cancel, and watch
+ * tasks live. All of a client's watches share one connection, which
+ * reconnects with backoff and resumes where it left off.
+ * @example
+ * const client = new OutlastClient({ baseUrl: "", token });
+ * const { task } = await client.submit("demo.count", { to: 10 });
+ * const stop = client.watch(task.id, { onTask: (t) => render(t.progress.percent) });
+ */
+export class OutlastClient {
+  private readonly baseUrl: string;
+  private token: string | null;
+  private readonly options: OutlastClientOptions;
+  private readonly fetcher: typeof fetch;
+  private readonly remembered: RememberedTasks | null;
+  private readonly connection: Connection;
+
+  constructor(options: OutlastClientOptions) {
+    this.options = options;
+    this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+    this.token = options.token ?? null;
+    this.fetcher = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    const storage = options.storage === undefined ? defaultStorage() : options.storage;
+    this.remembered = storage ? new RememberedTasks(storage, this.baseUrl) : null;
+    this.connection = new Connection({
+      baseUrl: this.baseUrl,
+      fetch: this.fetcher,
+      credentials: options.credentials,
+      token: () => this.currentToken(),
+      refresh: () => this.refreshToken(),
+      exists: async (id) => {
+        const response = await this.send("GET", `/api/v1/tasks/${encodeURIComponent(id)}`);
+        if (response.status === 404) return false;
+        if (response.ok) return true;
+        throw await errorOf(response);
+      },
+      watchdogMs: options.watchdogMs ?? 40_000,
+      maxBackoffMs: options.maxBackoffMs ?? 30_000,
+      onFinal: (task) => this.remembered?.remove(task.id),
+    });
+  }
+
+  /** The shared connection's state. */
+  get connectionState(): ConnectionState {
+    return this.connection.state;
+  }
+
+  /** Submit a task; remembers its id until it finishes. 202 (new or resumed) and 200 (existing, by idempotency key) both resolve. */
+  async submit(name: string, input?: unknown, options: ClientSubmitOptions = {}): Promise<{ task: Task; token: string }> {
+    const body = await this.call<{ task: Task; token: string }>("POST", "/api/v1/tasks", { ...options, name, input });
+    this.remembered?.add(body.task.id);
+    return body;
+  }
+
+  async get(id: string): Promise<Task> {
+    return (await this.call<{ task: Task }>("GET", `/api/v1/tasks/${encodeURIComponent(id)}`)).task;
+  }
+
+  async list(filter: ListFilter = {}): Promise<{ tasks: Task[]; nextCursor: string | null }> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filter)) if (value !== undefined) query.set(key, String(value));
+    const q = query.toString();
+    return this.call("GET", `/api/v1/tasks${q ? `?${q}` : ""}`);
+  }
+
+  async cancel(id: string): Promise<Task> {
+    return (await this.call<{ task: Task }>("POST", `/api/v1/tasks/${encodeURIComponent(id)}/cancel`)).task;
+  }
+
+  async retry(id: string): Promise<Task> {
+    const task = (await this.call<{ task: Task }>("POST", `/api/v1/tasks/${encodeURIComponent(id)}/retry`)).task;
+    this.remembered?.add(task.id);
+    return task;
+  }
+
+  /** Ask the server for an anonymous session (sets its cookie); use the returned token or rely on the cookie. */
+  async session(): Promise<{ owner: string; token: string }> {
+    const body = await this.call<{ owner: string; token: string }>("POST", "/api/v1/session");
+    return body;
+  }
+
+  /** Watch one task; returns the function that stops watching. */
+  watch(id: string, handlers: WatchHandlers): () => void {
+    return this.subscribe({ tasks: new Set([id]), handlers });
+  }
+
+  /** Watch several tasks on the shared connection. */
+  watchMany(ids: readonly string[], handlers: WatchHandlers): () => void {
+    if (ids.length === 0) return () => {};
+    return this.subscribe({ tasks: new Set(ids), handlers });
+  }
+
+  /** Watch every task of the caller, including ones submitted later. */
+  watchMine(handlers: WatchHandlers): () => void {
+    return this.subscribe({ tasks: "mine", handlers });
+  }
+
+  /** Unfinished tasks this client submitted (kept across reloads). */
+  rememberedTasks(): string[] {
+    return this.remembered?.list() ?? [];
+  }
+
+  /** Re-attach to every remembered unfinished task with one call, e.g. after a page reload. */
+  resume(handlers: WatchHandlers): () => void {
+    return this.watchMany(this.rememberedTasks(), handlers);
+  }
+
+  /** Stop every watch and close the connection. */
+  close(): void {
+    this.connection.close();
+  }
+
+  private subscribe(sub: Subscription): () => void {
+    this.connection.add(sub);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.connection.remove(sub);
+    };
+  }
+
+  private async currentToken(): Promise<string | null> {
+    if (this.token) return this.token;
+    if (this.options.getToken) return (await this.options.getToken()) ?? null;
+    return null;
+  }
+
+  private async refreshToken(): Promise<string | null> {
+    const refresh = this.options.onUnauthorized ?? this.options.getToken;
+    if (!refresh) return null;
+    const token = (await refresh()) ?? null;
+    if (token) this.token = token;
+    return token;
+  }
+
+  private async send(method: string, path: string, body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = {};
+    const token = await this.currentToken();
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const init: RequestInit = { method, headers };
+    if (body !== undefined) init.body = JSON.stringify(body);
+    if (this.options.credentials) init.credentials = this.options.credentials;
+    try {
+      return await this.fetcher(this.baseUrl + path, init);
+    } catch (error) {
+      throw new OutlastClientError(0, "network", `Could not reach ${this.baseUrl || "the server"}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let response = await this.send(method, path, body);
+    if (response.status === 401 && (await this.refreshToken())) response = await this.send(method, path, body);
+    if (!response.ok) throw await errorOf(response);
+    return (await response.json()) as T;
+  }
+}

@@ -1,0 +1,69 @@
+import type { TaskEvent } from "../core/events.js";
+import type { Progress } from "../core/progress.js";
+import type { TaskState } from "../core/states.js";
+import type { Task, TaskError } from "../core/task.js";
+import type { ConnectionState } from "./machine.js";
+
+export type { Task, TaskError, TaskState, Progress, TaskEvent, ConnectionState };
+
+/** What a stream delivers: the task's whole state (`snapshot`, `reset`) or one entry of its log. */
+export type StreamEvent = { type: "snapshot" | "reset"; taskId: string; seq: number; task: Task } | TaskEvent;
+
+/** Callbacks of `watch()` and `watchMine()`; each is optional. */
+export interface WatchHandlers {
+  /** The task as it is now, after a snapshot and after every event. */
+  onTask?(task: Task): void;
+  /** Every event, as it arrives. */
+  onEvent?(event: StreamEvent): void;
+  onProgress?(progress: Progress, task: Task): void;
+  onLog?(message: string, task: Task): void;
+  /** The task reached succeeded, failed or canceled. */
+  onFinish?(task: Task): void;
+  /** The watch cannot go on: the task does not exist for this caller, or access was refused. */
+  onError?(error: OutlastClientError): void;
+  /** The connection moved to another state (for a "reconnecting…" badge). */
+  onConnectionChange?(state: ConnectionState): void;
+}
+
+/** Options of `submit()` (API.md, POST /api/v1/tasks). */
+export interface ClientSubmitOptions {
+  queue?: string;
+  priority?: number;
+  idempotencyKey?: string;
+  runAt?: string | number;
+  delayMs?: number;
+  maxAttempts?: number;
+  timeoutMs?: number;
+}
+
+export interface ListFilter {
+  state?: TaskState;
+  queue?: string;
+  name?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+/** An error answer of the API, or a network failure (`code: "network"`). */
+export class OutlastClientError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: unknown;
+  /** Seconds from `Retry-After`, on 429 and 503. */
+  readonly retryAfter: number | null;
+  constructor(status: number, code: string, message: string, details?: unknown, retryAfter: number | null = null) {
+    super(message);
+    this.name = "OutlastClientError";
+    this.status = status;
+    this.code = code;
+    this.details = details;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** The part of `localStorage` the client uses, so tests and other runtimes can pass their own. */
+export interface KeyValueStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
