@@ -298,6 +298,10 @@ export class PgEventFeed {
       this.track(row.task_id, row.seq);
       events.push(rowToEvent(row));
     }
+    this.emit(events);
+  }
+
+  private emit(events: readonly StoredEvent[]): void {
     if (events.length === 0) return;
     for (const listener of [...this.listeners]) {
       try {
@@ -327,8 +331,24 @@ export class PgEventFeed {
     }
   }
 
-  /** For this process's own commits: wake local workers without waiting for the notification. */
-  wakeLocal(queues: ReadonlySet<string>): void {
+  /**
+   * After a commit of this process: wake local workers, and deliver its
+   * events at once — without reading them back — where that keeps each
+   * task's order: an event goes out here only when it directly follows the
+   * last one delivered for its task (or is a new task's first). Any other is
+   * left to its notification, which reads it from the table.
+   */
+  committed(queues: ReadonlySet<string>, events: readonly StoredEvent[]): void {
+    if (this.wantsEvents() && this.baseline !== null && events.length > 0) {
+      const ready: StoredEvent[] = [];
+      for (const event of events) {
+        const last = this.lastSeq.get(event.taskId);
+        if (last === undefined ? event.seq !== 1 : event.seq !== last + 1) continue;
+        this.track(event.taskId, event.seq);
+        ready.push(event);
+      }
+      this.emit(ready);
+    }
     if (queues.size > 0) this.wake(queues);
   }
 }

@@ -31,7 +31,7 @@ import { decode, rowToEvent, rowToTask, type EventRow, type TaskRow } from "./ro
 import { checkSchemaName, isConnectionError, rows, unavailable, type Queryable } from "./sql.js";
 import { SubmitSql } from "./submit.js";
 import { WorkerSql } from "./worker-sql.js";
-import { WriteBatch, type Tx } from "./write-batch.js";
+import { seqRanges, WriteBatch, type Tx } from "./write-batch.js";
 
 interface CommonOptions {
   /** Schema that holds Outlast's tables; several apps can share a database with different schemas. @defaultValue "outlast" */
@@ -40,6 +40,11 @@ interface CommonOptions {
   maxLogsPerTask?: number;
   /** How often the event feed records its catch-up point. @defaultValue 1000 */
   pollIntervalMs?: number;
+  /**
+   * Write transactions in flight at once; writes arriving meanwhile join the next one.
+   * @defaultValue 4
+   */
+  maxWritesInFlight?: number;
   /** Told about connection trouble the store recovers from on its own (a dropped LISTEN connection, idle client errors). */
   onError?: (error: unknown) => void;
 }
@@ -116,8 +121,9 @@ export class PostgresStore implements Store {
     this.batch = new WriteBatch(
       this.pool,
       { eventsChannel: this.eventsChannel, wakeChannel: this.wakeChannel, nodeId },
+      Math.max(1, options.maxWritesInFlight ?? 4),
       () => this.feed.ready(),
-      (queues) => this.feed.wakeLocal(queues),
+      (queues, events) => this.feed.committed(queues, events),
     );
   }
 
@@ -157,18 +163,19 @@ export class PostgresStore implements Store {
    */
   async submitInTransaction(client: Queryable, request: SubmitRequest, now: number): Promise<SubmitOutcome> {
     await this.init();
-    const events: [string, number, number][] = [];
+    const events: StoredEvent[] = [];
     const touched = new Set<string>();
     const tx: Tx = {
       db: client,
       memo: new Map(),
-      event: (taskId, first, last = first) => void events.push([taskId, first, last]),
+      event: (event) => void events.push(event),
       touch: (queue) => void touched.add(queue),
     };
     const outcome = await this.submits.one(tx, request, now);
     // Delivered at the application's COMMIT, and never if it rolls back.
     const notify = "SELECT pg_notify($1, pg_current_xact_id()::text || ' ' || $2)";
-    if (events.length > 0) await client.query(notify, [this.eventsChannel, JSON.stringify({ e: events })]);
+    const ranges = [...seqRanges(events)].map(([taskId, [first, last]]) => [taskId, first, last]);
+    if (ranges.length > 0) await client.query(notify, [this.eventsChannel, JSON.stringify({ e: ranges })]);
     if (touched.size > 0) await client.query(notify, [this.wakeChannel, JSON.stringify({ q: [...touched] })]);
     return outcome;
   }

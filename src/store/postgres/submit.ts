@@ -1,12 +1,13 @@
 import { QueueFullError } from "../../core/errors.js";
 import type { TaskRecord } from "../../core/task.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
-import { encode, rowToTask, stateEventJson, type TaskRow } from "./rows.js";
+import { encode, rowToTask, stateEvent, storedEvent, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
 import type { Tx } from "./write-batch.js";
 
 const QUEUE_FULL_HINT_MS = 5_000;
-const QUEUED_EVENT = stateEventJson("queued");
+const QUEUED = stateEvent("queued");
+const QUEUED_EVENT = JSON.stringify(QUEUED);
 
 /** Statements that store tasks, for one schema. */
 export class SubmitSql {
@@ -77,6 +78,7 @@ export class SubmitSql {
 
   /** Back to queued for another run, steps and checkpoint kept, with a fresh attempt budget. */
   async requeue(tx: Tx, row: TaskRow, now: number, reason: string, budget: number = row.attempt_budget): Promise<TaskRow> {
+    const data = stateEvent("queued", { reason });
     const [updated] = await rows<TaskRow>(
       tx.db,
       `WITH u AS (
@@ -88,9 +90,9 @@ export class SubmitSql {
          SELECT id, owner, queue, last_seq, 'state', attempt, $2, $4 FROM u
        )
        SELECT * FROM u`,
-      [row.id, now, budget, stateEventJson("queued", { reason })],
+      [row.id, now, budget, JSON.stringify(data)],
     );
-    tx.event(updated!.id, updated!.last_seq);
+    tx.event(storedEvent(updated!, updated!.last_seq, updated!.attempt, now, data));
     this.countQueued(tx, row.queue, row.owner);
     tx.touch(row.queue);
     return updated!;
@@ -180,7 +182,7 @@ export class SubmitSql {
       `outlast:${this.s}:insert`,
     );
     return items.map(({ request: r, now }, k): TaskRecord => {
-      tx.event(r.id, 1);
+      tx.event(storedEvent(r, 1, 0, now, QUEUED));
       this.countQueued(tx, r.queue, r.owner);
       tx.touch(r.queue);
       return {

@@ -1,11 +1,22 @@
+import type { TaskEventData } from "../../core/events.js";
 import type { Progress } from "../../core/progress.js";
 import type { TaskError } from "../../core/task.js";
 import type { ClaimedTask, ClaimRequest, ClaimResult, FinishOutcome, HeartbeatStatus, Lease } from "../store.js";
-import { decode, encode, rowToTask, stateEventJson, type TaskRow } from "./rows.js";
+import { decode, encode, rowToTask, stateEvent, storedEvent, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
 import type { BulkWrite, Outcome, Tx } from "./write-batch.js";
 
-const RUNNING_EVENT = stateEventJson("running");
+const RUNNING = stateEvent("running");
+const RUNNING_EVENT = JSON.stringify(RUNNING);
+
+/** What a worker write's statement returns about each row it changed. */
+interface Written {
+  id: string;
+  owner: string;
+  queue: string;
+  last_seq: number;
+  attempt: number;
+}
 
 /** The fencing condition of every worker write, on a `tasks` row aliased `t` and an input row `i`. */
 const FENCE = "t.id = i.id AND t.lease_token = i.token AND t.state = 'running' AND t.lease_expires_at >= i.now";
@@ -22,82 +33,37 @@ export class WorkerSql {
 
   async claim(tx: Tx, request: ClaimRequest, now: number): Promise<ClaimResult> {
     const s = this.s;
-    type Config = { paused: boolean; concurrency: number | null; owner_concurrency: number | null };
-    let [config] = await rows<Config>(
-      tx.db,
-      `SELECT paused, concurrency, owner_concurrency FROM ${s}.queues WHERE name = $1`,
-      [request.queue],
-      `outlast:${s}:queue`,
-    );
-    if (config?.paused) return { tasks: [], nextRunAt: null };
+    // Fast path, one statement: a queue without limits and not paused.
     let slots = request.limit;
-    if (config && (config.concurrency !== null || config.owner_concurrency !== null)) {
-      // A limit must hold across every node, so claims of a limited queue
-      // take turns: the queue row stays locked until this transaction
-      // commits, and the running counts below are read after the lock, so
-      // they include every claim committed before it. (An advisory lock on
-      // the queue name would serialize as well; the row lock also orders
-      // claims against configureQueue changing the limits.) Queues without
-      // limits skip this and rely on SKIP LOCKED alone.
-      [config] = await rows<Config>(tx.db, `SELECT paused, concurrency, owner_concurrency FROM ${s}.queues WHERE name = $1 FOR UPDATE`, [
-        request.queue,
-      ]);
-      if (!config || config.paused) return { tasks: [], nextRunAt: null };
-      if (config.concurrency !== null) {
-        const [running] = await rows<{ n: number }>(tx.db, `SELECT count(*) AS n FROM ${s}.tasks WHERE state = 'running' AND queue = $1`, [
+    let claimed = await this.claimRows(tx, request, now, slots, "free");
+    if (claimed.length === 0) {
+      type Config = { paused: boolean; concurrency: number | null; owner_concurrency: number | null };
+      const [config] = await rows<Config>(tx.db, `SELECT paused, concurrency, owner_concurrency FROM ${s}.queues WHERE name = $1`, [request.queue]);
+      if (config?.paused) return { tasks: [], nextRunAt: null };
+      if (config && (config.concurrency !== null || config.owner_concurrency !== null)) {
+        // A limit must hold across every node, so claims of a limited queue
+        // take turns: the queue row stays locked until this transaction
+        // commits, and the running counts are read by later statements, so
+        // they include every claim committed before the lock was granted.
+        // (An advisory lock on the queue name would serialize as well; the
+        // row lock also orders claims against configureQueue changing the
+        // limits.) Queues without limits skip this and rely on SKIP LOCKED.
+        const [locked] = await rows<Config>(tx.db, `SELECT paused, concurrency, owner_concurrency FROM ${s}.queues WHERE name = $1 FOR UPDATE`, [
           request.queue,
         ]);
-        slots = Math.min(slots, config.concurrency - running!.n);
+        if (!locked || locked.paused) return { tasks: [], nextRunAt: null };
+        if (locked.concurrency !== null) {
+          const [running] = await rows<{ n: number }>(tx.db, `SELECT count(*) AS n FROM ${s}.tasks WHERE state = 'running' AND queue = $1`, [
+            request.queue,
+          ]);
+          slots = Math.min(slots, locked.concurrency - running!.n);
+        }
+        if (slots <= 0) return { tasks: [], nextRunAt: null };
+        claimed = await this.claimRows(tx, request, now, slots, locked.owner_concurrency);
       }
     }
-    if (slots <= 0) return { tasks: [], nextRunAt: null };
-
-    const ownerLimit = config?.owner_concurrency ?? null;
-    const picked =
-      ownerLimit === null
-        ? `SELECT seq FROM ${s}.tasks
-           WHERE state = 'queued' AND queue = $1 AND run_at <= $2 AND name = ANY($3::text[])
-           ORDER BY priority DESC, run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED`
-        : // Look further ahead: candidates of owners at their limit are passed over.
-          `WITH c AS (
-             SELECT seq, owner, priority, run_at FROM ${s}.tasks
-             WHERE state = 'queued' AND queue = $1 AND run_at <= $2 AND name = ANY($3::text[])
-               AND owner NOT IN (SELECT owner FROM ${s}.tasks WHERE state = 'running' AND queue = $1 GROUP BY owner HAVING count(*) >= $7)
-             ORDER BY priority DESC, run_at, seq LIMIT $4 * 8 + 32 FOR UPDATE SKIP LOCKED
-           ), busy AS (
-             SELECT owner, count(*) AS n FROM ${s}.tasks
-             WHERE state = 'running' AND queue = $1 AND owner IN (SELECT owner FROM c) GROUP BY owner
-           ), ranked AS (
-             SELECT c.seq, c.priority, c.run_at, coalesce(busy.n, 0)
-               + row_number() OVER (PARTITION BY c.owner ORDER BY c.priority DESC, c.run_at, c.seq) AS place
-             FROM c LEFT JOIN busy ON busy.owner = c.owner
-           )
-           SELECT seq FROM ranked WHERE place <= $7 ORDER BY priority DESC, run_at, seq LIMIT $4`;
-    const params: unknown[] = [request.queue, now, request.names, slots, request.workerId, now + request.leaseMs, RUNNING_EVENT];
-    if (ownerLimit !== null) params.push(ownerLimit);
-    const ownerParam = ownerLimit === null ? "" : ", $8";
-    const claimed = await rows<TaskRow & { step_names: string[] | null; step_results: string[] | null }>(
-      tx.db,
-      `WITH p AS (${ownerLimit === null ? picked : picked.replaceAll("$7", "$8")}),
-       u AS (
-         UPDATE ${s}.tasks t SET state = 'running', attempt = t.attempt + 1, started_at = $2, worker_id = $5,
-           lease_token = t.lease_token + 1, lease_expires_at = $6, last_seq = t.last_seq + 1
-         FROM p WHERE t.seq = p.seq
-         RETURNING t.*
-       ), e AS (
-         INSERT INTO ${s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
-         SELECT id, owner, queue, last_seq, 'state', attempt, $2, $7 FROM u
-       )
-       SELECT u.*, st.names AS step_names, st.results AS step_results
-       FROM u LEFT JOIN LATERAL (
-         SELECT array_agg(name) AS names, array_agg(result) AS results FROM ${s}.task_steps WHERE task_id = u.id
-       ) st ON true
-       ORDER BY u.priority DESC, u.run_at, u.seq`,
-      params,
-      `outlast:${s}:claim${ownerParam ? ":owner" : ""}`,
-    );
     const tasks: ClaimedTask[] = claimed.map((row) => {
-      tx.event(row.id, row.last_seq);
+      tx.event(storedEvent(row, row.last_seq, row.attempt, now, RUNNING));
       const steps = new Map<string, unknown>();
       row.step_names?.forEach((name, i) => steps.set(name, decode(row.step_results?.[i] ?? null)));
       return { task: rowToTask(row), lease: { taskId: row.id, token: row.lease_token }, steps };
@@ -113,6 +79,64 @@ export class WorkerSql {
       nextRunAt = row?.at ?? null;
     }
     return { tasks, nextRunAt };
+  }
+
+  /**
+   * Claim up to `slots` runnable tasks in one statement, in priority, run_at,
+   * insertion order. `ownerLimit`: "free" claims only when the queue has no
+   * limits and is not paused (else nothing); a number also keeps owners
+   * within that many running tasks.
+   */
+  private async claimRows(tx: Tx, request: ClaimRequest, now: number, slots: number, ownerLimit: number | null | "free") {
+    const s = this.s;
+    const picked =
+      ownerLimit === null || ownerLimit === "free"
+        ? `SELECT seq FROM ${s}.tasks
+           WHERE state = 'queued' AND queue = $1 AND run_at <= $2 AND name = ANY($3::text[])
+           ${
+             ownerLimit === "free"
+               ? `AND NOT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1
+                    AND (q.paused OR q.concurrency IS NOT NULL OR q.owner_concurrency IS NOT NULL))`
+               : ""
+           }
+           ORDER BY priority DESC, run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED`
+        : // Owners at their limit are left out, then each owner gets at most its free places.
+          `WITH c AS (
+             SELECT seq, owner, priority, run_at FROM ${s}.tasks
+             WHERE state = 'queued' AND queue = $1 AND run_at <= $2 AND name = ANY($3::text[])
+               AND owner NOT IN (SELECT owner FROM ${s}.tasks WHERE state = 'running' AND queue = $1 GROUP BY owner HAVING count(*) >= $8)
+             ORDER BY priority DESC, run_at, seq LIMIT $4 * 8 + 32 FOR UPDATE SKIP LOCKED
+           ), busy AS (
+             SELECT owner, count(*) AS n FROM ${s}.tasks
+             WHERE state = 'running' AND queue = $1 AND owner IN (SELECT owner FROM c) GROUP BY owner
+           ), ranked AS (
+             SELECT c.seq, c.priority, c.run_at, coalesce(busy.n, 0)
+               + row_number() OVER (PARTITION BY c.owner ORDER BY c.priority DESC, c.run_at, c.seq) AS place
+             FROM c LEFT JOIN busy ON busy.owner = c.owner
+           )
+           SELECT seq FROM ranked WHERE place <= $8 ORDER BY priority DESC, run_at, seq LIMIT $4`;
+    const params: unknown[] = [request.queue, now, request.names, slots, request.workerId, now + request.leaseMs, RUNNING_EVENT];
+    if (typeof ownerLimit === "number") params.push(ownerLimit);
+    return rows<TaskRow & { step_names: string[] | null; step_results: string[] | null }>(
+      tx.db,
+      `WITH p AS (${picked}),
+       u AS (
+         UPDATE ${s}.tasks t SET state = 'running', attempt = t.attempt + 1, started_at = $2, worker_id = $5,
+           lease_token = t.lease_token + 1, lease_expires_at = $6, last_seq = t.last_seq + 1
+         FROM p WHERE t.seq = p.seq
+         RETURNING t.*
+       ), e AS (
+         INSERT INTO ${s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+         SELECT id, owner, queue, last_seq, 'state', attempt, $2, $7 FROM u
+       )
+       SELECT u.*, st.names AS step_names, st.results AS step_results
+       FROM u LEFT JOIN LATERAL (
+         SELECT array_agg(name) AS names, array_agg(result) AS results FROM ${s}.task_steps WHERE task_id = u.id
+       ) st ON true
+       ORDER BY u.priority DESC, u.run_at, u.seq`,
+      params,
+      `outlast:${s}:claim:${ownerLimit === "free" ? "free" : ownerLimit === null ? "plain" : "owner"}`,
+    );
   }
 
   async heartbeat(tx: Tx, leases: readonly Lease[], now: number, leaseMs: number): Promise<HeartbeatStatus[]> {
@@ -134,7 +158,8 @@ export class WorkerSql {
 
   /** Only the latest progress is worth replaying: each write drops the progress event it supersedes. */
   private async progressMany(tx: Tx, args: readonly { lease: Lease; progress: Progress; now: number }[]): Promise<Outcome<boolean>[]> {
-    const written = await rows<{ id: string; last_seq: number }>(
+    const data = args.map((a): TaskEventData => ({ type: "progress", progress: a.progress }));
+    const written = await rows<Written>(
       tx.db,
       `WITH i AS (
          SELECT i.*, o.progress_seq AS old_seq
@@ -150,17 +175,17 @@ export class WorkerSql {
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'progress', attempt, now, data FROM u
        )
-       SELECT id, last_seq FROM u`,
+       SELECT id, owner, queue, last_seq, attempt FROM u`,
       [
         args.map((a) => a.lease.taskId),
         args.map((a) => a.lease.token),
         args.map((a) => a.now),
         args.map((a) => encode(a.progress)),
-        args.map((a) => JSON.stringify({ type: "progress", progress: a.progress })),
+        data.map((d) => JSON.stringify(d)),
       ],
       `outlast:${this.s}:progress`,
     );
-    return this.fencedResults(tx, args, written);
+    return this.fencedResults(tx, args, data, written);
   }
 
   private async finishMany(tx: Tx, args: readonly { lease: Lease; outcome: FinishOutcome; now: number }[]): Promise<Outcome<boolean>[]> {
@@ -168,7 +193,7 @@ export class WorkerSql {
     const result: (string | null)[] = [];
     const error: (string | null)[] = [];
     const runAt: (number | null)[] = [];
-    const data: string[] = [];
+    const data: TaskEventData[] = [];
     for (const { outcome } of args) {
       switch (outcome.state) {
         case "succeeded":
@@ -176,7 +201,7 @@ export class WorkerSql {
           result.push(encode(outcome.result));
           error.push(null);
           runAt.push(null);
-          data.push(stateEventJson("succeeded", { result: decode(encode(outcome.result)) }));
+          data.push(stateEvent("succeeded", { result: decode(result[result.length - 1]!) }));
           break;
         case "failed":
         case "canceled": {
@@ -185,7 +210,7 @@ export class WorkerSql {
           result.push(null);
           error.push(err === null ? null : encode(err));
           runAt.push(null);
-          data.push(stateEventJson(outcome.state, err === null ? {} : { error: err }));
+          data.push(stateEvent(outcome.state, err === null ? {} : { error: err }));
           break;
         }
         case "retry":
@@ -193,11 +218,11 @@ export class WorkerSql {
           result.push(null);
           error.push(encode(outcome.error));
           runAt.push(outcome.runAt);
-          data.push(stateEventJson("queued", { reason: "retry", error: outcome.error, runAt: new Date(outcome.runAt).toISOString() }));
+          data.push(stateEvent("queued", { reason: "retry", error: outcome.error, runAt: new Date(outcome.runAt).toISOString() }));
           break;
       }
     }
-    const written = await rows<{ id: string; last_seq: number; queue: string }>(
+    const written = await rows<Written>(
       tx.db,
       `WITH i AS (
          SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
@@ -213,25 +238,42 @@ export class WorkerSql {
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'state', attempt, now, data FROM u
        )
-       SELECT id, last_seq, queue FROM u`,
-      [args.map((a) => a.lease.taskId), args.map((a) => a.lease.token), args.map((a) => a.now), state, result, error, runAt, data],
+       SELECT id, owner, queue, last_seq, attempt FROM u`,
+      [
+        args.map((a) => a.lease.taskId),
+        args.map((a) => a.lease.token),
+        args.map((a) => a.now),
+        state,
+        result,
+        error,
+        runAt,
+        data.map((d) => JSON.stringify(d)),
+      ],
       `outlast:${this.s}:finish`,
     );
     for (const row of written) tx.touch(row.queue); // a slot is free, or the task is queued again
-    return this.fencedResults(tx, args, written);
+    return this.fencedResults(tx, args, data, written);
   }
 
-  private fencedResults(tx: Tx, args: readonly { lease: Lease }[], written: readonly { id: string; last_seq: number }[]): Outcome<boolean>[] {
+  private fencedResults(
+    tx: Tx,
+    args: readonly { lease: Lease; now: number }[],
+    data: readonly TaskEventData[],
+    written: readonly Written[],
+  ): Outcome<boolean>[] {
+    const index = new Map(args.map((a, i) => [a.lease.taskId, i]));
     const done = new Set<string>();
     for (const row of written) {
-      tx.event(row.id, row.last_seq);
+      const i = index.get(row.id)!;
+      tx.event(storedEvent(row, row.last_seq, row.attempt, args[i]!.now, data[i]!));
       done.add(row.id);
     }
     return args.map((a) => ({ ok: true, value: done.has(a.lease.taskId) }));
   }
 
   async step(tx: Tx, lease: Lease, name: string, result: unknown, now: number): Promise<boolean> {
-    const [row] = await rows<{ id: string; last_seq: number }>(
+    const data: TaskEventData = { type: "step", name };
+    const [row] = await rows<Written>(
       tx.db,
       `WITH i AS (SELECT $1::text AS id, $2::bigint AS token, $3::bigint AS now),
        u AS (
@@ -243,12 +285,12 @@ export class WorkerSql {
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'step', attempt, $3, $6 FROM u
        )
-       SELECT id, last_seq FROM u`,
-      [lease.taskId, lease.token, now, name, encode(result), JSON.stringify({ type: "step", name })],
+       SELECT id, owner, queue, last_seq, attempt FROM u`,
+      [lease.taskId, lease.token, now, name, encode(result), JSON.stringify(data)],
       `outlast:${this.s}:step`,
     );
     if (!row) return false;
-    tx.event(row.id, row.last_seq);
+    tx.event(storedEvent(row, row.last_seq, row.attempt, now, data));
     return true;
   }
 
@@ -264,7 +306,9 @@ export class WorkerSql {
 
   async log(tx: Tx, lease: Lease, message: string, now: number, maxLogs: number): Promise<boolean> {
     const last = `${message}\n(log limit of ${maxLogs} lines reached; later lines are dropped)`;
-    const [row] = await rows<{ id: string; last_seq: number }>(
+    const normal: TaskEventData = { type: "log", message };
+    const final: TaskEventData = { type: "log", message: last };
+    const [row] = await rows<Written & { log_count: number }>(
       tx.db,
       `WITH i AS (SELECT $1::text AS id, $2::bigint AS token, $3::bigint AS now),
        u AS (
@@ -275,12 +319,12 @@ export class WorkerSql {
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'log', attempt, $3, CASE WHEN log_count = $4 THEN $6 ELSE $5 END FROM u
        )
-       SELECT id, last_seq FROM u`,
-      [lease.taskId, lease.token, now, maxLogs, JSON.stringify({ type: "log", message }), JSON.stringify({ type: "log", message: last })],
+       SELECT id, owner, queue, last_seq, attempt, log_count FROM u`,
+      [lease.taskId, lease.token, now, maxLogs, JSON.stringify(normal), JSON.stringify(final)],
       `outlast:${this.s}:log`,
     );
     if (row) {
-      tx.event(row.id, row.last_seq);
+      tx.event(storedEvent(row, row.last_seq, row.attempt, now, row.log_count === maxLogs ? final : normal));
       return true;
     }
     // Not written: fenced (false), or past the limit (dropped, still true).
@@ -293,7 +337,8 @@ export class WorkerSql {
   }
 
   async release(tx: Tx, lease: Lease, now: number): Promise<boolean> {
-    const [row] = await rows<{ id: string; last_seq: number; queue: string }>(
+    const data = stateEvent("queued", { reason: "released" });
+    const [row] = await rows<Written>(
       tx.db,
       `WITH i AS (SELECT $1::text AS id, $2::bigint AS token, $3::bigint AS now),
        u AS (
@@ -305,11 +350,11 @@ export class WorkerSql {
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'state', attempt, $3, $4 FROM u
        )
-       SELECT id, last_seq, queue FROM u`,
-      [lease.taskId, lease.token, now, stateEventJson("queued", { reason: "released" })],
+       SELECT id, owner, queue, last_seq, attempt FROM u`,
+      [lease.taskId, lease.token, now, JSON.stringify(data)],
     );
     if (!row) return false;
-    tx.event(row.id, row.last_seq);
+    tx.event(storedEvent(row, row.last_seq, row.attempt, now, data));
     tx.touch(row.queue);
     return true;
   }
@@ -328,6 +373,7 @@ export class WorkerSql {
       } else if (row.attempt >= row.max_attempts) {
         await this.finishRow(tx, row, "failed", null, { message: reason, code: "lease_expired" }, now);
       } else {
+        const data = stateEvent("queued", { reason: "lease_expired" });
         await rows(
           tx.db,
           `WITH u AS (
@@ -337,9 +383,9 @@ export class WorkerSql {
            )
            INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
            SELECT id, owner, queue, last_seq, 'state', attempt, $2, $3 FROM u`,
-          [row.id, now, stateEventJson("queued", { reason: "lease_expired" })],
+          [row.id, now, JSON.stringify(data)],
         );
-        tx.event(row.id, row.last_seq + 1);
+        tx.event(storedEvent(row, row.last_seq + 1, row.attempt, now, data));
       }
       tx.touch(row.queue);
     }
@@ -356,7 +402,7 @@ export class WorkerSql {
     now: number,
   ): Promise<TaskRow> {
     const data =
-      state === "succeeded" ? stateEventJson(state, { result: decode(result) }) : error !== null ? stateEventJson(state, { error }) : stateEventJson(state);
+      state === "succeeded" ? stateEvent(state, { result: decode(result) }) : error !== null ? stateEvent(state, { error }) : stateEvent(state);
     const [updated] = await rows<TaskRow>(
       tx.db,
       `WITH u AS (
@@ -368,9 +414,9 @@ export class WorkerSql {
          SELECT id, owner, queue, last_seq, 'state', $7, $5, $6 FROM u
        )
        SELECT * FROM u`,
-      [row.id, state, result, error === null ? null : encode(error), now, data, row.attempt],
+      [row.id, state, result, error === null ? null : encode(error), now, JSON.stringify(data), row.attempt],
     );
-    tx.event(updated!.id, updated!.last_seq);
+    tx.event(storedEvent(updated!, updated!.last_seq, row.attempt, now, data));
     return updated!;
   }
 }

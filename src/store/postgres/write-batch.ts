@@ -1,12 +1,13 @@
 import pg from "pg";
 import { isOutlastError } from "../../core/errors.js";
+import type { StoredEvent } from "../../core/events.js";
 import { isConnectionError, isRetryable, unavailable, type Queryable } from "./sql.js";
 
 /** What a write sees of the transaction it runs in. */
 export interface Tx {
   readonly db: Queryable;
-  /** The write appended events `firstSeq..lastSeq` of a task: listeners are notified at commit. */
-  event(taskId: string, firstSeq: number, lastSeq?: number): void;
+  /** The write appended this event: listeners hear of it at commit. */
+  event(event: StoredEvent): void;
   /** The write made work runnable (or freed a slot) in `queue`. */
   touch(queue: string): void;
   /** Scratch space for the length of one transaction (cached counts). */
@@ -47,9 +48,11 @@ const MAX_RETRIES = 5;
  * same turn of the event loop) go together in the next transaction: one
  * BEGIN, their statements, one NOTIFY+COMMIT round trip. Writes of the same
  * kind that sit next to each other run as one set-based statement (a batch
- * of 500 finishes is one UPDATE … FROM unnest(…)). One transaction is in
- * flight at a time per store, which keeps a caller's writes in the order it
- * made them and lets batches grow with load.
+ * of 500 finishes is one UPDATE … FROM unnest(…)). A few transactions may
+ * be in flight at once (each on its own connection) so that waiting on one
+ * commit does not stall the writes queued behind it; writes a caller makes
+ * one after another (awaiting each) still commit in that order, and two
+ * writes to one task are ordered by its row lock.
  *
  * A write that throws a domain error (a full queue) fails alone: such
  * errors are raised before the write changes anything. An SQL error aborts
@@ -61,14 +64,15 @@ const MAX_RETRIES = 5;
 export class WriteBatch {
   private pending: Job[] = [];
   private scheduled = false;
-  private running: Promise<void> | null = null;
+  private readonly running = new Set<Promise<void>>();
   private closed = false;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly announce: Announce,
+    private readonly maxInFlight: number,
     private readonly beforeFlush: () => Promise<void> | null,
-    private readonly afterCommit: (touchedQueues: ReadonlySet<string>) => void,
+    private readonly afterCommit: (touchedQueues: ReadonlySet<string>, events: readonly StoredEvent[]) => void,
   ) {}
 
   /** Queue a write; it resolves once its transaction committed. */
@@ -85,8 +89,8 @@ export class WriteBatch {
 
   /** Wait for every queued write to be committed (or rejected). */
   async drain(): Promise<void> {
-    while (this.pending.length > 0 || this.running) {
-      if (this.running) await this.running;
+    while (this.pending.length > 0 || this.running.size > 0) {
+      if (this.running.size > 0) await Promise.all(this.running);
       else this.start();
     }
   }
@@ -101,7 +105,7 @@ export class WriteBatch {
       return;
     }
     this.pending.push(job);
-    if (!this.scheduled && !this.running) {
+    if (!this.scheduled && this.running.size < this.maxInFlight) {
       this.scheduled = true;
       setImmediate(() => {
         this.scheduled = false;
@@ -111,13 +115,14 @@ export class WriteBatch {
   }
 
   private start(): void {
-    if (this.running || this.pending.length === 0) return;
+    if (this.running.size >= this.maxInFlight || this.pending.length === 0) return;
     const jobs = this.pending;
     this.pending = [];
-    this.running = this.flush(jobs).finally(() => {
-      this.running = null;
+    const flush: Promise<void> = this.flush(jobs).finally(() => {
+      this.running.delete(flush);
       if (this.pending.length > 0) this.start();
     });
+    this.running.add(flush);
   }
 
   private async flush(jobs: Job[]): Promise<void> {
@@ -158,15 +163,13 @@ export class WriteBatch {
     const client = await this.connect();
     const onError = () => {}; // surfaced through the failing query instead
     client.on("error", onError);
-    const events = new Map<string, [number, number]>();
+    const events: StoredEvent[] = [];
     const touched = new Set<string>();
     const tx: Tx = {
       db: client,
       memo: new Map(),
-      event(taskId, firstSeq, lastSeq = firstSeq) {
-        const seen = events.get(taskId);
-        if (seen) events.set(taskId, [Math.min(seen[0], firstSeq), Math.max(seen[1], lastSeq)]);
-        else events.set(taskId, [firstSeq, lastSeq]);
+      event(event) {
+        events.push(event);
       },
       touch(queue) {
         touched.add(queue);
@@ -214,7 +217,7 @@ export class WriteBatch {
         i = end;
       }
       await client.query(`${this.notifications(client, events, touched)}COMMIT`);
-      this.afterCommit(touched);
+      this.afterCommit(touched, events);
       return outcomes;
     } catch (error) {
       broken = isConnectionError(error) || error instanceof StaleConnection ? error : undefined;
@@ -226,7 +229,7 @@ export class WriteBatch {
     }
   }
 
-  private notifications(client: pg.PoolClient, events: Map<string, [number, number]>, touched: ReadonlySet<string>): string {
+  private notifications(client: pg.PoolClient, events: readonly StoredEvent[], touched: ReadonlySet<string>): string {
     let sql = "";
     // "<xid> <json>": the writing transaction lets a listener that starts
     // later tell commits from before its start (see PgEventFeed).
@@ -236,7 +239,7 @@ export class WriteBatch {
     if (touched.size > 0) notify(this.announce.wakeChannel, JSON.stringify({ n: this.announce.nodeId, q: [...touched] }));
     let chunk: [string, number, number][] = [];
     let size = 0;
-    for (const [taskId, [first, last]] of events) {
+    for (const [taskId, [first, last]] of seqRanges(events)) {
       const entry: [string, number, number] = [taskId, first, last];
       const length = taskId.length + 30;
       if (size + length > MAX_PAYLOAD && chunk.length > 0) {
@@ -271,4 +274,14 @@ class StaleConnection extends Error {
   constructor(cause: unknown) {
     super("the pooled connection was closed", { cause });
   }
+}
+
+/** Per task, the first and last seq among `events`. */
+export function seqRanges(events: readonly StoredEvent[]): Map<string, [number, number]> {
+  const ranges = new Map<string, [number, number]>();
+  for (const { taskId, seq } of events) {
+    const seen = ranges.get(taskId);
+    ranges.set(taskId, seen ? [Math.min(seen[0], seq), Math.max(seen[1], seq)] : [seq, seq]);
+  }
+  return ranges;
 }
