@@ -21,4 +21,6 @@ export type { BackoffOptions } from "./core/backoff.js";
 export { idempotencyKeyOf } from "./core/idempotency.js";
 export type { Store } from "./store/store.js";
 export { fileArtifacts } from "./engine/artifacts.js";
+export { runInThread } from "./engine/thread.js";
+export type { ThreadOptions } from "./engine/thread.js";
 export type { ArtifactStore, ArtifactInfo, ArtifactData } from "./engine/artifacts.js";

@@ -188,6 +188,11 @@ export class Context implements TaskContext {
     return saved;
   }
 
+  /** Steps recorded so far (for handlers that run in a worker thread). */
+  recordedSteps(): Map<string, unknown> {
+    return new Map(this.steps);
+  }
+
   /** No more writes from the handler after this; returns once earlier writes settled. */
   async close(): Promise<void> {
     this.flushProgress();
