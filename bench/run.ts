@@ -59,6 +59,8 @@ const options = parseArgs(process.argv.slice(2));
 const sizes = options.quick
   ? { small: 1_000, large: 5_000, pg: 2_000, samples: 200, budgetMs: 5_000, timeoutMs: 90_000 }
   : { small: 5_000, large: 50_000, pg: 20_000, samples: 1_000, budgetMs: 20_000, timeoutMs: 300_000 };
+const timeoutOverride = Number(process.env["OUTLAST_BENCH_TIMEOUT_MS"] ?? "");
+if (timeoutOverride > 0) sizes.timeoutMs = timeoutOverride;
 const OUTLAST_SWEEP = [10, 50, 100, 200];
 const BULLMQ_SWEEP = [1, 10, 50];
 /** Handler slots per worker process on PostgreSQL, the same for every system. */
@@ -74,6 +76,9 @@ const profileDir = fileURLToPath(new URL("./results/profiles/", import.meta.url)
 const profileName = (s: ScenarioSpec) => `${s.storage.split("_").at(-1)}-${s.system}-${s.kind}-${s.count}-c${s.concurrency}-${s.durability}`;
 let serial = 0;
 let current: ChildProcess | null = null;
+let currentSpec: ScenarioSpec | null = null;
+/** Set on SIGINT/SIGTERM: no new scenario starts, only cleanup. */
+let stopping = false;
 const rows: Row[] = [];
 
 function spec(partial: Pick<ScenarioSpec, "title" | "section" | "system" | "kind" | "count"> & Partial<ScenarioSpec>): ScenarioSpec {
@@ -143,7 +148,9 @@ function firstLine(text: string): string {
 }
 
 async function measure(s: ScenarioSpec, config: string): Promise<Row> {
+  if (stopping) return { spec: s, config, status: "failed", reason: "interrupted" };
   const started = nowMs();
+  currentSpec = s;
   process.stderr.write(`· ${label(s.system)} ${config} — ${s.title} … `);
   let row: Row;
   try {
@@ -154,8 +161,9 @@ async function measure(s: ScenarioSpec, config: string): Promise<Row> {
     const reason = error instanceof Error ? error.message : String(error);
     row = { spec: s, config, status: "failed", reason };
     process.stderr.write(`FAILED: ${reason}\n`);
-    await runChild("cleanup", s, 30_000).catch((e: unknown) => process.stderr.write(`  cleanup failed: ${String(e)}\n`));
+    if (!stopping) await runChild("cleanup", s, 30_000).catch((e: unknown) => process.stderr.write(`  cleanup failed: ${String(e)}\n`));
   }
+  currentSpec = null;
   rows.push(row);
   return row;
 }
@@ -256,15 +264,24 @@ async function postgresSuite(): Promise<void> {
   }
 }
 
-function cleanupAndExit(code: number): never {
+/** Stops the running scenario, drops its storage and the temp dir, and exits. */
+async function cleanupAndExit(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
   if (current) killGroup(current);
+  const interrupted = currentSpec;
+  currentSpec = null;
+  if (interrupted) {
+    process.stderr.write(`\nbench: interrupted; dropping ${interrupted.storage}\n`);
+    await runChild("cleanup", interrupted, 30_000).catch((e: unknown) => process.stderr.write(`bench: cleanup failed: ${String(e)}\n`));
+  }
   rmSync(dir, { recursive: true, force: true });
   process.exit(code);
 }
 
 async function main(): Promise<void> {
-  process.on("SIGINT", () => cleanupAndExit(130));
-  process.on("SIGTERM", () => cleanupAndExit(143));
+  process.on("SIGINT", () => void cleanupAndExit(130));
+  process.on("SIGTERM", () => void cleanupAndExit(143));
   const startedAt = new Date();
   const t0 = nowMs();
   process.stderr.write(`Outlast bench${options.quick ? " (quick)" : ""}: ${cpus().length} cores, Node ${process.version}, sections ${[...options.only].join(", ")}\n`);
@@ -322,10 +339,10 @@ async function main(): Promise<void> {
   };
   writeFileSync(join(resultsDir, "latest.json"), `${JSON.stringify(report, null, 2)}\n`);
   console.log(`Results written to bench/results/latest.json`);
-  cleanupAndExit(rows.some((r) => r.status === "failed") ? 1 : 0);
+  await cleanupAndExit(rows.some((r) => r.status === "failed") ? 1 : 0);
 }
 
-main().catch((error: unknown) => {
+main().catch(async (error: unknown) => {
   console.error(error);
-  cleanupAndExit(1);
+  await cleanupAndExit(1);
 });

@@ -28,8 +28,19 @@ export async function endToEnd(adapter: Adapter, spec: ScenarioSpec): Promise<Sc
     const start = nowMs();
     await adapter.submitMany(spec.count);
     const submitted = nowMs();
-    await waitUntil(() => counter.done + helperDone() >= spec.count, E2E_TIMEOUT_MS, `${spec.count} tasks to finish`);
+    // When each tenth of the tasks was done: shows whether the rate holds up as the tables grow.
+    const tenths: number[] = [];
+    await waitUntil(
+      () => {
+        const done = counter.done + helperDone();
+        while (tenths.length < 10 && done >= ((tenths.length + 1) * spec.count) / 10) tenths.push(nowMs());
+        return done >= spec.count;
+      },
+      E2E_TIMEOUT_MS,
+      `${spec.count} tasks to finish`,
+    );
     const finished = nowMs();
+    const tenthRate = (i: number) => Math.round(spec.count / 10 / (((tenths[i] ?? finished) - (i === 0 ? start : (tenths[i - 1] ?? start))) / 1000));
     if (adapter.confirmDone) {
       await waitUntil(() => adapter.confirmDone!(spec.count), 60_000, "the store to show every task complete", 5);
     }
@@ -44,6 +55,8 @@ export async function endToEnd(adapter: Adapter, spec: ScenarioSpec): Promise<Sc
         submitMs: Math.round(submitted - start),
         confirmLagMs: Math.round(confirmed - finished),
         ranHere: counter.done,
+        firstTenthTasksPerS: tenthRate(0),
+        lastTenthTasksPerS: tenthRate(9),
       },
     };
   } finally {
