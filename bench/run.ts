@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem, type as osType, release } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem, type as osType, release } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
@@ -219,6 +219,9 @@ async function embeddedSuite(system: SystemName, section: string, levels: number
   );
 }
 
+/** Notes printed under the table (durability differences that the figures do not show). */
+const notes: string[] = [];
+
 async function reachable(what: "redis" | "postgres"): Promise<string | null> {
   try {
     if (what === "redis") {
@@ -226,6 +229,13 @@ async function reachable(what: "redis" | "postgres"): Promise<string | null> {
       try {
         await redis.connect();
         await redis.ping();
+        const aof = ((await redis.config("GET", "appendonly")) as string[])[1];
+        const fsync = ((await redis.config("GET", "appendfsync")) as string[])[1];
+        const save = ((await redis.config("GET", "save")) as string[])[1];
+        notes.push(
+          `Redis here: appendonly ${aof ?? "?"}${aof === "yes" ? ` (appendfsync ${fsync ?? "?"})` : ""}, save "${save ?? ""}"` +
+            (aof === "yes" && fsync === "always" ? "" : ": an acknowledged BullMQ job is not on disk, while Outlast's default (durability full) syncs every commit."),
+        );
       } finally {
         redis.disconnect();
       }
@@ -283,6 +293,7 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void cleanupAndExit(130));
   process.on("SIGTERM", () => void cleanupAndExit(143));
   const startedAt = new Date();
+  const loadStart = loadavg()[0] ?? 0;
   const t0 = nowMs();
   process.stderr.write(`Outlast bench${options.quick ? " (quick)" : ""}: ${cpus().length} cores, Node ${process.version}, sections ${[...options.only].join(", ")}\n`);
 
@@ -307,7 +318,10 @@ async function main(): Promise<void> {
   const table = markdownTable(rows);
   console.log(`\n${table}\n`);
   const elapsed = (nowMs() - t0) / 1000;
+  const loadEnd = loadavg()[0] ?? 0;
   console.log(`Run took ${elapsed.toFixed(0)} s. Ratios compare with the best peer measured in this run on the same scenario.`);
+  console.log(`Load average (1 min) at start ${loadStart.toFixed(2)}, at end ${loadEnd.toFixed(2)} on ${cpus().length} cores: above the core count, figures are noisy.`);
+  for (const note of notes) console.log(note);
 
   const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
   mkdirSync(resultsDir, { recursive: true });
@@ -316,6 +330,8 @@ async function main(): Promise<void> {
     elapsedSeconds: Math.round(elapsed),
     quick: options.quick,
     sections: [...options.only],
+    loadAverage: { start: loadStart, end: loadEnd },
+    notes,
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? "", memoryMb: Math.round(totalmem() / 2 ** 20), node: process.version, os: `${osType()} ${release()}` },
     rows: rows.map((row) => ({
       system: row.spec.system,

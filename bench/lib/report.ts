@@ -84,7 +84,8 @@ function figure(row: Row): string {
   if (row.spec.kind === "latency") {
     return `p50 ${metrics.map(formatValue).join(" / ")} ms (p50/p95/p99, n=${row.result.detail["samples"]})`.replace(/^p50 /, "");
   }
-  return metrics.map((m) => `${formatValue(m)} ${m.unit}`).join(", ");
+  const text = metrics.map((m) => `${formatValue(m)} ${m.unit}`).join(", ");
+  return row.spec.kind === "progress" ? `${text} (target > 5,000,000)` : text;
 }
 
 function ratio(row: Row): string {
