@@ -226,11 +226,13 @@ describe("operations routes", () => {
 
     await until(async () => (await json<{ workers: unknown[] }>(await h.request("/api/v1/workers"))).workers.length === 1, "a worker heartbeat");
 
-    await h.request("/api/v1/tasks", { method: "POST", json: { name: "demo.count", input: { to: 1, everyMs: 0 } } });
+    const { task } = await json<Body>(await h.request("/api/v1/tasks", { method: "POST", json: { name: "demo.count", input: { to: 1, everyMs: 0 } } }));
+    await until(async () => (await h.outlast.get(task.id as string))?.state === "succeeded", "the task to finish");
     const metrics = await h.request("/metrics");
     assert.equal(metrics.status, 200);
     const text = await metrics.text();
-    assert.match(text, /outlast_tasks\{queue="default",state="(queued|running|succeeded)"\} 1/);
+    assert.match(text, /outlast_tasks\{queue="default",state="succeeded"\} 1/);
+    assert.match(text, /outlast_task_duration_seconds_count\{state="succeeded"\} 1/);
     assert.match(text, /outlast_open_streams 0/);
     assert.match(text, /outlast_queue_depth\{queue="default"\}/);
 
