@@ -233,6 +233,26 @@ describe("multi-task stream", () => {
   });
 });
 
+test("a multi-task stream answers a cursor it cannot serve with a reset per task, then live events", async (t) => {
+  const h = await harness(t, { start: true });
+  const base = await listen(t, h.handler);
+  const id = await submit(base, { to: 3, everyMs: 20 });
+  const events = await (async () => {
+    const abort = new AbortController();
+    const reader = new SseReader(await connect(`${base}/api/v1/events?tasks=${id}`, { lastEventId: "m1.otherdb.x~3", signal: abort.signal }));
+    const out: ParsedEvent[] = [];
+    for (let e = await reader.next(); e; e = await reader.next()) {
+      out.push(e);
+      if (isFinalState(e) || (e.event === "reset" && (e.data.task as { state: string }).state === "succeeded")) break;
+    }
+    abort.abort();
+    return out;
+  })();
+  assert.equal(events[0]!.event, "reset");
+  assert.equal(events[0]!.data.taskId, id);
+  await until(() => h.handler.openStreams === 0, "the stream to close");
+});
+
 describe("stream limits and lifecycle", () => {
   test("a slow reader gets every state, log and step event but not every progress update, and a stuck one is closed", async (t) => {
     const h = await harness(t, { start: true, streamBufferBytes: 512, stuckMs: 400, pingMs: 100 });
