@@ -1,0 +1,11 @@
+// The audiobook example's public face, for the upload route and page to mount.
+export { defineAudiobook, submitBook, AUDIOBOOK_TASK } from "./task.js";
+export type { AudiobookInput, AudiobookResult, AudiobookChapter, AudiobookOptions } from "./task.js";
+export { saveUpload, uploadsDir } from "./upload.js";
+export type { SavedUpload } from "./upload.js";
+export { parseBook, BOOK_EXTENSIONS } from "./book.js";
+export type { Book, Chapter, BookLimits } from "./book.js";
+export { espeakVoice, splitForSpeech } from "./speech.js";
+export type { Speaker, Narrator, SpokenChunk, NarratedChunk, EspeakOptions } from "./speech.js";
+export { Mp3Stream, readMp3Info } from "./mp3.js";
+export type { Mp3Info } from "./mp3.js";
