@@ -31,7 +31,7 @@ import { decode, rowToEvent, rowToTask, type EventRow, type TaskRow } from "./ro
 import { checkSchemaName, isConnectionError, rows, unavailable, type Queryable } from "./sql.js";
 import { SubmitSql } from "./submit.js";
 import { WorkerSql } from "./worker-sql.js";
-import { seqRanges, WriteBatch, type Tx } from "./write-batch.js";
+import { DURABLE, LAZY, seqRanges, WriteBatch, type Durability, type Tx } from "./write-batch.js";
 
 interface CommonOptions {
   /** Schema that holds Outlast's tables; several apps can share a database with different schemas. @defaultValue "outlast" */
@@ -249,6 +249,7 @@ export class PostgresStore implements Store {
 
   private readonly submitBulk = {
     run: (tx: Tx, args: readonly { request: SubmitRequest; now: number }[]) => this.submits.many(tx, args),
+    durability: DURABLE,
   };
 
   submit(request: SubmitRequest, now: number): Promise<SubmitOutcome> {
@@ -338,12 +339,12 @@ export class PostgresStore implements Store {
 
   claim(request: ClaimRequest, now: number): Promise<ClaimResult> {
     if (request.limit <= 0 || request.names.length === 0) return this.ready(async () => ({ tasks: [], nextRunAt: null }));
-    return this.write((tx) => this.workers.claim(tx, request, now));
+    return this.write((tx) => this.workers.claim(tx, request, now), LAZY);
   }
 
   heartbeat(leases: readonly Lease[], now: number, leaseMs: number): Promise<HeartbeatStatus[]> {
     if (leases.length === 0) return Promise.resolve([]);
-    return this.write((tx) => this.workers.heartbeat(tx, leases, now, leaseMs));
+    return this.write((tx) => this.workers.heartbeat(tx, leases, now, leaseMs), LAZY);
   }
 
   recordProgress(lease: Lease, progress: Progress, now: number): Promise<boolean> {
@@ -382,7 +383,7 @@ export class PostgresStore implements Store {
          ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, running = excluded.running, queues = excluded.queues`,
         [worker.id, worker.host, worker.pid, JSON.stringify(worker.queues), worker.startedAt, now, JSON.stringify(worker.running)],
       );
-    });
+    }, LAZY);
   }
 
   removeWorker(id: string): Promise<void> {
@@ -483,8 +484,8 @@ export class PostgresStore implements Store {
 
   // ── helpers ───────────────────────────────────────────────────────────
 
-  private write<T>(run: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.ready(() => this.batch.write(run));
+  private write<T>(run: (tx: Tx) => Promise<T>, durability: Durability = DURABLE): Promise<T> {
+    return this.ready(() => this.batch.write(run, durability));
   }
 
   /** Run after init (so a fresh database is migrated first) and not after close. */

@@ -4,7 +4,7 @@ import type { TaskError } from "../../core/task.js";
 import type { ClaimedTask, ClaimRequest, ClaimResult, FinishOutcome, HeartbeatStatus, Lease } from "../store.js";
 import { decode, encode, rowToTask, stateEvent, storedEvent, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
-import type { BulkWrite, Outcome, Tx } from "./write-batch.js";
+import { DURABLE, LAZY, type BulkWrite, type Outcome, type Tx } from "./write-batch.js";
 
 const RUNNING = stateEvent("running");
 const RUNNING_EVENT = JSON.stringify(RUNNING);
@@ -27,8 +27,8 @@ export class WorkerSql {
   readonly finish: BulkWrite<{ lease: Lease; outcome: FinishOutcome; now: number }, boolean>;
 
   constructor(private readonly s: string) {
-    this.progress = { run: (tx, args) => this.progressMany(tx, args) };
-    this.finish = { run: (tx, args) => this.finishMany(tx, args) };
+    this.progress = { run: (tx, args) => this.progressMany(tx, args), durability: LAZY };
+    this.finish = { run: (tx, args) => this.finishMany(tx, args), durability: DURABLE };
   }
 
   async claim(tx: Tx, request: ClaimRequest, now: number): Promise<ClaimResult> {

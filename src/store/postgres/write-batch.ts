@@ -21,13 +21,28 @@ export interface Tx {
  */
 export interface BulkWrite<A, R> {
   run(tx: Tx, args: readonly A[]): Promise<Outcome<R>[]>;
+  durability: Durability;
 }
+
+/**
+ * Whether a write's commit waits for the WAL to reach disk. Most do. A
+ * claim, a heartbeat, a progress update or a worker's heartbeat row may
+ * commit asynchronously: a database crash can lose at most the last few
+ * hundred milliseconds of them, which only means a task runs again (its
+ * worker's later writes are fenced), a lease looks older, or a progress bar
+ * steps back, never a lost submit or result. Any durable write committed
+ * later flushes them too. This takes the disk flush out of the claim half of
+ * every task's round trip.
+ */
+export type Durability = "durable" | "lazy";
+export const DURABLE: Durability = "durable";
+export const LAZY: Durability = "lazy";
 
 /** A write's result, or the domain error it failed with (which changed nothing). */
 export type Outcome<T = unknown> = { ok: true; value: T } | { ok: false; error: unknown };
 
 type Job =
-  | { run: (tx: Tx) => Promise<unknown>; bulk?: undefined; resolve: (v: unknown) => void; reject: (e: unknown) => void }
+  | { run: (tx: Tx) => Promise<unknown>; bulk?: undefined; durability: Durability; resolve: (v: unknown) => void; reject: (e: unknown) => void }
   | { bulk: BulkWrite<unknown, unknown>; arg: unknown; key: string; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 
 /** Where committed changes are announced. */
@@ -76,8 +91,8 @@ export class WriteBatch {
   ) {}
 
   /** Queue a write; it resolves once its transaction committed. */
-  write<T>(run: (tx: Tx) => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => this.enqueue({ run, resolve: resolve as (v: unknown) => void, reject }));
+  write<T>(run: (tx: Tx) => Promise<T>, durability: Durability = DURABLE): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.enqueue({ run, durability, resolve: resolve as (v: unknown) => void, reject }));
   }
 
   /** Queue one argument of a set-based write. */
@@ -176,15 +191,13 @@ export class WriteBatch {
       },
     };
     let broken: unknown = undefined;
+    // Not awaited: on a pipelining connection the first statement goes out
+    // with it, saving a round trip; otherwise the client queues it behind.
+    let beginFailed: unknown = null;
+    const begin = client.query("BEGIN").catch((error: unknown) => {
+      beginFailed = error;
+    });
     try {
-      try {
-        await client.query("BEGIN");
-      } catch (error) {
-        // A pooled connection the server closed while idle: nothing was
-        // sent yet, so the batch can safely run again on a fresh one.
-        if (isConnectionError(error)) throw new StaleConnection(error);
-        throw error;
-      }
       const outcomes: Outcome[] = new Array(jobs.length);
       let i = 0;
       while (i < jobs.length) {
@@ -216,12 +229,19 @@ export class WriteBatch {
         segment.forEach((_, k) => (outcomes[i + k] = results[k] ?? { ok: false, error: new Error("bulk write gave no result") }));
         i = end;
       }
-      await client.query(`${this.notifications(client, events, touched)}COMMIT`);
+      await begin;
+      if (beginFailed) throw beginFailed;
+      const lazy = jobs.every((job) => (job.bulk ? job.bulk.durability : job.durability) === LAZY);
+      await client.query(`${lazy ? "SET LOCAL synchronous_commit TO off;" : ""}${this.notifications(client, events, touched)}COMMIT`);
       this.afterCommit(touched, events);
       return outcomes;
     } catch (error) {
-      broken = isConnectionError(error) || error instanceof StaleConnection ? error : undefined;
+      await begin;
+      broken = isConnectionError(error) ? error : undefined;
       if (!broken) await client.query("ROLLBACK").catch((e: unknown) => (broken = e));
+      // A pooled connection the server closed while idle: the transaction
+      // never began, so the batch can safely run again on a fresh one.
+      if (beginFailed !== null && isConnectionError(beginFailed)) throw new StaleConnection(beginFailed);
       throw error;
     } finally {
       client.off("error", onError);
