@@ -11,6 +11,7 @@ export type ErrorCode =
   | "unknown_task_name"
   | "conflict"
   | "payload_too_large"
+  | "range_not_satisfiable"
   | "invalid_input"
   | "queue_full"
   | "rate_limited"

@@ -154,6 +154,11 @@ export class Outlast {
     };
   }
 
+  /** The queue a task name runs on, or null when it is not defined here. */
+  queueOf(name: string): string | null {
+    return this.definitions.get(name)?.queue ?? null;
+  }
+
   /** Names of the tasks defined in this process. */
   get taskNames(): string[] {
     return [...this.definitions.keys()];
@@ -299,14 +304,16 @@ export class Outlast {
     return this;
   }
 
-  async pauseQueue(name: string): Promise<void> {
+  /** Stop claiming from a queue on every process (running tasks carry on). False when nothing changed. */
+  async pauseQueue(name: string): Promise<boolean> {
     await this.ready();
-    await this.store.setQueuePaused(name, true, this.clock());
+    return this.store.setQueuePaused(name, true, this.clock());
   }
 
-  async resumeQueue(name: string): Promise<void> {
+  /** Claim from a paused queue again. False when nothing changed. */
+  async resumeQueue(name: string): Promise<boolean> {
     await this.ready();
-    await this.store.setQueuePaused(name, false, this.clock());
+    return this.store.setQueuePaused(name, false, this.clock());
   }
 
   async listQueues(): Promise<QueueInfo[]> {

@@ -9,6 +9,7 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   unknown_task_name: 404,
   conflict: 409,
   payload_too_large: 413,
+  range_not_satisfiable: 416,
   invalid_input: 422,
   queue_full: 429,
   rate_limited: 429,

@@ -8,6 +8,7 @@ import type { Principal } from "./auth.js";
 import { parseBody, readJson, submitBody, type SubmitBody } from "./body.js";
 import type { ServerContext } from "./context.js";
 import { signTaskToken } from "./tokens.js";
+import { artifactResponse } from "./artifact-response.js";
 
 const DEFAULT_OWNER = "anonymous";
 
@@ -23,9 +24,10 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
       throw new OutlastError("unknown_task_name", `No task named "${body.name}" is defined on this server`);
     }
     checkQueueAllowed(outlast, principal, body);
-    const options: SubmitOptions = { owner };
+    // The API answers with the queue position, so count it here (the library's submit does not).
+    const options: SubmitOptions & { withPosition: boolean } = { owner, withPosition: true };
     for (const key of ["queue", "priority", "idempotencyKey", "runAt", "delayMs", "maxAttempts", "timeoutMs"] as const) {
-      if (body[key] !== undefined) (options as Record<string, unknown>)[key] = body[key];
+      if (body[key] !== undefined) (options as unknown as Record<string, unknown>)[key] = body[key];
     }
     const { outcome, task } = await outlast.submitWithOutcome(body.name, body.input, options);
     const token = await signTaskToken(await ctx.auth.key(), task.owner, task.id);
@@ -80,11 +82,16 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
     return c.json({ task: await outlast.retry(record.id) }, 202);
   });
 
-  app.get("/api/v1/tasks/:id/artifacts/:name", async (c) => {
+  app.get("/api/v1/tasks/:id/artifacts", async (c) => {
     const principal = await ctx.authenticate(c.req.raw);
     const record = await visibleRecord(outlast, principal, c.req.param("id"));
-    // The engine has no artifact storage yet; the route exists so clients get the documented 404.
-    throw new OutlastError("not_found", `Task ${record.id} has no artifact named "${c.req.param("name").slice(0, 200)}"`);
+    return c.json({ artifacts: outlast.artifacts ? await outlast.artifacts.list(record.id) : [] });
+  });
+
+  app.get("/api/v1/tasks/:id/artifacts/:name", async (c) => {
+    const principal = await ctx.authenticate(c.req.raw, true);
+    const record = await visibleRecord(outlast, principal, c.req.param("id"));
+    return artifactResponse(outlast, record.id, c.req.param("name"), c.req.header("range"));
   });
 }
 
@@ -116,15 +123,9 @@ function checkQueueAllowed(outlast: Outlast, principal: Principal, body: SubmitB
   if (!principal.queues.includes(queue)) throw new OutlastError("forbidden", `This token may not submit to queue "${queue}"`);
 }
 
-/**
- * The queue a task name runs on. The engine does not expose it yet, so this
- * uses `queueOf(name)` when present and otherwise answers null (the caller
- * must then name the queue).
- */
+/** The queue a task name runs on here, or null. */
 function queueOfTask(outlast: Outlast, name: string): string | null {
-  const lookup = (outlast as unknown as { queueOf?: (name: string) => string | undefined }).queueOf;
-  if (typeof lookup !== "function") return null;
-  return lookup.call(outlast, name) ?? null;
+  return outlast.queueOf(name);
 }
 
 function shortText(value: string, field: string): string {
