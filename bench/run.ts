@@ -173,6 +173,7 @@ function summary(result: ScenarioResult): string {
   const queries = result.detail["pgQueriesPerTask"];
   if (queries !== undefined) figures.push(`${queries} SQL statements/task`);
   const d = result.detail;
+  if (d["submitAckP50Ms"] !== undefined) figures.push(`submit() returned p50 ${d["submitAckP50Ms"]} ms, p99 ${d["submitAckP99Ms"]} ms`);
   if (d["pgRowsInsertedPerTask"] !== undefined) {
     figures.push(`rows/task ins ${d["pgRowsInsertedPerTask"]} upd ${d["pgRowsUpdatedPerTask"]} del ${d["pgRowsDeletedPerTask"]}`);
   }
