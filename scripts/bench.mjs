@@ -10,13 +10,18 @@ const root = new URL("..", import.meta.url).pathname;
 const bench = join(root, "bench");
 const npm = process.platform === "win32" ? "npm.cmd" : "npm";
 
-if (!existsSync(join(bench, "node_modules", ".package-lock.json"))) {
-  const command = existsSync(join(bench, "package-lock.json")) ? "ci" : "install";
+function npmRun(command) {
   console.error(`bench: installing the bench's dependencies (npm ${command} --prefix bench)…`);
-  const install = spawnSync(npm, [command, "--prefix", bench, "--no-audit", "--no-fund"], { cwd: root, stdio: "inherit" });
-  if (install.status !== 0) {
-    console.error(`bench: npm ${command} --prefix bench failed`);
-    process.exit(install.status ?? 1);
+  return spawnSync(npm, [command, "--prefix", bench, "--no-audit", "--no-fund"], { cwd: root, stdio: "inherit" }).status === 0;
+}
+
+if (!existsSync(join(bench, "node_modules", ".package-lock.json"))) {
+  // `npm ci` refuses a lockfile made where a registry mirror lacks other
+  // platforms' optional packages; `npm install` then installs the same tree.
+  const ok = (existsSync(join(bench, "package-lock.json")) && npmRun("ci")) || npmRun("install");
+  if (!ok) {
+    console.error("bench: could not install the bench's dependencies");
+    process.exit(1);
   }
 }
 
