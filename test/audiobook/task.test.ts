@@ -63,6 +63,9 @@ test("a book becomes one MP3 per chapter and a whole-book MP3, with progress per
   const { outcome, task } = await submitBook(outlast, saved, "fox.txt");
   assert.equal(outcome, "created");
   assert.equal(task.queue, "tts");
+  // The same book sent again while it is being converted attaches to the same task.
+  const attached = await submitBook(outlast, saved, "fox.txt");
+  assert.deepEqual([attached.outcome, attached.task.id], ["existing", task.id]);
 
   const events = await collect(outlast.watch(task.id));
   const final = await outlast.get(task.id);
@@ -157,6 +160,9 @@ test("a conversion that failed after chapter 2 resumes from chapter 3 when the s
     (await outlast.artifacts!.list(first.task.id)).map((a) => a.name),
     ["book.mp3", "chapter-01.mp3", "chapter-02.mp3", "chapter-03.mp3"],
   );
+  const whole = readMp3Info(await bytesOf(outlast, first.task.id, "book.mp3"));
+  assert.equal(whole.strayBytes, 0);
+  assert.ok(Math.abs(whole.seconds - result.seconds) < 0.5, `${whole.seconds} s of MP3, ${result.seconds} s reported`);
 });
 
 test("cancelling in the middle of a chapter ends the task canceled and stops speaking", async (t) => {

@@ -10,10 +10,16 @@
 // a failure is answered { id, error }. One fresh espeak instance per text:
 // the espeak-ng program keeps global state between runs, and a new instance
 // of the already compiled module costs a few milliseconds (its start-up,
-// loading voice data, costs about a quarter of a second).
+// unpacking voice data, costs about 0.1 s).
 import { parentPort, workerData } from "node:worker_threads";
 import ESpeakNg from "espeak-ng";
 import { Mp3Stream } from "./mp3-stream.mjs";
+
+// Each espeak instance builds its in-memory file system from the embedded
+// voice data, and this (debug) build makes an Error with a stack trace for
+// every "file exists" check on the way: about 100 ms of stack capture per
+// instance. Errors from this thread travel as messages, so stacks are not needed.
+Error.stackTraceLimit = 0;
 
 const { module, voice, wordsPerMinute, kbps } = workerData;
 let mp3 = null;
