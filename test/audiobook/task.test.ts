@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import {
@@ -208,4 +209,27 @@ test("a submit naming a file outside the uploads folder is refused; a missing or
     assert.equal(final.attempt, 1, "no retry of a book that cannot be read");
     assert.equal(final.error?.code, code);
   }
+});
+
+test("a book file that changed between attempts fails with book_changed instead of mixing two books", async (t) => {
+  const outlast = engine(t);
+  let failed = false;
+  const narrator = recordingNarrator((call) => {
+    if (call === 2 && !failed) {
+      failed = true;
+      throw new UnrecoverableError("Stopped after chapter 1");
+    }
+  });
+  defineAudiobook(outlast, { narrator });
+  await outlast.start();
+  const saved = await saveUpload(outlast.store.localDataDir!, book, "fox.txt", { maxBytes: 100_000 });
+  const first = await submitBook(outlast, saved, "fox.txt");
+  await collect(outlast.watch(first.task.id));
+  assert.equal((await outlast.get(first.task.id))?.state, "failed");
+
+  await writeFile(saved.path, THREE_CHAPTERS.replace("swam across", "paddled over"));
+  const resumed = await submitBook(outlast, saved, "fox.txt");
+  assert.equal(resumed.outcome, "resumed");
+  await until(async () => (await outlast.get(first.task.id))?.state === "failed" && (await outlast.get(first.task.id))?.error?.code === "book_changed", "book_changed");
+  assert.equal(narrator.calls.length, 2, "chapter 2 of the changed book was not spoken");
 });

@@ -135,13 +135,14 @@ async function convert(outlast: Outlast, input: AudiobookInput, ctx: TaskContext
       });
     report(0);
     const spoken = await ctx.step(`chapter-${number}`, async (): Promise<AudiobookChapter> => {
-      const text = (await load()).chapters[index]?.text;
-      if (text === undefined || text.length !== planned.chars) {
+      const found = (await load()).chapters[index]?.text;
+      if (found === undefined || found.length !== planned.chars) {
         throw new UnrecoverableError("The book file changed since it was first read; upload it again", { code: "book_changed" });
       }
+      const text: string = found;
       let seconds = 0;
       async function* audio(): AsyncGenerator<Uint8Array> {
-        for await (const piece of narrator.narrate(text!, { signal: ctx.signal })) {
+        for await (const piece of narrator.narrate(text, { signal: ctx.signal })) {
           seconds += piece.seconds;
           report(piece.done);
           yield piece.mp3;
@@ -157,10 +158,11 @@ async function convert(outlast: Outlast, input: AudiobookInput, ctx: TaskContext
   ctx.progress({ current: count, total: count, percent: 99, message: "Joining the chapters into one file", data: { chapter: count, withinChapter: 1 } });
   const whole = await ctx.step("book", async () => {
     // MP3 frames stand alone (no bit reservoir, no VBR header), so the chapter files concatenate into one valid file.
+    const files = artifacts;
     async function* joined(): AsyncGenerator<Uint8Array> {
       for (const chapter of chapters) {
         ctx.signal.throwIfAborted();
-        const stream = await artifacts!.read(ctx.task.id, chapter.artifact);
+        const stream = await files.read(ctx.task.id, chapter.artifact);
         if (!stream) throw new UnrecoverableError(`The file ${chapter.artifact} of this task is gone`, { code: "chapter_missing" });
         const reader = stream.getReader();
         for (let next = await reader.read(); !next.done; next = await reader.read()) yield next.value;
