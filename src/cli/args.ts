@@ -1,77 +1,133 @@
-/** Parsed flags of `outlast serve`. */
-export interface ServeArgs {
-  port: number;
-  host: string;
-  db: string;
-  concurrency: number | null;
-  maxQueued: number | null;
-  anonymous: boolean;
-  help: boolean;
+/**
+ * The argv parser every command shares: `--flag value`, `--flag=value`,
+ * switches, positionals, `--` ending the flags. Unknown flags are refused, and
+ * each value is checked when the command reads it, so every message names
+ * the flag and says what to fix.
+ */
+
+/** A mistake in how the command was called; the CLI exits with 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
 }
 
-export const DEFAULT_PORT = 7391;
+/** What a command accepts: each flag takes a value or is a switch. `--help`/`-h` are always accepted. */
+export interface CommandSpec {
+  /** The command's name, for messages ("serve", "submit"…). */
+  command: string;
+  flags: Readonly<Record<string, "value" | "switch">>;
+  /** Names of the positional arguments, in order; all required unless `optionalPositionals` says otherwise. */
+  positionals?: readonly string[];
+  /** How many of the trailing positionals may be left out. @defaultValue 0 */
+  optionalPositionals?: number;
+}
 
-export const SERVE_HELP = `Usage: outlast serve [options]
+/** Parsed argv with checked accessors that throw UsageError on bad values. */
+export class Args {
+  constructor(
+    private readonly spec: CommandSpec,
+    private readonly values: ReadonlyMap<string, string | true>,
+    /** Positional arguments, in order. */
+    readonly positionals: readonly string[],
+  ) {}
 
-Runs the HTTP API, the workers and the demo task "demo.count".
+  /** True when `--help` or `-h` was given. */
+  get help(): boolean {
+    return this.values.has("--help");
+  }
 
-Options:
-  --port N          port to listen on (default ${DEFAULT_PORT})
-  --host HOST       address to bind (default 127.0.0.1; 0.0.0.0 for every interface)
-  --db PATH|URL     SQLite file (default ./outlast.db) or a postgres:// URL
-  --concurrency N   tasks running at once on the default queue (default 10)
-  --max-queued N    most tasks waiting on the default queue (default: no limit)
-  --no-anonymous    turn off anonymous browser sessions (POST /api/v1/session)
-  --help            show this help
+  has(flag: string): boolean {
+    return this.values.has(this.known(flag));
+  }
 
-Environment: OUTLAST_ADMIN_KEY (else one is generated and printed), OUTLAST_SECRET (token signing).
-`;
+  string(flag: string): string | undefined {
+    const value = this.values.get(this.known(flag));
+    return typeof value === "string" ? value : undefined;
+  }
 
-/** Parses `serve` flags; throws an Error whose message says what to fix. */
-export function parseServeArgs(argv: readonly string[]): ServeArgs {
-  const out: ServeArgs = { port: DEFAULT_PORT, host: "127.0.0.1", db: "./outlast.db", concurrency: null, maxQueued: null, anonymous: true, help: false };
+  /** A whole number in `min..max`, or undefined when the flag is absent. */
+  int(flag: string, min: number, max: number): number | undefined {
+    const text = this.string(flag);
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
+    }
+    return n;
+  }
+
+  /** A comma-separated list without empty items, or undefined when the flag is absent. */
+  list(flag: string): string[] | undefined {
+    const text = this.string(flag);
+    if (text === undefined) return undefined;
+    const items = text.split(",").map((s) => s.trim());
+    if (items.some((s) => s.length === 0)) throw new UsageError(`${flag} takes names separated by commas, got "${text}"`);
+    return items;
+  }
+
+  /** One of `choices`, or undefined when the flag is absent. */
+  choice<T extends string>(flag: string, choices: readonly T[]): T | undefined {
+    const text = this.string(flag);
+    if (text === undefined) return undefined;
+    if (!(choices as readonly string[]).includes(text)) throw new UsageError(`${flag} must be one of ${choices.join(", ")}, got "${text}"`);
+    return text as T;
+  }
+
+  private known(flag: string): string {
+    // A typo in a command's own code, not in the user's input.
+    if (!(flag in this.spec.flags)) throw new Error(`outlast ${this.spec.command} reads undeclared flag ${flag}`);
+    return flag;
+  }
+}
+
+/** Parses argv against `spec`; throws UsageError for an unknown flag, a missing value or a wrong number of positionals. */
+export function parseArgs(argv: readonly string[], spec: CommandSpec): Args {
+  const values = new Map<string, string | true>();
+  const positionals: string[] = [];
+  let flagsEnded = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
+    if (flagsEnded || !arg.startsWith("-") || arg === "-") {
+      positionals.push(arg);
+      continue;
+    }
+    if (arg === "--") {
+      flagsEnded = true;
+      continue;
+    }
+    if (arg === "--help" || arg === "-h") {
+      values.set("--help", true);
+      continue;
+    }
     const eq = arg.indexOf("=");
     const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    const value = (): string => {
-      if (arg.startsWith("--") && eq > 0) return arg.slice(eq + 1);
-      const next = argv[++i];
-      if (next === undefined) throw new Error(`${flag} needs a value`);
-      return next;
-    };
-    switch (flag) {
-      case "--port":
-        out.port = whole(value(), flag, 0, 65535);
-        break;
-      case "--host":
-        out.host = value();
-        break;
-      case "--db":
-        out.db = value();
-        break;
-      case "--concurrency":
-        out.concurrency = whole(value(), flag, 1, 100_000);
-        break;
-      case "--max-queued":
-        out.maxQueued = whole(value(), flag, 1, 100_000_000);
-        break;
-      case "--no-anonymous":
-        out.anonymous = false;
-        break;
-      case "--help":
-      case "-h":
-        out.help = true;
-        break;
-      default:
-        throw new Error(`Unknown option ${arg}; see --help`);
+    const kind = spec.flags[flag];
+    if (kind === undefined) throw new UsageError(`Unknown option ${flag} for outlast ${spec.command}; see outlast ${spec.command} --help`);
+    if (kind === "switch") {
+      if (flag !== arg) throw new UsageError(`${flag} takes no value`);
+      values.set(flag, true);
+      continue;
     }
+    if (flag !== arg) {
+      values.set(flag, arg.slice(eq + 1));
+      continue;
+    }
+    // The next word is the value even when it starts with "-" (a negative priority).
+    const next = argv[++i];
+    if (next === undefined) throw new UsageError(`${flag} needs a value`);
+    values.set(flag, next);
   }
-  return out;
-}
-
-function whole(text: string, flag: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < min || n > max) throw new Error(`${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
-  return n;
+  const args = new Args(spec, values, positionals);
+  if (args.help) return args;
+  const names = spec.positionals ?? [];
+  const required = names.length - (spec.optionalPositionals ?? 0);
+  if (positionals.length < required) {
+    throw new UsageError(`outlast ${spec.command} needs ${names.slice(positionals.length, required).map((n) => n.toUpperCase()).join(" ")}; see outlast ${spec.command} --help`);
+  }
+  if (positionals.length > names.length) {
+    throw new UsageError(`Unexpected argument "${positionals[names.length]}" for outlast ${spec.command}; see outlast ${spec.command} --help`);
+  }
+  return args;
 }

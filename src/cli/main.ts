@@ -1,30 +1,59 @@
 #!/usr/bin/env node
+import { EXIT, exitCodeOf, messageOf, type ExitCode } from "./errors.js";
+import { migrateCommand } from "./migrate.js";
 import { serveCommand } from "./serve.js";
+import { submitCommand } from "./submit.js";
+import { tasksCommand } from "./tasks.js";
+import { watchCommand } from "./watch.js";
+import { workerCommand } from "./worker.js";
 
 const USAGE = `Usage: outlast <command> [options]
 
 Commands:
-  serve     run the HTTP API, workers and the demo task (outlast serve --help)
+  serve     run the HTTP API, workers, dashboard and the demo task
+  worker    run workers for a tasks module, no HTTP (one per machine)
+  migrate   create or upgrade the database schema
+  submit    submit a task through the HTTP API
+  watch     show a task's progress until it ends
+  tasks     list tasks
+
+Run outlast <command> --help for its options.
+Exit codes: 0 ok, 1 task failed/canceled or operation refused, 2 usage error,
+3 server or database unreachable.
 `;
+
+/** Each command; long-running ones (serve, worker) return once started and keep the process alive. */
+const COMMANDS: Record<string, (argv: readonly string[]) => Promise<ExitCode | void>> = {
+  serve: serveCommand,
+  worker: workerCommand,
+  migrate: migrateCommand,
+  submit: submitCommand,
+  watch: watchCommand,
+  tasks: tasksCommand,
+};
 
 async function main(argv: readonly string[]): Promise<void> {
   const [command, ...rest] = argv;
-  switch (command) {
-    case "serve":
-      return serveCommand(rest);
-    case undefined:
-    case "--help":
-    case "-h":
-    case "help":
-      process.stdout.write(USAGE);
-      return;
-    default:
-      process.stderr.write(`Unknown command "${command}".\n${USAGE}`);
-      process.exitCode = 2;
+  if (command === undefined || command === "--help" || command === "-h" || command === "help") {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!run) {
+    process.stderr.write(`outlast: unknown command "${command}"\n\n${USAGE}`);
+    process.exitCode = EXIT.usage;
+    return;
+  }
+  try {
+    const code = await run(rest);
+    if (code !== undefined) process.exitCode = code;
+  } catch (error) {
+    process.stderr.write(`outlast ${command}: ${messageOf(error, command)}\n`);
+    process.exitCode = exitCodeOf(error);
+    if (process.exitCode === EXIT.failed && process.env.OUTLAST_DEBUG && error instanceof Error && error.stack) {
+      process.stderr.write(`${error.stack}\n`);
+    }
   }
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  process.stderr.write(`outlast: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exitCode = 1;
-});
+await main(process.argv.slice(2));

@@ -1,35 +1,86 @@
 import { pino } from "pino";
 import { Outlast } from "../engine/outlast.js";
 import { serve } from "../server/node.js";
-import type { Store } from "../store/store.js";
-import { sqliteStore } from "../store/sqlite/index.js";
-import { parseServeArgs, SERVE_HELP } from "./args.js";
+import { parseArgs, type CommandSpec } from "./args.js";
 import { defineDemoTask } from "./demo-task.js";
+import { DB_FLAGS_HELP, describeTarget, openStore, storeTarget } from "./store-target.js";
+import { loadTasks } from "./tasks-module.js";
+
+export const DEFAULT_PORT = 7391;
+
+export const SERVE_HELP = `Usage: outlast serve [options]
+
+Runs the HTTP API, the workers and the demo task "demo.count".
+
+Options:
+  --port N          port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)
+  --host HOST       address to bind (default 127.0.0.1; 0.0.0.0 for every interface)
+${DB_FLAGS_HELP}
+  --tasks FILE      also define the tasks of this module (see outlast worker --help)
+  --no-workers      serve the API only; \`outlast worker\` processes run the tasks
+  --concurrency N   tasks running at once on the default queue (default 10)
+  --max-queued N    most tasks waiting on the default queue (default: no limit)
+  --no-anonymous    turn off anonymous browser sessions (POST /api/v1/session)
+  --help            show this help
+
+Environment: OUTLAST_ADMIN_KEY (else one is generated and printed), OUTLAST_SECRET (token signing).
+`;
+
+const SPEC: CommandSpec = {
+  command: "serve",
+  flags: {
+    "--port": "value",
+    "--host": "value",
+    "--db": "value",
+    "--schema": "value",
+    "--tasks": "value",
+    "--no-workers": "switch",
+    "--concurrency": "value",
+    "--max-queued": "value",
+    "--no-anonymous": "switch",
+  },
+};
 
 /** `outlast serve`: the API, workers and the demo task in one process. */
 export async function serveCommand(argv: readonly string[]): Promise<void> {
-  const args = parseServeArgs(argv);
+  const args = parseArgs(argv, SPEC);
   if (args.help) {
     process.stdout.write(SERVE_HELP);
     return;
   }
+  const port = args.int("--port", 0, 65535) ?? DEFAULT_PORT;
+  const host = args.string("--host") ?? "127.0.0.1";
+  const concurrency = args.int("--concurrency", 1, 100_000);
+  const maxQueued = args.int("--max-queued", 1, 100_000_000);
+  const target = storeTarget(args.string("--db") ?? "./outlast.db", args.string("--schema"));
+  const tasksPath = args.string("--tasks");
+  const workers = !args.has("--no-workers");
+
   const log = pino({ name: "outlast", level: process.env.OUTLAST_LOG_LEVEL ?? "info" });
-  const store = await openStore(args.db);
-  const outlast = new Outlast({ store, logger: log });
-  if (args.concurrency !== null || args.maxQueued !== null) {
-    outlast.queue("default", {
-      ...(args.concurrency !== null ? { concurrency: args.concurrency } : {}),
-      ...(args.maxQueued !== null ? { maxQueued: args.maxQueued } : {}),
-    });
+  const outlast = new Outlast({ store: await openStore(target), logger: log });
+  try {
+    if (concurrency !== undefined || maxQueued !== undefined) {
+      outlast.queue("default", {
+        ...(concurrency !== undefined ? { concurrency } : {}),
+        ...(maxQueued !== undefined ? { maxQueued } : {}),
+      });
+    }
+    if (tasksPath !== undefined) await loadTasks(tasksPath, outlast);
+    if (!outlast.taskNames.includes("demo.count")) defineDemoTask(outlast);
+    if (workers) await outlast.start();
+  } catch (error) {
+    await outlast.close({ graceMs: 0 }).catch(() => {});
+    throw error;
   }
-  defineDemoTask(outlast);
-  await outlast.start();
   const server = await serve(outlast, {
-    port: args.port,
-    host: args.host,
-    anonymousSessions: args.anonymous,
+    port,
+    host,
+    anonymousSessions: !args.has("--no-anonymous"),
     logger: log,
     handleSignals: false,
+  }).catch(async (error: unknown) => {
+    await outlast.close({ graceMs: 0 }).catch(() => {});
+    throw error;
   });
   const fromEnv = Boolean(process.env.OUTLAST_ADMIN_KEY);
   process.stdout.write(
@@ -39,7 +90,8 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       `  dashboard   ${server.url}/`,
       `  API         ${server.url}/api/v1`,
       `  admin key   ${fromEnv ? "(from OUTLAST_ADMIN_KEY)" : server.handler.adminKey}`,
-      `  database    ${args.db.startsWith("postgres") ? args.db.replace(/\/\/[^@/]*@/, "//***@") : args.db}`,
+      `  database    ${describeTarget(target)}`,
+      `  workers     ${workers ? outlast.taskNames.join(", ") : "none here (--no-workers)"}`,
       "",
       "Try it:",
       `  curl -s -X POST ${server.url}/api/v1/tasks -H "Authorization: Bearer ${fromEnv ? "$OUTLAST_ADMIN_KEY" : server.handler.adminKey}" \\`,
@@ -63,15 +115,4 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   };
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
   process.once("SIGINT", () => void shutdown("SIGINT"));
-}
-
-async function openStore(db: string): Promise<Store> {
-  if (/^postgres(ql)?:\/\//.test(db)) {
-    // Loaded only when asked for, so SQLite users never need the PostgreSQL store.
-    const path = "../store/postgres/index.js";
-    const mod = (await import(path)) as { postgresStore?: (options: { connectionString: string }) => Store };
-    if (typeof mod.postgresStore !== "function") throw new Error("This build has no PostgreSQL store");
-    return mod.postgresStore({ connectionString: db });
-  }
-  return sqliteStore({ path: db });
 }

@@ -1,0 +1,144 @@
+import { pino } from "pino";
+import type { DefinedTask, QueueOptions, SubmitOptions, TaskDefinition } from "../engine/definitions.js";
+import { Outlast, type OutlastOptions } from "../engine/outlast.js";
+import { parseArgs, UsageError, type CommandSpec } from "./args.js";
+import { DB_FLAGS_HELP, describeTarget, openStore, storeTarget } from "./store-target.js";
+import { loadTasks } from "./tasks-module.js";
+
+export const WORKER_HELP = `Usage: outlast worker --tasks FILE [options]
+
+Runs workers for the tasks a module defines, with no HTTP server: start one on
+every machine that should run tasks, all on the same database.
+
+The module (ESM: .js, .mjs; .ts works under tsx) exports, as default or as
+"register", a function that defines tasks and queues:
+
+  export default function register(outlast) {
+    outlast.queue("tts", { concurrency: 2 });
+    outlast.define("audiobook.convert", { queue: "tts", async run(input, ctx) { … } });
+  }
+
+Options:
+  --tasks FILE      the tasks module (required)
+${DB_FLAGS_HELP}
+  --concurrency N   most tasks this process runs at once, per queue
+                    (the queue's own concurrency still caps every process together)
+  --queues A,B      run only these queues (default: every queue the module uses)
+  --grace-ms N      on SIGTERM/SIGINT, how long running tasks may take to finish
+                    before they are released to other workers (default 10000)
+  --help            show this help
+
+Prints one line "worker … ready" when it is claiming work. Exit codes: 0 after a
+graceful stop, 1 failure, 2 usage error, 3 database unreachable.
+`;
+
+const SPEC: CommandSpec = {
+  command: "worker",
+  flags: {
+    "--tasks": "value",
+    "--db": "value",
+    "--schema": "value",
+    "--concurrency": "value",
+    "--queues": "value",
+    "--grace-ms": "value",
+  },
+};
+
+/**
+ * The engine of a worker-only process: remembers each queue's options so the
+ * per-process limit can be added to them, and leaves out tasks of queues this
+ * process was told not to run (the engine starts a worker for every queue that
+ * has a defined task).
+ */
+class WorkerOutlast extends Outlast {
+  readonly queueOptions = new Map<string, QueueOptions>();
+  /** Every queue the module's tasks use, including those left out. */
+  readonly usedQueues = new Set<string>();
+
+  constructor(
+    options: OutlastOptions,
+    private readonly onlyQueues: ReadonlySet<string> | null,
+  ) {
+    super(options);
+  }
+
+  override queue(name: string, options: QueueOptions = {}): this {
+    this.queueOptions.set(name, options);
+    return super.queue(name, options);
+  }
+
+  override define<Input = unknown, Result = unknown>(name: string, definition: TaskDefinition<Input, Result>): DefinedTask<Input, Result> {
+    const queue = definition.queue ?? "default";
+    this.usedQueues.add(queue);
+    if (this.onlyQueues && !this.onlyQueues.has(queue)) {
+      return { name, queue, submit: (input: Input, options?: SubmitOptions) => this.submit(name, input, options) };
+    }
+    return super.define(name, definition);
+  }
+}
+
+/** `outlast worker`: workers for a tasks module, no HTTP. */
+export async function workerCommand(argv: readonly string[]): Promise<void> {
+  const args = parseArgs(argv, SPEC);
+  if (args.help) {
+    process.stdout.write(WORKER_HELP);
+    return;
+  }
+  const tasksPath = args.string("--tasks");
+  if (tasksPath === undefined) throw new UsageError("outlast worker needs --tasks FILE, the module that defines the tasks; see outlast worker --help");
+  const perProcess = args.int("--concurrency", 1, 100_000);
+  const only = args.list("--queues");
+  const graceMs = args.int("--grace-ms", 0, 24 * 60 * 60 * 1000) ?? 10_000;
+  const target = storeTarget(args.string("--db") ?? "./outlast.db", args.string("--schema"));
+
+  // Logs go to stderr: stdout carries the ready line only.
+  const log = pino({ name: "outlast-worker", level: process.env.OUTLAST_LOG_LEVEL ?? "info" }, pino.destination({ dest: 2, sync: true }));
+  const outlast = new WorkerOutlast({ store: await openStore(target), logger: log }, only ? new Set(only) : null);
+  try {
+    await loadTasks(tasksPath, outlast);
+    const queues = [...new Set(outlast.taskNames.map((name) => outlast.queueOf(name)!))];
+    if (only) {
+      const idle = only.filter((q) => !queues.includes(q));
+      if (idle.length > 0) {
+        const used = [...outlast.usedQueues].join(", ") || "none";
+        throw new UsageError(`--queues: no task of ${tasksPath} runs on ${idle.join(", ")}; its tasks use queues: ${used}`);
+      }
+    }
+    if (queues.length === 0) throw new UsageError(`${tasksPath} defines no tasks; call outlast.define(name, { run }) in its register function`);
+    if (perProcess !== undefined) {
+      for (const queue of queues) outlast.queue(queue, { ...outlast.queueOptions.get(queue), perProcess });
+    }
+    await outlast.start();
+    process.stdout.write(
+      `worker ${outlast.workerId} ready: ${outlast.taskNames.join(", ")} on queue${queues.length > 1 ? "s" : ""} ${queues.join(", ")} (${describeTarget(target)})\n`,
+    );
+  } catch (error) {
+    await outlast.close({ graceMs: 0 }).catch(() => {});
+    throw error;
+  }
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      // A second signal: the operator does not want to wait for the grace period.
+      log.warn({ signal }, "stopping now");
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal, graceMs }, "stopping: no new claims, running tasks get the grace period");
+    outlast.close({ graceMs }).then(
+      () => {
+        process.off("SIGTERM", shutdown);
+        process.off("SIGINT", shutdown);
+      },
+      (error: unknown) => {
+        log.error({ err: error }, "shutdown failed");
+        process.exitCode = 1;
+        process.off("SIGTERM", shutdown);
+        process.off("SIGINT", shutdown);
+      },
+    );
+  };
+  process.on("SIGTERM", shutdown);
+  process.on("SIGINT", shutdown);
+}
