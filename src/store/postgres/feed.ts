@@ -16,6 +16,9 @@ export interface FeedOptions {
   onError: (error: unknown) => void;
 }
 
+/** How old a snapshot must be before catch-up may start from it. */
+const SAFE_AGE_MS = 2_000;
+
 /** Tasks whose last delivered seq we remember, to deliver each event once. */
 const MAX_TRACKED = 200_000;
 
@@ -45,15 +48,21 @@ export class PgEventFeed {
   private pollTimer: NodeJS.Timeout | null = null;
   private backoffMs = 100;
 
-  /** Everything of transactions visible in `safe` was delivered; `recent` becomes `safe` at the next poll. */
+  /**
+   * Everything of transactions visible in `safe` was delivered. Snapshots
+   * taken by the polls wait in `recent` until they are SAFE_AGE_MS old: a
+   * commit's notification can reach us a moment after a snapshot that
+   * already shows the commit, so a fresh snapshot is not yet safe.
+   */
   private safe: string | null = null;
-  private recent: string | null = null;
+  private recent: { at: number; snap: string }[] = [];
   /** Commits visible in this snapshot happened before the events subscription started: never delivered. */
   private baseline: Snapshot | null = null;
   private starting: Promise<void> | null = null;
   private readonly lastSeq = new Map<string, number>();
   private notes: { xid: bigint; e: [string, number, number][] }[] = [];
   private catchUp = false;
+  private pollDue = false;
   private working: Promise<void> | null = null;
 
   constructor(private readonly options: FeedOptions) {}
@@ -65,7 +74,8 @@ export class PgEventFeed {
       // Starting over: what was committed before this moment is not "new".
       this.lastSeq.clear();
       this.notes = [];
-      this.safe = this.recent = null;
+      this.safe = null;
+      this.recent = [];
       this.baseline = null;
       if (this.client) {
         const starting = this.kick(true).finally(() => {
@@ -133,7 +143,10 @@ export class PgEventFeed {
     this.client = client;
     const reconnected = this.safe !== null;
     if (!this.pollTimer) {
-      this.pollTimer = setInterval(() => this.kick(false), this.options.pollIntervalMs);
+      this.pollTimer = setInterval(() => {
+        this.pollDue = true;
+        void this.kick(false);
+      }, this.options.pollIntervalMs);
       this.pollTimer.unref();
     }
     if (reconnected) {
@@ -230,12 +243,13 @@ export class PgEventFeed {
       }
       this.notes = [];
       await this.readRanges(client, ranges);
-      return;
     }
-    // Idle poll: move the safe point on by one interval.
-    const [row] = await rows<{ snap: string }>(client, "SELECT pg_current_snapshot()::text AS snap");
-    this.safe = this.recent ?? this.safe;
-    this.recent = row!.snap;
+    if (this.pollDue) {
+      // Move the safe point on.
+      this.pollDue = false;
+      const [row] = await rows<{ snap: string }>(client, "SELECT pg_current_snapshot()::text AS snap");
+      this.remember(row!.snap);
+    }
   }
 
   private async readRanges(client: pg.PoolClient, ranges: Map<string, [number, number]>): Promise<void> {
@@ -283,11 +297,19 @@ export class PgEventFeed {
         this.safe = row!.snap;
         this.baseline = parseSnapshot(row!.snap);
       }
-      this.recent = row!.snap;
+      this.remember(row!.snap);
     } catch (error) {
       await client.query("ROLLBACK").catch(() => {});
       throw error;
     }
+  }
+
+  private remember(snap: string): void {
+    const now = Date.now();
+    this.recent.push({ at: now, snap });
+    const age = Math.max(SAFE_AGE_MS, 2 * this.options.pollIntervalMs);
+    while (this.recent.length > 1 && this.recent[0]!.at <= now - age && this.recent[1]!.at <= now - age) this.recent.shift();
+    if (this.recent[0]!.at <= now - age) this.safe = this.recent.shift()!.snap;
   }
 
   private deliver(found: readonly EventRow[]): void {

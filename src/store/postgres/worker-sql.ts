@@ -9,6 +9,8 @@ import { DURABLE, LAZY, type BulkWrite, type Outcome, type Tx } from "./write-ba
 const RUNNING = stateEvent("running");
 const RUNNING_EVENT = JSON.stringify(RUNNING);
 
+type ClaimedRow = TaskRow & { step_names: string[] | null; step_results: string[] | null };
+
 /** What a worker write's statement returns about each row it changed. */
 interface Written {
   id: string;
@@ -31,35 +33,41 @@ export class WorkerSql {
     this.finish = { run: (tx, args) => this.finishMany(tx, args), durability: DURABLE };
   }
 
+  /** Queues last seen with limits: their claims go straight to the locked path. A hint only. */
+  private readonly limited = new Set<string>();
+
   async claim(tx: Tx, request: ClaimRequest, now: number): Promise<ClaimResult> {
-    const s = this.s;
-    // Fast path, one statement: a queue without limits and not paused.
-    let slots = request.limit;
-    let claimed = await this.claimRows(tx, request, now, slots, "free");
+    let claimed: ClaimedRow[] = [];
+    let concurrency: number | null = null;
+    const hinted = this.limited.has(request.queue);
+    if (!hinted) {
+      // Fast path, one statement: a queue without limits and not paused.
+      claimed = await this.claimRows(tx, request, now, { free: true });
+    }
     if (claimed.length === 0) {
       type Config = { paused: boolean; concurrency: number | null; owner_concurrency: number | null };
-      const [config] = await rows<Config>(tx.db, `SELECT paused, concurrency, owner_concurrency FROM ${s}.queues WHERE name = $1`, [request.queue]);
+      // A limit must hold across every node, so claims of a limited queue
+      // take turns: the queue row stays locked until this transaction
+      // commits, and the claim statement, which starts after the lock is
+      // granted, counts running tasks in a snapshot that includes every
+      // claim committed before. (An advisory lock on the queue name would
+      // serialize as well; the row lock also orders claims against
+      // configureQueue changing the limits.) Rows of queues without limits
+      // (and not paused) are not locked: their claims rely on SKIP LOCKED.
+      const [config] = await rows<Config>(
+        tx.db,
+        `SELECT paused, concurrency, owner_concurrency FROM ${this.s}.queues
+         WHERE name = $1 AND (paused OR concurrency IS NOT NULL OR owner_concurrency IS NOT NULL) FOR UPDATE`,
+        [request.queue],
+        `outlast:${this.s}:lock-queue`,
+      );
       if (config?.paused) return { tasks: [], nextRunAt: null };
-      if (config && (config.concurrency !== null || config.owner_concurrency !== null)) {
-        // A limit must hold across every node, so claims of a limited queue
-        // take turns: the queue row stays locked until this transaction
-        // commits, and the running counts are read by later statements, so
-        // they include every claim committed before the lock was granted.
-        // (An advisory lock on the queue name would serialize as well; the
-        // row lock also orders claims against configureQueue changing the
-        // limits.) Queues without limits skip this and rely on SKIP LOCKED.
-        const [locked] = await rows<Config>(tx.db, `SELECT paused, concurrency, owner_concurrency FROM ${s}.queues WHERE name = $1 FOR UPDATE`, [
-          request.queue,
-        ]);
-        if (!locked || locked.paused) return { tasks: [], nextRunAt: null };
-        if (locked.concurrency !== null) {
-          const [running] = await rows<{ n: number }>(tx.db, `SELECT count(*) AS n FROM ${s}.tasks WHERE state = 'running' AND queue = $1`, [
-            request.queue,
-          ]);
-          slots = Math.min(slots, locked.concurrency - running!.n);
-        }
-        if (slots <= 0) return { tasks: [], nextRunAt: null };
-        claimed = await this.claimRows(tx, request, now, slots, locked.owner_concurrency);
+      if (config) this.limited.add(request.queue);
+      else this.limited.delete(request.queue);
+      concurrency = config?.concurrency ?? null;
+      // Limited, or the fast path was skipped on a stale hint: claim now.
+      if (config || hinted) {
+        claimed = await this.claimRows(tx, request, now, { concurrency, ownerLimit: config?.owner_concurrency ?? null });
       }
     }
     const tasks: ClaimedTask[] = claimed.map((row) => {
@@ -69,12 +77,14 @@ export class WorkerSql {
       return { task: rowToTask(row), lease: { taskId: row.id, token: row.lease_token }, steps };
     });
     let nextRunAt: number | null = null;
-    if (tasks.length < slots) {
+    if (tasks.length < request.limit) {
+      // None when the queue is at its limit: the worker is woken when a slot frees.
       const [row] = await rows<{ at: number | null }>(
         tx.db,
-        `SELECT min(run_at) AS at FROM ${s}.tasks WHERE state = 'queued' AND queue = $1 AND run_at > $2`,
-        [request.queue, now],
-        `outlast:${s}:next`,
+        `SELECT CASE WHEN $3::int IS NULL OR (SELECT count(*) FROM ${this.s}.tasks WHERE state = 'running' AND queue = $1) < $3
+           THEN (SELECT min(run_at) FROM ${this.s}.tasks WHERE state = 'queued' AND queue = $1 AND run_at > $2) END AS at`,
+        [request.queue, now, concurrency],
+        `outlast:${this.s}:next`,
       );
       nextRunAt = row?.at ?? null;
     }
@@ -82,29 +92,40 @@ export class WorkerSql {
   }
 
   /**
-   * Claim up to `slots` runnable tasks in one statement, in priority, run_at,
-   * insertion order. `ownerLimit`: "free" claims only when the queue has no
-   * limits and is not paused (else nothing); a number also keeps owners
-   * within that many running tasks.
+   * Claim runnable tasks in one statement, in priority, run_at, insertion
+   * order: up to the request's limit and, with `concurrency`, no more than
+   * the queue's free places; with `ownerLimit`, owners stay within that many
+   * running tasks. `free`: claim only if the queue has no limits and is not
+   * paused (else nothing).
    */
-  private async claimRows(tx: Tx, request: ClaimRequest, now: number, slots: number, ownerLimit: number | null | "free") {
+  private async claimRows(
+    tx: Tx,
+    request: ClaimRequest,
+    now: number,
+    mode: { free: true } | { concurrency: number | null; ownerLimit: number | null },
+  ): Promise<ClaimedRow[]> {
     const s = this.s;
+    const free = "free" in mode;
+    const ownerLimit = free ? null : mode.ownerLimit;
+    const concurrency = free ? null : mode.concurrency;
+    // $8: the queue's concurrency; the places left are counted in this statement's snapshot.
+    const slots = `least($4, coalesce($8::int - (SELECT count(*) FROM ${s}.tasks WHERE state = 'running' AND queue = $1), $4))`;
     const picked =
-      ownerLimit === null || ownerLimit === "free"
+      ownerLimit === null
         ? `SELECT seq FROM ${s}.tasks
            WHERE state = 'queued' AND queue = $1 AND run_at <= $2 AND name = ANY($3::text[])
            ${
-             ownerLimit === "free"
+             free
                ? `AND NOT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1
                     AND (q.paused OR q.concurrency IS NOT NULL OR q.owner_concurrency IS NOT NULL))`
                : ""
            }
-           ORDER BY priority DESC, run_at, seq LIMIT $4 FOR UPDATE SKIP LOCKED`
+           ORDER BY priority DESC, run_at, seq LIMIT ${free ? "$4" : slots} FOR UPDATE SKIP LOCKED`
         : // Owners at their limit are left out, then each owner gets at most its free places.
           `WITH c AS (
              SELECT seq, owner, priority, run_at FROM ${s}.tasks
              WHERE state = 'queued' AND queue = $1 AND run_at <= $2 AND name = ANY($3::text[])
-               AND owner NOT IN (SELECT owner FROM ${s}.tasks WHERE state = 'running' AND queue = $1 GROUP BY owner HAVING count(*) >= $8)
+               AND owner NOT IN (SELECT owner FROM ${s}.tasks WHERE state = 'running' AND queue = $1 GROUP BY owner HAVING count(*) >= $9)
              ORDER BY priority DESC, run_at, seq LIMIT $4 * 8 + 32 FOR UPDATE SKIP LOCKED
            ), busy AS (
              SELECT owner, count(*) AS n FROM ${s}.tasks
@@ -114,10 +135,11 @@ export class WorkerSql {
                + row_number() OVER (PARTITION BY c.owner ORDER BY c.priority DESC, c.run_at, c.seq) AS place
              FROM c LEFT JOIN busy ON busy.owner = c.owner
            )
-           SELECT seq FROM ranked WHERE place <= $8 ORDER BY priority DESC, run_at, seq LIMIT $4`;
-    const params: unknown[] = [request.queue, now, request.names, slots, request.workerId, now + request.leaseMs, RUNNING_EVENT];
-    if (typeof ownerLimit === "number") params.push(ownerLimit);
-    return rows<TaskRow & { step_names: string[] | null; step_results: string[] | null }>(
+           SELECT seq FROM ranked WHERE place <= $9 ORDER BY priority DESC, run_at, seq LIMIT ${slots}`;
+    const params: unknown[] = [request.queue, now, request.names, request.limit, request.workerId, now + request.leaseMs, RUNNING_EVENT];
+    if (!free) params.push(concurrency);
+    if (ownerLimit !== null) params.push(ownerLimit);
+    return rows<ClaimedRow>(
       tx.db,
       `WITH p AS (${picked}),
        u AS (
@@ -135,7 +157,7 @@ export class WorkerSql {
        ) st ON true
        ORDER BY u.priority DESC, u.run_at, u.seq`,
       params,
-      `outlast:${s}:claim:${ownerLimit === "free" ? "free" : ownerLimit === null ? "plain" : "owner"}`,
+      `outlast:${s}:claim:${free ? "free" : ownerLimit === null ? "limited" : "owner"}`,
     );
   }
 
