@@ -6,9 +6,11 @@ import type { Outlast } from "../engine/outlast.js";
 import { adminRoutes } from "./admin-routes.js";
 import { authenticate, type AuthConfig } from "./auth.js";
 import { StreamRegistry, type ServerContext } from "./context.js";
+import { dashboardRoutes } from "./dashboard-routes.js";
 import { errorResponse } from "./errors.js";
 import { homePage } from "./home.js";
 import { ServerMetrics } from "./metrics.js";
+import { opsRoutes } from "./ops-routes.js";
 import { resolveOptions, type HandlerOptions } from "./options.js";
 import { streamRoutes } from "./stream-routes.js";
 import { taskRoutes } from "./task-routes.js";
@@ -84,6 +86,8 @@ export function createHandler(outlast: Outlast, options: HandlerOptions = {}): O
   taskRoutes(app, ctx);
   streamRoutes(app, ctx);
   adminRoutes(app, ctx);
+  const ops = opsRoutes(app, ctx);
+  dashboardRoutes(app, ctx);
   const page = options.homePage === undefined ? homePage() : options.homePage;
   if (page !== null) app.get("/", (c) => c.html(page));
 
@@ -107,6 +111,7 @@ export function createHandler(outlast: Outlast, options: HandlerOptions = {}): O
         closing = true;
         streams.closeAll(closeOptions.retryMs ?? resolved.retryMs);
         metrics.close();
+        ops.close();
       },
     },
   });

@@ -1,0 +1,125 @@
+import type { Task, TaskEvent, TaskState } from "../client/index.js";
+
+export type { Task, TaskEvent, TaskState };
+
+/** `GET /api/v1/queues`. */
+export interface QueueRow {
+  name: string;
+  paused: boolean;
+  concurrency: number | null;
+  maxQueued: number | null;
+  counts: Record<TaskState, number>;
+}
+
+/** `GET /api/v1/workers`. */
+export interface WorkerRow {
+  id: string;
+  host: string;
+  pid: number;
+  queues: string[];
+  startedAt: string;
+  heartbeatAt: string;
+  running: string[];
+}
+
+/** `GET /api/v1/nodes`. */
+export interface NodeRow {
+  id: string;
+  self: boolean;
+  host: string;
+  pid: number;
+  startedAt: string;
+  heartbeatAt: string | null;
+  /** Event streams open on the node; null when the node does not report it. */
+  streams: number | null;
+  listeners: number | null;
+  running: number;
+}
+
+export interface StatsBucket {
+  at: string;
+  submitted: number;
+  succeeded: number;
+  failed: number;
+  canceled: number;
+  runMeanMs: number | null;
+  runP95Ms: number | null;
+  waitMeanMs: number | null;
+}
+
+/** `GET /api/v1/stats`. */
+export interface Stats {
+  windowMs: number;
+  bucketMs: number;
+  from: string;
+  to: string;
+  queues: { name: string; buckets: StatsBucket[] }[];
+  all: StatsBucket[];
+}
+
+/** `GET /api/v1/tasks/:id/detail`. */
+export interface TaskDetail {
+  task: Task;
+  input: unknown;
+  checkpoint: unknown;
+  idempotencyKey: string | null;
+  timeoutMs: number | null;
+  workerId: string | null;
+  cancelRequested: boolean;
+  events: TaskEvent[];
+  nextAfter: number | null;
+}
+
+export interface TaskPage {
+  tasks: Task[];
+  nextCursor: string | null;
+}
+
+/** An error answer of the API, shown to the operator as it came. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Calls to the server's API with the admin key. */
+export class Api {
+  constructor(
+    readonly baseUrl: string,
+    readonly key: string,
+  ) {}
+
+  get<T>(path: string): Promise<T> {
+    return this.call<T>("GET", path);
+  }
+
+  post<T>(path: string): Promise<T> {
+    return this.call<T>("POST", path);
+  }
+
+  private async call<T>(method: string, path: string): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch(this.baseUrl + path, { method, headers: { authorization: `Bearer ${this.key}` }, cache: "no-store" });
+    } catch {
+      throw new ApiError(0, "network", "The server cannot be reached");
+    }
+    if (!response.ok) {
+      const body = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+      throw new ApiError(response.status, body?.error?.code ?? "error", body?.error?.message ?? `HTTP ${response.status}`);
+    }
+    return (await response.json()) as T;
+  }
+}
+
+/** A query string from the set fields. */
+export function query(params: Record<string, string | number | undefined | null>): string {
+  const q = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value !== undefined && value !== null && value !== "") q.set(key, String(value));
+  const text = q.toString();
+  return text ? `?${text}` : "";
+}

@@ -1,0 +1,174 @@
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { Api, ApiError } from "./api.js";
+import { apiBase, forgetKey, initialKey, saveKey } from "./auth.js";
+import { ChartsCard } from "./charts.js";
+import { SessionContext, useSession } from "./context.js";
+import { useFeed } from "./hooks.js";
+import { LiveFeed } from "./live.js";
+import { QueuesCard } from "./queues.js";
+import { navigate, taskHref, tasksHref, useRoute, type Route } from "./router.js";
+import { FailuresCard, RunningCard } from "./running.js";
+import { TaskPage } from "./task-page.js";
+import { TasksPage } from "./tasks-page.js";
+import { NodesCard, WorkersCard } from "./workers.js";
+
+/** The dashboard: a login until a key is known, then the signed-in shell. */
+export function App() {
+  const [key, setKey] = useState(() => initialKey());
+  if (!key) return <Login onKey={setKey} />;
+  return (
+    <Shell
+      key={key}
+      adminKey={key}
+      onLogout={() => {
+        forgetKey();
+        setKey(null);
+      }}
+    />
+  );
+}
+
+function Login({ onKey }: { onKey: (key: string) => void }) {
+  const [value, setValue] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  return (
+    <main class="login">
+      <form
+        class="card login-card"
+        onSubmit={async (e) => {
+          e.preventDefault();
+          const key = value.trim();
+          if (!key) return;
+          setBusy(true);
+          setError(null);
+          try {
+            await new Api(apiBase(), key).get("/api/v1/queues");
+            saveKey(key);
+            onKey(key);
+          } catch (err) {
+            setError(err instanceof ApiError && (err.status === 401 || err.status === 403) ? "That key was refused: it must be the server's admin key." : String((err as Error).message));
+          } finally {
+            setBusy(false);
+          }
+        }}
+      >
+        <h1>Outlast</h1>
+        <p class="muted">Sign in with the admin key the server printed when it started (or set in OUTLAST_ADMIN_KEY).</p>
+        <label for="admin-key">Admin key</label>
+        <input id="admin-key" type="password" autoComplete="off" value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} autoFocus />
+        {error ? <p class="error-note" role="alert">{error}</p> : null}
+        <button class="btn btn-primary" type="submit" disabled={busy}>
+          Sign in
+        </button>
+      </form>
+    </main>
+  );
+}
+
+function Shell({ adminKey, onLogout }: { adminKey: string; onLogout: () => void }) {
+  const session = useMemo(() => ({ api: new Api(apiBase(), adminKey), feed: new LiveFeed(apiBase(), adminKey) }), [adminKey]);
+  useEffect(() => () => session.feed.close(), [session]);
+  const route = useRoute();
+  return (
+    <SessionContext.Provider value={session}>
+      <header class="topbar">
+        <a class="brand" href="#/">
+          Outlast
+        </a>
+        <nav class="nav" aria-label="Sections">
+          <NavLink href="#/" active={route.page === "overview"}>Overview</NavLink>
+          <NavLink href="#/tasks" active={route.page === "tasks" && route.params.get("state") !== "failed"}>Tasks</NavLink>
+          <NavLink href={tasksHref({ state: "failed" })} active={route.page === "tasks" && route.params.get("state") === "failed"}>Failed</NavLink>
+          <NavLink href="#/workers" active={route.page === "workers"}>Workers</NavLink>
+        </nav>
+        <Search />
+        <Connection />
+        <button type="button" class="btn btn-quiet" onClick={onLogout}>
+          Sign out
+        </button>
+      </header>
+      <main class="content">
+        <Page route={route} />
+      </main>
+    </SessionContext.Provider>
+  );
+}
+
+function NavLink({ href, active, children }: { href: string; active: boolean; children: string }) {
+  return (
+    <a href={href} class={active ? "active" : ""} aria-current={active ? "page" : undefined}>
+      {children}
+    </a>
+  );
+}
+
+function Page({ route }: { route: Route }) {
+  switch (route.page) {
+    case "overview":
+      return (
+        <div class="stack">
+          <QueuesCard />
+          <RunningCard />
+          <ChartsCard />
+          <FailuresCard />
+          <div class="grid-2">
+            <WorkersCard />
+            <NodesCard />
+          </div>
+        </div>
+      );
+    case "tasks":
+      return <TasksPage params={route.params} />;
+    case "task":
+      return <TaskPage key={route.id} id={route.id} />;
+    case "workers":
+      return (
+        <div class="stack">
+          <WorkersCard />
+          <NodesCard />
+        </div>
+      );
+  }
+}
+
+/** One field: a task id opens that task; otherwise search owners or names. */
+function Search() {
+  const [kind, setKind] = useState<"id" | "owner" | "name">("id");
+  const [text, setText] = useState("");
+  return (
+    <form
+      class="search"
+      role="search"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const value = text.trim();
+        if (!value) return;
+        navigate(kind === "id" ? taskHref(value) : tasksHref({ [kind]: value }));
+      }}
+    >
+      <select aria-label="Search by" value={kind} onChange={(e) => setKind((e.target as HTMLSelectElement).value as typeof kind)}>
+        <option value="id">Task id</option>
+        <option value="owner">Owner</option>
+        <option value="name">Name</option>
+      </select>
+      <input aria-label="Search" type="search" placeholder="Search…" value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)} />
+      <button class="btn" type="submit">
+        Go
+      </button>
+    </form>
+  );
+}
+
+function Connection() {
+  const { feed } = useSession();
+  useFeed(feed);
+  const state = feed.connection;
+  const label = state === "open" ? "live" : state === "connecting" ? "connecting" : state === "backoff" ? "reconnecting" : state;
+  return (
+    <span class={`conn conn-${state}`} role="status" aria-label={`Live updates: ${label}`}>
+      <span class="dot" aria-hidden="true" />
+      {label}
+    </span>
+  );
+}

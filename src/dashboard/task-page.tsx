@@ -1,0 +1,188 @@
+import type { ComponentChildren } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import type { StreamEvent } from "../client/index.js";
+import { ApiError, type Task, type TaskDetail, type TaskEvent } from "./api.js";
+import { useSession } from "./context.js";
+import { tasksHref } from "./router.js";
+import { ActionButton, Ago, Card, duration, Empty, ErrorNote, Json, ProgressBar, StateBadge } from "./ui.js";
+
+/** Events the timeline keeps in the page; older ones stay on the server. */
+const MAX_TIMELINE = 2000;
+
+/** One task: its state and bar live, input, result or error, logs, timeline, and cancel/retry. */
+export function TaskPage({ id }: { id: string }) {
+  const { api, feed } = useSession();
+  const [detail, setDetail] = useState<TaskDetail | null>(null);
+  const [task, setTask] = useState<Task | null>(null);
+  const [events, setEvents] = useState<TaskEvent[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const [reloads, setReloads] = useState(0);
+  const path = `/api/v1/tasks/${encodeURIComponent(id)}`;
+
+  useEffect(() => {
+    let live = true;
+    setError(null);
+    // Listen before reading, so an event that lands in between is not lost; duplicates are dropped by seq.
+    const stop = feed.onTaskEvent(id, (latest, event) => {
+      if (!live) return;
+      setTask(latest);
+      if (isLogEvent(event)) setEvents((list) => appendEvents(list, [event]));
+      // A result or error arrives with the final state; the record has the rest (checkpoint).
+      if (event.type === "state" && ["succeeded", "failed", "canceled"].includes(event.state)) setReloads((n) => n + 1);
+    });
+    api.get<TaskDetail>(`${path}/detail`).then(
+      (d) => {
+        if (!live) return;
+        setDetail(d);
+        setTask((current) => (current && current.lastSeq > d.task.lastSeq ? current : d.task));
+        setEvents((list) => appendEvents(d.events, list));
+      },
+      (err: unknown) => live && setError(err instanceof ApiError && err.status === 404 ? `No task ${id}` : String((err as Error).message)),
+    );
+    return () => {
+      live = false;
+      stop();
+    };
+  }, [id, reloads]);
+
+  const loadMore = async () => {
+    if (!detail?.nextAfter) return;
+    const more = await api.get<TaskDetail>(`${path}/detail?after=${detail.nextAfter}`);
+    setDetail({ ...detail, nextAfter: more.nextAfter });
+    setEvents((list) => appendEvents(list, more.events));
+  };
+
+  if (error) return <Card title="Task"><ErrorNote error={error} /></Card>;
+  if (!detail || !task) return <Card title="Task"><p class="muted">Loading…</p></Card>;
+  const logs = events.filter((e): e is TaskEvent & { type: "log" } => e.type === "log");
+  const canCancel = task.state === "queued" || task.state === "running";
+  const canRetry = task.state === "failed" || task.state === "canceled";
+  const runMs = task.startedAt ? (task.finishedAt ? Date.parse(task.finishedAt) : Date.now()) - Date.parse(task.startedAt) : null;
+
+  return (
+    <div class="stack">
+      <Card
+        title={`Task ${task.id}`}
+        actions={
+          <>
+            {canCancel ? <ActionButton label="Cancel task" kind="danger" action={async () => setTask(await post<Task>(api, `${path}/cancel`))} /> : null}
+            {canRetry ? <ActionButton label="Retry task" kind="primary" action={async () => setTask(await post<Task>(api, `${path}/retry`))} /> : null}
+          </>
+        }
+      >
+        <div class="task-summary">
+          <StateBadge state={task.state} />
+          {detail.cancelRequested && task.state === "running" ? <span class="badge badge-paused">cancel requested</span> : null}
+          <div class="task-bar">
+            <ProgressBar task={task} label="Task progress" />
+          </div>
+        </div>
+        <dl class="facts">
+          <Fact label="Name">{task.name}</Fact>
+          <Fact label="Queue"><a href={tasksHref({ queue: task.queue })}>{task.queue}</a></Fact>
+          <Fact label="Owner"><a href={tasksHref({ owner: task.owner })}>{task.owner}</a></Fact>
+          <Fact label="Attempt">{task.attempt} of {task.maxAttempts}</Fact>
+          <Fact label="Priority">{task.priority}</Fact>
+          <Fact label="Created"><Ago at={task.createdAt} /></Fact>
+          <Fact label="Started"><Ago at={task.startedAt} /></Fact>
+          <Fact label="Finished"><Ago at={task.finishedAt} /></Fact>
+          <Fact label="Run time">{duration(runMs)}</Fact>
+          {task.position !== null ? <Fact label="Position">{task.position}</Fact> : null}
+          {detail.idempotencyKey ? <Fact label="Idempotency key"><span class="mono">{detail.idempotencyKey}</span></Fact> : null}
+          {detail.workerId ? <Fact label="Worker"><span class="mono">{detail.workerId}</span></Fact> : null}
+        </dl>
+        {task.error ? (
+          <div class="error-box" role="alert" aria-label="Error">
+            <strong>{task.error.code ?? "Error"}</strong>: {task.error.message}
+          </div>
+        ) : null}
+      </Card>
+      <div class="grid-2">
+        <Card title="Input">
+          <Json value={detail.input} />
+        </Card>
+        <Card title={task.state === "succeeded" ? "Result" : "Result and checkpoint"}>
+          {task.state === "succeeded" ? <Json value={task.result} /> : <p class="muted small">No result yet.</p>}
+          {detail.checkpoint !== null ? (
+            <>
+              <h3>Checkpoint</h3>
+              <Json value={detail.checkpoint} />
+            </>
+          ) : null}
+        </Card>
+      </div>
+      <Card title={`Logs (${logs.length})`}>
+        {logs.length === 0 ? <Empty>No log lines.</Empty> : (
+          <ol class="logs" aria-label="Logs">
+            {logs.map((e) => (
+              <li key={e.seq}>
+                <time class="muted mono">{new Date(e.at).toLocaleTimeString()}</time> {e.message}
+              </li>
+            ))}
+          </ol>
+        )}
+      </Card>
+      <Card title={`Timeline (${events.length} events)`}>
+        <ol class="timeline" aria-label="Timeline">
+          {events.map((e) => (
+            <li key={e.seq} class={`ev ev-${e.type}`} data-seq={e.seq}>
+              <span class="ev-seq mono">#{e.seq}</span>
+              <time class="muted mono">{new Date(e.at).toLocaleTimeString()}</time>
+              <span class="ev-type">{e.type}</span>
+              <span class="ev-text">{describe(e)}</span>
+              <span class="muted small">attempt {e.attempt}</span>
+            </li>
+          ))}
+        </ol>
+        {detail.nextAfter ? <ActionButton label="Load more events" action={loadMore} /> : null}
+      </Card>
+    </div>
+  );
+}
+
+function Fact({ label, children }: { label: string; children: ComponentChildren }) {
+  return (
+    <div class="fact">
+      <dt>{label}</dt>
+      <dd>{children}</dd>
+    </div>
+  );
+}
+
+async function post<T>(api: { post<R>(path: string): Promise<R> }, path: string): Promise<T> {
+  return (await api.post<{ task: T }>(path)).task;
+}
+
+function isLogEvent(event: StreamEvent): event is TaskEvent {
+  return event.type !== "snapshot" && event.type !== "reset";
+}
+
+/** Merges by seq: no repeats, in order, at most {@link MAX_TIMELINE}. */
+function appendEvents(list: TaskEvent[], more: TaskEvent[]): TaskEvent[] {
+  const bySeq = new Map<number, TaskEvent>();
+  for (const e of list) bySeq.set(e.seq, e);
+  for (const e of more) bySeq.set(e.seq, e);
+  const merged = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+  return merged.length > MAX_TIMELINE ? merged.slice(0, MAX_TIMELINE) : merged;
+}
+
+function describe(e: TaskEvent): string {
+  switch (e.type) {
+    case "state": {
+      let text = e.state;
+      if (e.reason) text += ` (${e.reason})`;
+      if (e.error) text += `: ${e.error.message}`;
+      if (e.runAt) text += `, again at ${new Date(e.runAt).toLocaleTimeString()}`;
+      return text;
+    }
+    case "progress": {
+      const p = e.progress;
+      const parts = [typeof p.percent === "number" ? `${p.percent.toFixed(1)}%` : null, typeof p.current === "number" ? `${p.current}/${p.total ?? "?"}` : null, p.message ?? null];
+      return parts.filter(Boolean).join(" · ");
+    }
+    case "log":
+      return e.message;
+    case "step":
+      return e.name;
+  }
+}

@@ -1,0 +1,135 @@
+import { useEffect, useState } from "preact/hooks";
+import { query, type Task, type TaskPage } from "./api.js";
+import { useSession } from "./context.js";
+import { usePoll } from "./hooks.js";
+import { navigate, taskHref, tasksHref } from "./router.js";
+import { Ago, Card, Empty, ErrorNote, ProgressBar, StateBadge } from "./ui.js";
+
+const PAGE_SIZE = 50;
+const STATES = ["", "queued", "running", "succeeded", "failed", "canceled"] as const;
+
+/**
+ * Tasks by state, queue, name and owner, newest first, one page at a time
+ * (the list cursor; earlier cursors are kept for "Previous"). Rows on the
+ * page follow the live stream.
+ */
+export function TasksPage({ params }: { params: URLSearchParams }) {
+  const { api, feed } = useSession();
+  const filter = {
+    state: params.get("state") ?? "",
+    queue: params.get("queue") ?? "",
+    name: params.get("name") ?? "",
+    owner: params.get("owner") ?? "",
+  };
+  const key = JSON.stringify(filter);
+  const [cursors, setCursors] = useState<string[]>([]);
+  const [draft, setDraft] = useState(filter);
+  useEffect(() => {
+    setCursors([]);
+    setDraft(filter);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [key]);
+  const cursor = cursors.at(-1);
+  const { data, error } = usePoll(
+    () => api.get<TaskPage>(`/api/v1/tasks${query({ ...filter, limit: PAGE_SIZE, cursor })}`),
+    0,
+    [key, cursor],
+  );
+  const [rows, setRows] = useState<Task[]>([]);
+  useEffect(() => setRows(data?.tasks ?? []), [data]);
+  useEffect(
+    () =>
+      feed.onAnyTask((task) =>
+        setRows((current) => (current.some((t) => t.id === task.id) ? current.map((t) => (t.id === task.id ? { ...task } : t)) : current)),
+      ),
+    [feed],
+  );
+  const pageNumber = cursors.length + 1;
+  const title = filter.state === "failed" ? "Failed tasks" : "Tasks";
+  return (
+    <Card title={title}>
+      <form
+        class="filters"
+        aria-label="Filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const get = (k: keyof typeof draft) => draft[k].trim() || undefined;
+          navigate(tasksHref({ state: get("state"), queue: get("queue"), name: get("name"), owner: get("owner") }));
+        }}
+      >
+        <label>
+          State
+          <select name="state" value={draft.state} onChange={(e) => setDraft({ ...draft, state: (e.target as HTMLSelectElement).value })}>
+            {STATES.map((s) => (
+              <option key={s} value={s}>
+                {s || "any"}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Queue
+          <input name="queue" value={draft.queue} placeholder="any" onInput={(e) => setDraft({ ...draft, queue: (e.target as HTMLInputElement).value })} />
+        </label>
+        <label>
+          Name
+          <input name="name" value={draft.name} placeholder="any" onInput={(e) => setDraft({ ...draft, name: (e.target as HTMLInputElement).value })} />
+        </label>
+        <label>
+          Owner
+          <input name="owner" value={draft.owner} placeholder="any" onInput={(e) => setDraft({ ...draft, owner: (e.target as HTMLInputElement).value })} />
+        </label>
+        <button class="btn btn-primary" type="submit">
+          Apply
+        </button>
+      </form>
+      <ErrorNote error={error} />
+      {data && rows.length === 0 ? <Empty>No tasks match.</Empty> : null}
+      {rows.length > 0 ? (
+        <table class="table" aria-label="Tasks">
+          <thead>
+            <tr>
+              <th>Task</th>
+              <th>State</th>
+              <th>Name</th>
+              <th>Queue</th>
+              <th>Owner</th>
+              <th class="wide">Progress or error</th>
+              <th>Created</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((t) => (
+              <tr key={t.id} data-task={t.id}>
+                <td>
+                  <a class="mono" href={taskHref(t.id)}>
+                    {t.id}
+                  </a>
+                </td>
+                <td>
+                  <StateBadge state={t.state} />
+                </td>
+                <td>{t.name}</td>
+                <td>{t.queue}</td>
+                <td>{t.owner}</td>
+                <td>{t.state === "failed" || (t.state === "canceled" && t.error) ? <span class="error-text">{t.error?.message ?? "—"}</span> : <ProgressBar task={t} />}</td>
+                <td>
+                  <Ago at={t.createdAt} />
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      <nav class="pager" aria-label="Pages">
+        <button type="button" class="btn" disabled={cursors.length === 0} onClick={() => setCursors((c) => c.slice(0, -1))}>
+          ← Previous
+        </button>
+        <span class="muted">Page {pageNumber}</span>
+        <button type="button" class="btn" disabled={!data?.nextCursor} onClick={() => data?.nextCursor && setCursors((c) => [...c, data.nextCursor!])}>
+          Next →
+        </button>
+      </nav>
+    </Card>
+  );
+}

@@ -1,0 +1,112 @@
+import { createHash } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import type { Hono } from "hono";
+import { OutlastError } from "../core/errors.js";
+import type { ServerContext } from "./context.js";
+
+/** The dashboard's bundle: one script and one stylesheet. */
+export interface DashboardAssets {
+  js: string;
+  css: string;
+  /** Content hash, for ETags. */
+  version: string;
+}
+
+let assets: Promise<DashboardAssets> | null = null;
+
+/**
+ * Bundles src/dashboard with esbuild on first use and keeps the result for
+ * the life of the process, so `npm start` needs no build step. The bundle
+ * depends only on the source files, so every handler shares it.
+ */
+export function dashboardAssets(): Promise<DashboardAssets> {
+  if (!assets) {
+    assets = buildAssets();
+    // A failed build (a syntax error while editing) is tried again on the next request.
+    assets.catch(() => (assets = null));
+  }
+  return assets;
+}
+
+async function buildAssets(): Promise<DashboardAssets> {
+  // Loaded on demand: a server that never serves the dashboard never starts esbuild.
+  const { build } = await import("esbuild");
+  const result = await build({
+    entryPoints: [fileURLToPath(new URL("../dashboard/main.tsx", import.meta.url))],
+    bundle: true,
+    write: false,
+    outdir: "dashboard-out",
+    entryNames: "app",
+    format: "esm",
+    target: ["es2020", "chrome100", "firefox100", "safari15"],
+    platform: "browser",
+    minify: true,
+    jsx: "automatic",
+    jsxImportSource: "preact",
+    define: { "process.env.NODE_ENV": '"production"' },
+    logLevel: "silent",
+    legalComments: "none",
+  });
+  const js = result.outputFiles.find((f) => f.path.endsWith(".js"))?.text ?? "";
+  const css = result.outputFiles.find((f) => f.path.endsWith(".css"))?.text ?? "";
+  const version = createHash("sha256").update(js).update(css).digest("base64url").slice(0, 16);
+  return { js, css, version };
+}
+
+/** The page shell; the script reads the admin key from `#key=` or asks for it. */
+export function dashboardHtml(version: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Outlast dashboard</title>
+<link rel="stylesheet" href="dashboard/app.css?v=${version}">
+</head>
+<body>
+<div id="app"></div>
+<script type="module" src="dashboard/app.js?v=${version}"></script>
+</body>
+</html>
+`;
+}
+
+/** `/dashboard` and its two files. The page holds no data: every call it makes needs the admin key. */
+export function dashboardRoutes(app: Hono, ctx: ServerContext): void {
+  const load = async () => {
+    try {
+      return await dashboardAssets();
+    } catch (error) {
+      ctx.log.error({ err: error }, "building the dashboard failed");
+      throw new OutlastError("internal", "The dashboard could not be built; see the server log");
+    }
+  };
+  const headers = (type: string, version: string) => ({
+    "content-type": type,
+    "cache-control": "no-cache",
+    etag: `"${version}"`,
+    "x-content-type-options": "nosniff",
+  });
+  const serveFile = (type: string, pick: (a: DashboardAssets) => string) => async (c: { req: { header(name: string): string | undefined } }) => {
+    const a = await load();
+    if (c.req.header("if-none-match") === `"${a.version}"`) return new Response(null, { status: 304, headers: headers(type, a.version) });
+    return new Response(pick(a), { status: 200, headers: headers(type, a.version) });
+  };
+
+  app.get("/dashboard", async () => {
+    const a = await load();
+    return new Response(dashboardHtml(a.version), {
+      status: 200,
+      headers: {
+        "content-type": "text/html; charset=utf-8",
+        "cache-control": "no-cache",
+        // Everything is served from here: no CDN, no inline script.
+        "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+        "x-content-type-options": "nosniff",
+      },
+    });
+  });
+  app.get("/dashboard/app.js", serveFile("text/javascript; charset=utf-8", (a) => a.js));
+  app.get("/dashboard/app.css", serveFile("text/css; charset=utf-8", (a) => a.css));
+}

@@ -1,0 +1,207 @@
+import type { StoredEvent } from "../core/events.js";
+import type { Outlast } from "../engine/outlast.js";
+
+/** One time bucket of one queue, as `GET /api/v1/stats` answers it. */
+export interface StatsBucket {
+  /** Start of the bucket, ISO-8601. */
+  at: string;
+  submitted: number;
+  succeeded: number;
+  failed: number;
+  canceled: number;
+  /** Run time of attempts that ended in the bucket; null when none did. */
+  runMeanMs: number | null;
+  runP95Ms: number | null;
+  /** Time from queued to started of attempts that started in the bucket. */
+  waitMeanMs: number | null;
+}
+
+export interface StatsSeries {
+  windowMs: number;
+  bucketMs: number;
+  from: string;
+  to: string;
+  queues: { name: string; buckets: StatsBucket[] }[];
+  /** Every queue together. */
+  all: StatsBucket[];
+}
+
+interface Fine {
+  submitted: number;
+  succeeded: number;
+  failed: number;
+  canceled: number;
+  runCount: number;
+  runSum: number;
+  /** A reservoir sample of run times, for percentiles without keeping every one. */
+  runSample: number[];
+  waitCount: number;
+  waitSum: number;
+}
+
+/** Finest bucket kept; coarser ones are merged from these at query time. */
+export const FINE_BUCKET_MS = 5_000;
+/** How far back the ring reaches. */
+export const KEEP_MS = 24 * 60 * 60 * 1000;
+const SAMPLE_SIZE = 48;
+/** Tasks whose start (or queueing) time is remembered while they wait or run. */
+const MAX_TRACKED = 20_000;
+/** Buckets a series is cut into. */
+const TARGET_BUCKETS = 60;
+
+/**
+ * Throughput and latency per queue over the last day, from the engine's
+ * events as they happen: a bounded in-memory ring, so drawing a chart never
+ * scans the task table. It starts empty when the process starts and counts
+ * what this process hears (every process on the database, through the store's
+ * event feed).
+ */
+export class TaskStats {
+  private readonly queues = new Map<string, Map<number, Fine>>();
+  private readonly startedAt = new Map<string, number>();
+  private readonly queuedAt = new Map<string, number>();
+  private readonly stop: () => void;
+
+  constructor(outlast: Outlast) {
+    this.stop = outlast.hub.onAll((event) => this.record(event));
+  }
+
+  close(): void {
+    this.stop();
+    this.queues.clear();
+    this.startedAt.clear();
+    this.queuedAt.clear();
+  }
+
+  /** Feeds one event; exposed so the ring can be tested without an engine. */
+  record(event: StoredEvent): void {
+    const data = event.data;
+    if (data.type !== "state") return;
+    const at = event.at;
+    switch (data.state) {
+      case "queued": {
+        const ready = data.runAt !== undefined ? Math.max(at, Date.parse(data.runAt) || at) : at;
+        remember(this.queuedAt, event.taskId, ready);
+        if (data.reason === undefined) this.fine(event.queue, at).submitted++;
+        return;
+      }
+      case "running": {
+        remember(this.startedAt, event.taskId, at);
+        const queued = this.queuedAt.get(event.taskId);
+        this.queuedAt.delete(event.taskId);
+        if (queued !== undefined) {
+          const bucket = this.fine(event.queue, at);
+          bucket.waitCount++;
+          bucket.waitSum += Math.max(0, at - queued);
+        }
+        return;
+      }
+      case "succeeded":
+      case "failed":
+      case "canceled": {
+        const bucket = this.fine(event.queue, at);
+        bucket[data.state]++;
+        this.queuedAt.delete(event.taskId);
+        const started = this.startedAt.get(event.taskId);
+        this.startedAt.delete(event.taskId);
+        if (started !== undefined) addRun(bucket, Math.max(0, at - started));
+        return;
+      }
+    }
+  }
+
+  /** The last `windowMs` up to `now`, cut into about 60 buckets per queue. */
+  series(windowMs: number, now: number): StatsSeries {
+    const bucketMs = Math.max(FINE_BUCKET_MS, Math.ceil(windowMs / TARGET_BUCKETS / FINE_BUCKET_MS) * FINE_BUCKET_MS);
+    const end = Math.floor(now / bucketMs) * bucketMs + bucketMs;
+    const start = end - Math.ceil(windowMs / bucketMs) * bucketMs;
+    const empty = () => Array.from({ length: (end - start) / bucketMs }, emptyFine);
+    const all = empty();
+    const queues: StatsSeries["queues"] = [];
+    for (const [name, fines] of this.queues) {
+      const merged = empty();
+      for (const [t, fine] of fines) {
+        if (t < start || t >= end) continue;
+        const i = Math.floor((t - start) / bucketMs);
+        merge(merged[i]!, fine);
+        merge(all[i]!, fine);
+      }
+      queues.push({ name, buckets: merged.map((f, i) => present(f, start + i * bucketMs)) });
+    }
+    queues.sort((a, b) => a.name.localeCompare(b.name));
+    const at = (f: Fine, i: number) => present(f, start + i * bucketMs);
+    return { windowMs, bucketMs, from: new Date(start).toISOString(), to: new Date(end).toISOString(), queues, all: all.map(at) };
+  }
+
+  private fine(queue: string, at: number): Fine {
+    let fines = this.queues.get(queue);
+    if (!fines) this.queues.set(queue, (fines = new Map()));
+    const key = Math.floor(at / FINE_BUCKET_MS) * FINE_BUCKET_MS;
+    let fine = fines.get(key);
+    if (!fine) {
+      fines.set(key, (fine = emptyFine()));
+      // Buckets are made in time order, so the oldest are first in the map.
+      for (const t of fines.keys()) {
+        if (t >= key - KEEP_MS) break;
+        fines.delete(t);
+      }
+    }
+    return fine;
+  }
+}
+
+function remember(map: Map<string, number>, id: string, at: number): void {
+  map.delete(id);
+  map.set(id, at);
+  // A task whose end this process never hears must not be kept forever.
+  if (map.size > MAX_TRACKED) {
+    const oldest = map.keys().next().value;
+    if (oldest !== undefined) map.delete(oldest);
+  }
+}
+
+function emptyFine(): Fine {
+  return { submitted: 0, succeeded: 0, failed: 0, canceled: 0, runCount: 0, runSum: 0, runSample: [], waitCount: 0, waitSum: 0 };
+}
+
+function addRun(fine: Fine, ms: number): void {
+  fine.runCount++;
+  fine.runSum += ms;
+  if (fine.runSample.length < SAMPLE_SIZE) fine.runSample.push(ms);
+  else {
+    const slot = Math.floor(Math.random() * fine.runCount);
+    if (slot < SAMPLE_SIZE) fine.runSample[slot] = ms;
+  }
+}
+
+function merge(into: Fine, from: Fine): void {
+  into.submitted += from.submitted;
+  into.succeeded += from.succeeded;
+  into.failed += from.failed;
+  into.canceled += from.canceled;
+  into.runCount += from.runCount;
+  into.runSum += from.runSum;
+  into.waitCount += from.waitCount;
+  into.waitSum += from.waitSum;
+  // Weighting each fine bucket's sample equally is close enough for a chart.
+  into.runSample.push(...from.runSample);
+}
+
+function present(fine: Fine, at: number): StatsBucket {
+  return {
+    at: new Date(at).toISOString(),
+    submitted: fine.submitted,
+    succeeded: fine.succeeded,
+    failed: fine.failed,
+    canceled: fine.canceled,
+    runMeanMs: fine.runCount > 0 ? Math.round(fine.runSum / fine.runCount) : null,
+    runP95Ms: percentile(fine.runSample, 0.95),
+    waitMeanMs: fine.waitCount > 0 ? Math.round(fine.waitSum / fine.waitCount) : null,
+  };
+}
+
+export function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
+}

@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { openBrowser, screenshot } from "../support/browser.js";
+import { until } from "../support/engine.js";
+import { guardLeaks } from "../support/leaks.js";
+import { ADMIN_KEY, barValue, dashboardServer, eventually, textOf } from "./support.js";
+
+guardLeaks();
+
+describe("dashboard in Chromium", () => {
+  test("the overview shows queue counts, a running task's bar moving live, workers and watchers", async (t) => {
+    const { outlast, server, url } = await dashboardServer(t);
+    const done = await Promise.all([1, 2, 3].map(() => outlast.submit("demo.count", { to: 2, everyMs: 0 }, { owner: "ann" })));
+    const failed = await outlast.submit("demo.count", { to: 3, everyMs: 0, failAt: 2 }, { owner: "ann", maxAttempts: 1 });
+    await until(async () => (await Promise.all([...done, failed].map((d) => outlast.get(d.id)))).every((x) => x?.state === "succeeded" || x?.state === "failed"), "the short tasks");
+    const long = await outlast.submit("demo.count", { to: 300, everyMs: 30 }, { owner: "bob" });
+
+    const { page } = await openBrowser(t);
+    await page.goto(url);
+    // The key left the address bar once read.
+    assert.equal(new URL(page.url()).hash, "#/");
+
+    const row = 'tr[data-queue="default"]';
+    assert.equal(await eventually(() => textOf(page, `${row} td[data-state="succeeded"]`).then((s) => (s === "3" ? s : undefined)), "3 succeeded"), "3");
+    assert.equal(await textOf(page, `${row} td[data-state="failed"]`), "1");
+
+    const running = `section[aria-label^="Running"] tr[data-task="${long.id}"]`;
+    const first = await eventually(() => barValue(page, running), "the running task's bar");
+    const later = await eventually(async () => {
+      const v = await barValue(page, running);
+      return v !== undefined && v > first ? v : undefined;
+    }, "the bar to move without a reload");
+    assert.ok(later > first);
+
+    // The failure is listed with its error.
+    assert.match((await eventually(() => textOf(page, `.failures li[data-task="${failed.id}"] .failure-error`), "the failure")) ?? "", /Failing at 2 on purpose/);
+
+    const worker = `tr[data-worker="${outlast.workerId}"]`;
+    assert.ok(await eventually(() => textOf(page, `${worker} a[href="#/task/${long.id}"]`), "the worker running the long task"));
+    const streams = Number(await eventually(() => textOf(page, `tr[data-node="${outlast.workerId}"] [data-field="streams"]`), "this node's streams"));
+    assert.ok(streams >= 1, "the dashboard's own stream is counted");
+    assert.ok(server.handler.openStreams >= 1);
+    await page.waitForTimeout(300);
+    await screenshot(page, "dashboard-overview");
+  });
+
+  test("a wrong key is refused at the login form; the right one signs in", async (t) => {
+    const { server } = await dashboardServer(t);
+    const { page } = await openBrowser(t, { width: 1100, height: 700 });
+    await page.goto(`${server.url}/dashboard`);
+    await page.fill("#admin-key", "not-the-admin-key-000000");
+    await page.click('button[type="submit"]');
+    assert.match((await eventually(() => textOf(page, '[role="alert"]'), "the refusal")) ?? "", /refused/);
+    await screenshot(page, "dashboard-login");
+    await page.fill("#admin-key", ADMIN_KEY);
+    await page.click('button[type="submit"]');
+    await eventually(() => textOf(page, 'tr[data-queue="default"]'), "the queues after signing in");
+  });
+});
