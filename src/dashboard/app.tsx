@@ -112,10 +112,8 @@ function Page({ route }: { route: Route }) {
           <RunningCard />
           <ChartsCard />
           <FailuresCard />
-          <div class="grid-2">
-            <WorkersCard />
-            <NodesCard />
-          </div>
+          <WorkersCard />
+          <NodesCard />
         </div>
       );
     case "tasks":

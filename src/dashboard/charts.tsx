@@ -61,6 +61,7 @@ export function ChartsCard() {
         />
         <Chart
           title="Latency"
+          sparse
           xs={xs}
           series={[
             { label: "run mean", stroke: "#2b6cb0", values: buckets.map((b) => b.runMeanMs) },
@@ -86,7 +87,7 @@ interface Series {
 }
 
 /** One uPlot chart that keeps its instance and only swaps data on updates. */
-function Chart({ title, xs, series, format }: { title: string; xs: number[]; series: Series[]; format: (v: number | null) => string }) {
+function Chart({ title, xs, series, format, sparse = false }: { title: string; xs: number[]; series: Series[]; format: (v: number | null) => string; sparse?: boolean }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const data = [xs, ...series.map((s) => s.values)] as uPlot.AlignedData;
@@ -101,7 +102,8 @@ function Chart({ title, xs, series, format }: { title: string; xs: number[]; ser
       cursor: { drag: { x: false, y: false } },
       scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
       axes: [{ stroke: "#4a5568", grid: { stroke: "#edf2f7" } }, { stroke: "#4a5568", grid: { stroke: "#edf2f7" }, size: 64, values: (_u, ticks) => ticks.map((t) => format(t)) }],
-      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: false, points: { show: false }, value: (_u: uPlot, v: number | null) => format(v), ...(s.dash ? { dash: s.dash } : {}) }))],
+      // Sparse series (latency: nothing when nothing ran) join their points and show them, so a lone value is visible.
+      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: sparse, points: { show: sparse, size: 5, fill: s.stroke }, value: (_u: uPlot, v: number | null) => format(v), ...(s.dash ? { dash: s.dash } : {}) }))],
     };
     const chart = new uPlot(opts, data, el);
     plot.current = chart;

@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { openBrowser, screenshot } from "../support/browser.js";
+import { until } from "../support/engine.js";
+import { guardLeaks } from "../support/leaks.js";
+import { dashboardServer, eventually, textOf } from "./support.js";
+
+guardLeaks();
+
+describe("search and pagination in Chromium", () => {
+  test("searches by id, owner and name, and pages through more than one page", async (t) => {
+    const { outlast, url } = await dashboardServer(t);
+    // Delayed an hour: they stay queued, so the list is stable.
+    const paged = [];
+    for (let i = 0; i < 63; i++) paged.push(await outlast.submit("demo.count", { to: 1 }, { owner: "pager", delayMs: 3_600_000 }));
+    const reports = await Promise.all([1, 2].map(() => outlast.submit("report.build", { ms: 0 }, { owner: "erin" })));
+    await until(async () => (await Promise.all(reports.map((r) => outlast.get(r.id)))).every((r) => r?.state === "succeeded"), "the reports");
+
+    const { page } = await openBrowser(t);
+    await page.goto(url);
+    const rows = () => page.locator('table[aria-label="Tasks"] tbody tr').count();
+
+    // Owner: 63 tasks, 50 a page.
+    await page.selectOption('select[aria-label="Search by"]', "owner");
+    await page.fill('input[aria-label="Search"]', "pager");
+    await page.press('input[aria-label="Search"]', "Enter");
+    await eventually(async () => ((await rows()) === 50 ? true : undefined), "a first page of 50");
+    assert.equal(await textOf(page, ".pager .muted"), "Page 1");
+    await screenshot(page, "dashboard-tasks-page1");
+    const firstPageIds = await page.locator('table[aria-label="Tasks"] tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-task")));
+    await page.click('button:has-text("Next")');
+    await eventually(async () => ((await rows()) === 13 ? true : undefined), "a second page of 13");
+    assert.equal(await textOf(page, ".pager .muted"), "Page 2");
+    assert.ok(await page.locator('button:has-text("Next")').isDisabled());
+    const secondPageIds = await page.locator('table[aria-label="Tasks"] tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-task")));
+    assert.deepEqual(new Set([...firstPageIds, ...secondPageIds]), new Set(paged.map((p) => p.id)));
+    await page.click('button:has-text("Previous")');
+    await eventually(async () => ((await rows()) === 50 ? true : undefined), "back to the first page");
+
+    // Name.
+    await page.selectOption('select[aria-label="Search by"]', "name");
+    await page.fill('input[aria-label="Search"]', "report.build");
+    await page.press('input[aria-label="Search"]', "Enter");
+    await eventually(async () => ((await rows()) === 2 ? true : undefined), "the two reports");
+    const names = await page.locator('table[aria-label="Tasks"] tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-task")));
+    assert.deepEqual(new Set(names), new Set(reports.map((r) => r.id)));
+
+    // Id: opens the task.
+    await page.selectOption('select[aria-label="Search by"]', "id");
+    await page.fill('input[aria-label="Search"]', reports[0]!.id);
+    await page.press('input[aria-label="Search"]', "Enter");
+    assert.equal(await eventually(() => textOf(page, "section.card h2").then((h) => (h?.includes(reports[0]!.id) ? h : undefined)), "the task page"), `Task ${reports[0]!.id}`);
+
+    // An unknown id says so.
+    await page.fill('input[aria-label="Search"]', "tsk_nope");
+    await page.press('input[aria-label="Search"]', "Enter");
+    assert.match((await eventually(() => textOf(page, '[role="alert"]'), "not found")) ?? "", /No task tsk_nope/);
+  });
+});
