@@ -34,10 +34,14 @@ const MAX_TRACKED = 200_000;
  * in insert order, not commit order.)
  *
  * If the connection drops, the feed reconnects with backoff and catches up:
- * it keeps a transaction snapshot that is at least one poll interval old —
- * every event of a transaction visible in it has been delivered — and after
- * reconnecting reads every event of transactions not visible in it, skipping
- * what it already delivered.
+ * it keeps a transaction snapshot a couple of seconds old — every event of a
+ * transaction visible in it has been delivered — and after reconnecting
+ * reads every event of transactions not visible in it (`task_events.txid`),
+ * skipping what it already delivered. A NOTIFY is never the only copy of
+ * anything: the rows are the truth, the notification only says where to look.
+ *
+ * Events this process commits itself are handed over at commit (see
+ * `committed`), so a single node never reads its own events back.
  */
 export class PgEventFeed {
   private readonly listeners = new Set<StoreListener>();
@@ -184,6 +188,7 @@ export class PgEventFeed {
       this.reconnectTimer = null;
       if (!this.stopped && !this.client) this.connect();
     }, delay);
+    this.reconnectTimer.unref();
   }
 
   private notified(channel: string, payload: string | undefined): void {

@@ -191,8 +191,8 @@ export class WriteBatch {
       },
     };
     let broken: unknown = undefined;
-    // Not awaited: on a pipelining connection the first statement goes out
-    // with it, saving a round trip; otherwise the client queues it behind.
+    // Not awaited: the client sends it first and queues the statements
+    // behind it; if it failed, so do they, and the catch below tells why.
     let beginFailed: unknown = null;
     const begin = client.query("BEGIN").catch((error: unknown) => {
       beginFailed = error;
