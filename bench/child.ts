@@ -61,7 +61,8 @@ async function runHelper(): Promise<void> {
   process.on("disconnect", () => process.exit(1));
   const adapter = await adapterFor(spec);
   let pending = 0;
-  const hooks: Hooks = { started() {}, finished: (n) => void (pending += n) };
+  let ran = 0;
+  const hooks: Hooks = { started: () => void ran++, finished: (n) => void (pending += n) };
   // Counts travel in batches so IPC does not dominate the helper's CPU.
   const flush = setInterval(() => {
     if (pending === 0) return;
@@ -75,7 +76,7 @@ async function runHelper(): Promise<void> {
   clearInterval(flush);
   await adapter.close();
   process.removeAllListeners("disconnect");
-  await send({ type: "closed", peakRssMb: peakRssMb() } satisfies HelperMessage);
+  await send({ type: "closed", peakRssMb: peakRssMb(), ran } satisfies HelperMessage);
 }
 
 async function main(): Promise<void> {

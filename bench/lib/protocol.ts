@@ -43,5 +43,5 @@ export interface ScenarioResult {
 }
 
 /** Messages on the IPC channel between a scenario's child and its extra worker processes. */
-export type HelperMessage = { type: "ready" } | { type: "finished"; count: number } | { type: "closed"; peakRssMb: number };
+export type HelperMessage = { type: "ready" } | { type: "finished"; count: number } | { type: "closed"; peakRssMb: number; ran: number };
 export type OwnerMessage = { type: "stop" };

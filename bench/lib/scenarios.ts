@@ -9,8 +9,10 @@ const E2E_TIMEOUT_MS = 240_000;
 
 class Counter implements Hooks {
   done = 0;
+  ran = 0;
   readonly latch = new Latch();
   started(): void {
+    this.ran++;
     this.latch.fire();
   }
   finished(count: number): void {
@@ -40,23 +42,23 @@ export async function endToEnd(adapter: Adapter, spec: ScenarioSpec): Promise<Sc
       `${spec.count} tasks to finish`,
     );
     const finished = nowMs();
-    const tenthRate = (i: number) => Math.round(spec.count / 10 / (((tenths[i] ?? finished) - (i === 0 ? start : (tenths[i - 1] ?? start))) / 1000));
+
     if (adapter.confirmDone) {
       await waitUntil(() => adapter.confirmDone!(spec.count), 60_000, "the store to show every task complete", 5);
     }
     const confirmed = nowMs();
     const seconds = (confirmed - start) / 1000;
-    const helperRss = await stopHelpers(helpers);
+    const closed = await stopHelpers(helpers);
     return {
       metrics: [{ name: "tasks/s", value: spec.count / seconds, unit: "tasks/s", better: "higher" }],
-      peakRssMb: Math.max(peakRssMb(), ...helperRss),
+      peakRssMb: Math.max(peakRssMb(), ...closed.map((c) => c.peakRssMb)),
       detail: {
         totalMs: Math.round(confirmed - start),
         submitMs: Math.round(submitted - start),
         confirmLagMs: Math.round(confirmed - finished),
-        ranHere: counter.done,
-        firstTenthTasksPerS: tenthRate(0),
-        lastTenthTasksPerS: tenthRate(9),
+        ranByFirstProcess: counter.ran,
+        ranByExtraProcesses: closed.reduce((n, c) => n + c.ran, 0),
+        tenthsDoneAtMs: tenths.map((t) => Math.round(t - start)).join(" "),
       },
     };
   } finally {
@@ -131,7 +133,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 interface Helper {
   process: ChildProcess;
   done: number;
-  closed: Promise<number>;
+  closed: Promise<{ peakRssMb: number; ran: number }>;
 }
 
 /** Forks the extra worker processes of a multi-process scenario and waits until they work. */
@@ -142,22 +144,22 @@ async function startHelpers(spec: ScenarioSpec): Promise<Helper[]> {
     const child = fork(entry, ["helper", JSON.stringify(spec)], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
     let markReady: () => void = () => {};
     const ready = new Promise<void>((resolve) => (markReady = resolve));
-    let markClosed: (rss: number) => void = () => {};
-    const closed = new Promise<number>((resolve) => (markClosed = resolve));
+    let markClosed: (closed: { peakRssMb: number; ran: number }) => void = () => {};
+    const closed = new Promise<{ peakRssMb: number; ran: number }>((resolve) => (markClosed = resolve));
     const helper: Helper = { process: child, done: 0, closed };
     child.on("message", (message: HelperMessage) => {
       if (message.type === "ready") markReady();
       else if (message.type === "finished") helper.done += message.count;
-      else markClosed(message.peakRssMb);
+      else markClosed({ peakRssMb: message.peakRssMb, ran: message.ran });
     });
-    child.on("exit", () => markClosed(0));
+    child.on("exit", () => markClosed({ peakRssMb: 0, ran: 0 }));
     helpers.push(helper);
     await withTimeout(ready, 60_000, "an extra worker process to start");
   }
   return helpers;
 }
 
-async function stopHelpers(helpers: Helper[]): Promise<number[]> {
+async function stopHelpers(helpers: Helper[]): Promise<{ peakRssMb: number; ran: number }[]> {
   for (const helper of helpers) helper.process.send({ type: "stop" });
   return Promise.all(helpers.map((h) => withTimeout(h.closed, 30_000, "an extra worker process to close")));
 }

@@ -1,11 +1,5 @@
 #!/usr/bin/env node
 import { EXIT, exitCodeOf, messageOf, type ExitCode } from "./errors.js";
-import { migrateCommand } from "./migrate.js";
-import { serveCommand } from "./serve.js";
-import { submitCommand } from "./submit.js";
-import { tasksCommand } from "./tasks.js";
-import { watchCommand } from "./watch.js";
-import { workerCommand } from "./worker.js";
 
 const USAGE = `Usage: outlast <command> [options]
 
@@ -22,14 +16,18 @@ Exit codes: 0 ok, 1 task failed/canceled or operation refused, 2 usage error,
 3 server or database unreachable.
 `;
 
-/** Each command; long-running ones (serve, worker) return once started and keep the process alive. */
+/**
+ * Each command, loaded when called: `submit` or `tasks` in a script should
+ * not pay for loading the server and the database drivers. Long-running ones
+ * (serve, worker) return once started and keep the process alive.
+ */
 const COMMANDS: Record<string, (argv: readonly string[]) => Promise<ExitCode | void>> = {
-  serve: serveCommand,
-  worker: workerCommand,
-  migrate: migrateCommand,
-  submit: submitCommand,
-  watch: watchCommand,
-  tasks: tasksCommand,
+  serve: async (argv) => (await import("./serve.js")).serveCommand(argv),
+  worker: async (argv) => (await import("./worker.js")).workerCommand(argv),
+  migrate: async (argv) => (await import("./migrate.js")).migrateCommand(argv),
+  submit: async (argv) => (await import("./submit.js")).submitCommand(argv),
+  watch: async (argv) => (await import("./watch.js")).watchCommand(argv),
+  tasks: async (argv) => (await import("./tasks.js")).tasksCommand(argv),
 };
 
 async function main(argv: readonly string[]): Promise<void> {

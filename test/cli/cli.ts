@@ -102,3 +102,28 @@ export async function runEach(list: readonly (readonly string[])[], options: { e
   await Promise.all([lane(), lane()]);
   return results;
 }
+
+/**
+ * Runs `outlast …` with stdout on a pseudo-terminal (util-linux `script`), as
+ * a person at a terminal would; `stdout` holds what the terminal received.
+ */
+export function runCliInTerminal(args: readonly string[], options: { env?: Record<string, string>; columns?: number } = {}): Promise<CliResult> {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, "--import", "tsx", "src/cli/main.ts", ...args].map(quote).join(" ");
+  const child = spawn("script", ["-qec", `stty cols ${options.columns ?? 100}; ${command}`, "/dev/null"], {
+    cwd: ROOT,
+    env: cliEnv(options.env ?? {}),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  return new Promise((resolve) => {
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

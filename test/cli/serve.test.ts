@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { guardLeaks } from "../support/leaks.js";
 import { tempDir } from "../support/temp.js";
-import { SseReader } from "./sse-reader.js";
+import { SseReader } from "../server/sse-reader.js";
 
 guardLeaks();
 

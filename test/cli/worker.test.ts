@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { guardLeaks } from "../support/leaks.js";
 import { tempDbPath } from "../support/temp.js";
-import { ADMIN_KEY, runCli, startApiOnly, startWorker } from "./cli.js";
+import { ADMIN_KEY, runCli, runCliInTerminal, startApiOnly, startWorker } from "./cli.js";
 
 guardLeaks();
 
@@ -76,6 +76,15 @@ test("serve --no-workers plus a worker process on the same SQLite file: submit, 
   assert.equal(all.nextCursor, null);
   const shortTable = await runCli(["tasks", "--limit", "1", ...http]);
   assert.match(shortTable.stderr, /more tasks: --all lists every page/);
+
+  // On a terminal: one line redrawn with \r, a bar, and the result after it.
+  const tty = await runCliInTerminal(["submit", "cli.add", "--input", '{"a":1,"b":2,"steps":5,"everyMs":200}', "--watch", ...http]);
+  assert.equal(tty.code, 0, tty.stdout + tty.stderr);
+  assert.doesNotMatch(tty.stdout, /^progress /m, "plain lines are for pipes");
+  const frames = tty.stdout.split("\r\x1b[K").slice(1);
+  assert.match(frames[0]!, /^\[-{24}\] (queued|running)/, JSON.stringify(tty.stdout));
+  assert.ok(frames.length >= 2, JSON.stringify(tty.stdout));
+  assert.match(frames.at(-1)!, /^\[#{24}\] 100%  5\/5  step 5  succeeded\r?\n\{"sum":3,"pid":\d+\}\r?\n$/);
 
   worker.process.kill("SIGTERM");
   assert.equal(await worker.exited, 0, worker.output());
