@@ -15,6 +15,12 @@ export interface ServeOptions extends HandlerOptions {
   handleSignals?: boolean;
   /** How long running tasks may take to finish at shutdown. @defaultValue 10000 */
   shutdownGraceMs?: number;
+  /**
+   * An app in front of the API: given the API handler (to call it as the
+   * caller), it returns a handler that sees each request first and answers
+   * null to leave it to the API.
+   */
+  app?: (api: OutlastHandler) => (request: Request) => Promise<Response | null>;
 }
 
 /** A running server. */
@@ -38,9 +44,11 @@ export interface RunningServer {
  */
 export async function serve(outlast: Outlast, options: ServeOptions = {}): Promise<RunningServer> {
   const handler = createHandler(outlast, options);
+  const front = options.app?.(handler);
+  const fetch = front ? async (request: Request) => (await front(request)) ?? handler.fetch(request) : handler.fetch;
   const host = options.host ?? "127.0.0.1";
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serveNode({ fetch: handler.fetch, port: options.port ?? 7391, hostname: host }, () => resolve(s as Server)) as Server;
+    const s = serveNode({ fetch, port: options.port ?? 7391, hostname: host }, () => resolve(s as Server)) as Server;
     s.once("error", reject);
   });
   const port = (server.address() as AddressInfo).port;

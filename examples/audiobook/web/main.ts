@@ -1,0 +1,259 @@
+import "./styles.css";
+import { OutlastClient, type ConnectionState, type Task } from "../../../src/client/index.js";
+import { BookCard, type Book } from "./book-card.js";
+import { h } from "./dom.js";
+import { formatBytes } from "./format.js";
+
+const TASK_NAME = "audiobook.convert";
+const BOOK_FILE = /\.(txt|epub)$/i;
+
+const root = document.getElementById("app");
+if (!root) throw new Error("The page has no #app element");
+const maxBytes = Number(root.dataset.maxUploadBytes) || 20 * 1024 * 1024;
+
+// The session cookie is the credential; the page keeps no token of its own.
+const client = new OutlastClient({ baseUrl: "", storage: null });
+const books = new Map<string, Book>();
+const cards = new Map<string, BookCard>();
+
+// --- the page's parts ---
+
+const input = h("input", { type: "file", className: "file-input", accept: ".txt,.epub,text/plain,application/epub+zip", "aria-describedby": "upload-hint" });
+const drop = h(
+  "label",
+  { className: "drop" },
+  input,
+  h("span", { className: "drop-title" }, "Choose a book"),
+  h("span", { className: "drop-or" }, " or drop it here"),
+  h("span", { className: "drop-hint", id: "upload-hint" }, `.txt or .epub, up to ${formatBytes(maxBytes)}`),
+);
+const notice = h("p", { className: "notice", role: "status", "aria-live": "polite" });
+const uploadError = h("p", { className: "upload-error", role: "alert" });
+const list = h("ul", { className: "books", "aria-labelledby": "books-heading" });
+const empty = h("p", { className: "empty" }, "No books yet. Choose one above: each chapter becomes an MP3 file you can play here or download.");
+const live = h("span", { className: "live", role: "status", "aria-label": "Connection" });
+
+root.append(
+  h("section", { className: "upload", "aria-label": "Add a book" }, drop, notice, uploadError),
+  h("section", { className: "library" }, h("div", { className: "library-head" }, h("h2", { id: "books-heading" }, "Your books"), live), empty, list),
+  h("footer", { className: "foot" }, "Books you upload are seen only from this browser. Uploading the same book again never converts it twice."),
+);
+
+// --- books on the page ---
+
+/** Takes the newer copy of a task: a list answer may be older than what the stream already said. */
+function upsert(task: Task, filename?: string | null, note?: string | null): void {
+  if (task.name !== TASK_NAME) return;
+  const known = books.get(task.id);
+  const book: Book = {
+    task: known && known.task.lastSeq > task.lastSeq ? known.task : task,
+    filename: filename ?? known?.filename ?? null,
+    notice: note === undefined ? (known?.notice ?? null) : note,
+  };
+  // Queue position and ETA are only in snapshots and reads; keep them until the task leaves the queue.
+  if (book.task !== task && book.task.state === "queued" && task.state === "queued") book.task = { ...book.task, position: task.position, etaMs: task.etaMs };
+  books.set(task.id, book);
+  let card = cards.get(task.id);
+  if (!card) {
+    card = new BookCard(task.id, { cancel, retry });
+    cards.set(task.id, card);
+    place(card, task);
+  }
+  card.update(book);
+  empty.hidden = books.size > 0;
+}
+
+/** Newest first; a new card is inserted in place, so existing ones (and a playing player) never move. */
+function place(card: BookCard, task: Task): void {
+  for (const other of list.children) {
+    const id = (other as HTMLElement).dataset.taskId;
+    const created = id ? books.get(id)?.task.createdAt : undefined;
+    if (created !== undefined && created < task.createdAt) {
+      list.insertBefore(card.el, other);
+      return;
+    }
+  }
+  list.append(card.el);
+}
+
+let naming: Promise<void> | null = null;
+/** A book first seen on the stream (uploaded in another tab) gets its file name from the list. */
+function missingNames(): void {
+  naming ??= new Promise<void>((resolve) => setTimeout(resolve, 300))
+    .then(loadBooks)
+    .catch(() => {})
+    .finally(() => (naming = null));
+}
+
+async function loadBooks(): Promise<void> {
+  let response = await fetch("/app/books", { headers: { accept: "application/json" } });
+  if (response.status === 401) {
+    // A new browser: ask for an owner of its own (an HttpOnly cookie), then list again.
+    await client.session();
+    response = await fetch("/app/books", { headers: { accept: "application/json" } });
+  }
+  if (!response.ok) throw new Error(await errorMessage(response));
+  const listing = (await response.json()) as { tasks: Task[]; filenames: Record<string, string> };
+  for (const task of [...listing.tasks].reverse()) upsert(task, listing.filenames[task.id] ?? null);
+}
+
+// --- actions ---
+
+async function upload(file: File): Promise<void> {
+  showError("");
+  if (!BOOK_FILE.test(file.name)) return showError(`“${file.name}” is not a .txt or .epub file. Choose a plain-text or EPUB book.`);
+  if (file.size > maxBytes) return showError(`“${file.name}” is ${formatBytes(file.size)}; books up to ${formatBytes(maxBytes)} are accepted.`);
+  if (file.size === 0) return showError(`“${file.name}” is empty.`);
+  setNotice(`Uploading “${file.name}”…`);
+  drop.classList.add("busy");
+  input.disabled = true;
+  try {
+    const send = () =>
+      fetch(`/app/upload?filename=${encodeURIComponent(file.name)}`, {
+        method: "POST",
+        body: file,
+        headers: { "content-type": "application/octet-stream" },
+      });
+    let response = await send();
+    if (response.status === 401) {
+      await client.session();
+      response = await send();
+    }
+    if (!response.ok) {
+      setNotice("");
+      return showError(await errorMessage(response));
+    }
+    const { task } = (await response.json()) as { task: Task };
+    const note = outcomeNote(response.status, task);
+    upsert(task, file.name, note.card);
+    setNotice(note.page);
+    highlight(task.id);
+  } catch {
+    setNotice("");
+    showError("The upload did not reach the server. Check the connection and try again.");
+  } finally {
+    drop.classList.remove("busy");
+    input.disabled = false;
+    input.value = "";
+  }
+}
+
+/** What submitting told: new, attached to a running one, already done, or resumed. */
+function outcomeNote(status: number, task: Task): { page: string; card: string | null } {
+  if (status === 200 && task.state === "succeeded") return { page: "Already converted: this book was done before, so here it is.", card: "Already converted" };
+  if (status === 200) return { page: "This book is already being converted: showing its progress.", card: "Already converting: attached to it" };
+  if (task.attempt > 1) {
+    const from = task.progress.current;
+    const text = from ? `Resumed from chapter ${from}` : "Resumed where it stopped";
+    return { page: `${text}: the chapters already spoken are kept.`, card: text };
+  }
+  return { page: "Uploaded. Converting it now.", card: null };
+}
+
+function cancel(id: string): void {
+  client.cancel(id).then(
+    (task) => upsert(task),
+    (error: unknown) => showError(messageOf(error)),
+  );
+}
+
+function retry(id: string): void {
+  client.retry(id).then(
+    (task) => {
+      const from = task.progress.current;
+      upsert(task, undefined, from ? `Resumed from chapter ${from}` : "Trying again");
+    },
+    (error: unknown) => showError(messageOf(error)),
+  );
+}
+
+function highlight(id: string): void {
+  const el = cards.get(id)?.el;
+  if (!el) return;
+  el.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  el.classList.remove("flash");
+  void el.offsetWidth;
+  el.classList.add("flash");
+}
+
+// --- messages ---
+
+function setNotice(text: string): void {
+  notice.textContent = text;
+  notice.hidden = text === "";
+}
+
+function showError(text: string): void {
+  uploadError.textContent = text;
+  uploadError.hidden = text === "";
+}
+
+async function errorMessage(response: Response): Promise<string> {
+  const body = (await response.json().catch(() => null)) as { error?: { message?: unknown } } | null;
+  const message = body?.error?.message;
+  if (typeof message === "string" && message) return message;
+  return `The server answered ${response.status} ${response.statusText}`.trim();
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+const LIVE_LABEL: Record<ConnectionState, string> = {
+  idle: "",
+  connecting: "Connecting…",
+  open: "Live",
+  backoff: "Reconnecting…",
+  refreshing: "Reconnecting…",
+  pruning: "Reconnecting…",
+  failed: "Not connected",
+  closed: "",
+};
+
+function showConnection(state: ConnectionState): void {
+  live.textContent = LIVE_LABEL[state] ?? "";
+  live.dataset.state = state;
+}
+
+// --- wiring ---
+
+input.addEventListener("change", () => {
+  const file = input.files?.[0];
+  if (file) void upload(file);
+});
+for (const type of ["dragenter", "dragover"]) {
+  drop.addEventListener(type, (event) => {
+    event.preventDefault();
+    drop.classList.add("over");
+  });
+}
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (event) => {
+  event.preventDefault();
+  drop.classList.remove("over");
+  const file = event.dataTransfer?.files[0];
+  if (file) void upload(file);
+});
+
+// Position and ETA change while a book waits, without events: read waiting books now and then.
+setInterval(() => {
+  for (const { task } of books.values()) {
+    if (task.state === "queued") client.get(task.id).then((t) => upsert(t), () => {});
+  }
+}, 5000);
+
+setNotice("");
+showError("");
+empty.hidden = true;
+loadBooks()
+  .catch((error: unknown) => showError(`Your books could not be loaded: ${messageOf(error)}`))
+  .finally(() => {
+    empty.hidden = books.size > 0;
+    client.watchMine({
+      onTask: (task) => {
+        if (task.name === TASK_NAME && !books.has(task.id)) missingNames();
+        upsert(task);
+      },
+      onConnectionChange: showConnection,
+    });
+  });

@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { test } from "node:test";
+import type { Page } from "playwright-core";
+import { readMp3Info } from "../../examples/audiobook/src/index.js";
+import { guardLeaks } from "../support/leaks.js";
+import { launchBrowser, screenshot } from "./browser.js";
+import { LIGHTHOUSE } from "./fixtures.js";
+import { HeldNarrator, startApp } from "./server.js";
+
+guardLeaks();
+
+const book = { name: "lighthouse.txt", mimeType: "text/plain", buffer: Buffer.from(LIGHTHOUSE) };
+const card = (page: Page) => page.locator("li.book");
+const bar = (page: Page) => page.locator('li.book [role="progressbar"]');
+
+async function barValue(page: Page): Promise<number> {
+  return Number(await bar(page).first().getAttribute("aria-valuenow"));
+}
+
+test("upload a book, watch the bar move, reload mid-way and see it carry on, download the chapters; other browsers see nothing; the same book is not redone", async (t) => {
+  const narrator = new HeldNarrator();
+  const start = narrator.hold(1, 0);
+  const middle = narrator.hold(2, 1);
+  const late = narrator.hold(3, 1);
+  const { url, outlast } = await startApp(t, { narrator });
+  t.after(() => narrator.releaseAll());
+  const chromium = await launchBrowser(t);
+  const { page } = await chromium.context();
+
+  await page.goto(url);
+  await page.getByText("No books yet").waitFor();
+  await screenshot(page, "01-empty");
+
+  // Upload: the card and its bar appear at once, at the start of chapter 1.
+  await page.locator('input[type="file"]').setInputFiles(book);
+  await start.reached;
+  await card(page).getByText("Chapter 1 of 3: Chapter 1: The Lamp").waitFor();
+  const first = await barValue(page);
+  assert.equal(await bar(page).getAttribute("aria-valuemin"), "0");
+  assert.equal(await bar(page).getAttribute("aria-valuemax"), "100");
+  const taskId = await card(page).getAttribute("data-task-id");
+  assert.ok(taskId);
+
+  // The bar moves: on into chapter 2, part of it spoken.
+  start.release();
+  await middle.reached;
+  await card(page).getByText(/^Chapter 2 of 3/).waitFor();
+  await page.waitForFunction((before) => Number(document.querySelector('[role="progressbar"]')?.getAttribute("aria-valuenow")) > before, first);
+  await card(page).getByText(/% of this chapter spoken/).waitFor();
+  const middleValue = await barValue(page);
+  assert.ok(middleValue > first, `the bar moved from ${first} to ${middleValue}`);
+  await screenshot(page, "02-converting");
+
+  // A reload shows the same bar again at once, then it carries on.
+  await page.reload();
+  await bar(page).waitFor({ timeout: 3000 });
+  assert.equal(await card(page).getAttribute("data-task-id"), taskId);
+  assert.equal(await barValue(page), middleValue, "after the reload the bar is back where it was");
+  await card(page).getByText(/^Chapter 2 of 3/).waitFor({ timeout: 3000 });
+  await screenshot(page, "03-after-reload");
+  middle.release();
+  await late.reached;
+  await card(page).getByText(/^Chapter 3 of 3/).waitFor();
+  assert.ok((await barValue(page)) > middleValue, "the bar carries on after the reload");
+  late.release();
+
+  // Finished: a player, the whole book and every chapter to download.
+  await card(page).locator(".badge", { hasText: "Ready" }).waitFor({ timeout: 30_000 });
+  await card(page).getByRole("heading", { name: "The Lighthouse Keeper" }).waitFor();
+  const links = card(page).locator("a[download]");
+  const hrefs = await links.evaluateAll((as) => as.map((a) => a.getAttribute("href")));
+  assert.deepEqual(hrefs, [
+    `/api/v1/tasks/${taskId}/artifacts/book.mp3`,
+    `/api/v1/tasks/${taskId}/artifacts/chapter-01.mp3`,
+    `/api/v1/tasks/${taskId}/artifacts/chapter-02.mp3`,
+    `/api/v1/tasks/${taskId}/artifacts/chapter-03.mp3`,
+  ]);
+  assert.equal(await card(page).locator("audio[controls]").count(), 1);
+  await screenshot(page, "04-finished");
+
+  // A chapter fetched with the page's own credentials (its session cookie) is MP3.
+  const chapter = await page.evaluate(async (href) => {
+    const response = await fetch(href);
+    return { status: response.status, type: response.headers.get("content-type"), bytes: [...new Uint8Array(await response.arrayBuffer())] };
+  }, hrefs[2]!);
+  assert.equal(chapter.status, 200);
+  assert.equal(chapter.type, "audio/mpeg");
+  assert.equal(chapter.bytes[0], 0xff, "MP3 frame sync");
+  assert.equal((chapter.bytes[1] ?? 0) & 0xe0, 0xe0, "MP3 frame sync");
+  // And a click on the whole-book link downloads a playable file.
+  const [download] = await Promise.all([page.waitForEvent("download"), card(page).locator("a.download-book").click()]);
+  assert.match(download.suggestedFilename(), /\.mp3$/);
+  const whole = readMp3Info(await readFile(await download.path()));
+  assert.ok(whole.frames > 0 && whole.seconds > 1, `book.mp3 has ${whole.frames} frames`);
+
+  // Another browser sees none of it, and the API says the task does not exist for it.
+  const other = await chromium.context();
+  await other.page.goto(url);
+  await other.page.getByText("No books yet").waitFor();
+  assert.equal(await card(other.page).count(), 0);
+  const peek = await other.page.evaluate(async (id) => {
+    const read = await fetch(`/api/v1/tasks/${id}`);
+    const file = await fetch(`/api/v1/tasks/${id}/artifacts/book.mp3`);
+    const mine = (await (await fetch("/api/v1/tasks")).json()) as { tasks: unknown[] };
+    return { read: read.status, file: file.status, mine: mine.tasks.length };
+  }, taskId);
+  assert.deepEqual(peek, { read: 404, file: 404, mine: 0 });
+  await screenshot(other.page, "05-other-browser");
+
+  // The same book again: the finished task comes back at once; nothing is spoken again.
+  assert.equal(narrator.calls.length, 3);
+  await page.locator('input[type="file"]').setInputFiles(book);
+  await page.getByRole("status").getByText("Already converted").first().waitFor();
+  assert.equal(await card(page).count(), 1);
+  assert.equal(await card(page).getAttribute("data-task-id"), taskId);
+  await card(page).locator(".book-notice", { hasText: "Already converted" }).waitFor();
+  assert.equal(narrator.calls.length, 3, "no chapter was spoken again");
+  const record = await outlast.getRecord(taskId);
+  assert.equal(record?.attempt, 1);
+  await screenshot(page, "06-same-book-again");
+});
