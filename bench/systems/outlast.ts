@@ -51,7 +51,9 @@ export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
       await createSchema(spec.pgUrl, spec.storage);
     },
     async startWorker(concurrency, hooks, countCompletions = true) {
-      outlast = open(concurrency, hooks, countCompletions);
+      // A queue's concurrency in Outlast is a limit for all processes together (it is stored),
+      // so N worker processes of `concurrency` slots each need N × concurrency.
+      outlast = open(concurrency * spec.workers, hooks, countCompletions);
       await outlast.start();
     },
     async connect() {
