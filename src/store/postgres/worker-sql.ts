@@ -145,7 +145,9 @@ export class WorkerSql {
        u AS (
          UPDATE ${s}.tasks t SET state = 'running', attempt = t.attempt + 1, started_at = $2, worker_id = $5,
            lease_token = t.lease_token + 1, lease_expires_at = $6, last_seq = t.last_seq + 1
-         FROM p WHERE t.seq = p.seq
+         -- "= ANY(ARRAY(…))" makes the planner look the rows up by key; a
+         -- plain join was planned as a hash join over the whole table.
+         FROM p WHERE t.seq = p.seq AND t.seq = ANY (ARRAY(SELECT seq FROM p))
          RETURNING t.*
        ), e AS (
          INSERT INTO ${s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
@@ -166,7 +168,7 @@ export class WorkerSql {
       tx.db,
       `UPDATE ${this.s}.tasks t SET lease_expires_at = $4
        FROM (SELECT id, token, $3::bigint AS now FROM unnest($1::text[], $2::bigint[]) AS l(id, token)) i
-       WHERE ${FENCE}
+       WHERE ${FENCE} AND t.id = ANY ($1::text[])
        RETURNING t.id, t.lease_token AS token, t.cancel_requested`,
       [leases.map((l) => l.taskId), leases.map((l) => l.token), now, now + leaseMs],
       `outlast:${this.s}:heartbeat`,
@@ -186,10 +188,10 @@ export class WorkerSql {
       `WITH i AS (
          SELECT i.*, o.progress_seq AS old_seq
          FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[]) AS i(id, token, now, progress, data)
-         JOIN ${this.s}.tasks o ON o.id = i.id
+         JOIN ${this.s}.tasks o ON o.id = i.id WHERE o.id = ANY ($1::text[])
        ), u AS (
          UPDATE ${this.s}.tasks t SET progress = i.progress, last_seq = t.last_seq + 1, progress_seq = t.last_seq + 1
-         FROM i WHERE ${FENCE}
+         FROM i WHERE ${FENCE} AND t.id = ANY ($1::text[])
          RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt, i.now, i.data, i.old_seq
        ), d AS (
          DELETE FROM ${this.s}.task_events e USING u WHERE e.task_id = u.id AND e.seq = u.old_seq
@@ -254,7 +256,7 @@ export class WorkerSql {
            finished_at = CASE WHEN i.state = 'queued' THEN NULL ELSE i.now END,
            run_at = coalesce(i.run_at, t.run_at),
            last_seq = t.last_seq + 1, worker_id = NULL, lease_expires_at = NULL
-         FROM i WHERE ${FENCE}
+         FROM i WHERE ${FENCE} AND t.id = ANY ($1::text[])
          RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt, i.now, i.data
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
