@@ -14,6 +14,9 @@ import { rows } from "./sql.js";
 export async function migrate(pool: pg.Pool, schema: string): Promise<StoreInfo> {
   const s = `"${schema}"`;
   const client = await pool.connect();
+  // A dropped connection between statements must fail this call, not the process.
+  const ignore = () => {};
+  client.on("error", ignore);
   try {
     await client.query("BEGIN");
     try {
@@ -46,6 +49,7 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<StoreInfo>
       throw error;
     }
   } finally {
+    client.off("error", ignore);
     client.release();
   }
 }
