@@ -113,10 +113,17 @@ test("migrate refuses a database written by a newer Outlast (exit 1, the store's
   assert.match(missing.stderr, /cannot reach the database/);
 });
 
-test("migrate exits 3 when PostgreSQL does not answer", async () => {
-  const r = await runCli(["migrate", "--db", "postgres://postgres@127.0.0.1:1/test"]);
-  assert.equal(r.code, 3, r.stderr);
-  assert.match(r.stderr, /cannot reach the database/);
+test("migrate and worker exit 3 when PostgreSQL does not answer", async () => {
+  const db = "postgres://postgres@127.0.0.1:1/test";
+  const results = await runEach([
+    ["migrate", "--db", db],
+    ["worker", "--db", db, "--tasks", "test/fixtures/cli-tasks.ts"],
+  ]);
+  for (const r of results) {
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, /cannot reach the database/);
+    assert.equal(r.stdout, "", "no ready line");
+  }
 });
 
 test("submit, watch and tasks exit 3 when the server cannot be reached", async () => {

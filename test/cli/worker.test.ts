@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { guardLeaks } from "../support/leaks.js";
 import { tempDbPath } from "../support/temp.js";
-import { ADMIN_KEY, runCli, runCliInTerminal, startApiOnly, startWorker } from "./cli.js";
+import { ADMIN_KEY, runCli, runCliInTerminal, startApiOnly, startCli, startWorker, TASKS_FIXTURE } from "./cli.js";
 
 guardLeaks();
 
@@ -108,4 +108,27 @@ test("worker --queues runs only the named queues; tasks of the others wait for a
   const done = await runCli(["watch", add, ...http]);
   assert.equal(done.code, 0, done.stderr);
   assert.deepEqual(JSON.parse(done.stdout.trim().split("\n").at(-1)!), { sum: 2, pid: general.process.pid });
+});
+
+test("watch rides out a server restart: it reconnects on its own and still exits 0 with the result", async (t) => {
+  const db = tempDbPath(t);
+  const first = await startApiOnly(t, db);
+  const port = new URL(first.url).port;
+  const worker = await startWorker(t, db);
+  const http = ["--url", first.url, "--token", ADMIN_KEY];
+  const id = (await runCli(["submit", "cli.add", "--input", '{"a":4,"b":5,"steps":30,"everyMs":100}', ...http])).stdout.trim();
+  const watch = await startCli(t, ["watch", id, ...http], /^progress .*running/m);
+
+  first.child.process.kill("SIGKILL");
+  await first.child.exited;
+  const deadline = Date.now() + 20_000;
+  while (!/connection lost; reconnecting/.test(watch.output())) {
+    assert.ok(Date.now() < deadline && watch.process.exitCode === null, `watch did not notice the server going away:\n${watch.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await startCli(t, ["serve", "--port", port, "--db", db, "--tasks", TASKS_FIXTURE, "--no-workers"], /running on (http:\/\/\S+)/);
+
+  assert.equal(await watch.exited, 0, watch.output());
+  assert.deepEqual(JSON.parse(watch.stdout().trim().split("\n").at(-1)!), { sum: 9, pid: worker.process.pid });
+  assert.match(watch.output(), /reconnected/);
 });
