@@ -126,18 +126,16 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     }
     stopping = true;
     log.info({ signal, graceMs }, "stopping: no new claims, running tasks get the grace period");
-    outlast.close({ graceMs }).then(
-      () => {
-        process.off("SIGTERM", shutdown);
-        process.off("SIGINT", shutdown);
-      },
-      (error: unknown) => {
+    outlast
+      .close({ graceMs })
+      .catch((error: unknown) => {
         log.error({ err: error }, "shutdown failed");
         process.exitCode = 1;
+      })
+      .finally(() => {
         process.off("SIGTERM", shutdown);
         process.off("SIGINT", shutdown);
-      },
-    );
+      });
   };
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
