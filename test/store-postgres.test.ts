@@ -40,6 +40,9 @@ storeContract("postgres", {
   },
 });
 
+/** How long the tests below wait for delivery: generous, since a busy machine is slow but must not be wrong. */
+const SLOW_MS = 20_000;
+
 describe("postgres store", () => {
   test("a submit inside the application's transaction exists only if that transaction commits", async (t) => {
     const [store] = (await open(t, 1)) as [PostgresStore];
@@ -60,8 +63,8 @@ describe("postgres store", () => {
     const committed = await store.submitInTransaction(client, submitRequest(), T0);
     await client.query("COMMIT");
     assert.equal((await store.getTask(committed.task.id))?.state, "queued");
-    await eventually(() => feed.events.some((e) => e.taskId === committed.task.id), "the committed submit is announced");
-    await eventually(() => feed.wakes.length > 0, "workers are woken");
+    await eventually(() => feed.events.some((e) => e.taskId === committed.task.id), "the committed submit is announced", SLOW_MS);
+    await eventually(() => feed.wakes.length > 0, "workers are woken", SLOW_MS);
     assert.deepEqual(
       feed.events.filter((e) => e.taskId === rolledBack.task.id),
       [],
@@ -85,14 +88,14 @@ describe("postgres store", () => {
     const feed = record(listening);
     t.after(feed.unsubscribe);
     const before = await submitNew(writer, T0);
-    await eventually(() => feed.events.some((e) => e.taskId === before.id), "delivered while connected");
+    await eventually(() => feed.events.some((e) => e.taskId === before.id), "delivered while connected", SLOW_MS);
 
     const backends = async () =>
       (await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE application_name = $1", [app])).rows.map((r) => r.pid);
     const killed = await backends();
     assert.ok(killed.length > 0);
     await admin.query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", [killed]);
-    await eventually(async () => (await backends()).every((pid) => !killed.includes(pid)), "the backends are gone");
+    await eventually(async () => (await backends()).every((pid) => !killed.includes(pid)), "the backends are gone", SLOW_MS);
 
     // Written while the listener may be down: found by the catch-up.
     const missed = await Promise.all(Array.from({ length: 5 }, (_, i) => submitNew(writer, T0 + 1 + i)));
@@ -101,12 +104,13 @@ describe("postgres store", () => {
     await eventually(
       () => missed.every((m) => feed.events.some((e) => e.taskId === m.id)) && feed.events.some((e) => e.taskId === task.id && e.seq === 3),
       "missed events arrive after reconnecting",
+      SLOW_MS,
     );
-    await eventually(async () => (await backends()).length > 0, "the listener reconnected");
+    await eventually(async () => (await backends()).length > 0, "the listener reconnected", SLOW_MS);
 
     // And later events flow again, through the same store's pool too.
     const after = await submitNew(listening, T0 + 20);
-    await eventually(() => feed.events.some((e) => e.taskId === after.id), "later events arrive");
+    await eventually(() => feed.events.some((e) => e.taskId === after.id), "later events arrive", SLOW_MS);
     const seen = new Map<string, number[]>();
     for (const e of feed.events) seen.set(e.taskId, [...(seen.get(e.taskId) ?? []), e.seq]);
     for (const [id, list] of seen) assert.deepEqual(list, [...new Set(list)].sort((x, y) => x - y), `task ${id}: once each, in order`);
@@ -142,7 +146,7 @@ describe("postgres store", () => {
         assert.ok(isOutlastError(error, "unavailable"), String(error));
         return false;
       }
-    }, "writes work again");
+    }, "writes work again", SLOW_MS);
     assert.ok((await store.listQueues()).length > 0);
   });
 
