@@ -81,6 +81,7 @@ try {
   }
   // Starting a thread takes a moment; a cancel may have come first.
   controller.signal.throwIfAborted();
+  send({ t: "started" });
   const value: unknown = await handler(start.input, ctx);
   flushProgress();
   send({ t: "done", value: value === undefined ? null : value });

@@ -3,6 +3,7 @@ import type { Progress } from "../core/progress.js";
 
 /** Messages between a task handler running in a worker thread and the task's real context. */
 export type FromThread =
+  | { t: "started" }
   | { t: "progress"; progress: Progress }
   | { t: "call"; id: number; op: "step"; name: string; value: unknown }
   | { t: "call"; id: number; op: "checkpoint"; data: unknown }

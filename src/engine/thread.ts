@@ -40,6 +40,7 @@ function runThread<Result>(module: string, input: unknown, ctx: TaskContext, opt
   const worker = new Worker(bootstrap(ENTRY), { eval: true, workerData: start, ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}) });
   return new Promise<Result>((resolve, reject) => {
     let settled = false;
+    let started = false;
     let killTimer: NodeJS.Timeout | null = null;
     const finish = (error: unknown, value?: Result) => {
       if (settled) return;
@@ -52,6 +53,8 @@ function runThread<Result>(module: string, input: unknown, ctx: TaskContext, opt
     };
     const onAbort = () => {
       const reason = ctx.signal.reason as unknown;
+      // A thread still loading its module has nothing to save: stop it now.
+      if (!started) return finish(reason);
       worker.postMessage({ t: "abort", reason: flatten(reason) } satisfies ToThread);
       killTimer = setTimeout(() => finish(reason), options.terminateAfterMs ?? 5_000);
     };
@@ -65,6 +68,9 @@ function runThread<Result>(module: string, input: unknown, ctx: TaskContext, opt
       );
     worker.on("message", (message: FromThread) => {
       switch (message.t) {
+        case "started":
+          started = true;
+          return;
         case "progress":
           return ctx.progress(message.progress);
         case "done":

@@ -21,7 +21,7 @@ export class EventFeed {
   private readonly version: Statement<[], { data_version: number }>;
 
   constructor(
-    private readonly db: Database,
+    db: Database,
     private readonly pollIntervalMs: number,
   ) {
     this.readAfter = db.prepare("SELECT * FROM task_events WHERE id > ? ORDER BY id LIMIT ?");

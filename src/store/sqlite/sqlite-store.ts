@@ -1,4 +1,4 @@
-import type { Database, Statement } from "better-sqlite3";
+import type { Database } from "better-sqlite3";
 import { dirname, join, resolve } from "node:path";
 import { QueueFullError } from "../../core/errors.js";
 import type { StoredEvent, TaskEventData } from "../../core/events.js";
@@ -28,8 +28,10 @@ import type {
 } from "../store.js";
 import { migrate, openDatabase, type Durability } from "./connection.js";
 import { EventFeed } from "./feed.js";
-import { decode, encode, rowToEvent, rowToTask, type EventRow, type TaskRow } from "./rows.js";
+import { decode, encode, rowToEvent, rowToTask, type TaskRow } from "./rows.js";
 import { WriteBatch } from "./write-batch.js";
+import { claimedRecord, newTaskRecord, type ClaimRow } from "./records.js";
+import { prepareStatements, type Fenced, type QueueRow, type Statements } from "./statements.js";
 
 export interface SqliteStoreOptions {
   /** Database file; `":memory:"` for a private, throwaway database. */
@@ -51,19 +53,7 @@ export interface SqliteStoreOptions {
 
 const QUEUE_FULL_HINT_MS = 5_000;
 
-interface QueueRow {
-  name: string;
-  concurrency: number | null;
-  max_queued: number | null;
-  owner_concurrency: number | null;
-  owner_max_queued: number | null;
-  paused: number;
-}
 
-type Fenced = Pick<
-  TaskRow,
-  "id" | "owner" | "queue" | "state" | "attempt" | "last_seq" | "lease_token" | "lease_expires_at" | "progress_seq"
->;
 
 /** The embedded store: one SQLite file shared by any number of processes. */
 export class SqliteStore implements Store {
@@ -76,7 +66,7 @@ export class SqliteStore implements Store {
   private readonly maxLogsPerTask: number;
   private info: StoreInfo | null = null;
   private closed = false;
-  private readonly sql: ReturnType<typeof prepareStatements>;
+  private readonly sql: Statements;
 
   constructor(options: SqliteStoreOptions) {
     this.db = openDatabase(options.path, options.durability ?? "full", options.busyTimeoutMs ?? 10_000);
@@ -665,213 +655,4 @@ export class SqliteStore implements Store {
   private appendEvent(task: Pick<TaskRow, "id" | "owner" | "queue">, seq: number, attempt: number, now: number, data: TaskEventData): void {
     this.sql.insertEvent.run(task.id, task.owner, task.queue, seq, data.type, attempt, now, JSON.stringify(data));
   }
-}
-
-function prepareStatements(db: Database) {
-  const s = <P extends unknown[] | object, R = unknown>(sql: string): Statement<P, R> => db.prepare<P, R>(sql);
-  return {
-    upsertQueue: s<[Record<string, unknown>]>(
-      `INSERT INTO queues(name, concurrency, max_queued, owner_concurrency, owner_max_queued, paused, updated_at)
-       VALUES (@name, @concurrency, @max_queued, @owner_concurrency, @owner_max_queued, 0, @now)
-       ON CONFLICT(name) DO UPDATE SET concurrency = excluded.concurrency, max_queued = excluded.max_queued,
-         owner_concurrency = excluded.owner_concurrency, owner_max_queued = excluded.owner_max_queued, updated_at = excluded.updated_at`,
-    ),
-    ensureQueue: s<[string, number]>("INSERT OR IGNORE INTO queues(name, paused, updated_at) VALUES (?, 0, ?)"),
-    pauseQueue: s<[number, number, string]>("UPDATE queues SET paused = ?, updated_at = ? WHERE name = ?"),
-    queue: s<[string], QueueRow>("SELECT * FROM queues WHERE name = ?"),
-    allQueues: s<[], QueueRow>("SELECT * FROM queues"),
-    countsByQueue: s<[], { queue: string; state: TaskState; n: number }>("SELECT queue, state, count(*) AS n FROM tasks GROUP BY queue, state"),
-    byId: s<[string], TaskRow>("SELECT * FROM tasks WHERE id = ?"),
-    fence: s<[string], Fenced>("SELECT id, owner, queue, state, attempt, last_seq, lease_token, lease_expires_at, progress_seq FROM tasks WHERE id = ?"),
-    byIdempotencyKey: s<[string, string, string], TaskRow>("SELECT * FROM tasks WHERE owner = ? AND name = ? AND idempotency_key = ?"),
-    insertTask: s<[Record<string, unknown>]>(
-      `INSERT INTO tasks(id, name, queue, owner, state, priority, max_attempts, attempt_budget, timeout_ms, input, idempotency_key, created_at, run_at, last_seq)
-       VALUES (@id, @name, @queue, @owner, 'queued', @priority, @max_attempts, @max_attempts, @timeout_ms, @input, @idempotency_key, @created_at, @run_at, 1)`,
-    ),
-    requeue: s<[{ id: string; now: number; seq: number; max_attempts: number }], TaskRow>(
-      `UPDATE tasks SET state = 'queued', run_at = @now, last_seq = @seq, max_attempts = @max_attempts, error = NULL, result = NULL,
-         finished_at = NULL, cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL
-       WHERE id = @id RETURNING *`,
-    ),
-    countQueued: s<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = ?"),
-    countOwnerQueued: s<[string, string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = ? AND owner = ?"),
-    countRunning: s<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'running' AND queue = ?"),
-    countOwnerRunning: s<[string, string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'running' AND queue = ? AND owner = ?"),
-    runnableForOwners: s<[{ queue: string; now: number; names: string; limit: number; owner_limit: number }], ClaimRow>(
-      `SELECT ${CLAIM_COLUMNS} FROM tasks WHERE state = 'queued' AND queue = @queue AND run_at <= @now AND name IN (SELECT value FROM json_each(@names))
-         AND owner NOT IN (SELECT owner FROM tasks WHERE state = 'running' AND queue = @queue GROUP BY owner HAVING count(*) >= @owner_limit)
-       ORDER BY priority DESC, run_at, seq LIMIT @limit`,
-    ),
-    claimBatch: s<[{ queue: string; now: number; names: string; limit: number; worker: string; expires: number }], ClaimRow>(
-      `UPDATE tasks SET state = 'running', attempt = attempt + 1, started_at = @now, worker_id = @worker,
-         lease_token = lease_token + 1, lease_expires_at = @expires, last_seq = last_seq + 1
-       WHERE seq IN (
-         SELECT seq FROM tasks WHERE state = 'queued' AND queue = @queue AND run_at <= @now
-           AND name IN (SELECT value FROM json_each(@names))
-         ORDER BY priority DESC, run_at, seq LIMIT @limit)
-       RETURNING ${CLAIM_COLUMNS}`,
-    ),
-    markRunning: s<[{ seq_row: number; now: number; worker: string; expires: number; seq: number }]>(
-      `UPDATE tasks SET state = 'running', attempt = attempt + 1, started_at = @now, worker_id = @worker,
-         lease_token = lease_token + 1, lease_expires_at = @expires, last_seq = @seq
-       WHERE seq = @seq_row`,
-    ),
-    nextRunAt: s<[string, number], { at: number | null }>("SELECT min(run_at) AS at FROM tasks WHERE state = 'queued' AND queue = ? AND run_at > ?"),
-    position: s<[{ queue: string; priority: number; run_at: number; seq: number; now: number }], { n: number }>(
-      `SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = @queue AND run_at <= @now
-         AND (priority > @priority OR (priority = @priority AND (run_at < @run_at OR (run_at = @run_at AND seq < @seq))))`,
-    ),
-    recentDuration: s<[string], { ms: number | null }>(
-      `SELECT avg(finished_at - started_at) AS ms FROM
-         (SELECT finished_at, started_at FROM tasks WHERE state = 'succeeded' AND queue = ? ORDER BY finished_at DESC LIMIT 50)`,
-    ),
-    steps: s<[string], { name: string; result: string }>("SELECT name, result FROM task_steps WHERE task_id = ?"),
-    insertStep: s<[string, string, string, number, number]>(
-      "INSERT INTO task_steps(task_id, name, result, attempt, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-    ),
-    requestCancel: s<[string]>("UPDATE tasks SET cancel_requested = 1 WHERE id = ?"),
-    extendLease: s<[{ id: string; token: number; now: number; expires: number }], { cancel_requested: number }>(
-      `UPDATE tasks SET lease_expires_at = @expires
-       WHERE id = @id AND lease_token = @token AND state = 'running' AND lease_expires_at >= @now
-       RETURNING cancel_requested`,
-    ),
-    setProgress: s<[{ id: string; progress: string; seq: number }]>(
-      "UPDATE tasks SET progress = @progress, last_seq = @seq, progress_seq = @seq WHERE id = @id",
-    ),
-    deleteEvent: s<[string, number]>("DELETE FROM task_events WHERE task_id = ? AND seq = ?"),
-    bumpSeq: s<[number, string]>("UPDATE tasks SET last_seq = ? WHERE id = ?"),
-    setCheckpoint: s<[string, string]>("UPDATE tasks SET checkpoint = ? WHERE id = ?"),
-    logCount: s<[string], { log_count: number }>("SELECT log_count FROM tasks WHERE id = ?"),
-    addLog: s<[number, string]>("UPDATE tasks SET last_seq = ?, log_count = log_count + 1 WHERE id = ?"),
-    finishIfHeld: s<
-      [{ id: string; token: number; state: string; result: string | null; error: string | null; now: number }],
-      { owner: string; queue: string; last_seq: number; attempt: number }
-    >(
-      `UPDATE tasks SET state = @state, result = @result, error = @error, finished_at = @now, last_seq = last_seq + 1,
-         worker_id = NULL, lease_expires_at = NULL
-       WHERE id = @id AND lease_token = @token AND state = 'running' AND lease_expires_at >= @now
-       RETURNING owner, queue, last_seq, attempt`,
-    ),
-    finish: s<[{ id: string; state: string; result: string | null; error: string | null; now: number; seq: number }]>(
-      `UPDATE tasks SET state = @state, result = @result, error = @error, finished_at = @now, last_seq = @seq,
-         worker_id = NULL, lease_expires_at = NULL
-       WHERE id = @id`,
-    ),
-    backToQueue: s<[{ id: string; seq: number; run_at: number; error: string | null; attempt_delta: number }]>(
-      `UPDATE tasks SET state = 'queued', run_at = @run_at, last_seq = @seq, error = @error, attempt = attempt - @attempt_delta,
-         worker_id = NULL, lease_expires_at = NULL
-       WHERE id = @id`,
-    ),
-    // Scans the running index: running tasks are few (bounded by concurrency), so no index of their own.
-    expired: s<[number], TaskRow>("SELECT * FROM tasks WHERE state = 'running' AND lease_expires_at < ? LIMIT 500"),
-    upsertWorker: s<[Record<string, unknown>]>(
-      `INSERT INTO workers(id, host, pid, queues, started_at, heartbeat_at, running)
-       VALUES (@id, @host, @pid, @queues, @started_at, @heartbeat_at, @running)
-       ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, running = excluded.running, queues = excluded.queues`,
-    ),
-    deleteWorker: s<[string]>("DELETE FROM workers WHERE id = ?"),
-    workers: s<
-      [number],
-      { id: string; host: string; pid: number; queues: string; started_at: number; heartbeat_at: number; running: string }
-    >("SELECT * FROM workers WHERE heartbeat_at >= ? ORDER BY started_at"),
-    events: s<[string, number, number], EventRow>("SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
-    insertEvent: s<[string, string, string, number, string, number, number, string]>(
-      "INSERT INTO task_events(task_id, owner, queue, seq, kind, attempt, at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    ),
-    fireTick: s<[string, number]>(
-      `INSERT INTO schedules(name, last_tick) VALUES (?, ?)
-       ON CONFLICT(name) DO UPDATE SET last_tick = excluded.last_tick WHERE schedules.last_tick < excluded.last_tick`,
-    ),
-    finishedBefore: s<[number, string, number], { id: string }>(
-      "SELECT id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ? AND state = ? LIMIT ?",
-    ),
-    deleteEvents: s<[string]>("DELETE FROM task_events WHERE task_id = ?"),
-    deleteSteps: s<[string]>("DELETE FROM task_steps WHERE task_id = ?"),
-    deleteTask: s<[string]>("DELETE FROM tasks WHERE id = ?"),
-    insertMeta: s<[string, string]>("INSERT OR IGNORE INTO outlast_meta(key, value) VALUES (?, ?)"),
-    meta: s<[string], { value: string }>("SELECT value FROM outlast_meta WHERE key = ?"),
-  };
-}
-
-/** The columns a claim needs to hand a task to its handler. */
-const CLAIM_COLUMNS =
-  "seq, id, name, queue, owner, priority, attempt, max_attempts, timeout_ms, input, progress, checkpoint, idempotency_key, created_at, run_at, last_seq, lease_token";
-
-type ClaimRow = Pick<
-  TaskRow,
-  | "seq"
-  | "id"
-  | "name"
-  | "queue"
-  | "owner"
-  | "priority"
-  | "attempt"
-  | "max_attempts"
-  | "timeout_ms"
-  | "input"
-  | "progress"
-  | "checkpoint"
-  | "idempotency_key"
-  | "created_at"
-  | "run_at"
-  | "last_seq"
-  | "lease_token"
->;
-
-/** The record of a task just claimed, from its row as it reads after the claim's update. */
-function claimedRecord(row: ClaimRow, now: number, workerId: string, expires: number): TaskRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    queue: row.queue,
-    owner: row.owner,
-    state: "running",
-    priority: row.priority,
-    attempt: row.attempt,
-    maxAttempts: row.max_attempts,
-    timeoutMs: row.timeout_ms,
-    input: decode(row.input),
-    progress: (decode(row.progress) as Progress | null) ?? null,
-    result: null,
-    error: null,
-    checkpoint: decode(row.checkpoint),
-    idempotencyKey: row.idempotency_key,
-    createdAt: row.created_at,
-    runAt: row.run_at,
-    startedAt: now,
-    finishedAt: null,
-    lastSeq: row.last_seq,
-    cancelRequested: false,
-    workerId,
-    leaseExpiresAt: expires,
-  };
-}
-
-/** The record of a task just inserted, as the row will read. */
-function newTaskRecord(request: SubmitRequest, now: number): TaskRecord {
-  return {
-    id: request.id,
-    name: request.name,
-    queue: request.queue,
-    owner: request.owner,
-    state: "queued",
-    priority: request.priority,
-    attempt: 0,
-    maxAttempts: request.maxAttempts,
-    timeoutMs: request.timeoutMs,
-    input: request.input === undefined ? null : request.input,
-    progress: null,
-    result: null,
-    error: null,
-    checkpoint: null,
-    idempotencyKey: request.idempotencyKey,
-    createdAt: now,
-    runAt: request.runAt,
-    startedAt: null,
-    finishedAt: null,
-    lastSeq: 1,
-    cancelRequested: false,
-    workerId: null,
-    leaseExpiresAt: null,
-  };
 }

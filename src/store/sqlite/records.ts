@@ -1,0 +1,87 @@
+import type { Progress } from "../../core/progress.js";
+import type { TaskRecord } from "../../core/task.js";
+import type { SubmitRequest } from "../store.js";
+import { decode, type TaskRow } from "./rows.js";
+
+/** The columns a claim needs to hand a task to its handler. */
+export const CLAIM_COLUMNS =
+  "seq, id, name, queue, owner, priority, attempt, max_attempts, timeout_ms, input, progress, checkpoint, idempotency_key, created_at, run_at, last_seq, lease_token";
+
+export type ClaimRow = Pick<
+  TaskRow,
+  | "seq"
+  | "id"
+  | "name"
+  | "queue"
+  | "owner"
+  | "priority"
+  | "attempt"
+  | "max_attempts"
+  | "timeout_ms"
+  | "input"
+  | "progress"
+  | "checkpoint"
+  | "idempotency_key"
+  | "created_at"
+  | "run_at"
+  | "last_seq"
+  | "lease_token"
+>;
+
+/** The record of a task just claimed, from its row as it reads after the claim's update. */
+export function claimedRecord(row: ClaimRow, now: number, workerId: string, expires: number): TaskRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    queue: row.queue,
+    owner: row.owner,
+    state: "running",
+    priority: row.priority,
+    attempt: row.attempt,
+    maxAttempts: row.max_attempts,
+    timeoutMs: row.timeout_ms,
+    input: decode(row.input),
+    progress: (decode(row.progress) as Progress | null) ?? null,
+    result: null,
+    error: null,
+    checkpoint: decode(row.checkpoint),
+    idempotencyKey: row.idempotency_key,
+    createdAt: row.created_at,
+    runAt: row.run_at,
+    startedAt: now,
+    finishedAt: null,
+    lastSeq: row.last_seq,
+    cancelRequested: false,
+    workerId,
+    leaseExpiresAt: expires,
+  };
+}
+
+/** The record of a task just inserted, as the row will read. */
+export function newTaskRecord(request: SubmitRequest, now: number): TaskRecord {
+  return {
+    id: request.id,
+    name: request.name,
+    queue: request.queue,
+    owner: request.owner,
+    state: "queued",
+    priority: request.priority,
+    attempt: 0,
+    maxAttempts: request.maxAttempts,
+    timeoutMs: request.timeoutMs,
+    input: request.input === undefined ? null : request.input,
+    progress: null,
+    result: null,
+    error: null,
+    checkpoint: null,
+    idempotencyKey: request.idempotencyKey,
+    createdAt: now,
+    runAt: request.runAt,
+    startedAt: null,
+    finishedAt: null,
+    lastSeq: 1,
+    cancelRequested: false,
+    workerId: null,
+    leaseExpiresAt: null,
+  };
+}
