@@ -87,7 +87,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     [
       "",
       `Outlast is running on ${server.url}`,
-      `  dashboard   ${server.url}/`,
+      `  dashboard   ${server.url}/dashboard${fromEnv ? "" : `#key=${encodeURIComponent(server.handler.adminKey)}`}`,
       `  API         ${server.url}/api/v1`,
       `  admin key   ${fromEnv ? "(from OUTLAST_ADMIN_KEY)" : server.handler.adminKey}`,
       `  database    ${describeTarget(target)}`,

@@ -1,5 +1,5 @@
 import type { ComponentChildren } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { StreamEvent } from "../client/index.js";
 import { ApiError, type Task, type TaskDetail, type TaskEvent } from "./api.js";
 import { useSession } from "./context.js";
@@ -18,6 +18,21 @@ export function TaskPage({ id }: { id: string }) {
   const [error, setError] = useState<string | null>(null);
   const [reloads, setReloads] = useState(0);
   const path = `/api/v1/tasks/${encodeURIComponent(id)}`;
+  const timeline = useRef<HTMLOListElement>(null);
+  const pinned = useRef(true);
+
+  // The newest events are at the bottom: stay there while the reader has not scrolled up.
+  useLayoutEffect(() => {
+    const el = timeline.current;
+    if (el && pinned.current) el.scrollTop = el.scrollHeight;
+  }, [events]);
+  useEffect(() => {
+    const el = timeline.current;
+    if (!el) return;
+    const onScroll = () => (pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < 24);
+    el.addEventListener("scroll", onScroll);
+    return () => el.removeEventListener("scroll", onScroll);
+  }, [detail !== null]);
 
   useEffect(() => {
     let live = true;
@@ -101,7 +116,7 @@ export function TaskPage({ id }: { id: string }) {
         <Card title="Input">
           <Json value={detail.input} />
         </Card>
-        <Card title={task.state === "succeeded" ? "Result" : "Result and checkpoint"}>
+        <Card title="Result">
           {task.state === "succeeded" ? <Json value={task.result} /> : <p class="muted small">No result yet.</p>}
           {detail.checkpoint !== null ? (
             <>
@@ -123,7 +138,7 @@ export function TaskPage({ id }: { id: string }) {
         )}
       </Card>
       <Card title={`Timeline (${events.length} events)`}>
-        <ol class="timeline" aria-label="Timeline">
+        <ol class="timeline" aria-label="Timeline" ref={timeline}>
           {events.map((e) => (
             <li key={e.seq} class={`ev ev-${e.type}`} data-seq={e.seq}>
               <span class="ev-seq mono">#{e.seq}</span>

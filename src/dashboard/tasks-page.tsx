@@ -3,7 +3,7 @@ import { query, type Task, type TaskPage } from "./api.js";
 import { useSession } from "./context.js";
 import { usePoll } from "./hooks.js";
 import { navigate, taskHref, tasksHref } from "./router.js";
-import { Ago, Card, Empty, ErrorNote, ProgressBar, StateBadge } from "./ui.js";
+import { Ago, Card, duration, Empty, ErrorNote, ProgressBar, StateBadge } from "./ui.js";
 
 const PAGE_SIZE = 50;
 const STATES = ["", "queued", "running", "succeeded", "failed", "canceled"] as const;
@@ -112,7 +112,9 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
                 <td>{t.name}</td>
                 <td>{t.queue}</td>
                 <td>{t.owner}</td>
-                <td>{t.state === "failed" || (t.state === "canceled" && t.error) ? <span class="error-text">{t.error?.message ?? "—"}</span> : <ProgressBar task={t} />}</td>
+                <td>
+                  <ProgressCell task={t} />
+                </td>
                 <td>
                   <Ago at={t.createdAt} />
                 </td>
@@ -132,4 +134,15 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
       </nav>
     </Card>
   );
+}
+
+/** A failure's error, a waiting task's place or start time, else the bar. */
+function ProgressCell({ task }: { task: Task }) {
+  if (task.state === "failed" || (task.state === "canceled" && task.error)) return <span class="error-text">{task.error?.message ?? "—"}</span>;
+  if (task.state === "queued") {
+    const wait = Date.parse(task.runAt) - Date.now();
+    if (wait > 1000) return <span class="muted" title={new Date(task.runAt).toLocaleString()}>scheduled, starts in {duration(wait)}</span>;
+    if (task.position !== null) return <span class="muted">waiting · #{task.position} in its queue</span>;
+  }
+  return <ProgressBar task={task} />;
 }

@@ -18,7 +18,7 @@ const MAX_EVENTS_PAGE = 500;
  */
 export function opsRoutes(app: Hono, ctx: ServerContext): { close(): void } {
   const { outlast } = ctx;
-  const stats = new TaskStats(outlast);
+  const stats = new TaskStats((listener) => outlast.hub.onAll(listener));
   const startedAt = new Date().toISOString();
 
   app.get("/api/v1/stats", async (c) => {

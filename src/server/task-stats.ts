@@ -1,5 +1,4 @@
 import type { StoredEvent } from "../core/events.js";
-import type { Outlast } from "../engine/outlast.js";
 
 /** One time bucket of one queue, as `GET /api/v1/stats` answers it. */
 export interface StatsBucket {
@@ -62,8 +61,9 @@ export class TaskStats {
   private readonly queuedAt = new Map<string, number>();
   private readonly stop: () => void;
 
-  constructor(outlast: Outlast) {
-    this.stop = outlast.hub.onAll((event) => this.record(event));
+  /** `subscribe` is the engine's feed of every event, e.g. `(l) => outlast.hub.onAll(l)`. */
+  constructor(subscribe: (listener: (event: StoredEvent) => void) => () => void) {
+    this.stop = subscribe((event) => this.record(event));
   }
 
   close(): void {
