@@ -5,7 +5,7 @@ import type { Page } from "playwright-core";
 import { readMp3Info } from "../../examples/audiobook/src/index.js";
 import { guardLeaks } from "../support/leaks.js";
 import { launchBrowser, screenshot } from "./browser.js";
-import { LIGHTHOUSE } from "./fixtures.js";
+import { LIGHTHOUSE, SECOND_BOOK } from "./fixtures.js";
 import { HeldNarrator, startApp } from "./server.js";
 
 guardLeaks();
@@ -35,7 +35,9 @@ test("upload a book, watch the bar move, reload mid-way and see it carry on, dow
   // Upload: the card and its bar appear at once, at the start of chapter 1.
   await page.locator('input[type="file"]').setInputFiles(book);
   await start.reached;
-  await card(page).getByText("Chapter 1 of 3: Chapter 1: The Lamp").waitFor();
+  await card(page).getByText("Chapter 1 of 3: The Lamp").waitFor();
+  await page.locator(".notice").getByText("Uploaded. Converting it now.").waitFor();
+  assert.equal(await card(page).locator(".book-notice").isVisible(), false, "a new book has no note about resuming or attaching");
   const first = await barValue(page);
   assert.equal(await bar(page).getAttribute("aria-valuemin"), "0");
   assert.equal(await bar(page).getAttribute("aria-valuemax"), "100");
@@ -58,6 +60,7 @@ test("upload a book, watch the bar move, reload mid-way and see it carry on, dow
   assert.equal(await card(page).getAttribute("data-task-id"), taskId);
   assert.equal(await barValue(page), middleValue, "after the reload the bar is back where it was");
   await card(page).getByText(/^Chapter 2 of 3/).waitFor({ timeout: 3000 });
+  await card(page).getByRole("heading", { name: "The Lighthouse Keeper" }).waitFor({ timeout: 3000 });
   await screenshot(page, "03-after-reload");
   middle.release();
   await late.reached;
@@ -119,4 +122,88 @@ test("upload a book, watch the bar move, reload mid-way and see it carry on, dow
   const record = await outlast.getRecord(taskId);
   assert.equal(record?.attempt, 1);
   await screenshot(page, "06-same-book-again");
+
+  // A second book, held mid-way: the picture of the app for the README (test-artifacts/audiobook/readme.png).
+  const second = narrator.hold(5, 1);
+  await page.locator('input[type="file"]').setInputFiles({ name: "the-storm-at-sea.txt", mimeType: "text/plain", buffer: Buffer.from(SECOND_BOOK) });
+  await second.reached;
+  await card(page).first().getByText(/^Chapter 2 of 3/).waitFor();
+  await card(page).first().getByText(/% of this chapter spoken/).waitFor();
+  assert.equal(await card(page).count(), 2);
+  assert.equal(await card(page).first().locator(".book-notice").isVisible(), false);
+  await page.waitForTimeout(600); // let the bar's transition end, for the picture
+  await screenshot(page, "readme");
+});
+
+test("refused uploads get a clear error; a failed book uploaded again resumes from its chapter without speaking the others again", async (t) => {
+  const narrator = new HeldNarrator();
+  narrator.failAt = { call: 2, piece: 1 };
+  const { url, outlast } = await startApp(t, { narrator, maxUploadBytes: 4096, maxAttempts: 1 });
+  t.after(() => narrator.releaseAll());
+  const chromium = await launchBrowser(t);
+  const { page } = await chromium.context();
+  await page.goto(url);
+  await page.getByText("up to 4 KiB").waitFor();
+  const alert = page.locator(".upload-error");
+
+  // In the page: a file of the wrong type, and one over the limit, never leave it.
+  await page.locator('input[type="file"]').setInputFiles({ name: "notes.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4") });
+  await alert.getByText("“notes.pdf” is not a .txt or .epub file").waitFor();
+  assert.equal(await alert.getAttribute("role"), "alert");
+  await screenshot(page, "07-wrong-type");
+  await page.locator('input[type="file"]').setInputFiles({ name: "huge.txt", mimeType: "text/plain", buffer: Buffer.alloc(5000, "a") });
+  await alert.getByText("“huge.txt” is 4.9 KiB; books up to 4 KiB are accepted.").waitFor();
+  await screenshot(page, "08-too-large");
+  assert.equal(await card(page).count(), 0);
+
+  // The server refuses them too, in the API's error shape: by Content-Length, and while reading a body of unknown length.
+  const session = (await (await fetch(`${url}/api/v1/session`, { method: "POST" })).json()) as { token: string };
+  const auth = { authorization: `Bearer ${session.token}` };
+  const big = new Uint8Array(5000).fill(97);
+  const declared = await fetch(`${url}/app/upload?filename=huge.txt`, { method: "POST", headers: auth, body: big });
+  assert.equal(declared.status, 413);
+  assert.deepEqual(((await declared.json()) as { error: { code: string } }).error.code, "payload_too_large");
+  const streamed = await fetch(`${url}/app/upload?filename=huge.txt`, {
+    method: "POST",
+    headers: auth,
+    body: new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 5; i++) controller.enqueue(big.subarray(0, 1000));
+        controller.close();
+      },
+    }),
+    duplex: "half",
+  } as RequestInit);
+  assert.equal(streamed.status, 413);
+  const refused = (await streamed.json()) as { error: { code: string; message: string } };
+  assert.equal(refused.error.code, "payload_too_large");
+  assert.match(refused.error.message, /the limit is 4 KiB/);
+  const wrongType = await fetch(`${url}/app/upload?filename=notes.pdf`, { method: "POST", headers: auth, body: "%PDF" });
+  assert.equal(wrongType.status, 400);
+  const stranger = await fetch(`${url}/app/upload?filename=book.txt`, { method: "POST", body: LIGHTHOUSE });
+  assert.equal(stranger.status, 401, "no credentials, no upload");
+  assert.equal(((await stranger.json()) as { error: { code: string } }).error.code, "unauthorized");
+
+  // A book that fails in chapter 2 shows the error and offers to resume from there.
+  await page.locator('input[type="file"]').setInputFiles(book);
+  await card(page).locator(".badge", { hasText: "Failed" }).waitFor({ timeout: 30_000 });
+  await card(page).getByText("The narrator stumbled").waitFor();
+  await card(page).getByRole("button", { name: /Resume from chapter 2/ }).waitFor();
+  assert.equal(await card(page).locator(".book-notice").isVisible(), false);
+  const taskId = await card(page).getAttribute("data-task-id");
+  assert.ok(taskId);
+  await screenshot(page, "09-failed");
+
+  // Uploading the same book again resumes it: same task, chapter 1 not spoken again.
+  await page.locator('input[type="file"]').setInputFiles(book);
+  await page.locator(".notice").getByText("Resumed from chapter 2").waitFor();
+  await card(page).locator(".badge", { hasText: "Ready" }).waitFor({ timeout: 30_000 });
+  assert.equal(await card(page).count(), 1);
+  assert.equal(await card(page).getAttribute("data-task-id"), taskId);
+  assert.equal(await card(page).locator("a[download]").count(), 4);
+  const spokenFirst = narrator.calls.filter((text) => text.includes("Every evening the keeper")).length;
+  assert.equal(spokenFirst, 1, "chapter 1 was spoken once");
+  assert.equal(narrator.calls.length, 4, "chapter 1, chapter 2 (failed), chapter 2 again, chapter 3");
+  assert.equal((await outlast.getRecord(taskId))?.attempt, 2);
+  await screenshot(page, "10-resumed");
 });

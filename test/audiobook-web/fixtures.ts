@@ -16,3 +16,20 @@ Chapter 3: Morning
 By dawn the sea was calm again. The boat lay safe in the harbour.
 The keeper put out the lamp and went down to sleep.
 `;
+
+/** Another small book, different bytes. */
+export const SECOND_BOOK = `The Storm at Sea
+
+Chapter 1: Setting Out
+
+The ship left the harbour at noon. The sky was clear and the wind was kind.
+
+Chapter 2: Dark Clouds
+
+By evening the clouds came in low. The captain ordered the sails taken in.
+The crew worked through the night. Nobody slept.
+
+Chapter 3: Landfall
+
+At first light they saw the cliffs. The storm had carried them home.
+`;

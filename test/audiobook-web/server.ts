@@ -6,7 +6,7 @@ import { serve } from "../../src/server/index.js";
 import { makeEngine } from "../support/engine.js";
 
 /** The real voice in small pieces, so a tiny chapter is still spoken in several and the bar moves within it. */
-const voice = espeakVoice({ chunkChars: 50 });
+const voice = espeakVoice({ chunkChars: 80 });
 
 /**
  * The real narrator, wrapped so a test can hold it at chosen points (to act

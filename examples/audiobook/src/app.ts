@@ -19,12 +19,14 @@ export interface AudiobookAppOptions {
   taskName?: string;
 }
 
-/** A book as `GET /app/books` lists it: the API's task and the name it was uploaded under. */
+/** The caller's books as `GET /app/books` lists them: the API's tasks, with the file names and titles the API does not show. */
 export interface BookListing {
   tasks: Task[];
   nextCursor: string | null;
   /** Uploaded file name by task id. */
   filenames: Record<string, string>;
+  /** The book's own title by task id, once its "parse" step has read it. */
+  titles: Record<string, string>;
 }
 
 /** Headers that say who the caller is; the API decides what they may do. */
@@ -67,13 +69,17 @@ export function audiobookApp(options: AudiobookAppOptions): (request: Request) =
   const books = async (request: Request): Promise<Response> => {
     const listed = await api(asCaller(request, "GET", `/api/v1/tasks?name=${encodeURIComponent(taskName)}&limit=100`));
     if (!listed.ok) return listed;
-    const page = (await listed.json()) as Omit<BookListing, "filenames">;
+    const page = (await listed.json()) as Pick<BookListing, "tasks" | "nextCursor">;
     const filenames: Record<string, string> = {};
+    const titles: Record<string, string> = {};
+    // Only tasks the API just listed for this caller are looked up.
     for (const task of page.tasks) {
       const input = (await outlast.getRecord(task.id))?.input as { filename?: unknown } | undefined;
       if (typeof input?.filename === "string") filenames[task.id] = input.filename;
+      const plan = (await outlast.store.getSteps(task.id)).get("parse") as { title?: unknown } | undefined;
+      if (typeof plan?.title === "string" && plan.title) titles[task.id] = plan.title;
     }
-    return json(200, { ...page, filenames } satisfies BookListing, { "cache-control": "no-store" });
+    return json(200, { ...page, filenames, titles } satisfies BookListing, { "cache-control": "no-store" });
   };
 
   return async (request) => {

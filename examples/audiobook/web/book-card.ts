@@ -7,6 +7,8 @@ export interface Book {
   task: Task;
   /** The name it was uploaded under, when known. */
   filename: string | null;
+  /** The book's own title, once it has been read. */
+  title: string | null;
   /** A short note from the last upload or retry ("Already converted"), shown on the card. */
   notice: string | null;
 }
@@ -74,7 +76,7 @@ export class BookCard {
   update(book: Book): void {
     const { task } = book;
     const result = task.state === "succeeded" ? asResult(task.result) : null;
-    const name = result?.title ?? titleFromFile(book.filename) ?? "Untitled book";
+    const name = result?.title ?? book.title ?? titleFromFile(book.filename) ?? "Untitled book";
     this.el.className = `book state-${task.state}`;
     this.el.setAttribute("aria-label", name);
     this.title.textContent = name;
@@ -126,11 +128,16 @@ export class BookCard {
 function chapterLine(task: Task): string {
   const { progress } = task;
   if (task.state === "queued") {
-    if (task.attempt > 1 && progress.message) return `Waiting to go on: ${progress.message}`;
+    if (task.attempt > 1 && progress.message) return `Waiting to go on: ${withoutRepeat(progress.message)}`;
     return "Waiting for the narrator";
   }
-  if (progress.message) return progress.message;
+  if (progress.message) return withoutRepeat(progress.message);
   return task.state === "running" ? "Reading the book…" : "";
+}
+
+/** "Chapter 2 of 3: Chapter 2: The Storm" reads better as "Chapter 2 of 3: The Storm". */
+function withoutRepeat(message: string): string {
+  return message.replace(/^(Chapter (\d+) of \d+: )Chapter \2\b[.:]?\s*(?=\S)/i, "$1");
 }
 
 function detailLine(task: Task): string {

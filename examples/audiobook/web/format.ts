@@ -1,7 +1,7 @@
 /** "20 MiB", "512 KiB". */
 export function formatBytes(n: number): string {
   if (n >= 1024 * 1024) return `${Math.round((n / 1024 / 1024) * 10) / 10} MiB`;
-  if (n >= 1024) return `${Math.round(n / 1024)} KiB`;
+  if (n >= 1024) return `${Math.round((n / 1024) * 10) / 10} KiB`;
   return `${n} bytes`;
 }
 

@@ -42,14 +42,17 @@ root.append(
 // --- books on the page ---
 
 /** Takes the newer copy of a task: a list answer may be older than what the stream already said. */
-function upsert(task: Task, filename?: string | null, note?: string | null): void {
+function upsert(task: Task, filename?: string | null, note?: string | null, title?: string | null): void {
   if (task.name !== TASK_NAME) return;
   const known = books.get(task.id);
   const book: Book = {
     task: known && known.task.lastSeq > task.lastSeq ? known.task : task,
     filename: filename ?? known?.filename ?? null,
+    title: title ?? known?.title ?? null,
     notice: note === undefined ? (known?.notice ?? null) : note,
   };
+  // A note about the last upload is stale once the book fails or is stopped again.
+  if (note === undefined && known && known.task.state !== book.task.state && (book.task.state === "failed" || book.task.state === "canceled")) book.notice = null;
   // Queue position and ETA are only in snapshots and reads; keep them until the task leaves the queue.
   if (book.task !== task && book.task.state === "queued" && task.state === "queued") book.task = { ...book.task, position: task.position, etaMs: task.etaMs };
   books.set(task.id, book);
@@ -61,7 +64,14 @@ function upsert(task: Task, filename?: string | null, note?: string | null): voi
   }
   card.update(book);
   empty.hidden = books.size > 0;
+  // Speaking starts after the book was read: its title is known from then on.
+  if (!book.title && book.task.state === "running" && book.task.progress.current !== undefined && !askedTitle.has(task.id)) {
+    askedTitle.add(task.id);
+    refreshList();
+  }
 }
+
+const askedTitle = new Set<string>();
 
 /** Newest first; a new card is inserted in place, so existing ones (and a playing player) never move. */
 function place(card: BookCard, task: Task): void {
@@ -77,8 +87,8 @@ function place(card: BookCard, task: Task): void {
 }
 
 let naming: Promise<void> | null = null;
-/** A book first seen on the stream (uploaded in another tab) gets its file name from the list. */
-function missingNames(): void {
+/** Reads the list again soon, for names the stream does not carry: a book's file name and title. */
+function refreshList(): void {
   naming ??= new Promise<void>((resolve) => setTimeout(resolve, 300))
     .then(loadBooks)
     .catch(() => {})
@@ -93,8 +103,8 @@ async function loadBooks(): Promise<void> {
     response = await fetch("/app/books", { headers: { accept: "application/json" } });
   }
   if (!response.ok) throw new Error(await errorMessage(response));
-  const listing = (await response.json()) as { tasks: Task[]; filenames: Record<string, string> };
-  for (const task of [...listing.tasks].reverse()) upsert(task, listing.filenames[task.id] ?? null);
+  const listing = (await response.json()) as { tasks: Task[]; filenames: Record<string, string>; titles: Record<string, string> };
+  for (const task of [...listing.tasks].reverse()) upsert(task, listing.filenames[task.id] ?? null, undefined, listing.titles[task.id] ?? null);
 }
 
 // --- actions ---
@@ -104,7 +114,9 @@ async function upload(file: File): Promise<void> {
   if (!BOOK_FILE.test(file.name)) return showError(`“${file.name}” is not a .txt or .epub file. Choose a plain-text or EPUB book.`);
   if (file.size > maxBytes) return showError(`“${file.name}” is ${formatBytes(file.size)}; books up to ${formatBytes(maxBytes)} are accepted.`);
   if (file.size === 0) return showError(`“${file.name}” is empty.`);
-  setNotice(`Uploading “${file.name}”…`);
+  setNotice(`Uploading “${file.name}”…`, 0);
+  // What each book was before this upload: the stream may report the submitted task before the answer arrives.
+  const before = new Map([...books].map(([id, b]) => [id, b.task.state]));
   drop.classList.add("busy");
   input.disabled = true;
   try {
@@ -124,7 +136,7 @@ async function upload(file: File): Promise<void> {
       return showError(await errorMessage(response));
     }
     const { task } = (await response.json()) as { task: Task };
-    const note = outcomeNote(response.status, task);
+    const note = outcomeNote(response.status, task, before.get(task.id) ?? null);
     upsert(task, file.name, note.card);
     setNotice(note.page);
     highlight(task.id);
@@ -139,10 +151,11 @@ async function upload(file: File): Promise<void> {
 }
 
 /** What submitting told: new, attached to a running one, already done, or resumed. */
-function outcomeNote(status: number, task: Task): { page: string; card: string | null } {
+function outcomeNote(status: number, task: Task, before: Task["state"] | null): { page: string; card: string | null } {
   if (status === 200 && task.state === "succeeded") return { page: "Already converted: this book was done before, so here it is.", card: "Already converted" };
   if (status === 200) return { page: "This book is already being converted: showing its progress.", card: "Already converting: attached to it" };
-  if (task.attempt > 1) {
+  // 202 is a new task, or a failed or cancelled one resumed (same id, its spoken chapters kept).
+  if (before === "failed" || before === "canceled" || task.attempt > 1) {
     const from = task.progress.current;
     const text = from ? `Resumed from chapter ${from}` : "Resumed where it stopped";
     return { page: `${text}: the chapters already spoken are kept.`, card: text };
@@ -178,9 +191,13 @@ function highlight(id: string): void {
 
 // --- messages ---
 
-function setNotice(text: string): void {
+let noticeTimer: ReturnType<typeof setTimeout> | undefined;
+/** A short-lived line under the upload box (kept while `keepMs` is 0); the card keeps its own note. */
+function setNotice(text: string, keepMs = 12_000): void {
+  clearTimeout(noticeTimer);
   notice.textContent = text;
   notice.hidden = text === "";
+  if (text !== "" && keepMs > 0) noticeTimer = setTimeout(() => setNotice(""), keepMs);
 }
 
 function showError(text: string): void {
@@ -251,7 +268,7 @@ loadBooks()
     empty.hidden = books.size > 0;
     client.watchMine({
       onTask: (task) => {
-        if (task.name === TASK_NAME && !books.has(task.id)) missingNames();
+        if (task.name === TASK_NAME && !books.has(task.id)) refreshList();
         upsert(task);
       },
       onConnectionChange: showConnection,
