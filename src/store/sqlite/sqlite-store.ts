@@ -27,7 +27,7 @@ import type {
   WorkerHeartbeat,
 } from "../store.js";
 import { migrate, openDatabase, type Durability } from "./connection.js";
-import { EventFeed } from "./feed.js";
+import { EventFeed, type LocalEvent } from "./feed.js";
 import { decode, encode, rowToEvent, rowToTask, type TaskRow } from "./rows.js";
 import { WriteBatch } from "./write-batch.js";
 import { claimedRecord, newTaskRecord, type ClaimRow } from "./records.js";
@@ -66,6 +66,8 @@ export class SqliteStore implements Store {
   private readonly maxLogsPerTask: number;
   private info: StoreInfo | null = null;
   private closed = false;
+  /** Events appended by the batch being written, for the feed. */
+  private appended: LocalEvent[] = [];
   private readonly sql: Statements;
 
   constructor(options: SqliteStoreOptions) {
@@ -80,7 +82,12 @@ export class SqliteStore implements Store {
     this.maxLogsPerTask = options.maxLogsPerTask ?? 1000;
     this.sql = prepareStatements(this.db);
     this.feed = new EventFeed(this.db, options.pollIntervalMs ?? 20);
-    this.batch = new WriteBatch(this.db, (queues) => this.feed.committed(queues));
+    this.batch = new WriteBatch(
+      this.db,
+      // Savepoint rollbacks may have undone some kept events, so a safe-mode batch is read back instead.
+      (queues, mode) => this.feed.committed(queues, mode === "fast" ? this.appended : null),
+      () => (this.appended = []),
+    );
   }
 
   async init(): Promise<StoreInfo> {
@@ -653,6 +660,9 @@ export class SqliteStore implements Store {
   }
 
   private appendEvent(task: Pick<TaskRow, "id" | "owner" | "queue">, seq: number, attempt: number, now: number, data: TaskEventData): void {
-    this.sql.insertEvent.run(task.id, task.owner, task.queue, seq, data.type, attempt, now, JSON.stringify(data));
+    const { lastInsertRowid } = this.sql.insertEvent.run(task.id, task.owner, task.queue, seq, data.type, attempt, now, JSON.stringify(data));
+    if (this.feed.wantsEvents) {
+      this.appended.push({ id: Number(lastInsertRowid), event: { taskId: task.id, owner: task.owner, queue: task.queue, seq, attempt, at: now, data } });
+    }
   }
 }

@@ -36,7 +36,9 @@ export class WriteBatch {
 
   constructor(
     db: Database,
-    private readonly afterCommit: (touchedQueues: ReadonlySet<string>) => void,
+    private readonly afterCommit: (touchedQueues: ReadonlySet<string>, mode: "fast" | "safe") => void,
+    /** Called before each try at a batch, so writers can drop what a rolled-back try kept. */
+    private readonly beforeAttempt: (mode: "fast" | "safe") => void = () => {},
   ) {
     const savepoint = db.transaction((run: () => unknown) => run());
     const fast = db.transaction((writes: PendingWrite[]): Outcome[] =>
@@ -84,12 +86,13 @@ export class WriteBatch {
     if (writes.length === 0) return;
     this.pending = [];
     let outcomes: Outcome[];
+    let mode: "fast" | "safe" = "fast";
     try {
-      outcomes = this.attempt(this.fast, writes);
+      outcomes = this.attempt(this.fast, writes, mode);
     } catch (error) {
       if (!(error instanceof Retry)) return this.rejectAll(writes, error);
       try {
-        outcomes = this.attempt(this.safe, writes);
+        outcomes = this.attempt(this.safe, writes, (mode = "safe"));
       } catch (error) {
         return this.rejectAll(writes, error);
       }
@@ -97,7 +100,7 @@ export class WriteBatch {
     const touched = this.touchedQueues;
     this.touchedQueues = new Set();
     try {
-      this.afterCommit(touched);
+      this.afterCommit(touched, mode);
     } finally {
       writes.forEach((write, i) => {
         const outcome = outcomes[i]!;
@@ -107,9 +110,10 @@ export class WriteBatch {
     }
   }
 
-  private attempt(run: (writes: PendingWrite[]) => Outcome[], writes: PendingWrite[]): Outcome[] {
+  private attempt(run: (writes: PendingWrite[]) => Outcome[], writes: PendingWrite[], mode: "fast" | "safe"): Outcome[] {
     this.memo.clear();
     this.touchedQueues = new Set();
+    this.beforeAttempt(mode);
     return run(writes);
   }
 
