@@ -62,6 +62,7 @@ export function ChartsCard() {
         <Chart
           title="Latency"
           sparse
+          floor={100}
           xs={xs}
           series={[
             { label: "run mean", stroke: "#2b6cb0", values: buckets.map((b) => b.runMeanMs) },
@@ -87,7 +88,7 @@ interface Series {
 }
 
 /** One uPlot chart that keeps its instance and only swaps data on updates. */
-function Chart({ title, xs, series, format, sparse = false }: { title: string; xs: number[]; series: Series[]; format: (v: number | null) => string; sparse?: boolean }) {
+function Chart({ title, xs, series, format, sparse = false, floor = 1 }: { title: string; xs: number[]; series: Series[]; format: (v: number | null) => string; sparse?: boolean; floor?: number }) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const data = [xs, ...series.map((s) => s.values)] as uPlot.AlignedData;
@@ -100,7 +101,8 @@ function Chart({ title, xs, series, format, sparse = false }: { title: string; x
       height: 180,
       legend: { show: true },
       cursor: { drag: { x: false, y: false } },
-      scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
+      // An empty chart still gets a readable scale: up to `floor`.
+      scales: { y: { range: (_u, _min, max) => [0, Math.max(floor, max) * 1.1] } },
       axes: [{ stroke: "#4a5568", grid: { stroke: "#edf2f7" } }, { stroke: "#4a5568", grid: { stroke: "#edf2f7" }, size: 64, values: (_u, ticks) => ticks.map((t) => format(t)) }],
       // Sparse series (latency: nothing when nothing ran) join their points and show them, so a lone value is visible.
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: sparse, points: { show: sparse, size: 5, fill: s.stroke }, value: (_u: uPlot, v: number | null) => format(v), ...(s.dash ? { dash: s.dash } : {}) }))],

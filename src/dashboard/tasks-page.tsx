@@ -3,7 +3,7 @@ import { query, type Task, type TaskPage } from "./api.js";
 import { useSession } from "./context.js";
 import { usePoll } from "./hooks.js";
 import { navigate, taskHref, tasksHref } from "./router.js";
-import { Ago, Card, duration, Empty, ErrorNote, ProgressBar, StateBadge } from "./ui.js";
+import { ActionButton, Ago, Card, duration, Empty, ErrorNote, ProgressBar, StateBadge } from "./ui.js";
 
 const PAGE_SIZE = 50;
 const STATES = ["", "queued", "running", "succeeded", "failed", "canceled"] as const;
@@ -96,6 +96,7 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
               <th>Owner</th>
               <th class="wide">Progress or error</th>
               <th>Created</th>
+              <th />
             </tr>
           </thead>
           <tbody>
@@ -117,6 +118,9 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
                 </td>
                 <td>
                   <Ago at={t.createdAt} />
+                </td>
+                <td class="right">
+                  <RowAction task={t} onTask={(task) => setRows((current) => current.map((r) => (r.id === task.id ? task : r)))} />
                 </td>
               </tr>
             ))}
@@ -145,4 +149,13 @@ function ProgressCell({ task }: { task: Task }) {
     if (task.position !== null) return <span class="muted">waiting · #{task.position} in its queue</span>;
   }
   return <ProgressBar task={task} />;
+}
+
+/** Retry for a failed or canceled task, cancel for a waiting or running one. */
+function RowAction({ task, onTask }: { task: Task; onTask: (task: Task) => void }) {
+  const { api } = useSession();
+  const act = (verb: "cancel" | "retry") => async () => onTask((await api.post<{ task: Task }>(`/api/v1/tasks/${encodeURIComponent(task.id)}/${verb}`)).task);
+  if (task.state === "failed" || task.state === "canceled") return <ActionButton label="Retry" action={act("retry")} />;
+  if (task.state === "queued" || task.state === "running") return <ActionButton label="Cancel" kind="danger" action={act("cancel")} />;
+  return null;
 }

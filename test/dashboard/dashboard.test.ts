@@ -42,6 +42,22 @@ describe("dashboard in Chromium", () => {
     assert.ok(server.handler.openStreams >= 1);
     await page.waitForTimeout(300);
     await screenshot(page, "dashboard-overview");
+
+    // Pause and resume a queue.
+    const reports = 'tr[data-queue="reports"]';
+    await page.click(`${reports} button:has-text("Pause")`);
+    await eventually(() => textOf(page, `${reports} .badge-paused`), "the paused badge");
+    assert.equal((await outlast.listQueues()).find((q) => q.name === "reports")?.paused, true);
+    await page.click(`${reports} button:has-text("Resume")`);
+    await eventually(() => textOf(page, `${reports} .badge-active`), "the active badge");
+    assert.equal((await outlast.listQueues()).find((q) => q.name === "reports")?.paused, false);
+
+    await page.click('nav[aria-label="Sections"] a:has-text("Failed")');
+    assert.match((await eventually(() => textOf(page, `table[aria-label="Tasks"] tr[data-task="${failed.id}"] .error-text`), "the failed list")) ?? "", /on purpose/);
+    await screenshot(page, "dashboard-failed");
+    await page.click('nav[aria-label="Sections"] a:has-text("Workers")');
+    await eventually(() => textOf(page, worker), "the workers page");
+    await screenshot(page, "dashboard-workers");
   });
 
   test("a wrong key is refused at the login form; the right one signs in", async (t) => {
