@@ -16,6 +16,9 @@ export interface FeedOptions {
   onError: (error: unknown) => void;
 }
 
+/** Longest a write waits for a new events subscription's starting point. */
+const BASELINE_WAIT_MS = 5_000;
+
 /** How old a snapshot must be before catch-up may start from it. */
 const SAFE_AGE_MS = 2_000;
 
@@ -62,7 +65,9 @@ export class PgEventFeed {
   private recent: { at: number; snap: string }[] = [];
   /** Commits visible in this snapshot happened before the events subscription started: never delivered. */
   private baseline: Snapshot | null = null;
+  /** Pending from an events subscription's start until its baseline snapshot is taken. */
   private starting: Promise<void> | null = null;
+  private started: (() => void) | null = null;
   private readonly lastSeq = new Map<string, number>();
   private notes: { xid: bigint; e: [string, number, number][] }[] = [];
   private catchUp = false;
@@ -81,12 +86,14 @@ export class PgEventFeed {
       this.safe = null;
       this.recent = [];
       this.baseline = null;
-      if (this.client) {
-        const starting = this.kick(true).finally(() => {
-          if (this.starting === starting) this.starting = null;
-        });
-        this.starting = starting;
-      }
+      this.started?.();
+      // Writes wait for the baseline (bounded, in case the database is down).
+      let timer: NodeJS.Timeout | undefined;
+      this.starting = new Promise<void>((resolve) => {
+        this.started = resolve;
+        timer = setTimeout(resolve, BASELINE_WAIT_MS);
+      }).finally(() => clearTimeout(timer));
+      if (this.client) void this.kick(true);
     }
     if (!this.client && !this.connecting && !this.reconnectTimer) this.connect();
     return () => {
@@ -105,6 +112,7 @@ export class PgEventFeed {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.reconnectTimer = this.pollTimer = null;
+    this.started?.();
     await this.connecting?.catch(() => {});
     await this.working?.catch(() => {});
     this.drop(this.client, true);
@@ -301,6 +309,9 @@ export class PgEventFeed {
       if (this.safe === null) {
         this.safe = row!.snap;
         this.baseline = parseSnapshot(row!.snap);
+        this.started?.();
+        this.started = null;
+        this.starting = null;
       }
       this.remember(row!.snap);
     } catch (error) {
