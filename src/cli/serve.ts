@@ -21,6 +21,7 @@ ${DB_FLAGS_HELP}
   --concurrency N   tasks running at once on the default queue (default 10)
   --max-queued N    most tasks waiting on the default queue (default: no limit)
   --no-anonymous    turn off anonymous browser sessions (POST /api/v1/session)
+  --max-upload-mb N largest book the audiobook app at / accepts (default 20)
   --help            show this help
 
 Environment: OUTLAST_ADMIN_KEY (else one is generated and printed), OUTLAST_SECRET (token signing).
@@ -38,6 +39,7 @@ const SPEC: CommandSpec = {
     "--concurrency": "value",
     "--max-queued": "value",
     "--no-anonymous": "switch",
+    "--max-upload-mb": "value",
   },
 };
 
@@ -55,9 +57,11 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const target = storeTarget(args.string("--db") ?? "./outlast.db", args.string("--schema"));
   const tasksPath = args.string("--tasks");
   const workers = !args.has("--no-workers");
+  const maxUploadBytes = (args.int("--max-upload-mb", 1, 4096) ?? 20) * 1024 * 1024;
 
   const log = pino({ name: "outlast", level: process.env.OUTLAST_LOG_LEVEL ?? "info" });
   const outlast = new Outlast({ store: await openStore(target), logger: log });
+  let audiobook: Awaited<ReturnType<typeof loadAudiobook>> = null;
   try {
     if (concurrency !== undefined || maxQueued !== undefined) {
       outlast.queue("default", {
@@ -67,6 +71,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     }
     if (tasksPath !== undefined) await loadTasks(tasksPath, outlast);
     if (!outlast.taskNames.includes("demo.count")) defineDemoTask(outlast);
+    audiobook = await loadAudiobook(outlast, maxUploadBytes);
     if (workers) await outlast.start();
   } catch (error) {
     await outlast.close({ graceMs: 0 }).catch(() => {});
@@ -78,6 +83,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     anonymousSessions: !args.has("--no-anonymous"),
     logger: log,
     handleSignals: false,
+    ...(audiobook ? { app: audiobook, homePage: null } : {}),
   }).catch(async (error: unknown) => {
     await outlast.close({ graceMs: 0 }).catch(() => {});
     throw error;
@@ -88,6 +94,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       "",
       `Outlast is running on ${server.url}`,
       `  dashboard   ${server.url}/dashboard${fromEnv ? "" : `#key=${encodeURIComponent(server.handler.adminKey)}`}`,
+      ...(audiobook ? [`  audiobook   ${server.url}/`] : []),
       `  API         ${server.url}/api/v1`,
       `  admin key   ${fromEnv ? "(from OUTLAST_ADMIN_KEY)" : server.handler.adminKey}`,
       `  database    ${describeTarget(target)}`,
@@ -115,4 +122,15 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   };
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
   process.once("SIGINT", () => void shutdown("SIGINT"));
+}
+
+/** The audiobook example at "/" (its own GPL package, loaded only from a checkout that has it); null without it or on PostgreSQL. */
+async function loadAudiobook(outlast: Outlast, maxUploadBytes: number) {
+  try {
+    const { mountAudiobook } = await import("../../examples/audiobook/src/app-mount.js");
+    return mountAudiobook(outlast, { maxUploadBytes });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND") return null;
+    throw error;
+  }
 }

@@ -5,7 +5,7 @@ import type { Page } from "playwright-core";
 import { readMp3Info } from "../../examples/audiobook/src/index.js";
 import { guardLeaks } from "../support/leaks.js";
 import { launchBrowser, screenshot } from "./browser.js";
-import { LIGHTHOUSE, SECOND_BOOK } from "./fixtures.js";
+import { LIGHTHOUSE, SECOND_BOOK, THIRD_BOOK } from "./fixtures.js";
 import { HeldNarrator, startApp } from "./server.js";
 
 guardLeaks();
@@ -36,7 +36,7 @@ test("upload a book, watch the bar move, reload mid-way and see it carry on, dow
   await page.locator('input[type="file"]').setInputFiles(book);
   await start.reached;
   await card(page).getByText("Chapter 1 of 3: The Lamp").waitFor();
-  await page.locator(".notice").getByText("Uploaded. Converting it now.").waitFor();
+  await page.locator(".notice").getByText("Uploaded. It is spoken chapter by chapter below.").waitFor();
   assert.equal(await card(page).locator(".book-notice").isVisible(), false, "a new book has no note about resuming or attaching");
   const first = await barValue(page);
   assert.equal(await bar(page).getAttribute("aria-valuemin"), "0");
@@ -131,6 +131,14 @@ test("upload a book, watch the bar move, reload mid-way and see it carry on, dow
   await card(page).first().getByText(/% of this chapter spoken/).waitFor();
   assert.equal(await card(page).count(), 2);
   assert.equal(await card(page).first().locator(".book-notice").isVisible(), false);
+
+  // A third book waits its turn (one book is spoken at a time): its place in line and an estimate show.
+  await page.locator('input[type="file"]').setInputFiles({ name: "the-fox.txt", mimeType: "text/plain", buffer: Buffer.from(THIRD_BOOK) });
+  const waiting = card(page).first();
+  await waiting.locator(".badge", { hasText: "Waiting" }).waitFor();
+  await waiting.getByText("Next in line · done in").waitFor();
+  assert.equal(await waiting.locator('[role="progressbar"]').getAttribute("aria-valuenow"), "0");
+  assert.equal(await card(page).count(), 3);
   await page.waitForTimeout(600); // let the bar's transition end, for the picture
   await screenshot(page, "readme");
 });

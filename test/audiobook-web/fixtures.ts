@@ -33,3 +33,15 @@ Chapter 3: Landfall
 
 At first light they saw the cliffs. The storm had carried them home.
 `;
+
+/** A third, to wait in line. */
+export const THIRD_BOOK = `The Fox
+
+Chapter 1
+
+A fox lived in a den. It was warm.
+
+Chapter 2
+
+The fox swam across the river and went home.
+`;

@@ -128,7 +128,7 @@ export class BookCard {
 function chapterLine(task: Task): string {
   const { progress } = task;
   if (task.state === "queued") {
-    if (task.attempt > 1 && progress.message) return `Waiting to go on: ${withoutRepeat(progress.message)}`;
+    if (task.attempt > 0 && progress.message) return `Waiting to go on: ${withoutRepeat(progress.message)}`;
     return "Waiting for the narrator";
   }
   if (progress.message) return withoutRepeat(progress.message);
@@ -180,7 +180,7 @@ function downloads(id: string, result: Result): HTMLElement {
       { className: "book-summary" },
       `${result.chapters.length} chapter${result.chapters.length === 1 ? "" : "s"} · ${formatDuration(result.seconds)} · ${formatBytes(result.bytes)}`,
     ),
-    h("audio", { controls: true, preload: "none", src: whole, "aria-label": `Listen to ${result.title}` }),
+    h("audio", { controls: true, preload: "metadata", src: whole, "aria-label": `Listen to ${result.title}` }),
     h(
       "a",
       { className: "download-book", href: whole, download: `${prefix}.mp3` },
@@ -211,5 +211,6 @@ function asResult(value: unknown): Result | null {
 
 function titleFromFile(filename: string | null): string | null {
   if (!filename) return null;
-  return filename.replace(/\.(txt|epub)$/i, "").replace(/[_]+/g, " ").trim() || null;
+  const name = filename.replace(/\.(txt|epub)$/i, "").replace(/[-_]+/g, " ").trim();
+  return name ? name.charAt(0).toUpperCase() + name.slice(1) : null;
 }

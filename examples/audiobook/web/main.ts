@@ -154,13 +154,13 @@ async function upload(file: File): Promise<void> {
 function outcomeNote(status: number, task: Task, before: Task["state"] | null): { page: string; card: string | null } {
   if (status === 200 && task.state === "succeeded") return { page: "Already converted: this book was done before, so here it is.", card: "Already converted" };
   if (status === 200) return { page: "This book is already being converted: showing its progress.", card: "Already converting: attached to it" };
-  // 202 is a new task, or a failed or cancelled one resumed (same id, its spoken chapters kept).
-  if (before === "failed" || before === "canceled" || task.attempt > 1) {
+  // 202 is a new task (attempt 0), or a failed or cancelled one resumed (same id, its spoken chapters kept).
+  if (before === "failed" || before === "canceled" || task.attempt > 0) {
     const from = task.progress.current;
     const text = from ? `Resumed from chapter ${from}` : "Resumed where it stopped";
     return { page: `${text}: the chapters already spoken are kept.`, card: text };
   }
-  return { page: "Uploaded. Converting it now.", card: null };
+  return { page: "Uploaded. It is spoken chapter by chapter below.", card: null };
 }
 
 function cancel(id: string): void {
