@@ -27,6 +27,8 @@ export class QueueWorker {
   private again = false;
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
+  /** Ends a claim that is waiting in the store for work (on pause or stop). */
+  private waiting: AbortController | null = null;
   private timerAt = Infinity;
   private readonly names: string[];
 
@@ -51,6 +53,7 @@ export class QueueWorker {
   pause(): void {
     this.stopped = true;
     this.clearTimer();
+    this.waiting?.abort();
   }
 
   /** Try to claim now (coalesced: several wakes in one turn make one claim). */
@@ -78,6 +81,8 @@ export class QueueWorker {
       const now = this.deps.clock();
       // `limit` is read when the store runs the claim, not now: slots that
       // free up while the claim waits for its group commit are filled too.
+      const waits = this.deps.store.capabilities.waitingClaims === true;
+      this.waiting = waits ? new AbortController() : null;
       const request = {
         queue: this.options.queue,
         workerId: this.options.workerId,
@@ -86,8 +91,16 @@ export class QueueWorker {
         },
         leaseMs: this.options.leaseMs,
         names: this.names,
+        // With nothing to do, wait in the store: a submit then starts its task in the same commit.
+        ...(this.waiting ? { wait: { ms: this.options.pollIntervalMs, clock: this.deps.clock, signal: this.waiting.signal } } : {}),
       };
       const result = await this.deps.store.claim(request, now);
+      this.waiting = null;
+      if (this.stopped) {
+        // Stopped while the claim was on its way: hand the tasks straight back.
+        await Promise.all(result.tasks.map((claimed) => this.deps.store.release(claimed.lease, this.deps.clock())));
+        return;
+      }
       for (const claimed of result.tasks) {
         const registered = this.definitions.get(claimed.task.name);
         if (!registered) continue; // claim filters by name; unreachable unless definitions changed
@@ -103,7 +116,9 @@ export class QueueWorker {
           .finally(() => this.finishing.delete(execution));
       }
       full = asked > 0 && result.tasks.length >= asked;
-      this.sleepUntil(result.nextRunAt ?? now + this.options.pollIntervalMs);
+      // A waiting claim came back empty at its deadline (or the next delayed task's): claim again now.
+      if (waits && result.tasks.length === 0) this.again = true;
+      else this.sleepUntil(result.nextRunAt ?? now + this.options.pollIntervalMs);
     } catch (error) {
       this.deps.logger.error({ err: error, queue: this.options.queue }, "claiming tasks failed; retrying");
       this.sleepUntil(this.deps.clock() + Math.min(1000, this.options.pollIntervalMs));

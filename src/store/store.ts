@@ -104,6 +104,8 @@ export interface StoreCapabilities {
   readonly crossProcessEvents: "poll" | "notify";
   /** Whether `submit` can join a transaction the application owns. */
   readonly transactionalSubmit: boolean;
+  /** Whether `claim` honours `wait` (else it always answers at once). */
+  readonly waitingClaims?: boolean;
 }
 
 export interface StoreInfo {
@@ -193,6 +195,12 @@ export interface ClaimRequest {
   leaseMs: number;
   /** Only tasks with these names: the ones the claiming process has defined. */
   names: readonly string[];
+  /**
+   * When nothing is runnable, a store with `capabilities.waitingClaims` may
+   * hold the claim open for up to `ms` and answer as soon as work arrives,
+   * reading the time from `clock` then. Aborting `signal` answers at once.
+   */
+  wait?: { ms: number; clock: () => number; signal?: AbortSignal };
 }
 
 export interface ClaimedTask {

@@ -20,6 +20,8 @@ export interface LocalEvent {
 export class EventFeed {
   private readonly listeners = new Set<StoreListener>();
   private lastId = 0;
+  /** Told when another process committed (waiting claims use it). */
+  onRemoteChange: (() => void) | null = null;
   private eventListeners = 0;
   private dataVersion = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -80,8 +82,10 @@ export class EventFeed {
         for (const listener of this.listeners) listener.events?.(events);
       }
     }
-    if (remote) this.wake(null);
-    else if (touchedQueues.size > 0) this.wake(touchedQueues);
+    if (remote) {
+      this.wake(null);
+      this.onRemoteChange?.();
+    } else if (touchedQueues.size > 0) this.wake(touchedQueues);
   }
 
   stop(): void {
@@ -103,6 +107,7 @@ export class EventFeed {
     this.pull();
     // Another process wrote: it may have queued work or freed a slot.
     this.wake(null);
+    this.onRemoteChange?.();
   }
 
   private pull(): void {

@@ -30,6 +30,7 @@ import { migrate, openDatabase, type Durability } from "./connection.js";
 import { EventFeed, type LocalEvent } from "./feed.js";
 import { decode, encode, rowToEvent, rowToTask, type TaskRow } from "./rows.js";
 import { WriteBatch } from "./write-batch.js";
+import { ClaimWaiters } from "./claim-waiters.js";
 import { claimedRecord, newTaskRecord, type ClaimRow } from "./records.js";
 import { prepareStatements, type Fenced, type QueueRow, type Statements } from "./statements.js";
 
@@ -57,7 +58,7 @@ const QUEUE_FULL_HINT_MS = 5_000;
 
 /** The embedded store: one SQLite file shared by any number of processes. */
 export class SqliteStore implements Store {
-  readonly capabilities: StoreCapabilities = { crossProcessEvents: "poll", transactionalSubmit: false };
+  readonly capabilities: StoreCapabilities = { crossProcessEvents: "poll", transactionalSubmit: false, waitingClaims: true };
   /** `<folder of the file>/outlast-data`; null for an in-memory database. */
   readonly localDataDir: string | null;
   private readonly db: Database;
@@ -66,6 +67,7 @@ export class SqliteStore implements Store {
   private readonly maxLogsPerTask: number;
   private info: StoreInfo | null = null;
   private closed = false;
+  private readonly waiters: ClaimWaiters;
   /** Events appended by the batch being written, for the feed. */
   private appended: LocalEvent[] = [];
   private readonly sql: Statements;
@@ -82,12 +84,24 @@ export class SqliteStore implements Store {
     this.maxLogsPerTask = options.maxLogsPerTask ?? 1000;
     this.sql = prepareStatements(this.db);
     this.feed = new EventFeed(this.db, options.pollIntervalMs ?? 20);
+    this.waiters = new ClaimWaiters((request, now) => this.claimNow(request, now));
     this.batch = new WriteBatch(
       this.db,
-      // Savepoint rollbacks may have undone some kept events, so a safe-mode batch is read back instead.
-      (queues, mode) => this.feed.committed(queues, mode === "fast" ? this.appended : null),
-      () => (this.appended = []),
+      (queues, mode) => {
+        this.waiters.committed();
+        // Savepoint rollbacks may have undone some kept events, so a safe-mode batch is read back instead.
+        this.feed.committed(queues, mode === "fast" ? this.appended : null);
+      },
+      () => {
+        this.appended = [];
+        this.waiters.rolledBack();
+      },
+      (queues) => this.waiters.tryIn(queues),
     );
+    // Work committed by another process reaches waiting claims through a transaction of their own.
+    this.feed.onRemoteChange = () => {
+      if (this.waiters.size > 0) void this.batch.write(() => this.waiters.touchAll((queue) => this.batch.touch(queue)));
+    };
   }
 
   async init(): Promise<StoreInfo> {
@@ -99,6 +113,7 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     this.batch.flush();
+    this.waiters.releaseAll();
     this.feed.stop();
     this.db.close();
   }
@@ -323,7 +338,21 @@ export class SqliteStore implements Store {
   // ── workers ───────────────────────────────────────────────────────────
 
   claim(request: ClaimRequest, now: number): Promise<ClaimResult> {
-    return this.batch.write(() => this.claimNow(request, now));
+    const wait = request.wait;
+    if (!wait || wait.ms <= 0 || wait.signal?.aborted) return this.batch.write(() => this.claimNow(request, now));
+    // A claim that finds nothing waits inside the store: it is tried again at
+    // the end of every transaction that makes its queue's work runnable, so a
+    // submit and the claim that takes it share one commit (one fsync).
+    return new Promise<ClaimResult>((resolve, reject) => {
+      this.batch
+        .write(() => {
+          const result = this.claimNow(request, now);
+          if (result.tasks.length > 0 || this.closed) return result;
+          this.waiters.add(request, result.nextRunAt, now, resolve);
+          return null;
+        })
+        .then((result) => result && resolve(result), reject);
+    });
   }
 
   private claimNow(request: ClaimRequest, now: number): ClaimResult {

@@ -39,27 +39,37 @@ export class WriteBatch {
     private readonly afterCommit: (touchedQueues: ReadonlySet<string>, mode: "fast" | "safe") => void,
     /** Called before each try at a batch, so writers can drop what a rolled-back try kept. */
     private readonly beforeAttempt: (mode: "fast" | "safe") => void = () => {},
+    /** Runs inside the transaction after its writes, with the queues they touched. */
+    private readonly beforeCommit: (touchedQueues: ReadonlySet<string>) => void = () => {},
   ) {
     const savepoint = db.transaction((run: () => unknown) => run());
-    const fast = db.transaction((writes: PendingWrite[]): Outcome[] =>
-      writes.map((write) => {
+    const fast = db.transaction((writes: PendingWrite[]): Outcome[] => {
+      const outcomes = writes.map((write): Outcome => {
         try {
           return { ok: true, value: write.run() };
         } catch (error) {
           if (error instanceof OutlastError) return { ok: false, error };
           throw new Retry("retry with savepoints", { cause: error });
         }
-      }),
-    );
-    const safe = db.transaction((writes: PendingWrite[]): Outcome[] =>
-      writes.map((write) => {
+      });
+      try {
+        this.beforeCommit(this.touchedQueues);
+      } catch (error) {
+        throw new Retry("retry with savepoints", { cause: error });
+      }
+      return outcomes;
+    });
+    const safe = db.transaction((writes: PendingWrite[]): Outcome[] => {
+      const outcomes = writes.map((write): Outcome => {
         try {
           return { ok: true, value: savepoint(write.run) };
         } catch (error) {
           return { ok: false, error };
         }
-      }),
-    );
+      });
+      savepoint(() => this.beforeCommit(this.touchedQueues));
+      return outcomes;
+    });
     this.fast = (writes) => fast.immediate(writes);
     this.safe = (writes) => safe.immediate(writes);
   }
