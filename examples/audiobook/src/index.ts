@@ -9,3 +9,7 @@ export { espeakVoice, splitForSpeech } from "./speech.js";
 export type { Speaker, Narrator, SpokenChunk, NarratedChunk, EspeakOptions } from "./speech.js";
 export { Mp3Stream, readMp3Info } from "./mp3.js";
 export type { Mp3Info } from "./mp3.js";
+export { audiobookApp } from "./app.js";
+export type { AudiobookAppOptions, BookListing } from "./app.js";
+export { mountAudiobook } from "./app-mount.js";
+export type { MountAudiobookOptions } from "./app-mount.js";
