@@ -141,6 +141,12 @@ test("upload a book, watch the bar move, reload mid-way and see it carry on, dow
   assert.equal(await card(page).count(), 3);
   await page.waitForTimeout(600); // let the bar's transition end, for the picture
   await screenshot(page, "readme");
+
+  // Cancel the waiting one: it stops at once and offers to try again.
+  await waiting.getByRole("button", { name: "Cancel The fox" }).click();
+  await waiting.locator(".badge", { hasText: "Cancelled" }).waitFor();
+  await waiting.getByRole("button", { name: /Try again/ }).waitFor();
+  assert.equal((await outlast.get((await waiting.getAttribute("data-task-id")) ?? ""))?.state, "canceled");
 });
 
 test("refused uploads get a clear error; a failed book uploaded again resumes from its chapter without speaking the others again", async (t) => {

@@ -37,7 +37,7 @@ const STATE_LABEL: Record<Task["state"], string> = {
 
 /**
  * One book's card. Its parts are made once; an update rewrites texts and the
- * bar, and rebuilds buttons and downloads only when the state changes (so a
+ * bar, and rebuilds buttons and downloads only when the state or name changes (so a
  * playing player is never replaced).
  */
 export class BookCard {
@@ -103,7 +103,7 @@ export class BookCard {
     this.detail.hidden = detail === "";
     this.detail.className = task.state === "failed" ? "book-detail book-error" : "book-detail";
 
-    const shape = `${task.state}:${task.attempt}`;
+    const shape = `${task.state}:${task.attempt}:${name}`;
     if (shape === this.shape) return;
     this.shape = shape;
     fill(this.actions, ...this.buttons(task, name));
