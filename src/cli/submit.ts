@@ -51,8 +51,7 @@ export async function submitCommand(argv: readonly string[]): Promise<ExitCode> 
   }
   const name = args.positionals[0]!;
   const input = readInput(args.string("--input"));
-  // `owner` is part of the submit body (API.md) though not yet of the client's option type.
-  const options: ClientSubmitOptions & { owner?: string } = {};
+  const options: ClientSubmitOptions = {};
   const owner = args.string("--owner");
   if (owner !== undefined) options.owner = owner;
   const priority = args.int("--priority", -1_000_000, 1_000_000);

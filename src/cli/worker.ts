@@ -1,6 +1,5 @@
 import { pino } from "pino";
-import type { DefinedTask, QueueOptions, SubmitOptions, TaskDefinition } from "../engine/definitions.js";
-import { Outlast, type OutlastOptions } from "../engine/outlast.js";
+import { Outlast } from "../engine/outlast.js";
 import { parseArgs, UsageError, type CommandSpec } from "./args.js";
 import { DB_FLAGS_HELP, describeTarget, openStore, storeTarget } from "./store-target.js";
 import { loadTasks } from "./tasks-module.js";
@@ -44,39 +43,6 @@ const SPEC: CommandSpec = {
   },
 };
 
-/**
- * The engine of a worker-only process: remembers each queue's options so the
- * per-process limit can be added to them, and leaves out tasks of queues this
- * process was told not to run (the engine starts a worker for every queue that
- * has a defined task).
- */
-class WorkerOutlast extends Outlast {
-  readonly queueOptions = new Map<string, QueueOptions>();
-  /** Every queue the module's tasks use, including those left out. */
-  readonly usedQueues = new Set<string>();
-
-  constructor(
-    options: OutlastOptions,
-    private readonly onlyQueues: ReadonlySet<string> | null,
-  ) {
-    super(options);
-  }
-
-  override queue(name: string, options: QueueOptions = {}): this {
-    this.queueOptions.set(name, options);
-    return super.queue(name, options);
-  }
-
-  override define<Input = unknown, Result = unknown>(name: string, definition: TaskDefinition<Input, Result>): DefinedTask<Input, Result> {
-    const queue = definition.queue ?? "default";
-    this.usedQueues.add(queue);
-    if (this.onlyQueues && !this.onlyQueues.has(queue)) {
-      return { name, queue, submit: (input: Input, options?: SubmitOptions) => this.submit(name, input, options) };
-    }
-    return super.define(name, definition);
-  }
-}
-
 /** `outlast worker`: workers for a tasks module, no HTTP. */
 export async function workerCommand(argv: readonly string[]): Promise<void> {
   const args = parseArgs(argv, SPEC);
@@ -93,24 +59,17 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
 
   // Logs go to stderr: stdout carries the ready line only.
   const log = pino({ name: "outlast-worker", level: process.env.OUTLAST_LOG_LEVEL ?? "info" }, pino.destination({ dest: 2, sync: true }));
-  const outlast = new WorkerOutlast({ store: await openStore(target), logger: log }, only ? new Set(only) : null);
+  const outlast = new Outlast({ store: await openStore(target), logger: log });
   try {
     await loadTasks(tasksPath, outlast);
-    const queues = [...new Set(outlast.taskNames.map((name) => outlast.queueOf(name)!))];
-    if (only) {
-      const idle = only.filter((q) => !queues.includes(q));
-      if (idle.length > 0) {
-        const used = [...outlast.usedQueues].join(", ") || "none";
-        throw new UsageError(`--queues: no task of ${tasksPath} runs on ${idle.join(", ")}; its tasks use queues: ${used}`);
-      }
-    }
-    if (queues.length === 0) throw new UsageError(`${tasksPath} defines no tasks; call outlast.define(name, { run }) in its register function`);
-    if (perProcess !== undefined) {
-      for (const queue of queues) outlast.queue(queue, { ...outlast.queueOptions.get(queue), perProcess });
-    }
-    await outlast.start();
+    const used = [...new Set(outlast.taskNames.map((name) => outlast.queueOf(name)!))];
+    if (used.length === 0) throw new UsageError(`${tasksPath} defines no tasks; call outlast.define(name, { run }) in its register function`);
+    const idle = (only ?? []).filter((q) => !used.includes(q));
+    if (idle.length > 0) throw new UsageError(`--queues: no task of ${tasksPath} runs on ${idle.join(", ")}; its tasks use queues: ${used.join(", ")}`);
+    const queues = only ?? used;
+    await outlast.start({ queues, ...(perProcess !== undefined ? { perProcess } : {}) });
     process.stdout.write(
-      `worker ${outlast.workerId} ready: ${outlast.taskNames.join(", ")} on queue${queues.length > 1 ? "s" : ""} ${queues.join(", ")} (${describeTarget(target)})\n`,
+      `worker ${outlast.workerId} ready: ${outlast.taskNames.filter((name) => queues.includes(outlast.queueOf(name)!)).join(", ")} on queue${queues.length > 1 ? "s" : ""} ${queues.join(", ")} (${describeTarget(target)})\n`,
     );
   } catch (error) {
     await outlast.close({ graceMs: 0 }).catch(() => {});

@@ -27,6 +27,8 @@ export interface WatchHandlers {
 
 /** Options of `submit()` (API.md, POST /api/v1/tasks). */
 export interface ClientSubmitOptions {
+  /** Only with the admin key: submit on behalf of this owner. */
+  owner?: string;
   queue?: string;
   priority?: number;
   idempotencyKey?: string;
@@ -37,6 +39,8 @@ export interface ClientSubmitOptions {
 }
 
 export interface ListFilter {
+  /** Only with the admin key: tasks of this owner. */
+  owner?: string;
   state?: TaskState;
   queue?: string;
   name?: string;

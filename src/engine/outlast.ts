@@ -332,17 +332,33 @@ export class Outlast {
     return [...this.workers.values()].flatMap((w) => [...w.running.keys()]);
   }
 
-  /** Start workers for every queue that has a defined task, and the maintenance timers. */
-  async start(): Promise<void> {
+  /**
+   * Start workers for every queue that has a defined task (or only `queues`),
+   * and the maintenance timers. `perProcess` caps this process's share of
+   * every queue it runs, over the queues' own `perProcess`.
+   */
+  async start(options: { queues?: readonly string[]; perProcess?: number } = {}): Promise<void> {
     if (this.started) return;
+    const defined = new Set([...this.definitions.values()].map((d) => d.queue));
+    const unknown = (options.queues ?? []).filter((q) => !defined.has(q));
+    if (unknown.length > 0) {
+      throw new OutlastError("bad_request", `No defined task runs on queue ${unknown.join(", ")}; defined tasks use ${[...defined].join(", ") || "no queue"}`);
+    }
+    if (options.perProcess !== undefined && (!Number.isSafeInteger(options.perProcess) || options.perProcess < 1)) {
+      throw new OutlastError("bad_request", "perProcess must be a whole number of at least 1");
+    }
     await this.ready();
     this.started = true;
     this.startedAt = this.clock();
-    const queueNames = new Set([...this.definitions.values()].map((d) => d.queue));
-    for (const name of new Set([...queueNames, ...this.queues.keys()])) await this.saveQueue(name);
+    const queueNames = options.queues ? new Set(options.queues) : defined;
+    for (const name of new Set([...defined, ...this.queues.keys()])) await this.saveQueue(name);
     for (const name of queueNames) {
-      const options = this.queues.get(name);
-      const limit = Math.min(options?.perProcess ?? Infinity, options?.concurrency ?? DEFAULT_CONCURRENCY);
+      const queueOptions = this.queues.get(name);
+      const limit = Math.min(
+        options.perProcess ?? Infinity,
+        queueOptions?.perProcess ?? Infinity,
+        queueOptions?.concurrency ?? DEFAULT_CONCURRENCY,
+      );
       const worker = new QueueWorker(
         { queue: name, workerId: this.workerId, limit, leaseMs: this.leaseMs, pollIntervalMs: this.pollIntervalMs },
         this.definitions,

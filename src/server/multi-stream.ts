@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { StoredEvent } from "../core/events.js";
 import { isFinal } from "../core/states.js";
 import type { Outlast } from "../engine/outlast.js";
@@ -78,6 +79,8 @@ export class MultiStream {
     private readonly scope: MultiScope,
     private readonly onError: (error: unknown) => void,
   ) {
+    // Every followed task's watch waits on this one signal: thousands of listeners are expected.
+    setMaxListeners(0, this.abort.signal);
     sse.onClose(() => this.stop());
   }
 
