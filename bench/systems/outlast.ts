@@ -32,7 +32,9 @@ export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
   const open = (concurrency: number, hooks: Hooks | null, countCompletions = true): Outlast => {
     const store = makeStore ? makeStore({ connectionString: spec.pgUrl, schema: spec.storage }) : sqliteStore({ path, durability: spec.durability });
     const engine = new Outlast({ store, retention: false });
-    engine.queue("default", { concurrency });
+    // Each process takes its own share: without perProcess the first process
+    // to claim may fill every slot of the shared limit.
+    engine.queue("default", { concurrency: concurrency * spec.workers, perProcess: concurrency });
     engine.define("noop", {
       run: async () => {
         hooks?.started();
@@ -52,8 +54,8 @@ export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
     },
     async startWorker(concurrency, hooks, countCompletions = true) {
       // A queue's concurrency in Outlast is a limit for all processes together (it is stored),
-      // so N worker processes of `concurrency` slots each need N × concurrency.
-      outlast = open(concurrency * spec.workers, hooks, countCompletions);
+      // so N worker processes of `concurrency` slots each need N × concurrency (see open()).
+      outlast = open(concurrency, hooks, countCompletions);
       await outlast.start();
     },
     async connect() {

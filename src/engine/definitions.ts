@@ -35,6 +35,12 @@ export interface SubmitOptions {
   queue?: string;
   maxAttempts?: number;
   timeoutMs?: number;
+  /**
+   * Submit inside your own database transaction (PostgreSQL: a `pg` client
+   * after `BEGIN`): if it rolls back, the task never existed.
+   * @example await outlast.submit("mail.send", input, { transaction: client });
+   */
+  transaction?: unknown;
 }
 
 /** Options of `outlast.queue()`. */

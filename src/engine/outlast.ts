@@ -183,8 +183,15 @@ export class Outlast {
   ): Promise<{ outcome: SubmitOutcome["kind"]; task: Task }> {
     const request = await this.buildRequest(name, input, options);
     await this.ready();
-    const outcome = await this.store.submit(request, this.clock());
+    const outcome = options.transaction === undefined ? await this.store.submit(request, this.clock()) : await this.submitInTransaction(options.transaction, request);
     return { outcome: outcome.kind, task: options.withPosition ? await this.present(outcome.task) : toPublicTask(outcome.task) };
+  }
+
+  private submitInTransaction(transaction: unknown, request: SubmitRequest): Promise<SubmitOutcome> {
+    if (!this.store.capabilities.transactionalSubmit || !this.store.submitInTransaction) {
+      throw new OutlastError("bad_request", "This store cannot submit inside your transaction; use the PostgreSQL store (outlast/postgres)");
+    }
+    return this.store.submitInTransaction(transaction, request, this.clock());
   }
 
   private async buildRequest(name: string, input: unknown, options: SubmitOptions): Promise<SubmitRequest> {

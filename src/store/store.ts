@@ -97,6 +97,13 @@ export interface Store {
   purgeFinished(cutoffs: Partial<Record<"succeeded" | "failed" | "canceled", number>>, limit: number): Promise<number>;
   /** A value kept in the store, made once by `create` and the same for every process (signing keys). */
   getOrCreateSecret(name: string, create: () => string): Promise<string>;
+
+  /**
+   * Like `submit`, inside a transaction the application owns on its own
+   * connection: the task exists only if that transaction commits. Present
+   * when `capabilities.transactionalSubmit` is true.
+   */
+  submitInTransaction?(connection: unknown, request: SubmitRequest, now: number): Promise<SubmitOutcome>;
 }
 
 export interface StoreCapabilities {
