@@ -20,6 +20,8 @@ ${DB_FLAGS_HELP}
   --no-workers      serve the API only; \`outlast worker\` processes run the tasks
   --concurrency N   tasks running at once on the default queue (default 10)
   --max-queued N    most tasks waiting on the default queue (default: no limit)
+  --lease-ms N      how long a worker holds a task without a heartbeat before
+                    another may take it (default 15000)
   --no-anonymous    turn off anonymous browser sessions (POST /api/v1/session)
   --max-upload-mb N largest book the audiobook app at / accepts (default 20)
   --help            show this help
@@ -36,6 +38,7 @@ const SPEC: CommandSpec = {
     "--schema": "value",
     "--tasks": "value",
     "--no-workers": "switch",
+    "--lease-ms": "value",
     "--concurrency": "value",
     "--max-queued": "value",
     "--no-anonymous": "switch",
@@ -60,7 +63,8 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const maxUploadBytes = (args.int("--max-upload-mb", 1, 4096) ?? 20) * 1024 * 1024;
 
   const log = pino({ name: "outlast", level: process.env.OUTLAST_LOG_LEVEL ?? "info" });
-  const outlast = new Outlast({ store: await openStore(target), logger: log });
+  const leaseMs = args.int("--lease-ms", 100, 24 * 60 * 60 * 1000);
+  const outlast = new Outlast({ store: await openStore(target), logger: log, ...(leaseMs !== undefined ? { leaseMs } : {}) });
   let audiobook: Awaited<ReturnType<typeof loadAudiobook>> = null;
   try {
     if (concurrency !== undefined || maxQueued !== undefined) {

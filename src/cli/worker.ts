@@ -25,6 +25,8 @@ ${DB_FLAGS_HELP}
   --queues A,B      run only these queues (default: every queue the module uses)
   --grace-ms N      on SIGTERM/SIGINT, how long running tasks may take to finish
                     before they are released to other workers (default 10000)
+  --lease-ms N      how long this worker holds a task without a heartbeat before
+                    another may take it (default 15000)
   --help            show this help
 
 Prints one line "worker … ready" when it is claiming work. Exit codes: 0 after a
@@ -40,6 +42,7 @@ const SPEC: CommandSpec = {
     "--concurrency": "value",
     "--queues": "value",
     "--grace-ms": "value",
+    "--lease-ms": "value",
   },
 };
 
@@ -59,7 +62,8 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
 
   // Logs go to stderr: stdout carries the ready line only.
   const log = pino({ name: "outlast-worker", level: process.env.OUTLAST_LOG_LEVEL ?? "info" }, pino.destination({ dest: 2, sync: true }));
-  const outlast = new Outlast({ store: await openStore(target), logger: log });
+  const leaseMs = args.int("--lease-ms", 100, 24 * 60 * 60 * 1000);
+  const outlast = new Outlast({ store: await openStore(target), logger: log, ...(leaseMs !== undefined ? { leaseMs } : {}) });
   try {
     await loadTasks(tasksPath, outlast);
     const used = [...new Set(outlast.taskNames.map((name) => outlast.queueOf(name)!))];
