@@ -1,0 +1,101 @@
+import type { StoredEvent, TaskEventData } from "../core/events.js";
+import type { Progress } from "../core/progress.js";
+import type { TaskState } from "../core/states.js";
+import type { TaskError, TaskRecord } from "../core/task.js";
+
+/**
+ * A `tasks` row as both SQL stores read it: snake_case columns, times as
+ * epoch milliseconds, JSON values as text. The stores share this shape (and
+ * its mapping) so a task reads the same from either.
+ */
+export interface TaskRow {
+  seq: number;
+  id: string;
+  name: string;
+  queue: string;
+  owner: string;
+  state: TaskState;
+  priority: number;
+  attempt: number;
+  max_attempts: number;
+  attempt_budget: number;
+  timeout_ms: number | null;
+  input: string;
+  progress: string | null;
+  progress_seq: number | null;
+  result: string | null;
+  error: string | null;
+  checkpoint: string | null;
+  idempotency_key: string | null;
+  created_at: number;
+  run_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  last_seq: number;
+  log_count: number;
+  /** SQLite has no booleans: 0 or 1 there. */
+  cancel_requested: boolean | number;
+  worker_id: string | null;
+  lease_token: number;
+  lease_expires_at: number | null;
+}
+
+/** A `task_events` row, with the routing fields the feeds filter on. */
+export interface EventRowBase {
+  task_id: string;
+  owner: string;
+  queue: string;
+  seq: number;
+  attempt: number;
+  at: number;
+  data: string;
+}
+
+/** JSON for a column; `undefined` is stored as null so it reads back as null. */
+export function encode(value: unknown): string {
+  return JSON.stringify(value === undefined ? null : value);
+}
+
+export function decode(text: string | null): unknown {
+  return text === null ? null : JSON.parse(text);
+}
+
+export function rowToTask(row: TaskRow): TaskRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    queue: row.queue,
+    owner: row.owner,
+    state: row.state,
+    priority: row.priority,
+    attempt: row.attempt,
+    maxAttempts: row.max_attempts,
+    timeoutMs: row.timeout_ms,
+    input: decode(row.input),
+    progress: (decode(row.progress) as Progress | null) ?? null,
+    result: decode(row.result),
+    error: (decode(row.error) as TaskError | null) ?? null,
+    checkpoint: decode(row.checkpoint),
+    idempotencyKey: row.idempotency_key,
+    createdAt: row.created_at,
+    runAt: row.run_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    lastSeq: row.last_seq,
+    cancelRequested: row.cancel_requested === true || row.cancel_requested === 1,
+    workerId: row.worker_id,
+    leaseExpiresAt: row.lease_expires_at,
+  };
+}
+
+export function rowToEvent(row: EventRowBase): StoredEvent {
+  return {
+    taskId: row.task_id,
+    owner: row.owner,
+    queue: row.queue,
+    seq: row.seq,
+    attempt: row.attempt,
+    at: row.at,
+    data: JSON.parse(row.data) as TaskEventData,
+  };
+}
