@@ -4,7 +4,9 @@ import { test } from "node:test";
 import type { Page } from "playwright-core";
 import { readMp3Info } from "../../examples/audiobook/src/index.js";
 import { guardLeaks } from "../support/leaks.js";
-import { launchBrowser, screenshot } from "./browser.js";
+import { launchBrowser, screenshot as save } from "../support/browser.js";
+
+const screenshot = (page: Parameters<typeof save>[0], name: string) => save(page, name, "audiobook");
 import { LIGHTHOUSE, SECOND_BOOK, THIRD_BOOK } from "./fixtures.js";
 import { HeldNarrator, startApp } from "./server.js";
 
