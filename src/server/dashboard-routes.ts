@@ -1,56 +1,11 @@
-import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
 import type { Hono } from "hono";
 import { OutlastError } from "../core/errors.js";
 import type { ServerContext } from "./context.js";
+import { pageBundle, type PageBundle } from "./page-bundle.js";
 
-/** The dashboard's bundle: one script and one stylesheet. */
-export interface DashboardAssets {
-  js: string;
-  css: string;
-  /** Content hash, for ETags. */
-  version: string;
-}
-
-let assets: Promise<DashboardAssets> | null = null;
-
-/**
- * Bundles src/dashboard with esbuild on first use and keeps the result for
- * the life of the process, so `npm start` needs no build step. The bundle
- * depends only on the source files, so every handler shares it.
- */
-export function dashboardAssets(): Promise<DashboardAssets> {
-  if (!assets) {
-    assets = buildAssets();
-    // A failed build (a syntax error while editing) is tried again on the next request.
-    assets.catch(() => (assets = null));
-  }
-  return assets;
-}
-
-async function buildAssets(): Promise<DashboardAssets> {
-  // Loaded on demand: a server that never serves the dashboard never starts esbuild.
-  const { build } = await import("esbuild");
-  const result = await build({
-    entryPoints: [fileURLToPath(new URL("../dashboard/main.tsx", import.meta.url))],
-    bundle: true,
-    write: false,
-    outdir: "dashboard-out",
-    entryNames: "app",
-    format: "esm",
-    target: ["es2020", "chrome100", "firefox100", "safari15"],
-    platform: "browser",
-    minify: true,
-    jsx: "automatic",
-    jsxImportSource: "preact",
-    define: { "process.env.NODE_ENV": '"production"' },
-    logLevel: "silent",
-    legalComments: "none",
-  });
-  const js = result.outputFiles.find((f) => f.path.endsWith(".js"))?.text ?? "";
-  const css = result.outputFiles.find((f) => f.path.endsWith(".css"))?.text ?? "";
-  const version = createHash("sha256").update(js).update(css).digest("base64url").slice(0, 16);
-  return { js, css, version };
+/** The dashboard's bundle, built on first use (see page-bundle.ts). */
+export function dashboardAssets(): Promise<PageBundle> {
+  return pageBundle(new URL("../dashboard/main.tsx", import.meta.url), { jsxImportSource: "preact" });
 }
 
 /** The page shell; the script reads the admin key from `#key=` or asks for it. */
@@ -88,7 +43,7 @@ export function dashboardRoutes(app: Hono, ctx: ServerContext): void {
     etag: `"${version}"`,
     "x-content-type-options": "nosniff",
   });
-  const serveFile = (type: string, pick: (a: DashboardAssets) => string) => async (c: { req: { header(name: string): string | undefined } }) => {
+  const serveFile = (type: string, pick: (a: PageBundle) => string) => async (c: { req: { header(name: string): string | undefined } }) => {
     const a = await load();
     if (c.req.header("if-none-match") === `"${a.version}"`) return new Response(null, { status: 304, headers: headers(type, a.version) });
     return new Response(pick(a), { status: 200, headers: headers(type, a.version) });

@@ -1,48 +1,10 @@
-import { createHash } from "node:crypto";
-import { fileURLToPath } from "node:url";
+import { pageBundle, type PageBundle } from "../../../src/server/page-bundle.js";
 
-/** The page's bundle: one script and one stylesheet, with a content hash for ETags. */
-export interface AppAssets {
-  js: string;
-  css: string;
-  version: string;
-}
+export type AppAssets = PageBundle;
 
-let assets: Promise<AppAssets> | null = null;
-
-/**
- * Bundles `web/main.ts` with esbuild on first use and keeps it for the life
- * of the process, so `npm start` needs no build step.
- */
+/** The page's script and stylesheet, bundled on first use. */
 export function appAssets(): Promise<AppAssets> {
-  if (!assets) {
-    assets = buildAssets();
-    // A failed build (a syntax error while editing) is tried again on the next request.
-    assets.catch(() => (assets = null));
-  }
-  return assets;
-}
-
-async function buildAssets(): Promise<AppAssets> {
-  // Loaded on demand: a process that never serves the page never starts esbuild.
-  const { build } = await import("esbuild");
-  const result = await build({
-    entryPoints: [fileURLToPath(new URL("../web/main.ts", import.meta.url))],
-    bundle: true,
-    write: false,
-    outdir: "audiobook-out",
-    entryNames: "app",
-    format: "esm",
-    target: ["es2020", "chrome100", "firefox100", "safari15"],
-    platform: "browser",
-    minify: true,
-    logLevel: "silent",
-    legalComments: "none",
-  });
-  const js = result.outputFiles.find((f) => f.path.endsWith(".js"))?.text ?? "";
-  const css = result.outputFiles.find((f) => f.path.endsWith(".css"))?.text ?? "";
-  const version = createHash("sha256").update(js).update(css).digest("base64url").slice(0, 16);
-  return { js, css, version };
+  return pageBundle(new URL("../web/main.ts", import.meta.url));
 }
 
 /** The page shell; everything else is drawn by the script. */
