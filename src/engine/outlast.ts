@@ -402,6 +402,8 @@ export class Outlast {
     this.stopWake?.();
     this.stopWake = null;
     for (const worker of this.workers.values()) worker.pause();
+    // A claim already sent may still bring tasks: they are handed back before the store can close.
+    await Promise.all([...this.workers.values()].map((worker) => worker.settled()));
     const running = () => [...this.workers.values()].flatMap((w) => [...w.running.values(), ...w.finishing]);
     const graceMs = options.graceMs ?? 10_000;
     const grace = delay(graceMs);

@@ -27,6 +27,7 @@ export class QueueWorker {
   private again = false;
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
+  private inFlight: Promise<void> | null = null;
   /** Ends a claim that is waiting in the store for work (on pause or stop). */
   private waiting: AbortController | null = null;
   private timerAt = Infinity;
@@ -66,7 +67,12 @@ export class QueueWorker {
     if (this.free <= 0) return;
     this.claiming = true;
     this.again = false;
-    void this.claim();
+    this.inFlight = this.claim().finally(() => (this.inFlight = null));
+  }
+
+  /** Settles once no claim is on its way (tasks claimed after a pause are handed back first). */
+  async settled(): Promise<void> {
+    while (this.inFlight) await this.inFlight;
   }
 
   private get free(): number {
