@@ -23,7 +23,8 @@ test("a task started on server A, which is SIGKILLed mid-task, finishes on a wor
   // Only A runs tasks until it dies, so the task surely starts there; the
   // worker-only process comes up after A is killed.
   const serve = (extra: string[]) => startCli(t, ["serve", "--port", "0", "--db", db, "--tasks", MN_TASKS, ...extra], /running on (http:\/\/\S+)/);
-  const [a, b] = await Promise.all([serve([]), serve(["--no-workers"])]);
+  // A holds its lease for 3 s: short enough to keep the test quick, long enough for heartbeats under load.
+  const [a, b] = await Promise.all([serve(["--lease-ms", "3000"]), serve(["--no-workers"])]);
   const urlA = a.ready[1]!;
   const urlB = b.ready[1]!;
 
@@ -65,8 +66,7 @@ test("a task started on server A, which is SIGKILLed mid-task, finishes on a wor
 
   const worker = await startCli(t, ["worker", "--db", db, "--tasks", MN_TASKS], /^worker \S+ ready: .*$/m);
 
-  // The lease A held runs out (15 s by default: the CLI has no lease option),
-  // the worker process recovers the task and runs the rest.
+  // The lease A held runs out, the worker process recovers the task and runs the rest.
   await within(watched, 60_000, "the watcher on B to see the task end");
 
   const final = events.at(-1)!;
