@@ -18,6 +18,19 @@ export interface WatchOptions {
 
 const PAGE = 500;
 
+// Every watcher of a task gets the same event object (read-only), so ten
+// thousand watchers cost one conversion per event, not ten thousand.
+const shared = new WeakMap<StoredEvent, WatchEvent>();
+
+function published(event: StoredEvent, codec: CursorCodec): WatchEvent {
+  let out = shared.get(event);
+  if (!out) {
+    out = Object.freeze({ ...toPublicEvent(event), cursor: codec.encode(event.seq) });
+    shared.set(event, out);
+  }
+  return out;
+}
+
 /** Cursors name the database so one from elsewhere is answered with a reset, not wrong events. */
 export class CursorCodec {
   constructor(private readonly databaseId: string) {}
@@ -107,7 +120,7 @@ export async function* watchTask(deps: WatchDeps, taskId: string, options: Watch
 
     const deliver = (event: StoredEvent): WatchEvent => {
       lastSeq = event.seq;
-      return { ...toPublicEvent(event), cursor: codec.encode(event.seq) };
+      return published(event, codec);
     };
     const isEnd = (event: StoredEvent) => event.data.type === "state" && isFinal(event.data.state);
 

@@ -3,7 +3,7 @@ import type { StoredEvent } from "../core/events.js";
 import { isFinal } from "../core/states.js";
 import type { Outlast } from "../engine/outlast.js";
 import type { SseStream } from "./sse.js";
-import { eventData, isEndEvent } from "./task-stream.js";
+import { eventJson, isEndEvent } from "./task-stream.js";
 
 /**
  * Cursors of the multi-task stream: `m1.<db>.<taskId>~<seq>.…` — the last
@@ -181,8 +181,8 @@ export class MultiStream {
       if (this.sse.closed) return;
       followed.seq = event.seq;
       followed.final = isEndEvent(event);
-      const { event: name, data } = eventData(event);
-      this.sse.send(name, data, this.cursor());
+      const { event: name, json } = eventJson(event);
+      this.sse.sendJson(name, json, this.cursor());
       if (followed.final) return;
     }
   }

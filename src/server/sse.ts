@@ -60,14 +60,18 @@ export class SseStream {
 
   /** Sends one event. Ids must not hold CR or LF (they would split the frame). */
   send(event: string, data: unknown, id?: string): void {
+    this.sendJson(event, JSON.stringify(data), id);
+  }
+
+  /** Like `send`, with the data already JSON (which escapes newlines, so it is one line). */
+  sendJson(event: string, json: string, id?: string): void {
     if (this.done) return;
     let frame = "";
     if (id !== undefined) {
       if (/[\r\n]/.test(id)) throw new Error("An event id may not contain CR or LF");
       frame += `id: ${id}\n`;
     }
-    // JSON.stringify escapes newlines, so the data is always one line.
-    frame += `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    frame += `event: ${event}\ndata: ${json}\n\n`;
     this.write(frame);
   }
 

@@ -11,6 +11,20 @@ export function eventData(event: WatchEvent): { event: string; data: Record<stri
   return { event: type, data };
 }
 
+// Watchers of one task share the engine's event objects, so the JSON is made once per event.
+const serialized = new WeakMap<WatchEvent, { event: string; json: string }>();
+
+/** `eventData` as JSON text, computed once per event however many streams send it. */
+export function eventJson(event: WatchEvent): { event: string; json: string } {
+  let out = serialized.get(event);
+  if (!out) {
+    const { event: name, data } = eventData(event);
+    out = { event: name, json: JSON.stringify(data) };
+    serialized.set(event, out);
+  }
+  return out;
+}
+
 export function isEndEvent(event: WatchEvent): boolean {
   if (event.type === "reset") return isFinal(event.task.state);
   return event.type === "state" && isFinal(event.state);
@@ -35,8 +49,8 @@ export async function pumpTask(outlast: Outlast, sse: SseStream, taskId: string,
   for await (const event of outlast.watch(taskId, { after: from, signal })) {
     await sse.ready();
     if (sse.closed) return;
-    const { event: name, data } = eventData(event);
-    sse.send(name, data, event.cursor);
+    const { event: name, json } = eventJson(event);
+    sse.sendJson(name, json, event.cursor);
     if (isEndEvent(event)) return sse.close();
   }
 }
