@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- --quick] [-- --only sqlite,progress,bullmq,postgres]`
+// `npm run bench [-- --quick] [-- --only sqlite,progress,bullmq,postgres,streams]`
 // Installs the bench's own dependencies (the peer systems) when missing, then
 // runs bench/run.ts with tsx. See bench/README.md.
 import { spawn, spawnSync } from "node:child_process";
@@ -25,8 +25,29 @@ if (!existsSync(join(bench, "node_modules", ".package-lock.json"))) {
   }
 }
 
-const child = spawn(process.execPath, ["--import", "tsx", join(bench, "run.ts"), ...process.argv.slice(2)], { cwd: root, stdio: "inherit" });
-const forward = (signal) => child.kill(signal);
-process.on("SIGINT", forward);
-process.on("SIGTERM", forward);
-child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+// "streams" is the HTTP fan-out bench (bench/fanout/run.ts); every other section is bench/run.ts's.
+const args = process.argv.slice(2);
+const onlyAt = args.findIndex((a) => a === "--only" || a.startsWith("--only="));
+const only = onlyAt < 0 ? null : (args[onlyAt].includes("=") ? args[onlyAt].split("=")[1] : args[onlyAt + 1] ?? "").split(",").filter(Boolean);
+const streams = only === null || only.includes("streams");
+const rest = only?.filter((s) => s !== "streams") ?? null;
+const runArgs = rest === null ? args : rest.length === 0 ? null : [...args.slice(0, onlyAt), `--only=${rest.join(",")}`, ...args.slice(onlyAt + (args[onlyAt].includes("=") ? 1 : 2))];
+
+function run(script, scriptArgs) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(bench, script), ...scriptArgs], { cwd: root, stdio: "inherit" });
+    const forward = (signal) => child.kill(signal);
+    process.on("SIGINT", forward);
+    process.on("SIGTERM", forward);
+    child.on("exit", (code, signal) => {
+      process.off("SIGINT", forward);
+      process.off("SIGTERM", forward);
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
+}
+
+let code = 0;
+if (runArgs !== null) code = await run("run.ts", runArgs);
+if (code === 0 && streams) code = await run("fanout/run.ts", args.includes("--quick") ? ["--quick"] : []);
+process.exit(code);

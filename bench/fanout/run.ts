@@ -1,0 +1,201 @@
+/**
+ * Stream fan-out: N watchers on one server process, each an SSE connection
+ * of its own (a real HTTP port), following one task that reports progress
+ * ten times a second. Measured: progress update (persisted) to watcher
+ * p50/p99, server RSS per idle watcher, and HTTP submit latency while the
+ * watchers are served. Baseline peer: a bare node:http SSE broadcaster
+ * measured the same way in the same run.
+ * Usage: node --import tsx bench/fanout/run.ts [--quick]
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const quick = process.argv.includes("--quick");
+const COUNTS = quick ? [1_000] : [1_000, 10_000];
+const ADMIN_KEY = "bench-admin-key-0123456789abcdef";
+const serverEntry = fileURLToPath(new URL("./server.ts", import.meta.url));
+
+interface Server {
+  child: ChildProcess;
+  port: number;
+  baseRss: number;
+  ask(command: string, reply: string): Promise<string>;
+}
+
+async function startServer(kind: "outlast" | "plain", dir: string): Promise<Server> {
+  const child = spawn(process.execPath, ["--import", "tsx", serverEntry, kind, dir], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout! });
+  const waiting: { prefix: string; resolve: (line: string) => void }[] = [];
+  lines.on("line", (line) => {
+    const i = waiting.findIndex((w) => line.startsWith(w.prefix));
+    if (i >= 0) waiting.splice(i, 1)[0]!.resolve(line);
+  });
+  const next = (prefix: string) => new Promise<string>((resolve) => waiting.push({ prefix, resolve }));
+  const [, port, rss] = (await next("ready ")).split(" ");
+  return {
+    child,
+    port: Number(port),
+    baseRss: Number(rss),
+    async ask(command, reply) {
+      const answer = next(reply);
+      child.stdin!.write(`${command}\n`);
+      return (await answer).slice(reply.length + 1);
+    },
+  };
+}
+
+interface Watchers {
+  latencies: number[];
+  opened: number;
+  close(): void;
+}
+
+/** Opens `n` SSE connections; each parses events and records (receive time − event time) for progress. */
+async function openWatchers(port: number, path: string, n: number): Promise<Watchers> {
+  const agent = new Agent({ keepAlive: false, maxSockets: Infinity });
+  const latencies: number[] = [];
+  const requests: ReturnType<typeof request>[] = [];
+  let opened = 0;
+  await new Promise<void>((resolve, reject) => {
+    let pending = n;
+    const batch = (from: number) => {
+      for (let i = from; i < Math.min(n, from + 500); i++) {
+        const req = request({ host: "127.0.0.1", port, path, agent, headers: { authorization: `Bearer ${ADMIN_KEY}` } }, (res) => {
+          opened++;
+          if (--pending === 0) resolve();
+          let buffer = "";
+          res.setEncoding("utf8");
+          res.on("data", (chunk: string) => {
+            buffer += chunk;
+            let end: number;
+            while ((end = buffer.indexOf("\n\n")) >= 0) {
+              const frame = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              if (!frame.includes("event: progress")) continue;
+              const data = frame.split("\n").find((l) => l.startsWith("data: "));
+              if (!data) continue;
+              const at = Date.parse((JSON.parse(data.slice(6)) as { at: string }).at);
+              latencies.push(Date.now() - at);
+            }
+          });
+          res.on("error", () => {});
+        });
+        req.on("error", reject);
+        req.end();
+        requests.push(req);
+      }
+      if (from + 500 < n) setTimeout(() => batch(from + 500), 20);
+    };
+    batch(0);
+  });
+  return {
+    latencies,
+    get opened() {
+      return opened;
+    },
+    close() {
+      for (const req of requests) req.destroy();
+      agent.destroy();
+    },
+  };
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
+}
+
+async function submitLatencies(port: number, count: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve, reject) => {
+      const body = JSON.stringify({ name: "fan.tick", input: {}, delayMs: 3_600_000 });
+      const req = request(
+        { host: "127.0.0.1", port, method: "POST", path: "/api/v1/tasks", headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" } },
+        (res) => {
+          res.resume();
+          res.on("end", () => (res.statusCode === 202 ? resolve() : reject(new Error(`submit answered ${res.statusCode}`))));
+        },
+      );
+      req.on("error", reject);
+      req.end(body);
+    });
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+interface Row {
+  system: string;
+  watchers: number;
+  p50: number;
+  p99: number;
+  received: number;
+  kbPerWatcher: number;
+  submitP50: number | null;
+  submitP99: number | null;
+}
+
+async function measure(kind: "outlast" | "plain", n: number): Promise<Row> {
+  const dir = mkdtempSync(join(tmpdir(), "outlast-fanout-"));
+  const server = await startServer(kind, dir);
+  try {
+    // Idle watchers first: a task waiting in a paused queue (Outlast), or a silent broadcast (plain).
+    const taskId = await server.ask("start", "started");
+    const path = kind === "outlast" ? `/api/v1/tasks/${taskId}/events` : "/";
+    const before = Number(await server.ask("rss", "rss"));
+    const watchers = await openWatchers(server.port, path, n);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    global.gc?.();
+    const idle = Number(await server.ask("rss", "rss"));
+    const kbPerWatcher = (idle - before) / 1024 / n;
+    await server.ask("go", "going");
+    // The task runs 6 s; submit over HTTP while its progress fans out.
+    const submits = kind === "outlast" ? await submitLatencies(server.port, 200) : null;
+    await new Promise((resolve) => setTimeout(resolve, 7_000));
+    watchers.close();
+    return {
+      system: kind === "outlast" ? "Outlast (SQLite, one process)" : "bare node:http SSE broadcast",
+      watchers: n,
+      p50: percentile(watchers.latencies, 0.5),
+      p99: percentile(watchers.latencies, 0.99),
+      received: watchers.latencies.length,
+      kbPerWatcher,
+      submitP50: submits ? percentile(submits, 0.5) : null,
+      submitP99: submits ? percentile(submits, 0.99) : null,
+    };
+  } finally {
+    const exited = new Promise((resolve) => server.child.once("exit", resolve));
+    server.child.stdin!.write("quit\n");
+    const timer = setTimeout(() => server.child.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const rows: Row[] = [];
+for (const n of COUNTS) {
+  for (const kind of ["outlast", "plain"] as const) {
+    console.error(`fanout: ${kind} with ${n} watchers…`);
+    rows.push(await measure(kind, n));
+  }
+}
+const fmt = (v: number | null, digits = 1) => (v === null || Number.isNaN(v) ? "—" : v.toFixed(digits));
+console.log("\n## Stream fan-out (one server process, watchers on a real port)\n");
+console.log("| system | watchers | update→watcher p50 / p99 | ratio p99 vs bare | events received | RSS per idle watcher | HTTP submit p50 / p99 while serving |");
+console.log("|---|---|---|---|---|---|---|");
+for (const row of rows) {
+  const bare = rows.find((r) => r.watchers === row.watchers && r.system.startsWith("bare"));
+  const ratio = bare && row !== bare ? `${fmt(row.p99 / Math.max(1, bare.p99), 2)}×` : "1.00×";
+  console.log(
+    `| ${row.system} | ${row.watchers.toLocaleString("en")} | ${fmt(row.p50)} / ${fmt(row.p99)} ms | ${ratio} | ${row.received.toLocaleString("en")} | ${fmt(row.kbPerWatcher, 2)} KB | ${row.submitP50 === null ? "—" : `${fmt(row.submitP50)} / ${fmt(row.submitP99)} ms`} |`,
+  );
+}
+console.log("\nLatency is from the moment the progress event was saved (its `at`) to its arrival at the watcher; both sides share one 2-core machine.");
