@@ -36,26 +36,8 @@ export interface NodeRow {
   running: number;
 }
 
-export interface StatsBucket {
-  at: string;
-  submitted: number;
-  succeeded: number;
-  failed: number;
-  canceled: number;
-  runMeanMs: number | null;
-  runP95Ms: number | null;
-  waitMeanMs: number | null;
-}
-
-/** `GET /api/v1/stats`. */
-export interface Stats {
-  windowMs: number;
-  bucketMs: number;
-  from: string;
-  to: string;
-  queues: { name: string; buckets: StatsBucket[] }[];
-  all: StatsBucket[];
-}
+// The server's own types: type-only, so nothing of the server enters the bundle.
+export type { StatsBucket, StatsSeries as Stats } from "../server/task-stats.js";
 
 /** `GET /api/v1/tasks/:id/detail`. */
 export interface TaskDetail {
