@@ -34,7 +34,11 @@ export function prepareStatements(db: Database) {
     pauseQueue: s<[number, number, string]>("UPDATE queues SET paused = ?, updated_at = ? WHERE name = ?"),
     queue: s<[string], QueueRow>("SELECT * FROM queues WHERE name = ?"),
     allQueues: s<[], QueueRow>("SELECT * FROM queues"),
-    countsByQueue: s<[], { queue: string; state: TaskState; n: number }>("SELECT queue, state, count(*) AS n FROM tasks GROUP BY queue, state"),
+    countsByQueue: s<[], { queue: string; state: TaskState; n: number }>(
+      `SELECT queue, 'queued' AS state, count(*) AS n FROM tasks WHERE state = 'queued' GROUP BY queue
+       UNION ALL SELECT queue, 'running', count(*) FROM tasks WHERE state = 'running' GROUP BY queue
+       UNION ALL SELECT queue, state, count(*) FROM tasks WHERE finished_at IS NOT NULL GROUP BY queue, state`,
+    ),
     byId: s<[string], TaskRow>("SELECT * FROM tasks WHERE id = ?"),
     fence: s<[string], Fenced>("SELECT id, owner, queue, state, attempt, last_seq, lease_token, lease_expires_at, progress_seq FROM tasks WHERE id = ?"),
     byIdempotencyKey: s<[string, string, string], TaskRow>("SELECT * FROM tasks WHERE owner = ? AND name = ? AND idempotency_key = ?"),
