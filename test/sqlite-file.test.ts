@@ -115,3 +115,29 @@ test("retention removes finished tasks and their events after the configured tim
   assert.deepEqual(await outlast.store.readEvents(task.id, 0, 100), []);
   assert.equal((await outlast.get(kept.id))?.state, "queued");
 });
+
+test("a database held by another process past the busy timeout answers unavailable, and works again after", async (t) => {
+  const path = tempDbPath(t);
+  const store = sqliteStore({ path, busyTimeoutMs: 50 });
+  t.after(() => store.close());
+  await store.init();
+  const other = new Database(path);
+  t.after(() => other.close());
+  other.prepare("BEGIN IMMEDIATE").run();
+  const request = {
+    id: "tsk_busy",
+    name: "x",
+    queue: "default",
+    owner: "o",
+    input: null,
+    priority: 0,
+    runAt: Date.now(),
+    maxAttempts: 1,
+    timeoutMs: null,
+    idempotencyKey: null,
+  };
+  await assert.rejects(store.submit(request, Date.now()), (error: unknown) => error instanceof OutlastError && error.code === "unavailable");
+  other.prepare("ROLLBACK").run();
+  const outcome = await store.submit(request, Date.now());
+  assert.equal(outcome.kind, "created");
+});

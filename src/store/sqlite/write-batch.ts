@@ -129,6 +129,18 @@ export class WriteBatch {
 
   private rejectAll(writes: PendingWrite[], error: unknown): void {
     this.touchedQueues = new Set();
-    for (const write of writes) write.reject(error);
+    const reason = unavailable(error);
+    for (const write of writes) write.reject(reason);
   }
+}
+
+/**
+ * A transaction that could not run at all (another process held the file
+ * past the busy timeout, a full disk, an I/O error) is the store being
+ * unavailable, not a bug: callers get `unavailable` (HTTP 503) to retry.
+ */
+function unavailable(error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== "string" || !/^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY)/.test(code)) return error;
+  return new OutlastError("unavailable", `The database is unavailable (${code}); try again shortly`, { cause: error });
 }
