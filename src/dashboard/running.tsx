@@ -1,8 +1,8 @@
 import type { Task } from "./api.js";
 import { useSession } from "./context.js";
 import { useFeed, usePoll, useReloadOnStateChange } from "./hooks.js";
-import { taskHref, tasksHref } from "./router.js";
-import { ActionButton, Ago, Card, Empty, ErrorNote, ProgressBar, StateBadge } from "./ui.js";
+import { tasksHref } from "./router.js";
+import { ActionButton, Ago, Card, Empty, ErrorNote, ProgressBar, StateBadge, TaskLink } from "./ui.js";
 
 const SHOWN = 50;
 
@@ -35,9 +35,7 @@ function TaskTable({ tasks, cancel }: { tasks: Task[]; cancel: (id: string) => P
         {tasks.map((t) => (
           <tr key={t.id} data-task={t.id}>
             <td>
-              <a class="mono" href={taskHref(t.id)}>
-                {t.id}
-              </a>
+              <TaskLink id={t.id} />
             </td>
             <td>{t.name}</td>
             <td>{t.owner}</td>
@@ -74,9 +72,7 @@ export function FailuresCard() {
             <li key={t.id} data-task={t.id}>
               <div class="failure-head">
                 <StateBadge state={t.state} />
-                <a class="mono" href={taskHref(t.id)}>
-                  {t.id}
-                </a>
+                <TaskLink id={t.id} />
                 <span class="muted">
                   {t.name} · {t.owner} · attempt {t.attempt}/{t.maxAttempts} · <Ago at={t.finishedAt} />
                 </span>

@@ -2,8 +2,8 @@ import { useEffect, useState } from "preact/hooks";
 import { query, type Task, type TaskPage } from "./api.js";
 import { useSession } from "./context.js";
 import { usePoll } from "./hooks.js";
-import { navigate, taskHref, tasksHref } from "./router.js";
-import { ActionButton, Ago, Card, duration, Empty, ErrorNote, ProgressBar, StateBadge } from "./ui.js";
+import { navigate, tasksHref } from "./router.js";
+import { ActionButton, Ago, Card, duration, Empty, ErrorNote, ProgressBar, StateBadge, TaskLink } from "./ui.js";
 
 const PAGE_SIZE = 50;
 const STATES = ["", "queued", "running", "succeeded", "failed", "canceled"] as const;
@@ -103,9 +103,7 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
             {rows.map((t) => (
               <tr key={t.id} data-task={t.id}>
                 <td>
-                  <a class="mono" href={taskHref(t.id)}>
-                    {t.id}
-                  </a>
+                  <TaskLink id={t.id} />
                 </td>
                 <td>
                   <StateBadge state={t.state} />

@@ -1,3 +1,4 @@
+import { taskHref } from "./router.js";
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import type { Task, TaskState } from "./api.js";
@@ -44,6 +45,15 @@ function progressText(task: Task): string {
 
 function clamp(n: number): number {
   return Math.max(0, Math.min(100, n));
+}
+
+/** A task's id, linking to its page. */
+export function TaskLink({ id }: { id: string }) {
+  return (
+    <a class="mono" href={taskHref(id)}>
+      {id}
+    </a>
+  );
 }
 
 export function StateBadge({ state }: { state: TaskState }) {

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileArtifacts, type ArtifactStore } from "./artifacts.js";
-import { OutlastError, isOutlastError } from "../core/errors.js";
+import { OutlastError } from "../core/errors.js";
 import type { StoredEvent, TaskEvent } from "../core/events.js";
 import { toPublicEvent } from "../core/events.js";
 import { newId } from "../core/ids.js";
@@ -585,4 +585,3 @@ function delay(ms: number): { promise: Promise<void>; cancel: () => void } {
   return { promise, cancel: () => clearTimeout(timer) };
 }
 
-export { isOutlastError };

@@ -20,13 +20,19 @@ function client(t: import("node:test").TestContext, db: string): Outlast {
   return outlast;
 }
 
-test("kill -9 of a worker mid-task: another process resumes from its steps, no recorded step runs twice", async (t) => {
+/** A fresh database file with an executions log, and a client engine that has migrated it before any child starts. */
+async function sharedFile(t: import("node:test").TestContext): Promise<{ db: string; execLog: string; outlast: Outlast }> {
   const dir = tempDir(t);
   const db = join(dir, "outlast.db");
   const execLog = join(dir, "exec.log");
   writeFileSync(execLog, "");
   const outlast = client(t, db);
-  await outlast.get("warm-up"); // migrate before the children race to
+  await outlast.get("warm-up");
+  return { db, execLog, outlast };
+}
+
+test("kill -9 of a worker mid-task: another process resumes from its steps, no recorded step runs twice", async (t) => {
+  const { db, execLog, outlast } = await sharedFile(t);
 
   const first = spawnFixture(t, "worker-process.ts", { DB: db, EXEC_LOG: execLog });
   await first.waitFor("ready");
@@ -59,12 +65,7 @@ test("kill -9 of a worker mid-task: another process resumes from its steps, no r
 });
 
 test("queue concurrency holds across two worker processes (each allowed 2, together 3)", async (t) => {
-  const dir = tempDir(t);
-  const db = join(dir, "outlast.db");
-  const execLog = join(dir, "exec.log");
-  writeFileSync(execLog, "");
-  const outlast = client(t, db);
-  await outlast.get("warm-up");
+  const { db, execLog, outlast } = await sharedFile(t);
   const a = spawnFixture(t, "worker-process.ts", { DB: db, EXEC_LOG: execLog, QUEUE_CONCURRENCY: "3", PER_PROCESS: "2" });
   const b = spawnFixture(t, "worker-process.ts", { DB: db, EXEC_LOG: execLog, QUEUE_CONCURRENCY: "3", PER_PROCESS: "2" });
   await Promise.all([a.waitFor("ready"), b.waitFor("ready")]);
@@ -88,12 +89,7 @@ test("queue concurrency holds across two worker processes (each allowed 2, toget
 });
 
 test("a watcher in another process follows a task live, and resumes after a cursor with no gap and no repeat", async (t) => {
-  const dir = tempDir(t);
-  const db = join(dir, "outlast.db");
-  const execLog = join(dir, "exec.log");
-  writeFileSync(execLog, "");
-  const outlast = client(t, db);
-  await outlast.get("warm-up");
+  const { db, execLog, outlast } = await sharedFile(t);
   const worker = spawnFixture(t, "worker-process.ts", { DB: db, EXEC_LOG: execLog });
   await worker.waitFor("ready");
   const task = await outlast.submit("chapters", { n: 10, ms: 30 });

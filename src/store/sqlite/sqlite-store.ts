@@ -54,8 +54,6 @@ export interface SqliteStoreOptions {
 
 const QUEUE_FULL_HINT_MS = 5_000;
 
-
-
 /** The embedded store: one SQLite file shared by any number of processes. */
 export class SqliteStore implements Store {
   readonly capabilities: StoreCapabilities = { crossProcessEvents: "poll", transactionalSubmit: false, waitingClaims: true };
@@ -187,12 +185,12 @@ export class SqliteStore implements Store {
         if (found.state === "queued" || found.state === "running" || found.state === "succeeded") {
           return { kind: "existing", task: rowToTask(found) };
         }
-        this.checkLimits(found.queue, found.owner, now);
+        this.checkLimits(found.queue, found.owner);
         const row = this.requeue(found, now, "resumed", request.maxAttempts);
         return { kind: "resumed", task: rowToTask(row) };
       }
     }
-    this.checkLimits(request.queue, request.owner, now);
+    this.checkLimits(request.queue, request.owner);
     // Built here rather than read back: RETURNING * costs ~25 µs a row (a
     // JS object of 28 columns), more than the insert itself (~12 µs).
     this.sql.insertTask.run({
@@ -224,14 +222,14 @@ export class SqliteStore implements Store {
     return updated;
   }
 
-  private checkLimits(queue: string, owner: string, now: number): void {
+  private checkLimits(queue: string, owner: string): void {
     const config = this.queueConfig(queue);
     if (!config) return;
     if (config.max_queued !== null && this.queuedCount(queue, null) >= config.max_queued) {
-      throw new QueueFullError(queue, "queue", this.retryHint(queue, now));
+      throw new QueueFullError(queue, "queue", this.retryHint(queue));
     }
     if (config.owner_max_queued !== null && this.queuedCount(queue, owner) >= config.owner_max_queued) {
-      throw new QueueFullError(queue, "owner", this.retryHint(queue, now));
+      throw new QueueFullError(queue, "owner", this.retryHint(queue));
     }
   }
 
@@ -257,7 +255,7 @@ export class SqliteStore implements Store {
     if (on !== undefined) memo.set(o, on + delta);
   }
 
-  private retryHint(queue: string, _now: number): number {
+  private retryHint(queue: string): number {
     const mean = this.sql.recentDuration.get(queue)?.ms;
     return Math.max(1_000, Math.min(60_000, Math.round(mean ?? QUEUE_FULL_HINT_MS)));
   }
@@ -370,25 +368,22 @@ export class SqliteStore implements Store {
     // backlog of theirs cannot push other owners' tasks past the look-ahead.
     if (ownerLimit === null) return this.claimInOneStatement(request, slots, now);
     const candidates = this.sql.runnableForOwners.all({
-            queue: request.queue,
-            now,
-            names: JSON.stringify(request.names),
-            limit: slots * 8 + 32,
-            owner_limit: ownerLimit,
-          });
+      queue: request.queue,
+      now,
+      names: JSON.stringify(request.names),
+      limit: slots * 8 + 32,
+      owner_limit: ownerLimit,
+    });
     const chosen: ClaimRow[] = [];
     const ownerRunning = new Map<string, number>();
     for (const row of candidates) {
       if (chosen.length >= slots) break;
-      if (ownerLimit !== null) {
-        let running = ownerRunning.get(row.owner);
-        if (running === undefined) running = this.sql.countOwnerRunning.get(request.queue, row.owner)!.n;
-        if (running >= ownerLimit) {
-          ownerRunning.set(row.owner, running);
-          continue;
-        }
-        ownerRunning.set(row.owner, running + 1);
+      const running = ownerRunning.get(row.owner) ?? this.sql.countOwnerRunning.get(request.queue, row.owner)!.n;
+      if (running >= ownerLimit) {
+        ownerRunning.set(row.owner, running);
+        continue;
       }
+      ownerRunning.set(row.owner, running + 1);
       chosen.push(row);
     }
 
