@@ -103,6 +103,12 @@ export class PostgresStore implements Store {
     // pool; without a listener that would crash the process.
     this.poolErrorHandler = (error) => this.onError(error);
     this.pool.on("error", this.poolErrorHandler);
+    // A client is without any error listener between the pool handing it
+    // to a waiting caller and that caller's code running; a server goodbye
+    // (57P01) parsed in that moment would be an unhandled 'error' that ends
+    // the process. Every client keeps this one; failures still reach the
+    // query in flight or the pool's idle handler.
+    this.pool.on("connect", (client) => client.on("error", ignoreClientError));
     this.maxLogsPerTask = options.maxLogsPerTask ?? 1000;
     this.eventsChannel = `${this.schema}.events`;
     this.wakeChannel = `${this.schema}.wake`;
@@ -506,3 +512,5 @@ export class PostgresStore implements Store {
     });
   }
 }
+
+function ignoreClientError(): void {}
