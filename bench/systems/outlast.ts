@@ -32,9 +32,9 @@ export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
   const open = (concurrency: number, hooks: Hooks | null, countCompletions = true): Outlast => {
     const store = makeStore ? makeStore({ connectionString: spec.pgUrl, schema: spec.storage }) : sqliteStore({ path, durability: spec.durability });
     const engine = new Outlast({ store, retention: false });
-    // Each process takes its own share: without perProcess the first process
-    // to claim may fill every slot of the shared limit.
-    engine.queue("default", { concurrency: concurrency * spec.workers, perProcess: concurrency });
+    // Like the peers' workers: `concurrency` handler slots per process and no
+    // limit shared between processes (which would make claims take turns).
+    engine.queue("default", { concurrency: Infinity, perProcess: concurrency });
     engine.define("noop", {
       run: async () => {
         hooks?.started();
@@ -53,8 +53,6 @@ export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
       await createSchema(spec.pgUrl, spec.storage);
     },
     async startWorker(concurrency, hooks, countCompletions = true) {
-      // A queue's concurrency in Outlast is a limit for all processes together (it is stored),
-      // so N worker processes of `concurrency` slots each need N × concurrency (see open()).
       outlast = open(concurrency, hooks, countCompletions);
       await outlast.start();
     },

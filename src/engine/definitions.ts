@@ -45,11 +45,15 @@ export interface SubmitOptions {
 
 /** Options of `outlast.queue()`. */
 export interface QueueOptions {
-  /** Running tasks at once, across every process on the database. @defaultValue 10 */
+  /**
+   * Running tasks at once, across every process on the database. `Infinity`:
+   * no shared limit, so claims need no coordination between processes and
+   * each process runs `perProcess` at most. @defaultValue 10
+   */
   concurrency?: number;
   /** Queued tasks at most; a submit beyond it throws QueueFullError. @defaultValue no limit */
   maxQueued?: number;
-  /** Running tasks at once in this process (a share of `concurrency`). @defaultValue concurrency */
+  /** Running tasks at once in this process (a share of `concurrency`). @defaultValue concurrency, or 10 when that is Infinity */
   perProcess?: number;
   perOwner?: {
     /** Running tasks of one owner at once. */

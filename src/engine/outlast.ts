@@ -129,8 +129,9 @@ export class Outlast {
       ["perOwner.concurrency", options.perOwner?.concurrency],
       ["perOwner.maxQueued", options.perOwner?.maxQueued],
     ] as const) {
-      if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) {
-        throw new OutlastError("bad_request", `Queue "${name}": ${key} must be a whole number of at least 1`);
+      // Only `concurrency` may be Infinity: no limit across processes, each process running `perProcess` at most.
+      if (value !== undefined && !(key === "concurrency" && value === Infinity) && (!Number.isSafeInteger(value) || value < 1)) {
+        throw new OutlastError("bad_request", `Queue "${name}": ${key} must be a whole number of at least 1${key === "concurrency" ? " (or Infinity)" : ""}`);
       }
     }
     this.queues.set(name, options);
@@ -361,11 +362,7 @@ export class Outlast {
     for (const name of new Set([...defined, ...this.queues.keys()])) await this.saveQueue(name);
     for (const name of queueNames) {
       const queueOptions = this.queues.get(name);
-      const limit = Math.min(
-        options.perProcess ?? Infinity,
-        queueOptions?.perProcess ?? Infinity,
-        queueOptions?.concurrency ?? DEFAULT_CONCURRENCY,
-      );
+      const limit = Math.min(options.perProcess ?? Infinity, perProcessLimit(queueOptions));
       const worker = new QueueWorker(
         { queue: name, workerId: this.workerId, limit, leaseMs: this.leaseMs, pollIntervalMs: this.pollIntervalMs },
         this.definitions,
@@ -444,7 +441,7 @@ export class Outlast {
     await this.store.configureQueue(
       {
         name,
-        concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+        concurrency: options.concurrency === Infinity ? null : (options.concurrency ?? DEFAULT_CONCURRENCY),
         maxQueued: options.maxQueued ?? null,
         ownerConcurrency: options.perOwner?.concurrency ?? null,
         ownerMaxQueued: options.perOwner?.maxQueued ?? null,
@@ -529,7 +526,9 @@ export class Outlast {
     let etaMs: number | null = null;
     if (position !== null) {
       const mean = await this.meanDuration(record.queue, now);
-      const concurrency = this.queues.get(record.queue)?.concurrency ?? DEFAULT_CONCURRENCY;
+      const options = this.queues.get(record.queue);
+      // With no shared limit, this process's share is the best guess at how many run at once.
+      const concurrency = options?.concurrency === Infinity ? perProcessLimit(options) : (options?.concurrency ?? DEFAULT_CONCURRENCY);
       if (mean !== null) etaMs = Math.round(Math.ceil(position / concurrency) * mean);
     }
     return toPublicTask(record, position, etaMs);
@@ -562,6 +561,12 @@ export class Outlast {
       }
     }
   }
+}
+
+/** Most tasks of a queue one process runs at once: its perProcess share, never above the queue's limit. */
+function perProcessLimit(options: QueueOptions | undefined): number {
+  const concurrency = options?.concurrency ?? DEFAULT_CONCURRENCY;
+  return Math.min(options?.perProcess ?? (concurrency === Infinity ? DEFAULT_CONCURRENCY : concurrency), concurrency);
 }
 
 function checkName(name: unknown, what: string): asserts name is string {

@@ -284,3 +284,50 @@ test("lifecycle hooks fire for every transition", async (t) => {
   const id = task.id.slice(-4);
   assert.deepEqual(seen, [`queued:${id}`, `started:${id}`, `retrying:${id}`, `started:${id}`, `succeeded:${id}`]);
 });
+
+test("a queue without a shared limit runs perProcess at a time in each process and stores no limit", async (t) => {
+  const outlast = makeEngine(t);
+  assert.throws(() => outlast.queue("bad", { perProcess: Infinity }), (e: unknown) => e instanceof OutlastError && e.code === "bad_request");
+  assert.throws(() => outlast.queue("bad", { concurrency: -Infinity }), (e: unknown) => e instanceof OutlastError && e.code === "bad_request");
+  outlast.queue("wide", { concurrency: Infinity, perProcess: 3 });
+  outlast.queue("default-share", { concurrency: Infinity });
+  let running = 0;
+  let most = 0;
+  const gates: (() => void)[] = [];
+  const hold = async () => {
+    running++;
+    most = Math.max(most, running);
+    await new Promise<void>((resolve) => gates.push(resolve));
+    running--;
+    return null;
+  };
+  outlast.define("hold", { queue: "wide", run: hold });
+  outlast.define("hold-default", { queue: "default-share", run: hold });
+  await outlast.start();
+  const queues = await outlast.listQueues();
+  assert.equal(queues.find((q) => q.name === "wide")?.concurrency, null);
+  assert.equal(queues.find((q) => q.name === "default-share")?.concurrency, null);
+
+  const ids = await Promise.all(Array.from({ length: 7 }, () => outlast.submit("hold", {}).then((task) => task.id)));
+  await until(() => running === 3, "three tasks running");
+  // Let the others be claimed if the share were not enforced.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(most, 3);
+  while (gates.length > 0 || running > 0) {
+    gates.splice(0).forEach((open) => open());
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await until(async () => (await Promise.all(ids.map((id) => outlast.get(id)))).every((task) => task?.state === "succeeded"), "all seven done");
+  assert.equal(most, 3);
+
+  // Without perProcess a process takes the default share of 10.
+  most = 0;
+  await Promise.all(Array.from({ length: 12 }, () => outlast.submit("hold-default", {})));
+  await until(() => running === 10, "ten tasks running");
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(most, 10);
+  while (gates.length > 0 || running > 0) {
+    gates.splice(0).forEach((open) => open());
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+});

@@ -13,6 +13,8 @@ export interface FeedOptions {
   nodeId: string;
   /** How often the feed records how far it got (see `poll`). */
   pollIntervalMs: number;
+  /** Settles once this process's commits so far were handed to `committed`. */
+  ownCommits: () => Promise<void>;
   onError: (error: unknown) => void;
 }
 
@@ -21,6 +23,9 @@ const BASELINE_WAIT_MS = 5_000;
 
 /** How old a snapshot must be before catch-up may start from it. */
 const SAFE_AGE_MS = 2_000;
+
+/** Longest the feed waits for this process's own commits to be handed over before reading their events. */
+const OWN_COMMIT_WAIT_MS = 1_000;
 
 /** Tasks whose last delivered seq we remember, to deliver each event once. */
 const MAX_TRACKED = 200_000;
@@ -69,7 +74,7 @@ export class PgEventFeed {
   private starting: Promise<void> | null = null;
   private started: (() => void) | null = null;
   private readonly lastSeq = new Map<string, number>();
-  private notes: { xid: bigint; e: [string, number, number][] }[] = [];
+  private notes: { xid: bigint; own: boolean; e: [string, number, number][] }[] = [];
   private catchUp = false;
   private pollDue = false;
   private working: Promise<void> | null = null;
@@ -216,7 +221,7 @@ export class PgEventFeed {
       return;
     }
     if (!Array.isArray(message.e) || !this.wantsEvents()) return;
-    this.notes.push({ xid, e: message.e });
+    this.notes.push({ xid, own: message.n === this.options.nodeId, e: message.e });
     void this.kick(false);
   }
 
@@ -244,6 +249,14 @@ export class PgEventFeed {
       this.catchUp = false;
       await this.readSince(client);
       return;
+    }
+    if (this.notes.some((note) => note.own)) {
+      // Our own commit's notice can come in before its writer has handed
+      // the events over (`committed`): waiting for that (briefly, should a
+      // commit hang) spares reading them back from the table.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.options.ownCommits(), new Promise((resolve) => (timer = setTimeout(resolve, OWN_COMMIT_WAIT_MS)))]);
+      clearTimeout(timer);
     }
     if (this.notes.length > 0) {
       const ranges = new Map<string, [number, number]>();

@@ -122,6 +122,7 @@ export class PostgresStore implements Store {
       wakeChannel: this.wakeChannel,
       nodeId,
       pollIntervalMs: options.pollIntervalMs ?? 1000,
+      ownCommits: () => this.batch.announced(),
       onError: this.onError,
     });
     this.batch = new WriteBatch(

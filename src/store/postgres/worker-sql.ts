@@ -155,7 +155,10 @@ export class WorkerSql {
        )
        SELECT u.*, st.names AS step_names, st.results AS step_results
        FROM u LEFT JOIN LATERAL (
-         SELECT array_agg(name) AS names, array_agg(result) AS results FROM ${s}.task_steps WHERE task_id = u.id
+         -- Only a task that ran before (more events than "queued" and this
+         -- "running") can have steps: a first run skips the lookup.
+         SELECT array_agg(name) AS names, array_agg(result) AS results FROM ${s}.task_steps
+         WHERE task_id = u.id AND u.last_seq > 2
        ) st ON true
        ORDER BY u.priority DESC, u.run_at, u.seq`,
       params,

@@ -47,7 +47,7 @@ type Job =
 
 /** Where committed changes are announced. */
 export interface Announce {
-  /** Channel for `{ e: [[taskId, firstSeq, lastSeq], …] }`. */
+  /** Channel for `{ n: nodeId, e: [[taskId, firstSeq, lastSeq], …] }`. */
   eventsChannel: string;
   /** Channel for `{ n: nodeId, q: [queue, …] }`. */
   wakeChannel: string;
@@ -81,6 +81,14 @@ export class WriteBatch {
   private scheduled = false;
   private readonly running = new Set<Promise<void>>();
   private closed = false;
+  /**
+   * Transactions in the order they began, each waiting for its commit to be
+   * announced. A transaction that began after another committed may see its
+   * rows (a claim sees a submit), but its COMMIT reply can be read first:
+   * announcing in begin order keeps every task's events in order for this
+   * process's listeners, so none has to be read back from the table.
+   */
+  private readonly announcing: Turn[] = [];
 
   constructor(
     private readonly pool: pg.Pool,
@@ -180,6 +188,8 @@ export class WriteBatch {
     client.on("error", onError);
     const events: StoredEvent[] = [];
     const touched = new Set<string>();
+    const turn: Turn = { done: false, touched, events, waiters: [] };
+    this.announcing.push(turn);
     const tx: Tx = {
       db: client,
       memo: new Map(),
@@ -233,9 +243,13 @@ export class WriteBatch {
       if (beginFailed) throw beginFailed;
       const lazy = jobs.every((job) => (job.bulk ? job.bulk.durability : job.durability) === LAZY);
       await client.query(`${lazy ? "SET LOCAL synchronous_commit TO off;" : ""}${this.notifications(client, events, touched)}COMMIT`);
-      this.afterCommit(touched, events);
+      this.announceInOrder(turn);
       return outcomes;
     } catch (error) {
+      // Nothing to announce, but later transactions must not wait for it.
+      events.length = 0;
+      touched.clear();
+      this.announceInOrder(turn);
       await begin;
       broken = isConnectionError(error) ? error : undefined;
       if (!broken) await client.query("ROLLBACK").catch((e: unknown) => (broken = e));
@@ -246,6 +260,22 @@ export class WriteBatch {
     } finally {
       client.off("error", onError);
       client.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
+    }
+  }
+
+  /** Settles once every transaction begun so far has committed and been announced, or failed. */
+  announced(): Promise<void> {
+    const last = this.announcing.at(-1);
+    if (!last) return Promise.resolve();
+    return new Promise((resolve) => last.waiters.push(resolve));
+  }
+
+  private announceInOrder(turn: Turn): void {
+    turn.done = true;
+    while (this.announcing[0]?.done) {
+      const next = this.announcing.shift()!;
+      if (next.events.length > 0 || next.touched.size > 0) this.afterCommit(next.touched, next.events);
+      for (const resolve of next.waiters) resolve();
     }
   }
 
@@ -263,14 +293,14 @@ export class WriteBatch {
       const entry: [string, number, number] = [taskId, first, last];
       const length = taskId.length + 30;
       if (size + length > MAX_PAYLOAD && chunk.length > 0) {
-        notify(this.announce.eventsChannel, JSON.stringify({ e: chunk }));
+        notify(this.announce.eventsChannel, JSON.stringify({ n: this.announce.nodeId, e: chunk }));
         chunk = [];
         size = 0;
       }
       chunk.push(entry);
       size += length;
     }
-    if (chunk.length > 0) notify(this.announce.eventsChannel, JSON.stringify({ e: chunk }));
+    if (chunk.length > 0) notify(this.announce.eventsChannel, JSON.stringify({ n: this.announce.nodeId, e: chunk }));
     return sql;
   }
 
@@ -287,6 +317,14 @@ export class WriteBatch {
       }
     }
   }
+}
+
+/** A transaction's place in the order its commit is announced in. */
+interface Turn {
+  done: boolean;
+  touched: ReadonlySet<string>;
+  events: readonly StoredEvent[];
+  waiters: (() => void)[];
 }
 
 /** The connection failed before the transaction began. */
