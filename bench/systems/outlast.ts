@@ -7,6 +7,9 @@ import type { ScenarioResult, ScenarioSpec } from "../lib/protocol.js";
 import { chunks, nowMs, peakRssMb } from "../lib/stats.js";
 import { createSchema, dropSchema } from "./pg-schema.js";
 
+/** Tasks a PostgreSQL worker process holds at once, running and claimed ahead (Graphile Worker's local queue is 500). */
+const PG_PREFETCH = 500;
+
 type PostgresStoreFactory = (options: { connectionString: string; schema: string }) => Store;
 
 const POSTGRES_STORE = new URL("../../src/store/postgres/index.ts", import.meta.url);
@@ -34,7 +37,8 @@ export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
     const engine = new Outlast({ store, retention: false });
     // Like the peers' workers: `concurrency` handler slots per process and no
     // limit shared between processes (which would make claims take turns).
-    engine.queue("default", { concurrency: Infinity, perProcess: concurrency });
+    // On PostgreSQL, claims of up to 500 at a time like Graphile Worker's local queue.
+    engine.queue("default", { concurrency: Infinity, perProcess: concurrency, prefetch: onPostgres ? PG_PREFETCH - concurrency : 0 });
     engine.define("noop", {
       run: async () => {
         hooks?.started();

@@ -55,6 +55,15 @@ export interface QueueOptions {
   maxQueued?: number;
   /** Running tasks at once in this process (a share of `concurrency`). @defaultValue concurrency, or 10 when that is Infinity */
   perProcess?: number;
+  /**
+   * Tasks this process claims ahead of its free slots, to start each the
+   * moment a slot frees. For floods of very short tasks, where claiming is
+   * the bottleneck: fewer, larger claims. A task claimed ahead is already
+   * "running" to the store and to watchers (its lease is kept alive, and it
+   * counts against `concurrency`); stopping or pausing hands it back to the
+   * queue. Leave it at 0 for slow tasks. @defaultValue 0
+   */
+  prefetch?: number;
   perOwner?: {
     /** Running tasks of one owner at once. */
     concurrency?: number;

@@ -44,6 +44,9 @@ export class Execution {
    */
   readonly finishing: Promise<void>;
   private markFinishing!: () => void;
+  /** Resolves when the handler may run, or when the attempt was aborted before it did. */
+  private readonly go: Promise<void>;
+  private markGo!: () => void;
 
   constructor(
     private readonly deps: ExecutionDeps,
@@ -55,7 +58,13 @@ export class Execution {
       this.abort("lease_lost"),
     );
     this.finishing = new Promise((resolve) => (this.markFinishing = resolve));
-    this.done = this.run().finally(() => this.markFinishing());
+    this.go = new Promise((resolve) => (this.markGo = resolve));
+    this.done = this.go.then(() => this.run()).finally(() => this.markFinishing());
+  }
+
+  /** Run the handler (a prefetched task waits for this until a slot frees). */
+  start(): void {
+    this.markGo();
   }
 
   get lease() {
@@ -68,6 +77,8 @@ export class Execution {
     this.cause = cause;
     const error = new OutlastError(cause === "cancel" ? "canceled" : cause, CAUSE_CODES[cause].message);
     this.controller.abort(error);
+    // Aborted while waiting for a slot: settle now, without running the handler.
+    this.markGo();
     // A handler that ignores its signal is given a grace period, then left behind:
     // its later writes are fenced because the task's state moves on without it.
     this.graceTimer = setTimeout(() => this.abandon?.(), cause === "lease_lost" ? 0 : this.deps.abortGraceMs);
@@ -83,11 +94,14 @@ export class Execution {
       this.abandon = () => resolve({ ok: false, error: this.controller.signal.reason });
     });
     try {
-      const handler = (async () => this.registered.definition.run(task.input, this.context))().then(
-        (value) => ({ ok: true as const, value }),
-        (error: unknown) => ({ ok: false as const, error }),
-      );
-      outcome = await Promise.race([handler, abandoned]);
+      if (this.cause !== null) outcome = { ok: false, error: this.controller.signal.reason };
+      else {
+        const handler = (async () => this.registered.definition.run(task.input, this.context))().then(
+          (value) => ({ ok: true as const, value }),
+          (error: unknown) => ({ ok: false as const, error }),
+        );
+        outcome = await Promise.race([handler, abandoned]);
+      }
     } finally {
       if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
       if (this.graceTimer) clearTimeout(this.graceTimer);

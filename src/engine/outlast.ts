@@ -126,6 +126,7 @@ export class Outlast {
       ["concurrency", options.concurrency],
       ["maxQueued", options.maxQueued],
       ["perProcess", options.perProcess],
+      ["prefetch", options.prefetch === 0 ? undefined : options.prefetch],
       ["perOwner.concurrency", options.perOwner?.concurrency],
       ["perOwner.maxQueued", options.perOwner?.maxQueued],
     ] as const) {
@@ -364,7 +365,7 @@ export class Outlast {
       const queueOptions = this.queues.get(name);
       const limit = Math.min(options.perProcess ?? Infinity, perProcessLimit(queueOptions));
       const worker = new QueueWorker(
-        { queue: name, workerId: this.workerId, limit, leaseMs: this.leaseMs, pollIntervalMs: this.pollIntervalMs },
+        { queue: name, workerId: this.workerId, limit, prefetch: queueOptions?.prefetch ?? 0, leaseMs: this.leaseMs, pollIntervalMs: this.pollIntervalMs },
         this.definitions,
         {
           store: this.store,

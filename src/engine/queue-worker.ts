@@ -8,6 +8,8 @@ export interface QueueWorkerOptions {
   workerId: string;
   /** Most tasks of this queue this process runs at once. */
   limit: number;
+  /** Tasks claimed ahead of free slots, waiting here for one (0: claim only for free slots). */
+  prefetch: number;
   leaseMs: number;
   /** Safety-net poll when no wake-up arrives. */
   pollIntervalMs: number;
@@ -18,9 +20,20 @@ export interface QueueWorkerOptions {
  * it has free slots, in one store call, whenever a slot frees up or the
  * store says work arrived; otherwise it sleeps until the next delayed task
  * or the safety-net poll.
+ *
+ * With `prefetch`, it claims up to that many more and keeps them waiting
+ * here, leases renewed like the others, and starts one the moment a slot
+ * frees: a flood of short tasks then costs a few large claims instead of
+ * one small claim per handful of finishes. It claims again once half of
+ * them have started.
  */
 export class QueueWorker {
+  /** Every attempt holding a lease here: running, or claimed ahead and waiting for a slot. */
   readonly running = new Map<string, Execution>();
+  /** Claimed ahead, in claim order, waiting for a slot. */
+  private readonly waitingForSlot: Execution[] = [];
+  /** Attempts whose handler was started and is not done. */
+  private readonly started = new Set<Execution>();
   /** Executions whose handler is done and whose outcome is being written. */
   readonly finishing = new Set<Execution>();
   private claiming = false;
@@ -50,11 +63,12 @@ export class QueueWorker {
     this.pump();
   }
 
-  /** Stop claiming; running tasks carry on. */
+  /** Stop claiming; running tasks carry on, tasks claimed ahead are handed back. */
   pause(): void {
     this.stopped = true;
     this.clearTimer();
     this.waiting?.abort();
+    for (const execution of this.waitingForSlot) execution.abort("shutdown");
   }
 
   /** Try to claim now (coalesced: several wakes in one turn make one claim). */
@@ -64,7 +78,9 @@ export class QueueWorker {
       this.again = true;
       return;
     }
-    if (this.free <= 0) return;
+    if (this.wanted <= 0) return;
+    // Enough claimed ahead still waits: no claim until half of it has started.
+    if (this.options.prefetch > 0 && this.waitingForSlot.length > this.options.prefetch / 2) return;
     this.claiming = true;
     this.again = false;
     this.inFlight = this.claim().finally(() => (this.inFlight = null));
@@ -75,14 +91,24 @@ export class QueueWorker {
     while (this.inFlight) await this.inFlight;
   }
 
-  private get free(): number {
-    return Math.max(0, this.options.limit - this.running.size);
+  /** How many more tasks a claim may bring: free slots, plus room to claim ahead. */
+  private get wanted(): number {
+    return Math.max(0, this.options.limit + this.options.prefetch - this.running.size);
+  }
+
+  /** Start waiting attempts while slots are free. */
+  private fill(): void {
+    while (this.started.size < this.options.limit && this.waitingForSlot.length > 0) {
+      const execution = this.waitingForSlot.shift()!;
+      this.started.add(execution);
+      execution.start();
+    }
   }
 
   private async claim(): Promise<void> {
     let full = false;
     let asked = 0;
-    const free = () => (asked = this.free);
+    const free = () => (asked = this.wanted);
     try {
       const now = this.deps.clock();
       // `limit` is read when the store runs the claim, not now: slots that
@@ -112,15 +138,20 @@ export class QueueWorker {
         if (!registered) continue; // claim filters by name; unreachable unless definitions changed
         const execution = new Execution(this.deps, claimed, registered);
         this.running.set(execution.taskId, execution);
+        this.waitingForSlot.push(execution);
         void execution.finishing.then(() => {
           this.running.delete(execution.taskId);
+          // Settled without running (canceled, lost or handed back while waiting) frees no slot.
+          if (!this.started.delete(execution)) this.waitingForSlot.splice(this.waitingForSlot.indexOf(execution), 1);
           this.finishing.add(execution);
+          this.fill();
           this.pump();
         });
         void execution.done
           .catch((error: unknown) => this.deps.logger.error({ err: error, taskId: execution.taskId }, "recording a task outcome failed"))
           .finally(() => this.finishing.delete(execution));
       }
+      this.fill();
       full = asked > 0 && result.tasks.length >= asked;
       // A waiting claim came back empty at its deadline (or the next delayed task's): claim again now.
       if (waits && result.tasks.length === 0) this.again = true;
