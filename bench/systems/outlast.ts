@@ -38,7 +38,7 @@ export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
     // Like the peers' workers: `concurrency` handler slots per process and no
     // limit shared between processes (which would make claims take turns).
     // On PostgreSQL, claims of up to 500 at a time like Graphile Worker's local queue.
-    engine.queue("default", { concurrency: Infinity, perProcess: concurrency, prefetch: onPostgres ? PG_PREFETCH - concurrency : 0 });
+    engine.queue("default", { concurrency: Infinity, perProcess: concurrency, prefetch: onPostgres ? Math.max(0, PG_PREFETCH - concurrency) : 0 });
     engine.define("noop", {
       run: async () => {
         hooks?.started();
