@@ -32,5 +32,6 @@ export interface StoredEvent {
 }
 
 export function toPublicEvent(event: StoredEvent): TaskEvent {
-  return { ...event.data, taskId: event.taskId, seq: event.seq, attempt: event.attempt, at: new Date(event.at).toISOString() };
+  // Object.assign, not a spread: several times faster on V8 here, and this runs for every event every watcher sees.
+  return Object.assign({}, event.data, { taskId: event.taskId, seq: event.seq, attempt: event.attempt, at: new Date(event.at).toISOString() });
 }

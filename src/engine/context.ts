@@ -97,12 +97,17 @@ export class Context implements TaskContext {
   /** Writes in flight, so the engine can wait for them before the final state. */
   private writes: Promise<unknown> = Promise.resolve();
 
+  /** Made on first use: most short handlers never look at it. */
+  get signal(): AbortSignal {
+    return this.signalOf();
+  }
+
   constructor(
     private readonly deps: ContextDeps,
     record: TaskRecord,
     private readonly lease: Lease,
     private readonly steps: Map<string, unknown>,
-    readonly signal: AbortSignal,
+    private readonly signalOf: () => AbortSignal,
     private readonly onLeaseLost: () => void,
   ) {
     this.task = Object.freeze({

@@ -29,8 +29,10 @@ const CAUSE_CODES: Record<AbortCause, TaskError> = {
 /** One attempt of one task in this process: runs the handler and records how it ended. */
 export class Execution {
   readonly taskId: string;
-  private readonly controller = new AbortController();
+  /** Made when the handler first reads `ctx.signal` (or on abort): an AbortController costs more than a no-op handler. */
+  private controller: AbortController | null = null;
   private cause: AbortCause | null = null;
+  private reason: OutlastError | null = null;
   private readonly context: Context;
   private graceTimer: NodeJS.Timeout | null = null;
   private timeoutTimer: NodeJS.Timeout | null = null;
@@ -54,9 +56,7 @@ export class Execution {
     private readonly registered: RegisteredDefinition,
   ) {
     this.taskId = claimed.task.id;
-    this.context = new Context(deps, claimed.task, claimed.lease, claimed.steps, this.controller.signal, () =>
-      this.abort("lease_lost"),
-    );
+    this.context = new Context(deps, claimed.task, claimed.lease, claimed.steps, () => this.signal, () => this.abort("lease_lost"));
     this.finishing = new Promise((resolve) => (this.markFinishing = resolve));
     this.go = new Promise((resolve) => (this.markGo = resolve));
     this.done = this.go.then(() => this.run()).finally(() => this.markFinishing());
@@ -71,12 +71,20 @@ export class Execution {
     return this.claimed.lease;
   }
 
+  private get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.reason) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
   /** Abort the handler's signal; the first cause wins. */
   abort(cause: AbortCause): void {
     if (this.cause !== null) return;
     this.cause = cause;
-    const error = new OutlastError(cause === "cancel" ? "canceled" : cause, CAUSE_CODES[cause].message);
-    this.controller.abort(error);
+    this.reason = new OutlastError(cause === "cancel" ? "canceled" : cause, CAUSE_CODES[cause].message);
+    this.controller?.abort(this.reason);
     // Aborted while waiting for a slot: settle now, without running the handler.
     this.markGo();
     // A handler that ignores its signal is given a grace period, then left behind:
@@ -91,10 +99,10 @@ export class Execution {
 
     let outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
     const abandoned = new Promise<{ ok: false; error: unknown }>((resolve) => {
-      this.abandon = () => resolve({ ok: false, error: this.controller.signal.reason });
+      this.abandon = () => resolve({ ok: false, error: this.reason });
     });
     try {
-      if (this.cause !== null) outcome = { ok: false, error: this.controller.signal.reason };
+      if (this.cause !== null) outcome = { ok: false, error: this.reason };
       else {
         const handler = (async () => this.registered.definition.run(task.input, this.context))().then(
           (value) => ({ ok: true as const, value }),

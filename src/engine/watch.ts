@@ -25,7 +25,7 @@ const shared = new WeakMap<StoredEvent, WatchEvent>();
 function published(event: StoredEvent, codec: CursorCodec): WatchEvent {
   let out = shared.get(event);
   if (!out) {
-    out = Object.freeze({ ...toPublicEvent(event), cursor: codec.encode(event.seq) });
+    out = Object.freeze(Object.assign(toPublicEvent(event), { cursor: codec.encode(event.seq) }));
     shared.set(event, out);
   }
   return out;
