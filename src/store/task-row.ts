@@ -99,3 +99,10 @@ export function rowToEvent(row: EventRowBase): StoredEvent {
     data: JSON.parse(row.data) as TaskEventData,
   };
 }
+
+const QUEUED: TaskEventData = Object.freeze({ type: "state", state: "queued" });
+
+/** A new task's first event; a delayed one's says when it may run. */
+export function firstQueuedEvent(runAt: number, now: number): TaskEventData {
+  return runAt > now ? { type: "state", state: "queued", runAt: new Date(runAt).toISOString() } : QUEUED;
+}

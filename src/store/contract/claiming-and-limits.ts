@@ -115,6 +115,11 @@ export function claimingAndLimits(harness: ContractHarness): void {
       [later.id],
     );
     assert.equal(due.nextRunAt, null);
+    // Its first event says when it may run, so wait-time figures leave the delay out.
+    const [queued] = await store.readEvents(later.id, 0, 1);
+    assert.deepEqual(queued?.data, { type: "state", state: "queued", runAt: new Date(T0 + 5_000).toISOString() });
+    const now = await submitNew(store, T0);
+    assert.deepEqual((await store.readEvents(now.id, 0, 1))[0]?.data, { type: "state", state: "queued" });
   });
 
   test("only the names the claimer knows are claimed", async (t) => {

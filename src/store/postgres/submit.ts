@@ -1,13 +1,13 @@
 import { QueueFullError } from "../../core/errors.js";
 import type { TaskRecord } from "../../core/task.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
+import { firstQueuedEvent } from "../task-row.js";
 import { encode, rowToTask, stateEvent, storedEvent, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
 import type { Tx } from "./write-batch.js";
 
 const QUEUE_FULL_HINT_MS = 5_000;
-const QUEUED = stateEvent("queued");
-const QUEUED_EVENT = JSON.stringify(QUEUED);
+const QUEUED_EVENT = JSON.stringify(firstQueuedEvent(0, 0));
 
 /** Statements that store tasks, for one schema. */
 export class SubmitSql {
@@ -156,19 +156,22 @@ export class SubmitSql {
 
   /** Insert new tasks and their first event with one statement; the records are built here, not read back. */
   private async insertMany(tx: Tx, items: readonly { request: SubmitRequest; now: number }[]): Promise<TaskRecord[]> {
-    const cols: unknown[][] = [[], [], [], [], [], [], [], [], [], [], []];
+    const cols: unknown[][] = [[], [], [], [], [], [], [], [], [], [], [], []];
     const inputs: string[] = [];
-    for (const { request: r, now } of items) {
+    const firstEvents = items.map(({ request: r, now }) => firstQueuedEvent(r.runAt, now));
+    items.forEach(({ request: r, now }, k) => {
       const input = encode(r.input);
       inputs.push(input);
-      const values = [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt];
+      // null: the plain "queued" event ($13), the same for most tasks.
+      const event = r.runAt > now ? JSON.stringify(firstEvents[k]) : null;
+      const values = [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event];
       values.forEach((value, i) => cols[i]!.push(value));
-    }
+    });
     await rows(
       tx.db,
       `WITH i AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bigint[])
-           WITH ORDINALITY AS i(id, name, queue, owner, priority, max_attempts, timeout_ms, input, idempotency_key, created_at, run_at, ord)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::text[])
+           WITH ORDINALITY AS i(id, name, queue, owner, priority, max_attempts, timeout_ms, input, idempotency_key, created_at, run_at, event, ord)
        ), t AS (
          INSERT INTO ${this.s}.tasks(id, name, queue, owner, state, priority, max_attempts, attempt_budget, timeout_ms, input,
            idempotency_key, created_at, run_at, last_seq)
@@ -177,12 +180,12 @@ export class SubmitSql {
          RETURNING id, owner, queue, created_at
        )
        INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
-       SELECT id, owner, queue, 1, 'state', 0, created_at, $12 FROM t`,
+       SELECT t.id, t.owner, t.queue, 1, 'state', 0, t.created_at, coalesce(i.event, $13) FROM t JOIN i ON i.id = t.id`,
       [...cols, QUEUED_EVENT],
       `outlast:${this.s}:insert`,
     );
     return items.map(({ request: r, now }, k): TaskRecord => {
-      tx.event(storedEvent(r, 1, 0, now, QUEUED));
+      tx.event(storedEvent(r, 1, 0, now, firstEvents[k]!));
       this.countQueued(tx, r.queue, r.owner);
       tx.touch(r.queue);
       return {

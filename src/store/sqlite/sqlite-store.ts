@@ -28,6 +28,7 @@ import type {
 } from "../store.js";
 import { migrate, openDatabase, type Durability } from "./connection.js";
 import { EventFeed, type LocalEvent } from "./feed.js";
+import { firstQueuedEvent } from "../task-row.js";
 import { decode, encode, rowToEvent, rowToTask, type TaskRow } from "./rows.js";
 import { WriteBatch } from "./write-batch.js";
 import { ClaimWaiters } from "./claim-waiters.js";
@@ -206,7 +207,7 @@ export class SqliteStore implements Store {
       created_at: now,
       run_at: request.runAt,
     });
-    this.appendEvent(request, 1, 0, now, { type: "state", state: "queued" });
+    this.appendEvent(request, 1, 0, now, firstQueuedEvent(request.runAt, now));
     this.countQueued(request.queue, request.owner, 1);
     this.batch.touch(request.queue);
     return { kind: "created", task: newTaskRecord(request, now) };
