@@ -76,7 +76,8 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     if (tasksPath !== undefined) await loadTasks(tasksPath, outlast);
     if (!outlast.taskNames.includes("demo.count")) defineDemoTask(outlast);
     audiobook = await loadAudiobook(outlast, maxUploadBytes);
-    if (workers) await outlast.start();
+    // Without workers the engine still starts: its heartbeat shows this node (and its streams) to the others.
+    await outlast.start(workers ? {} : { queues: [] });
   } catch (error) {
     await outlast.close({ graceMs: 0 }).catch(() => {});
     throw error;

@@ -97,7 +97,7 @@ export function NodesCard() {
                   {n.host} · {n.pid}
                 </td>
                 <td class="num" data-field="streams">
-                  {n.streams ?? <span class="muted" title="This node does not report its streams">n/a</span>}
+                  {n.streams ?? <span class="muted" title="This process serves no event streams (a worker-only process)">n/a</span>}
                 </td>
                 <td class="num">{n.listeners ?? <span class="muted">n/a</span>}</td>
                 <td class="num">{n.running}</td>
@@ -109,7 +109,7 @@ export function NodesCard() {
           </tbody>
         </table>
       ) : null}
-      <p class="muted small">Open streams are Server-Sent Event connections (browsers and apps watching tasks), this dashboard included. Other nodes' streams are shown only on their own dashboard.</p>
+      <p class="muted small">Open streams are Server-Sent Event connections (browsers and apps watching tasks), this dashboard included. Other nodes' counts are as of their last heartbeat.</p>
     </Card>
   );
 }

@@ -80,6 +80,7 @@ export class Outlast {
   private readonly retention: OutlastOptions["retention"];
   private readonly definitions = new Map<string, RegisteredDefinition>();
   private readonly queues = new Map<string, QueueOptions>();
+  private readonly streamCounters = new Set<() => number>();
   private readonly workers = new Map<string, QueueWorker>();
   private readonly coalescer: ProgressCoalescer;
   readonly hub: Hub;
@@ -331,6 +332,16 @@ export class Outlast {
   }
 
   /** Worker processes that sent a heartbeat recently. */
+  /**
+   * A server in this process tells how many event streams it serves; the
+   * heartbeat stores the total, so other nodes can show it. Returns the way
+   * to stop counting it.
+   */
+  reportStreams(count: () => number): () => void {
+    this.streamCounters.add(count);
+    return () => this.streamCounters.delete(count);
+  }
+
   async listWorkers(): Promise<WorkerHeartbeat[]> {
     await this.ready();
     return this.store.listWorkers(this.clock() - Math.max(3 * this.heartbeatMs, 10_000));
@@ -473,6 +484,7 @@ export class Outlast {
         startedAt: this.startedAt,
         heartbeatAt: now,
         running: executions.map((e) => e.taskId),
+        streams: this.streamCounters.size === 0 ? null : [...this.streamCounters].reduce((n, count) => n + count(), 0),
       },
       now,
     );

@@ -58,6 +58,8 @@ export function createHandler(outlast: Outlast, options: HandlerOptions = {}): O
   };
   const streams = new StreamRegistry();
   const metrics = new ServerMetrics(outlast, () => streams.open.size);
+  // Carried by this process's heartbeat, so every node's dashboard shows every node's streams.
+  const stopReporting = outlast.reportStreams(() => streams.open.size);
   const ctx: ServerContext = {
     outlast,
     options: resolved,
@@ -110,6 +112,7 @@ export function createHandler(outlast: Outlast, options: HandlerOptions = {}): O
       value: async (closeOptions: { retryMs?: number } = {}) => {
         closing = true;
         streams.closeAll(closeOptions.retryMs ?? resolved.retryMs);
+        stopReporting();
         metrics.close();
         ops.close();
       },

@@ -31,7 +31,7 @@ export function opsRoutes(app: Hono, ctx: ServerContext): { close(): void } {
     requireAdmin(await ctx.authenticate(c.req.raw));
     const workers = await outlast.listWorkers();
     const self = workers.find((w) => w.id === outlast.workerId);
-    // Only this process knows its own streams: the heartbeat other nodes store carries no watcher count.
+    // This process's counts are live; other nodes' streams are as of their last heartbeat.
     const nodes = [
       {
         id: outlast.workerId,
@@ -53,7 +53,7 @@ export function opsRoutes(app: Hono, ctx: ServerContext): { close(): void } {
           pid: w.pid,
           startedAt: new Date(w.startedAt).toISOString(),
           heartbeatAt: new Date(w.heartbeatAt).toISOString(),
-          streams: null,
+          streams: w.streams,
           listeners: null,
           running: w.running.length,
         })),

@@ -241,4 +241,6 @@ export interface WorkerHeartbeat {
   startedAt: number;
   heartbeatAt: number;
   running: string[];
+  /** Event streams the process serves (browsers and apps watching tasks); null when it serves none. */
+  streams: number | null;
 }

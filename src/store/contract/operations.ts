@@ -255,10 +255,11 @@ export function operations(harness: ContractHarness): void {
       startedAt,
       heartbeatAt: 0,
       running: [],
+      streams: null,
     });
     await a.recordWorker(worker("w-old", T0 - 100_000), T0 - 60_000);
     await a.recordWorker(worker("w-1", T0), T0);
-    await b.recordWorker({ ...worker("w-1", T0), running: ["task_1"] }, T0 + 5_000);
+    await b.recordWorker({ ...worker("w-1", T0), running: ["task_1"], streams: 7 }, T0 + 5_000);
     await b.recordWorker(worker("w-2", T0 + 1), T0 + 1_000);
     const alive = await a.listWorkers(T0 - 30_000);
     assert.deepEqual(
@@ -268,6 +269,8 @@ export function operations(harness: ContractHarness): void {
     const w1 = alive.find((w) => w.id === "w-1")!;
     assert.equal(w1.heartbeatAt, T0 + 5_000, "the heartbeat is the `now` of the last record");
     assert.deepEqual(w1.running, ["task_1"]);
+    assert.equal(w1.streams, 7);
+    assert.equal(alive.find((w) => w.id === "w-2")?.streams, null);
     assert.deepEqual(w1.queues, [QUEUE, "side"]);
     assert.equal(w1.host, "box-1");
     assert.equal(w1.pid, 4242);

@@ -110,6 +110,11 @@ DROP INDEX ${s}.tasks_owner_queued;
 CREATE INDEX tasks_owner_queued ON ${s}.tasks(owner, queue) WHERE state = 'queued';
 `,
   },
+  {
+    // How many event streams each process serves, for the dashboard's view of every node.
+    version: 3,
+    sql: (s) => `ALTER TABLE ${s}.workers ADD COLUMN streams integer;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

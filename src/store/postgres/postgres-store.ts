@@ -386,9 +386,10 @@ export class PostgresStore implements Store {
     return this.write(async (tx) => {
       await rows(
         tx.db,
-        `INSERT INTO ${this.s}.workers(id, host, pid, queues, started_at, heartbeat_at, running) VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, running = excluded.running, queues = excluded.queues`,
-        [worker.id, worker.host, worker.pid, JSON.stringify(worker.queues), worker.startedAt, now, JSON.stringify(worker.running)],
+        `INSERT INTO ${this.s}.workers(id, host, pid, queues, started_at, heartbeat_at, running, streams) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, running = excluded.running, queues = excluded.queues,
+           streams = excluded.streams`,
+        [worker.id, worker.host, worker.pid, JSON.stringify(worker.queues), worker.startedAt, now, JSON.stringify(worker.running), worker.streams],
       );
     }, LAZY);
   }
@@ -400,7 +401,16 @@ export class PostgresStore implements Store {
   }
 
   async listWorkers(aliveSince: number): Promise<WorkerHeartbeat[]> {
-    type WorkerRow = { id: string; host: string; pid: number; queues: string; started_at: number; heartbeat_at: number; running: string };
+    type WorkerRow = {
+      id: string;
+      host: string;
+      pid: number;
+      queues: string;
+      started_at: number;
+      heartbeat_at: number;
+      running: string;
+      streams: number | null;
+    };
     const found = await this.read((db) =>
       rows<WorkerRow>(db, `SELECT * FROM ${this.s}.workers WHERE heartbeat_at >= $1 ORDER BY started_at, id`, [aliveSince]),
     );
@@ -412,6 +422,7 @@ export class PostgresStore implements Store {
       startedAt: row.started_at,
       heartbeatAt: row.heartbeat_at,
       running: JSON.parse(row.running) as string[],
+      streams: row.streams,
     }));
   }
 

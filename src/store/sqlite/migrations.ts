@@ -97,6 +97,11 @@ CREATE TABLE workers (
 CREATE TABLE schedules (name TEXT PRIMARY KEY, last_tick INTEGER NOT NULL) WITHOUT ROWID;
 `,
   },
+  {
+    // How many event streams each process serves, for the dashboard's view of every node.
+    version: 2,
+    sql: `ALTER TABLE workers ADD COLUMN streams INTEGER;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -577,6 +577,7 @@ export class SqliteStore implements Store {
         started_at: worker.startedAt,
         heartbeat_at: now,
         running: JSON.stringify(worker.running),
+        streams: worker.streams,
       });
     });
   }
@@ -596,6 +597,7 @@ export class SqliteStore implements Store {
       startedAt: row.started_at,
       heartbeatAt: row.heartbeat_at,
       running: JSON.parse(row.running) as string[],
+      streams: row.streams,
     }));
   }
 

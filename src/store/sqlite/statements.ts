@@ -123,14 +123,15 @@ export function prepareStatements(db: Database) {
     // Scans the running index: running tasks are few (bounded by concurrency), so no index of their own.
     expired: s<[number], TaskRow>("SELECT * FROM tasks WHERE state = 'running' AND lease_expires_at < ? LIMIT 500"),
     upsertWorker: s<[Record<string, unknown>]>(
-      `INSERT INTO workers(id, host, pid, queues, started_at, heartbeat_at, running)
-       VALUES (@id, @host, @pid, @queues, @started_at, @heartbeat_at, @running)
-       ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, running = excluded.running, queues = excluded.queues`,
+      `INSERT INTO workers(id, host, pid, queues, started_at, heartbeat_at, running, streams)
+       VALUES (@id, @host, @pid, @queues, @started_at, @heartbeat_at, @running, @streams)
+       ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, running = excluded.running, queues = excluded.queues,
+         streams = excluded.streams`,
     ),
     deleteWorker: s<[string]>("DELETE FROM workers WHERE id = ?"),
     workers: s<
       [number],
-      { id: string; host: string; pid: number; queues: string; started_at: number; heartbeat_at: number; running: string }
+      { id: string; host: string; pid: number; queues: string; started_at: number; heartbeat_at: number; running: string; streams: number | null }
     >("SELECT * FROM workers WHERE heartbeat_at >= ? ORDER BY started_at"),
     events: s<[string, number, number], EventRow>("SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
     insertEvent: s<[string, string, string, number, string, number, number, string]>(
