@@ -1,6 +1,10 @@
 import type { Outlast } from "../../../src/index.js";
 import { audiobookApp } from "./app.js";
 import { AUDIOBOOK_TASK, defineAudiobook } from "./task.js";
+import { sweepUploads } from "./upload.js";
+
+/** The scheduled task that deletes uploads no task needs any more (see sweepUploads). */
+export const SWEEP_TASK = "audiobook.sweep-uploads";
 
 /** Options of {@link mountAudiobook}. */
 export interface MountAudiobookOptions {
@@ -14,7 +18,7 @@ export interface MountAudiobookOptions {
 
 /**
  * What `outlast serve` does to offer the app at `/`: defines the queue and
- * the task (before the workers start), and returns the hook that puts the
+ * the task (before the workers start), schedules the upload sweep, and returns the hook that puts the
  * page in front of the API. Null when the store has no data folder of its
  * own (PostgreSQL), as uploads and MP3 files need one.
  * @example
@@ -31,5 +35,8 @@ export function mountAudiobook(
   const queue = options.queue ?? "tts";
   outlast.queue(queue, { concurrency: options.concurrency ?? 1 });
   defineAudiobook(outlast, { queue, dataDir });
+  // Uploads no task can read again are deleted every ten minutes, on the default queue so a long book never holds it up.
+  outlast.define(SWEEP_TASK, { run: async () => ({ removed: await sweepUploads(outlast, dataDir, [AUDIOBOOK_TASK]) }) });
+  outlast.schedule(SWEEP_TASK, "*/10 * * * *", SWEEP_TASK, {}, { owner: "system" });
   return (api) => audiobookApp({ outlast, api, dataDir, ...(options.maxUploadBytes === undefined ? {} : { maxUploadBytes: options.maxUploadBytes }) });
 }

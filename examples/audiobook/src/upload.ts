@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
-import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { OutlastError } from "../../../src/index.js";
+import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { OutlastError, type Outlast } from "../../../src/index.js";
 import { BOOK_EXTENSIONS, extensionOf } from "./book.js";
 
 /** An uploaded book, stored under its hash. */
@@ -65,4 +65,48 @@ function formatBytes(n: number): string {
   if (n >= 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
   if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${n} bytes`;
+}
+
+/** How long an upload is kept before any task names it: the time between saving it and submitting. */
+const UNCLAIMED_GRACE_MS = 10 * 60_000;
+
+/**
+ * Deletes uploads no task can need again: those whose every task succeeded
+ * (submitting the same book again returns the finished task) or whose
+ * tasks are gone (retention), once older than the grace period. A book
+ * still queued, running, failed or canceled is kept: a resume reads it
+ * again. Half-written temporary files older than the grace period go too.
+ * `names`: the task names whose input's `bookPath` points into the folder.
+ * Returns how many files it removed.
+ */
+export async function sweepUploads(outlast: Outlast, dataDir: string, names: readonly string[], now = Date.now()): Promise<number> {
+  const folder = uploadsDir(dataDir);
+  const files = await readdir(folder).catch(() => [] as string[]);
+  if (files.length === 0) return 0;
+  const needed = new Set<string>();
+  for (const name of names) {
+    for (let cursor: string | undefined = undefined; ; ) {
+      const page: Awaited<ReturnType<Outlast["store"]["listTasks"]>> = await outlast.store.listTasks({
+        name,
+        limit: 200,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      for (const task of page.tasks) {
+        const path = (task.input as { bookPath?: unknown } | null)?.bookPath;
+        if (task.state !== "succeeded" && typeof path === "string") needed.add(resolve(path));
+      }
+      if (!page.nextCursor) break;
+      cursor = page.nextCursor;
+    }
+  }
+  let removed = 0;
+  for (const file of files) {
+    const path = join(folder, file);
+    if (needed.has(resolve(path))) continue;
+    const info = await stat(path).catch(() => null);
+    if (!info?.isFile() || now - info.mtimeMs < UNCLAIMED_GRACE_MS) continue;
+    await rm(path, { force: true });
+    removed++;
+  }
+  return removed;
 }
