@@ -60,8 +60,9 @@ export interface QueueOptions {
    * moment a slot frees. For floods of very short tasks, where claiming is
    * the bottleneck: fewer, larger claims. A task claimed ahead is already
    * "running" to the store and to watchers (its lease is kept alive, and it
-   * counts against `concurrency`); stopping or pausing hands it back to the
-   * queue. Leave it at 0 for slow tasks. @defaultValue 0
+   * counts against `concurrency`); `stop()` hands it back to the queue
+   * unrun, while pausing the queue, as for running tasks, only stops new
+   * claims. Leave it at 0 for slow tasks. @defaultValue 0
    */
   prefetch?: number;
   perOwner?: {

@@ -63,7 +63,7 @@ export class QueueWorker {
     this.pump();
   }
 
-  /** Stop claiming; running tasks carry on, tasks claimed ahead are handed back. */
+  /** Stop claiming (the engine is stopping); running tasks carry on, tasks claimed ahead are handed back. */
   pause(): void {
     this.stopped = true;
     this.clearTimer();
