@@ -117,6 +117,44 @@ describe("postgres store", () => {
     assert.deepEqual(seen.get(task.id), [1, 2, 3]);
   });
 
+  test("a write stuck on a lock holds back this process's later events only briefly, and its own arrive in order once it ends", async (t) => {
+    const schema = await testSchema(t);
+    const admin = await testPool(t, 1);
+    const store = postgresStore({ connectionString: PG_URL, schema, maxConnections: 4, pollIntervalMs: 200 });
+    t.after(() => store.close());
+    await store.init();
+    const feed = record(store);
+    t.after(feed.unsubscribe);
+    const stuck = await submitNew(store, T0);
+    await eventually(() => feed.events.some((e) => e.taskId === stuck.id), "the first submit delivered", SLOW_MS);
+
+    // Another connection holds the task's row: cancelling it waits for the lock.
+    const blocker = await admin.connect();
+    await blocker.query("BEGIN");
+    await blocker.query(`SELECT 1 FROM "${schema}".tasks WHERE id = $1 FOR UPDATE`, [stuck.id]);
+    let released = false;
+    t.after(async () => {
+      if (!released) await blocker.query("ROLLBACK").catch(() => {});
+      blocker.release();
+    });
+    const canceling = store.cancel(stuck.id, T0 + 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+
+    // A submit after it commits at once; its event must not wait for the stuck cancel.
+    const later = await submitNew(store, T0 + 2);
+    await eventually(() => feed.events.some((e) => e.taskId === later.id), "the later submit's event, while the cancel hangs", SLOW_MS);
+    assert.ok(!feed.events.some((e) => e.taskId === stuck.id && e.seq === 2), "the stuck cancel has not happened yet");
+
+    await blocker.query("ROLLBACK");
+    released = true;
+    assert.equal((await canceling).kind, "canceled");
+    await eventually(() => feed.events.some((e) => e.taskId === stuck.id && e.seq === 2), "the cancel's event once it ends", SLOW_MS);
+    assert.deepEqual(
+      feed.events.filter((e) => e.taskId === stuck.id).map((e) => e.seq),
+      [1, 2],
+    );
+  });
+
   test("terminated connections neither crash nor hang: writes succeed or say unavailable, then work again", async (t) => {
     const schema = await testSchema(t);
     const admin = await testPool(t, 1);

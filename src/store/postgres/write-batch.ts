@@ -57,6 +57,8 @@ export interface Announce {
 /** Biggest NOTIFY payload we send; PostgreSQL refuses more than 8000 bytes. */
 const MAX_PAYLOAD = 7000;
 const MAX_RETRIES = 5;
+/** Longest a transaction holds back the announcements of later ones (see `detachStuckHead`). */
+const STUCK_MS = 250;
 
 /**
  * Group commit. Writes asked for while a transaction is in flight (or in the
@@ -89,6 +91,8 @@ export class WriteBatch {
    * process's listeners, so none has to be read back from the table.
    */
   private readonly announcing: Turn[] = [];
+  private stuckTimer: NodeJS.Timeout | null = null;
+  private stuckHead: Turn | null = null;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -120,6 +124,7 @@ export class WriteBatch {
 
   close(): void {
     this.closed = true;
+    this.clearStuckTimer();
   }
 
   private enqueue(job: Job): void {
@@ -188,7 +193,7 @@ export class WriteBatch {
     client.on("error", onError);
     const events: StoredEvent[] = [];
     const touched = new Set<string>();
-    const turn: Turn = { done: false, touched, events, waiters: [] };
+    const turn: Turn = { done: false, detached: false, touched, events, waiters: [] };
     this.announcing.push(turn);
     const tx: Tx = {
       db: client,
@@ -272,11 +277,44 @@ export class WriteBatch {
 
   private announceInOrder(turn: Turn): void {
     turn.done = true;
-    while (this.announcing[0]?.done) {
-      const next = this.announcing.shift()!;
-      if (next.events.length > 0 || next.touched.size > 0) this.afterCommit(next.touched, next.events);
-      for (const resolve of next.waiters) resolve();
-    }
+    if (turn.detached) this.publish(turn);
+    while (this.announcing[0]?.done) this.publish(this.announcing.shift()!);
+    if (this.announcing.some((t) => t.done)) this.detachStuckHead();
+    else this.clearStuckTimer();
+  }
+
+  private publish(turn: Turn): void {
+    if (turn.events.length > 0 || turn.touched.size > 0) this.afterCommit(turn.touched, turn.events);
+    for (const resolve of turn.waiters) resolve();
+  }
+
+  /**
+   * A transaction that hangs (a lock wait, a slow server) must not hold back
+   * the announcements of those after it for long: past STUCK_MS it leaves
+   * the line and is announced whenever it ends. Its events then reach this
+   * process's listeners through the feed's notifications, still in order.
+   */
+  private detachStuckHead(): void {
+    const head = this.announcing[0];
+    if (!head || this.stuckHead === head) return;
+    this.clearStuckTimer();
+    this.stuckHead = head;
+    this.stuckTimer = setTimeout(() => {
+      this.stuckTimer = null;
+      this.stuckHead = null;
+      if (this.announcing[0] !== head || head.done) return;
+      head.detached = true;
+      this.announcing.shift();
+      while (this.announcing[0]?.done) this.publish(this.announcing.shift()!);
+      if (this.announcing.some((t) => t.done)) this.detachStuckHead();
+    }, STUCK_MS);
+    this.stuckTimer.unref();
+  }
+
+  private clearStuckTimer(): void {
+    if (this.stuckTimer) clearTimeout(this.stuckTimer);
+    this.stuckTimer = null;
+    this.stuckHead = null;
   }
 
   private notifications(client: pg.PoolClient, events: readonly StoredEvent[], touched: ReadonlySet<string>): string {
@@ -322,6 +360,8 @@ export class WriteBatch {
 /** A transaction's place in the order its commit is announced in. */
 interface Turn {
   done: boolean;
+  /** Left the line after hanging past STUCK_MS: announced on its own when it ends. */
+  detached: boolean;
   touched: ReadonlySet<string>;
   events: readonly StoredEvent[];
   waiters: (() => void)[];
