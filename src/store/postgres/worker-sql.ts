@@ -145,9 +145,10 @@ export class WorkerSql {
        u AS (
          UPDATE ${s}.tasks t SET state = 'running', attempt = t.attempt + 1, started_at = $2, worker_id = $5,
            lease_token = t.lease_token + 1, lease_expires_at = $6, last_seq = t.last_seq + 1
-         -- "= ANY(ARRAY(…))" makes the planner look the rows up by key; a
-         -- plain join was planned as a hash join over the whole table.
-         FROM p WHERE t.seq = p.seq AND t.seq = ANY (ARRAY(SELECT seq FROM p))
+         -- By key, with no join to p: a join was planned as a hash join over
+         -- the whole table, or (on a table not yet analyzed, where p looks
+         -- like one row) as a scan of the table per claimed row.
+         WHERE t.seq = ANY (ARRAY(SELECT seq FROM p))
          RETURNING t.*
        ), e AS (
          INSERT INTO ${s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
