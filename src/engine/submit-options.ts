@@ -1,4 +1,5 @@
 import { OutlastError } from "../core/errors.js";
+import { isStorableText } from "../core/text.js";
 import type { SubmitOptions } from "./definitions.js";
 
 export interface CheckedSubmitOptions {
@@ -39,6 +40,7 @@ export function checkSubmitOptions(options: SubmitOptions, now: number): Checked
 
 function text(value: unknown, field: string, max: number): string {
   if (typeof value !== "string" || value.length === 0 || value.length > max) throw bad(field, `must be a string of 1 to ${max} characters`);
+  if (!isStorableText(value)) throw bad(field, "must be text without NUL characters or unpaired surrogates");
   return value;
 }
 

@@ -5,7 +5,7 @@ import type { QueueInfo } from "../store/store.js";
 import { checkOrigin, readCookie, requireAdmin, SESSION_COOKIE } from "./auth.js";
 import { parseBody, readJson, tokenBody } from "./body.js";
 import type { ServerContext } from "./context.js";
-import { MAX_TTL_SECONDS, DEFAULT_OWNER_TTL_SECONDS, signOwnerToken, verifyToken } from "./tokens.js";
+import { MAX_TTL_SECONDS, DEFAULT_OWNER_TTL_SECONDS, checkOwner, signOwnerToken, verifyToken } from "./tokens.js";
 
 export function adminRoutes(app: Hono, ctx: ServerContext): void {
   const { outlast } = ctx;
@@ -13,6 +13,7 @@ export function adminRoutes(app: Hono, ctx: ServerContext): void {
   app.post("/api/v1/tokens", async (c) => {
     requireAdmin(await ctx.authenticate(c.req.raw));
     const body = parseBody(tokenBody, await readJson(c.req.raw, ctx.options.bodyLimitBytes));
+    checkOwner(body.owner);
     const ttl = body.ttlSeconds ?? DEFAULT_OWNER_TTL_SECONDS;
     if (ttl > MAX_TTL_SECONDS) throw new OutlastError("bad_request", `ttlSeconds may be at most ${MAX_TTL_SECONDS}`);
     const minted = await signOwnerToken(await ctx.auth.key(), body.owner, ttl, body.queues ?? null);

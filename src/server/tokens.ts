@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose";
+import { isStorableText } from "../core/text.js";
 import { OutlastError } from "../core/errors.js";
 import type { Outlast } from "../engine/outlast.js";
 
@@ -126,5 +127,8 @@ export async function mintOwnerToken(outlast: Outlast, options: MintOwnerTokenOp
 export function checkOwner(owner: unknown): asserts owner is string {
   if (typeof owner !== "string" || owner.length === 0 || owner.length > 256) {
     throw new OutlastError("bad_request", "owner must be a string of 1 to 256 characters", { details: { field: "owner" } });
+  }
+  if (!isStorableText(owner)) {
+    throw new OutlastError("bad_request", "owner must be text without NUL characters or unpaired surrogates", { details: { field: "owner" } });
   }
 }

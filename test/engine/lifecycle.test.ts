@@ -331,3 +331,13 @@ test("a queue without a shared limit runs perProcess at a time in each process a
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 });
+
+test("an owner or idempotency key that no store could keep as given is refused", async (t) => {
+  const outlast = makeEngine(t);
+  outlast.define("x", { run: () => null });
+  for (const options of [{ owner: "a\u0000b" }, { owner: "lone \ud800" }, { idempotencyKey: "k\u0000" }, { idempotencyKey: "\udc00 first" }]) {
+    await assert.rejects(outlast.submit("x", {}, options), (error: unknown) => error instanceof OutlastError && error.code === "bad_request", JSON.stringify(options));
+  }
+  await outlast.submit("x", {}, { owner: "emoji 🎧 ok", idempotencyKey: "paired \ud83c\udfa7 ok" });
+  assert.equal((await outlast.list()).tasks.length, 1);
+});

@@ -50,6 +50,7 @@ describe("tasks routes", () => {
     await expectError(await post({ json: [1, 2] }), 400, "bad_request");
     await expectError(await post({ json: { name: "demo.count", input: { to: 1 }, priority: "high" } }), 400, "bad_request");
     await expectError(await post({ json: { name: "demo.count", input: { to: 1 }, delayMs: -5 } }), 400, "bad_request");
+    await expectError(await post({ json: { name: "demo.count", input: { to: 1 }, idempotencyKey: "lone \ud800" } }), 400, "bad_request");
     await expectError(await post({ json: { name: "demo.count", input: { to: 1, pad: "x".repeat(2000) } } }), 413, "payload_too_large");
     const page = await json<{ tasks: unknown[] }>(await h.request("/api/v1/tasks"));
     assert.equal(page.tasks.length, 0);
@@ -163,6 +164,7 @@ describe("auth", () => {
     const sub = await h.request("/api/v1/tasks", { method: "POST", token, json: { name: "demo.count", input: { to: 1 } } });
     assert.equal((await json<Body>(sub)).task.owner, "dave");
     await expectError(await h.request("/api/v1/tokens", { method: "POST", json: { owner: "" } }), 400, "bad_request");
+    await expectError(await h.request("/api/v1/tokens", { method: "POST", json: { owner: "nul\u0000" } }), 400, "bad_request");
     await expectError(await h.request("/api/v1/tokens", { method: "POST", json: { owner: "x", ttlSeconds: 1e12 } }), 400, "bad_request");
   });
 

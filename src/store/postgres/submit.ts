@@ -156,32 +156,37 @@ export class SubmitSql {
 
   /** Insert new tasks and their first event with one statement; the records are built here, not read back. */
   private async insertMany(tx: Tx, items: readonly { request: SubmitRequest; now: number }[]): Promise<TaskRecord[]> {
-    const cols: unknown[][] = [[], [], [], [], [], [], [], [], [], [], [], []];
     const inputs: string[] = [];
     const firstEvents = items.map(({ request: r, now }) => firstQueuedEvent(r.runAt, now));
-    items.forEach(({ request: r, now }, k) => {
-      const input = encode(r.input);
-      inputs.push(input);
-      // null: the plain "queued" event ($13), the same for most tasks.
-      const event = r.runAt > now ? JSON.stringify(firstEvents[k]) : null;
-      const values = [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event];
-      values.forEach((value, i) => cols[i]!.push(value));
-    });
+    // One JSON array of rows, not an array parameter per column: JSON.stringify
+    // is native, while the driver builds array literals element by element
+    // in JavaScript (measured: half the client time, and less server time).
+    const rowsJson = JSON.stringify(
+      items.map(({ request: r, now }, k) => {
+        const input = encode(r.input);
+        inputs.push(input);
+        // null: the plain "queued" event ($2), the same for most tasks.
+        const event = r.runAt > now ? JSON.stringify(firstEvents[k]) : null;
+        return [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event];
+      }),
+    );
     await rows(
       tx.db,
       `WITH i AS (
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::bigint[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::text[])
-           WITH ORDINALITY AS i(id, name, queue, owner, priority, max_attempts, timeout_ms, input, idempotency_key, created_at, run_at, event, ord)
+         SELECT e->>0 AS id, e->>1 AS name, e->>2 AS queue, e->>3 AS owner, (e->>4)::int AS priority, (e->>5)::int AS max_attempts,
+           (e->>6)::bigint AS timeout_ms, e->>7 AS input, e->>8 AS idempotency_key, (e->>9)::bigint AS created_at,
+           (e->>10)::bigint AS run_at, e->>11 AS event, ord
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)
        ), t AS (
          INSERT INTO ${this.s}.tasks(id, name, queue, owner, state, priority, max_attempts, attempt_budget, timeout_ms, input,
            idempotency_key, created_at, run_at, last_seq)
          SELECT id, name, queue, owner, 'queued', priority, max_attempts, max_attempts, timeout_ms, input, idempotency_key, created_at, run_at, 1
          FROM i ORDER BY ord
-         RETURNING id, owner, queue, created_at
        )
+       -- Every row of i is inserted or the statement fails: no join back to t.
        INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
-       SELECT t.id, t.owner, t.queue, 1, 'state', 0, t.created_at, coalesce(i.event, $13) FROM t JOIN i ON i.id = t.id`,
-      [...cols, QUEUED_EVENT],
+       SELECT id, owner, queue, 1, 'state', 0, created_at, coalesce(event, $2) FROM i`,
+      [rowsJson, QUEUED_EVENT],
       `outlast:${this.s}:insert`,
     );
     return items.map(({ request: r, now }, k): TaskRecord => {
