@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { FinishOutcome, Lease, Store } from "../store.js";
 import type { ContractHarness } from "./store-contract.js";
-import { allEvents, claim, claimOne, LEASE_MS, mustGet, running, snapshot, stateOf, T0 } from "./support.js";
+import { allEvents, claim, claimOne, LEASE_MS, mustGet, running, snapshot, stateOf, submitNew, T0 } from "./support.js";
 
 const EXPIRED = T0 + LEASE_MS + 1;
 
@@ -31,6 +31,29 @@ async function assertFenced(store: Store, lease: Lease, now: number): Promise<vo
 
 /** Leases, heartbeats, fencing of stale workers, and recovery of expired leases. */
 export function leasesAndFencing(harness: ContractHarness): void {
+  test("results and errors with odd text round-trip, several finishes in one commit", async (t) => {
+    const store = await harness.make(t);
+    const odd = { text: "nul \u0000 lone \ud800 quote \" back \\ 🎧", n: [1.5, 1e21, null] };
+    await Promise.all([submitNew(store, T0), submitNew(store, T0), submitNew(store, T0)]);
+    const claimed = (await claim(store, T0 + 1, { limit: 3 })).tasks;
+    assert.equal(claimed.length, 3);
+    const [a, b, c] = claimed;
+    const error = { message: "failed: \u0000 \udc00", code: "odd" };
+    const written = await Promise.all([
+      store.finish(a!.lease, { state: "succeeded", result: odd }, T0 + 2),
+      store.finish(b!.lease, { state: "failed", error }, T0 + 2),
+      store.finish(c!.lease, { state: "retry", error, runAt: T0 + 50 }, T0 + 2),
+    ]);
+    assert.deepEqual(written, [true, true, true]);
+    assert.deepEqual((await mustGet(store, a!.task.id)).result, odd);
+    assert.deepEqual((await mustGet(store, b!.task.id)).error, error);
+    const retried = await mustGet(store, c!.task.id);
+    assert.equal(retried.state, "queued");
+    assert.equal(retried.runAt, T0 + 50);
+    const last = (await allEvents(store, a!.task.id)).at(-1);
+    assert.deepEqual(last?.data, { type: "state", state: "succeeded", result: odd });
+  });
+
   test("a heartbeat extends the lease and reports it held", async (t) => {
     const store = await harness.make(t);
     const { lease } = await running(store, T0);

@@ -250,33 +250,30 @@ export class WorkerSql {
           break;
       }
     }
+    // Rows as one jsonb array (see SubmitSql.insertMany); the ids also as an array, for the key lookup.
+    const ids = args.map((a) => a.lease.taskId);
+    const rowsJson = JSON.stringify(
+      args.map((a, k) => [a.lease.taskId, a.lease.token, a.now, state[k], result[k], error[k], runAt[k], JSON.stringify(data[k])]),
+    );
     const written = await rows<Written>(
       tx.db,
       `WITH i AS (
-         SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
-           AS i(id, token, now, state, result, error, run_at, data)
+         SELECT e->>0 AS id, (e->>1)::bigint AS token, (e->>2)::bigint AS now, e->>3 AS state, e->>4 AS result, e->>5 AS error,
+           (e->>6)::bigint AS run_at, e->>7 AS data
+         FROM jsonb_array_elements($1::jsonb) AS x(e)
        ), u AS (
          UPDATE ${this.s}.tasks t SET state = i.state, result = i.result, error = i.error,
            finished_at = CASE WHEN i.state = 'queued' THEN NULL ELSE i.now END,
            run_at = coalesce(i.run_at, t.run_at),
            last_seq = t.last_seq + 1, worker_id = NULL, lease_expires_at = NULL
-         FROM i WHERE ${FENCE} AND t.id = ANY ($1::text[])
+         FROM i WHERE ${FENCE} AND t.id = ANY ($2::text[])
          RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt, i.now, i.data
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'state', attempt, now, data FROM u
        )
        SELECT id, owner, queue, last_seq, attempt FROM u`,
-      [
-        args.map((a) => a.lease.taskId),
-        args.map((a) => a.lease.token),
-        args.map((a) => a.now),
-        state,
-        result,
-        error,
-        runAt,
-        data.map((d) => JSON.stringify(d)),
-      ],
+      [rowsJson, ids],
       `outlast:${this.s}:finish`,
     );
     for (const row of written) tx.touch(row.queue); // a slot is free, or the task is queued again
