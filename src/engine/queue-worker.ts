@@ -142,7 +142,10 @@ export class QueueWorker {
         void execution.finishing.then(() => {
           this.running.delete(execution.taskId);
           // Settled without running (canceled, lost or handed back while waiting) frees no slot.
-          if (!this.started.delete(execution)) this.waitingForSlot.splice(this.waitingForSlot.indexOf(execution), 1);
+          if (!this.started.delete(execution)) {
+            const at = this.waitingForSlot.indexOf(execution);
+            if (at >= 0) this.waitingForSlot.splice(at, 1);
+          }
           this.finishing.add(execution);
           this.fill();
           this.pump();
