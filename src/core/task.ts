@@ -65,8 +65,16 @@ export interface Task {
 export function toIso(ms: number): string;
 export function toIso(ms: number | null): string | null;
 export function toIso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
+  if (ms === null) return null;
+  // Bursts share their milliseconds (a task's createdAt and runAt, a batch's events): formatting is the cost here.
+  if (ms !== lastIso.ms) {
+    lastIso.ms = ms;
+    lastIso.text = new Date(ms).toISOString();
+  }
+  return lastIso.text;
 }
+
+const lastIso = { ms: Number.NaN, text: "" };
 
 export function toPublicTask(record: TaskRecord, position: number | null = null, etaMs: number | null = null): Task {
   return {
