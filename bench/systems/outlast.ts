@@ -67,11 +67,8 @@ export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
     },
     async submitMany(count) {
       const engine = outlast!;
-      for (const size of chunks(count, BATCH)) {
-        const batch: Promise<unknown>[] = [];
-        for (let i = 0; i < size; i++) batch.push(engine.submit("noop", {}));
-        await Promise.all(batch);
-      }
+      // Like the peers' bulk calls (addBulk, addJobs, insert): one submitMany per batch.
+      for (const size of chunks(count, BATCH)) await engine.submitMany("noop", Array.from({ length: size }, () => ({})));
     },
     async submitOne() {
       await outlast!.submit("noop", {});

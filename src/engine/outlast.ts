@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileArtifacts, type ArtifactStore } from "./artifacts.js";
-import { OutlastError } from "../core/errors.js";
+import { InvalidInputError, OutlastError } from "../core/errors.js";
 import type { StoredEvent, TaskEvent } from "../core/events.js";
 import { toPublicEvent } from "../core/events.js";
 import { newId } from "../core/ids.js";
@@ -59,6 +59,8 @@ export interface LifecycleEvents {
 const DEFAULT_QUEUE = "default";
 const DEFAULT_OWNER = "anonymous";
 const DEFAULT_CONCURRENCY = 10;
+/** Most tasks one submitMany stores: one transaction, and one NOTIFY burst, stay bounded. */
+const MAX_SUBMIT_MANY = 10_000;
 const DAY = 24 * 60 * 60 * 1000;
 
 /**
@@ -188,6 +190,37 @@ export class Outlast {
     await this.ready();
     const outcome = options.transaction === undefined ? await this.store.submit(request, this.clock()) : await this.submitInTransaction(options.transaction, request);
     return { outcome: outcome.kind, task: options.withPosition ? await this.present(outcome.task) : toPublicTask(outcome.task) };
+  }
+
+  /**
+   * Submit one task per input, all with the same options, in one
+   * transaction and in the given order: every task is stored, or none is.
+   * An invalid input is an InvalidInputError whose issue paths start with
+   * its index; a queue too full for all of them is a QueueFullError. For
+   * batches (a dataset to embed, pages to render); a task that needs an
+   * idempotency key is submitted on its own.
+   * @example const tasks = await outlast.submitMany("embed", chunks.map((text) => ({ text })), { owner: user.id });
+   */
+  async submitMany(name: string, inputs: readonly unknown[], options: Omit<SubmitOptions, "idempotencyKey" | "transaction"> = {}): Promise<Task[]> {
+    if (!Array.isArray(inputs)) throw new OutlastError("bad_request", "submitMany takes an array of inputs");
+    if (inputs.length > MAX_SUBMIT_MANY) throw new OutlastError("bad_request", `submitMany takes at most ${MAX_SUBMIT_MANY} inputs at once`);
+    const keyed = options as SubmitOptions;
+    if (keyed.idempotencyKey !== undefined || keyed.transaction !== undefined) {
+      throw new OutlastError("bad_request", "submitMany takes no idempotencyKey or transaction; submit such a task on its own");
+    }
+    if (inputs.length === 0) return [];
+    const requests: SubmitRequest[] = [];
+    for (const [index, input] of inputs.entries()) {
+      try {
+        requests.push(await this.buildRequest(name, input, options));
+      } catch (error) {
+        if (!(error instanceof InvalidInputError)) throw error;
+        throw new InvalidInputError(name, error.issues.map((issue) => ({ ...issue, path: [index, ...issue.path] })));
+      }
+    }
+    await this.ready();
+    const records = await this.store.submitMany(requests, this.clock());
+    return records.map((record) => toPublicTask(record));
   }
 
   private submitInTransaction(transaction: unknown, request: SubmitRequest): Promise<SubmitOutcome> {

@@ -38,6 +38,12 @@ export interface Store {
    * was cancelled. Throws QueueFullError, storing nothing, when a limit is hit.
    */
   submit(request: SubmitRequest, now: number): Promise<SubmitOutcome>;
+  /**
+   * Store many new tasks (no idempotency keys) in one transaction, in the
+   * order given: all of them, or none with QueueFullError when they would
+   * not all fit in their queue's (or owner's) maximum length.
+   */
+  submitMany(requests: readonly SubmitRequest[], now: number): Promise<TaskRecord[]>;
   getTask(id: string): Promise<TaskRecord | null>;
   listTasks(filter: TaskFilter): Promise<TaskPage>;
   /** 1-based place among runnable tasks of its queue, or null when not queued. */

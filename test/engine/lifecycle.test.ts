@@ -341,3 +341,32 @@ test("an owner or idempotency key that no store could keep as given is refused",
   await outlast.submit("x", {}, { owner: "emoji 🎧 ok", idempotencyKey: "paired \ud83c\udfa7 ok" });
   assert.equal((await outlast.list()).tasks.length, 1);
 });
+
+test("submitMany stores a batch in order, or nothing when one input is invalid, and the tasks run", async (t) => {
+  const outlast = makeEngine(t);
+  const ran: number[] = [];
+  outlast.queue("one", { concurrency: 1 });
+  outlast.define("typed", { queue: "one", input: z.object({ n: z.number().int() }), run: (input: { n: number }) => void ran.push(input.n) });
+  await assert.rejects(outlast.submitMany("typed", [{ n: 1 }, { n: "two" }, { n: 3 }]), (error: unknown) => {
+    assert.ok(error instanceof InvalidInputError);
+    assert.deepEqual(error.issues[0]?.path, [1, "n"], "the path starts with the input's index");
+    return true;
+  });
+  assert.equal((await outlast.list()).tasks.length, 0);
+  await assert.rejects(
+    outlast.submitMany("typed", [{ n: 1 }], { idempotencyKey: "k" } as never),
+    (error: unknown) => error instanceof OutlastError && error.code === "bad_request",
+  );
+  await assert.rejects(outlast.submitMany("missing", [{}]), (error: unknown) => error instanceof OutlastError && error.code === "unknown_task_name");
+  assert.deepEqual(await outlast.submitMany("typed", []), []);
+
+  const tasks = await outlast.submitMany("typed", [5, 4, 3, 2, 1].map((n) => ({ n })), { owner: "batch", priority: 2 });
+  assert.deepEqual(
+    tasks.map((task) => [task.state, task.owner, task.priority]),
+    tasks.map(() => ["queued", "batch", 2]),
+  );
+  assert.deepEqual((await Promise.all(tasks.map((task) => outlast.getRecord(task.id)))).map((record) => record?.input), [5, 4, 3, 2, 1].map((n) => ({ n })));
+  await outlast.start();
+  await until(async () => (await Promise.all(tasks.map((task) => outlast.get(task.id)))).every((task) => task?.state === "succeeded"), "the batch to run");
+  assert.deepEqual(ran, [5, 4, 3, 2, 1], "run in the order given");
+});

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { QueueFullError } from "../../core/errors.js";
+import { isOutlastError, QueueFullError } from "../../core/errors.js";
+import type { StoredEvent } from "../../core/events.js";
 import type { Store } from "../store.js";
 import type { ContractHarness } from "./store-contract.js";
-import { claim, claimOne, mustGet, QUEUE, submitNew, submitRequest, T0 } from "./support.js";
+import { allEvents, claim, claimOne, eventually, mustGet, QUEUE, stateOf, submitNew, submitRequest, T0 } from "./support.js";
 
 function limits(store: Store, config: { concurrency?: number; maxQueued?: number; ownerConcurrency?: number; ownerMaxQueued?: number }) {
   return store.configureQueue(
@@ -29,6 +30,38 @@ function assertQueueFull(error: unknown, scope: "queue" | "owner"): true {
 
 /** Queue limits at submit time, and which task a claim takes. */
 export function claimingAndLimits(harness: ContractHarness): void {
+  test("submitMany stores every task in order, or none when they would not all fit", async (t) => {
+    const [store, other] = await harness.makePair(t);
+    const seen: StoredEvent[] = [];
+    const stop = other.subscribe({ events: (events) => void seen.push(...events) });
+    t.after(stop);
+    await limits(store, { maxQueued: 5, ownerMaxQueued: 4 });
+    const batch = [1, 2, 3].map((n) => submitRequest({ input: { n }, runAt: T0 }));
+    const stored = await store.submitMany(batch, T0);
+    assert.deepEqual(
+      stored.map((task) => [task.id, task.state, task.input]),
+      batch.map((request) => [request.id, "queued", request.input]),
+    );
+    for (const request of batch) assert.deepEqual((await allEvents(store, request.id)).map(stateOf), ["queued"]);
+    await eventually(() => batch.every((request) => seen.some((e) => e.taskId === request.id && e.seq === 1)), "the other connection hears of each");
+
+    // Two more would pass the queue's 5 but not alice's 4: nothing of them is stored.
+    const tooMany = [submitRequest({ runAt: T0 }), submitRequest({ runAt: T0 })];
+    await assert.rejects(store.submitMany(tooMany, T0), (error) => assertQueueFull(error, "owner"));
+    await assert.rejects(store.submitMany([submitRequest({ owner: "bob" }), ...[1, 2].map(() => submitRequest({ owner: "carol" }))], T0), (error) =>
+      assertQueueFull(error, "queue"),
+    );
+    for (const request of tooMany) assert.equal(await store.getTask(request.id), null);
+    assert.equal((await store.listTasks({ limit: 100 })).tasks.length, 3);
+    assert.deepEqual(await store.submitMany([], T0), []);
+    await assert.rejects(store.submitMany([submitRequest({ idempotencyKey: "k" })], T0), (error) => isOutlastError(error, "bad_request"));
+
+    // Claimed in the order given.
+    const order: string[] = [];
+    for (let i = 0; i < 3; i++) order.push((await claimOne(store, T0 + 1)).task.id);
+    assert.deepEqual(order, batch.map((request) => request.id));
+  });
+
   test("maxQueued: the submit past the limit throws QueueFullError and stores nothing", async (t) => {
     const store = await harness.make(t);
     await limits(store, { maxQueued: 2 });

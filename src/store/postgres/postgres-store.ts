@@ -25,6 +25,7 @@ import type {
   TaskPage,
   WorkerHeartbeat,
 } from "../store.js";
+import { checkNew } from "../additions.js";
 import { PgEventFeed } from "./feed.js";
 import { migrate } from "./migrate.js";
 import { decode, rowToEvent, rowToTask, type EventRow, type TaskRow } from "./rows.js";
@@ -261,6 +262,11 @@ export class PostgresStore implements Store {
 
   submit(request: SubmitRequest, now: number): Promise<SubmitOutcome> {
     return this.ready(() => this.batch.bulk(this.submitBulk, request.id, { request, now }));
+  }
+
+  async submitMany(requests: readonly SubmitRequest[], now: number): Promise<TaskRecord[]> {
+    for (const request of requests) checkNew(request);
+    return this.write((tx) => this.submits.allNew(tx, requests, now));
   }
 
   async getTask(id: string): Promise<TaskRecord | null> {

@@ -1,6 +1,7 @@
 import { QueueFullError } from "../../core/errors.js";
 import type { TaskRecord } from "../../core/task.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
+import { additionsByQueue } from "../additions.js";
 import { firstQueuedEvent } from "../task-row.js";
 import { encode, rowToTask, stateEvent, storedEvent, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
@@ -98,7 +99,20 @@ export class SubmitSql {
     return updated!;
   }
 
-  private async checkLimits(tx: Tx, queue: string, owner: string): Promise<void> {
+  /** New tasks, all inserted or none (QueueFullError) when their queue's limits would not hold them all. */
+  async allNew(tx: Tx, requests: readonly SubmitRequest[], now: number): Promise<TaskRecord[]> {
+    if (requests.length === 0) return [];
+    for (const [queue, added] of additionsByQueue(requests)) {
+      for (const [owner, n] of added.owners) await this.checkLimits(tx, queue, owner, added.total, n);
+    }
+    return this.insertMany(
+      tx,
+      requests.map((request) => ({ request, now })),
+    );
+  }
+
+  /** Throws QueueFullError unless `adding` more tasks (`ownerAdding` of them the owner's) fit the queue's limits. */
+  private async checkLimits(tx: Tx, queue: string, owner: string, adding = 1, ownerAdding = adding): Promise<void> {
     // The queue row lock makes "count, then insert" atomic across nodes:
     // two nodes cannot both take the last free place.
     const [config] = await rows<{ max_queued: number | null; owner_max_queued: number | null }>(
@@ -108,10 +122,10 @@ export class SubmitSql {
       [queue],
     );
     if (!config) return;
-    if (config.max_queued !== null && (await this.queuedCount(tx, queue, null)) >= config.max_queued) {
+    if (config.max_queued !== null && (await this.queuedCount(tx, queue, null)) + adding > config.max_queued) {
       throw new QueueFullError(queue, "queue", await this.retryHint(tx, queue));
     }
-    if (config.owner_max_queued !== null && (await this.queuedCount(tx, queue, owner)) >= config.owner_max_queued) {
+    if (config.owner_max_queued !== null && (await this.queuedCount(tx, queue, owner)) + ownerAdding > config.owner_max_queued) {
       throw new QueueFullError(queue, "owner", await this.retryHint(tx, queue));
     }
   }

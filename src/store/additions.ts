@@ -1,0 +1,21 @@
+import { OutlastError } from "../core/errors.js";
+import type { SubmitRequest } from "./store.js";
+
+/** How many tasks a batch adds to each queue, and to each owner's share of it: what queue limits are checked against. */
+export function additionsByQueue(requests: readonly SubmitRequest[]): Map<string, { total: number; owners: Map<string, number> }> {
+  const queues = new Map<string, { total: number; owners: Map<string, number> }>();
+  for (const { queue, owner } of requests) {
+    let entry = queues.get(queue);
+    if (!entry) queues.set(queue, (entry = { total: 0, owners: new Map() }));
+    entry.total++;
+    entry.owners.set(owner, (entry.owners.get(owner) ?? 0) + 1);
+  }
+  return queues;
+}
+
+/** submitMany stores new tasks only: a keyed submit may find or resume one instead, so it goes through submit. */
+export function checkNew(request: SubmitRequest): void {
+  if (request.idempotencyKey !== null) {
+    throw new OutlastError("bad_request", "Tasks submitted together cannot have idempotency keys; submit those one by one");
+  }
+}
