@@ -86,6 +86,13 @@ export class OutlastClient {
     return body;
   }
 
+  /** One task per input, the same options for all, stored together or not at all (`POST /api/v1/tasks/batch`). */
+  async submitMany(name: string, inputs: readonly unknown[], options: Omit<ClientSubmitOptions, "idempotencyKey"> = {}): Promise<Task[]> {
+    const { tasks } = await this.call<{ tasks: Task[] }>("POST", "/api/v1/tasks/batch", { ...options, name, inputs });
+    for (const task of tasks) this.remembered?.add(task.id);
+    return tasks;
+  }
+
   async get(id: string): Promise<Task> {
     return (await this.call<{ task: Task }>("GET", `/api/v1/tasks/${encodeURIComponent(id)}`)).task;
   }

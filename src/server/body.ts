@@ -73,6 +73,13 @@ export const submitBody = z.object({
 });
 export type SubmitBody = z.infer<typeof submitBody>;
 
+/** `POST /api/v1/tasks/batch`: one task per input, the same options for all; no idempotency key. */
+export const batchBody = submitBody
+  .omit({ input: true, idempotencyKey: true })
+  .extend({ inputs: z.array(z.unknown()).min(1).max(10_000) })
+  // Strict: an idempotencyKey or input sent here by mistake is an error, not silently dropped.
+  .strict();
+
 export const tokenBody = z.object({
   owner: z.string().min(1).max(256),
   ttlSeconds: z.number().int().min(1).optional(),

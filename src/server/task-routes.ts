@@ -5,7 +5,7 @@ import type { SubmitOptions } from "../engine/definitions.js";
 import type { Outlast } from "../engine/outlast.js";
 import { requireOwnerOrAdmin, visibleRecord } from "./access.js";
 import type { Principal } from "./auth.js";
-import { parseBody, readJson, submitBody, type SubmitBody } from "./body.js";
+import { batchBody, parseBody, readJson, submitBody, type SubmitBody } from "./body.js";
 import type { ServerContext } from "./context.js";
 import { signTaskToken } from "./tokens.js";
 import { artifactResponse } from "./artifact-response.js";
@@ -32,6 +32,23 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
     const { outcome, task } = await outlast.submitWithOutcome(body.name, body.input, options);
     const token = await signTaskToken(await ctx.auth.key(), task.owner, task.id);
     return c.json({ task, token }, outcome === "existing" ? 200 : 202);
+  });
+
+  app.post("/api/v1/tasks/batch", async (c) => {
+    const principal = await ctx.authenticate(c.req.raw);
+    requireOwnerOrAdmin(principal);
+    const body = parseBody(batchBody, await readJson(c.req.raw, ctx.options.bodyLimitBytes));
+    const owner = ownerFor(principal, body);
+    if (!outlast.taskNames.includes(body.name)) {
+      throw new OutlastError("unknown_task_name", `No task named "${body.name}" is defined on this server`);
+    }
+    checkQueueAllowed(outlast, principal, body);
+    const options: SubmitOptions = { owner };
+    for (const key of ["queue", "priority", "runAt", "delayMs", "maxAttempts", "timeoutMs"] as const) {
+      if (body[key] !== undefined) (options as unknown as Record<string, unknown>)[key] = body[key];
+    }
+    // No task tokens: one per task would cost a signature each; the caller's own token watches them all.
+    return c.json({ tasks: await outlast.submitMany(body.name, body.inputs, options) }, 202);
   });
 
   app.get("/api/v1/tasks", async (c) => {
@@ -105,7 +122,7 @@ async function listPage(outlast: Outlast, filter: Parameters<Outlast["list"]>[0]
   }
 }
 
-function ownerFor(principal: Principal, body: SubmitBody): string {
+function ownerFor(principal: Principal, body: Pick<SubmitBody, "owner">): string {
   if (principal.kind === "admin") return body.owner ?? DEFAULT_OWNER;
   if (body.owner !== undefined && principal.kind === "owner" && body.owner !== principal.owner) {
     throw new OutlastError("forbidden", "An owner token submits as its own owner; leave out owner");
@@ -114,7 +131,7 @@ function ownerFor(principal: Principal, body: SubmitBody): string {
 }
 
 /** Owner tokens minted with `queues` may submit only to those. */
-function checkQueueAllowed(outlast: Outlast, principal: Principal, body: SubmitBody): void {
+function checkQueueAllowed(outlast: Outlast, principal: Principal, body: Pick<SubmitBody, "name" | "queue">): void {
   if (principal.kind !== "owner" || principal.queues === null) return;
   const queue = body.queue ?? queueOfTask(outlast, body.name);
   if (queue === null) {

@@ -54,6 +54,10 @@ describe("client SDK against a real server", () => {
       c.submit("demo.count", { to: -1 }),
       (e: unknown) => e instanceof OutlastClientError && e.code === "invalid_input" && Array.isArray(e.details),
     );
+    const batch = await c.submitMany("demo.count", [{ to: 1 }, { to: 2 }]);
+    assert.deepEqual(batch.map((x) => x.owner), ["alice", "alice"]);
+    assert.deepEqual(c.rememberedTasks().sort(), [task.id, ...batch.map((x) => x.id)].sort());
+    await assert.rejects(c.submitMany("demo.count", [{ to: 1 }, { to: -1 }]), (e: unknown) => e instanceof OutlastClientError && e.code === "invalid_input");
   });
 
   test("watch delivers the task as it changes and its final state; one connection serves every watch", async (t) => {

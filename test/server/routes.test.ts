@@ -56,6 +56,27 @@ describe("tasks routes", () => {
     assert.equal(page.tasks.length, 0);
   });
 
+  test("POST /api/v1/tasks/batch submits one task per input, in order, all or none", async (t) => {
+    const h = await harness(t);
+    const minted = await json<{ token: string }>(await h.request("/api/v1/tokens", { method: "POST", json: { owner: "erin" } }));
+    const batch = (body: unknown, token = minted.token) => h.request("/api/v1/tasks/batch", { method: "POST", token, json: body });
+    const ok = await batch({ name: "demo.count", inputs: [{ to: 1 }, { to: 2 }, { to: 3 }], priority: 3 });
+    assert.equal(ok.status, 202);
+    const { tasks } = await json<{ tasks: { id: string; owner: string; priority: number; state: string }[] }>(ok);
+    assert.deepEqual(
+      tasks.map((task) => [task.owner, task.priority, task.state]),
+      tasks.map(() => ["erin", 3, "queued"]),
+    );
+    const invalid = await expectError(await batch({ name: "demo.count", inputs: [{ to: 1 }, { to: "x" }] }), 422, "invalid_input");
+    assert.deepEqual((invalid.error.details as { path: unknown[] }[])[0]!.path, [1, "to"]);
+    await expectError(await batch({ name: "demo.count", inputs: [{ to: 1 }], idempotencyKey: "k" }), 400, "bad_request");
+    await expectError(await batch({ name: "demo.count", inputs: [] }), 400, "bad_request");
+    await expectError(await batch({ name: "no.such", inputs: [{}] }), 404, "unknown_task_name");
+    await expectError(await batch({ name: "demo.count", inputs: [{ to: 1 }], owner: "someone-else" }), 403, "forbidden");
+    const mine = await json<{ tasks: { id: string }[] }>(await h.request("/api/v1/tasks", { token: minted.token }));
+    assert.deepEqual(mine.tasks.map((task) => task.id).sort(), tasks.map((task) => task.id).sort(), "only the first batch was stored");
+  });
+
   test("a full queue answers 429 queue_full with Retry-After", async (t) => {
     const h = await harness(t, { define: (o) => o.queue("default", { maxQueued: 1 }), start: true });
     await h.outlast.pauseQueue("default");
