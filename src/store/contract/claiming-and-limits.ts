@@ -4,7 +4,7 @@ import { isOutlastError, QueueFullError } from "../../core/errors.js";
 import type { StoredEvent } from "../../core/events.js";
 import type { Store } from "../store.js";
 import type { ContractHarness } from "./store-contract.js";
-import { allEvents, claim, claimOne, eventually, mustGet, QUEUE, stateOf, submitNew, submitRequest, T0 } from "./support.js";
+import { allEvents, claim, claimOne, eventually, mustGet, QUEUE, stateOf, submitNew, submitRequest, subscriptionsLive, T0 } from "./support.js";
 
 function limits(store: Store, config: { concurrency?: number; maxQueued?: number; ownerConcurrency?: number; ownerMaxQueued?: number }) {
   return store.configureQueue(
@@ -36,6 +36,7 @@ export function claimingAndLimits(harness: ContractHarness): void {
     const stop = other.subscribe({ events: (events) => void seen.push(...events) });
     t.after(stop);
     await limits(store, { maxQueued: 5, ownerMaxQueued: 4 });
+    await subscriptionsLive(other);
     const batch = [1, 2, 3].map((n) => submitRequest({ input: { n }, runAt: T0 }));
     const stored = await store.submitMany(batch, T0);
     assert.deepEqual(

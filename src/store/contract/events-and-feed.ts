@@ -3,7 +3,7 @@ import { test } from "node:test";
 import type { StoredEvent } from "../../core/events.js";
 import type { Store, StoreListener } from "../store.js";
 import type { ContractHarness } from "./store-contract.js";
-import { allEvents, claimOne, eventually, mustGet, QUEUE, running, seqs, settle, stateOf, submitNew, T0 } from "./support.js";
+import { allEvents, claimOne, eventually, mustGet, QUEUE, running, seqs, settle, stateOf, submitNew, subscriptionsLive, T0 } from "./support.js";
 
 /** A listener that keeps what it is given, for assertions. */
 function recorder(store: Store) {
@@ -229,6 +229,7 @@ export function eventsAndFeed(harness: ContractHarness): void {
     const remote = recorder(b);
     t.after(local.unsubscribe);
     t.after(remote.unsubscribe);
+    await subscriptionsLive(b);
     await submitNew(a, T0);
     const woken = (wakes: (ReadonlySet<string> | null)[]) => wakes.some((q) => q === null || q.has(QUEUE));
     await eventually(() => woken(local.wakes), "the submitting connection wakes");
@@ -240,6 +241,7 @@ export function eventsAndFeed(harness: ContractHarness): void {
     const gone = recorder(b);
     const stays = recorder(b);
     t.after(stays.unsubscribe);
+    await subscriptionsLive(b);
     const first = await submitNew(a, T0);
     await eventually(() => gone.of(first.id).length === 1 && stays.of(first.id).length === 1, "both listeners get the first");
     gone.unsubscribe();

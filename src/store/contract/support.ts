@@ -118,3 +118,13 @@ export async function heartbeatHeld(store: Store, lease: Lease, now: number): Pr
   const [status] = await store.heartbeat([lease], now, LEASE_MS);
   return status?.held ?? false;
 }
+
+/**
+ * Resolves once `store`'s event subscriptions are live. A store may take a
+ * moment to start listening (PostgreSQL connects and takes its starting
+ * point), and a commit by another connection before that is not "new" to
+ * it; a write through the store waits for that start, so it is the barrier.
+ */
+export async function subscriptionsLive(store: Store): Promise<void> {
+  await store.setQueuePaused("contract-barrier", false, T0);
+}
