@@ -139,16 +139,24 @@ export function claimingAndLimits(harness: ContractHarness): void {
   test("a delayed task is not claimed before its runAt, and nextRunAt says when", async (t) => {
     const store = await harness.make(t);
     const later = await submitNew(store, T0, { runAt: T0 + 5_000 });
+    const latest = await submitNew(store, T0, { runAt: T0 + 9_000 });
     assert.equal(later.runAt, T0 + 5_000);
     const early = await claim(store, T0 + 4_999, { limit: 5 });
     assert.deepEqual(early.tasks, []);
     assert.equal(early.nextRunAt, T0 + 5_000);
+    // A claim that takes some and comes up short says when the next one is due.
     const due = await claim(store, T0 + 5_000, { limit: 5 });
     assert.deepEqual(
       due.tasks.map((c) => c.task.id),
       [later.id],
     );
-    assert.equal(due.nextRunAt, null);
+    assert.equal(due.nextRunAt, T0 + 9_000);
+    const last = await claim(store, T0 + 9_000, { limit: 5 });
+    assert.deepEqual(
+      last.tasks.map((c) => c.task.id),
+      [latest.id],
+    );
+    assert.equal(last.nextRunAt, null);
     // Its first event says when it may run, so wait-time figures leave the delay out.
     const [queued] = await store.readEvents(later.id, 0, 1);
     assert.deepEqual(queued?.data, { type: "state", state: "queued", runAt: new Date(T0 + 5_000).toISOString() });
