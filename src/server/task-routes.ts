@@ -6,6 +6,7 @@ import type { Outlast } from "../engine/outlast.js";
 import { requireOwnerOrAdmin, visibleRecord } from "./access.js";
 import type { Principal } from "./auth.js";
 import { batchBody, parseBody, readJson, submitBody, type SubmitBody } from "./body.js";
+import type { z } from "zod";
 import type { ServerContext } from "./context.js";
 import { signTaskToken } from "./tokens.js";
 import { artifactResponse } from "./artifact-response.js";
@@ -16,40 +17,35 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
   const { outlast } = ctx;
 
   app.post("/api/v1/tasks", async (c) => {
-    const principal = await ctx.authenticate(c.req.raw);
-    requireOwnerOrAdmin(principal);
-    const body = parseBody(submitBody, await readJson(c.req.raw, ctx.options.bodyLimitBytes));
-    const owner = ownerFor(principal, body);
-    if (!outlast.taskNames.includes(body.name)) {
-      throw new OutlastError("unknown_task_name", `No task named "${body.name}" is defined on this server`);
-    }
-    checkQueueAllowed(outlast, principal, body);
+    const { body, options } = await readSubmit(c.req.raw, submitBody);
+    if (body.idempotencyKey !== undefined) options.idempotencyKey = body.idempotencyKey;
     // The API answers with the queue position, so count it here (the library's submit does not).
-    const options: SubmitOptions & { withPosition: boolean } = { owner, withPosition: true };
-    for (const key of ["queue", "priority", "idempotencyKey", "runAt", "delayMs", "maxAttempts", "timeoutMs"] as const) {
-      if (body[key] !== undefined) (options as unknown as Record<string, unknown>)[key] = body[key];
-    }
-    const { outcome, task } = await outlast.submitWithOutcome(body.name, body.input, options);
+    const { outcome, task } = await outlast.submitWithOutcome(body.name, body.input, { ...options, withPosition: true });
     const token = await signTaskToken(await ctx.auth.key(), task.owner, task.id);
     return c.json({ task, token }, outcome === "existing" ? 200 : 202);
   });
 
   app.post("/api/v1/tasks/batch", async (c) => {
-    const principal = await ctx.authenticate(c.req.raw);
+    const { body, options } = await readSubmit(c.req.raw, batchBody);
+    // No task tokens: one per task would cost a signature each; the caller's own token watches them all.
+    return c.json({ tasks: await outlast.submitMany(body.name, body.inputs, options) }, 202);
+  });
+
+  /** What both submit routes check first: who may submit, the body, the task name, the queue; and the options every submit shares. */
+  async function readSubmit<B extends BatchOptionsBody>(request: Request, schema: z.ZodType<B>): Promise<{ body: B; options: SubmitOptions }> {
+    const principal = await ctx.authenticate(request);
     requireOwnerOrAdmin(principal);
-    const body = parseBody(batchBody, await readJson(c.req.raw, ctx.options.bodyLimitBytes));
-    const owner = ownerFor(principal, body);
+    const body = parseBody(schema, await readJson(request, ctx.options.bodyLimitBytes));
+    const options: SubmitOptions = { owner: ownerFor(principal, body) };
     if (!outlast.taskNames.includes(body.name)) {
       throw new OutlastError("unknown_task_name", `No task named "${body.name}" is defined on this server`);
     }
     checkQueueAllowed(outlast, principal, body);
-    const options: SubmitOptions = { owner };
     for (const key of ["queue", "priority", "runAt", "delayMs", "maxAttempts", "timeoutMs"] as const) {
       if (body[key] !== undefined) (options as unknown as Record<string, unknown>)[key] = body[key];
     }
-    // No task tokens: one per task would cost a signature each; the caller's own token watches them all.
-    return c.json({ tasks: await outlast.submitMany(body.name, body.inputs, options) }, 202);
-  });
+    return { body, options };
+  }
 
   app.get("/api/v1/tasks", async (c) => {
     const principal = await ctx.authenticate(c.req.raw);
@@ -121,6 +117,9 @@ async function listPage(outlast: Outlast, filter: Parameters<Outlast["list"]>[0]
     throw error;
   }
 }
+
+/** The fields both submit bodies share. */
+type BatchOptionsBody = Omit<SubmitBody, "input" | "idempotencyKey">;
 
 function ownerFor(principal: Principal, body: Pick<SubmitBody, "owner">): string {
   if (principal.kind === "admin") return body.owner ?? DEFAULT_OWNER;

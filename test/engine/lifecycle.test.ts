@@ -315,6 +315,12 @@ test("a queue without a shared limit runs perProcess at a time in each process a
     running--;
     return null;
   };
+  const letAllFinish = async () => {
+    while (gates.length > 0 || running > 0) {
+      gates.splice(0).forEach((open) => open());
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
   outlast.define("hold", { queue: "wide", run: hold });
   outlast.define("hold-default", { queue: "default-share", run: hold });
   await outlast.start();
@@ -327,10 +333,7 @@ test("a queue without a shared limit runs perProcess at a time in each process a
   // Let the others be claimed if the share were not enforced.
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.equal(most, 3);
-  while (gates.length > 0 || running > 0) {
-    gates.splice(0).forEach((open) => open());
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await letAllFinish();
   await until(async () => (await Promise.all(ids.map((id) => outlast.get(id)))).every((task) => task?.state === "succeeded"), "all seven done");
   assert.equal(most, 3);
 
@@ -340,10 +343,7 @@ test("a queue without a shared limit runs perProcess at a time in each process a
   await until(() => running === 10, "ten tasks running");
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.equal(most, 10);
-  while (gates.length > 0 || running > 0) {
-    gates.splice(0).forEach((open) => open());
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await letAllFinish();
 });
 
 test("an owner or idempotency key that no store could keep as given is refused", async (t) => {
