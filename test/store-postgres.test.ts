@@ -5,7 +5,7 @@ import pg from "pg";
 import { isOutlastError } from "../src/core/errors.js";
 import type { StoredEvent } from "../src/core/events.js";
 import { storeContract } from "../src/store/contract/store-contract.js";
-import { claim, claimOne, eventually, submitNew, submitRequest, T0 } from "../src/store/contract/support.js";
+import { claim, claimOne, eventually, submitNew, submitRequest, subscriptionsLive, T0 } from "../src/store/contract/support.js";
 import { postgresStore, type PostgresStore } from "../src/store/postgres/index.js";
 import type { Store } from "../src/store/store.js";
 import { guardLeaks } from "./support/leaks.js";
@@ -48,6 +48,7 @@ describe("postgres store", () => {
     const [store] = (await open(t, 1)) as [PostgresStore];
     const feed = record(store);
     t.after(feed.unsubscribe);
+    await subscriptionsLive(store);
     const pool = await testPool(t, 1);
     const client = await pool.connect();
     t.after(() => client.release());
@@ -87,6 +88,8 @@ describe("postgres store", () => {
     await writer.init();
     const feed = record(listening);
     t.after(feed.unsubscribe);
+    // The writer is another process: what it commits before the listener listens is not news to it.
+    await subscriptionsLive(listening);
     const before = await submitNew(writer, T0);
     await eventually(() => feed.events.some((e) => e.taskId === before.id), "delivered while connected", SLOW_MS);
 

@@ -89,7 +89,10 @@ export interface Store {
   /**
    * Every event committed by any process on this database from now on, each
    * exactly once, in per-task `seq` order. Also says when work may have
-   * arrived (`wake`), so idle workers claim without polling.
+   * arrived (`wake`), so idle workers claim without polling. "Now" may be a
+   * moment later than the call (PostgreSQL connects and takes its starting
+   * point first); this store's own writes wait for it, another process's
+   * commit in that moment may be missed, so readers fill gaps from the log.
    */
   subscribe(listener: StoreListener): () => void;
 
