@@ -108,6 +108,8 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       "Try it:",
       `  curl -s -X POST ${server.url}/api/v1/tasks -H "Authorization: Bearer ${fromEnv ? "$OUTLAST_ADMIN_KEY" : server.handler.adminKey}" \\`,
       `    -H "Content-Type: application/json" -d '{"name":"demo.count","input":{"to":50}}'`,
+      // With --no-workers that task waits until a worker process defines it.
+      ...(workers ? [] : ["  (it runs once an `outlast worker` process on this database defines the task)"]),
       "",
       "",
     ].join("\n"),
