@@ -6,12 +6,13 @@
  */
 import type { Hooks } from "./lib/adapter.js";
 import type { HelperMessage, OwnerMessage, ScenarioResult, ScenarioSpec } from "./lib/protocol.js";
-import { endToEnd, latency, submitOnly } from "./lib/scenarios.js";
+import { endToEnd, latency, submitOnly, type Meter } from "./lib/scenarios.js";
 import { peakRssMb, sleep } from "./lib/stats.js";
 import { countPgQueries, pgQueriesSent } from "./lib/query-count.js";
 import { adapterFor } from "./systems/index.js";
 import { progressRate } from "./systems/outlast.js";
 import { rowsWritten } from "./systems/pg-schema.js";
+import { localPostgresCpuMs, walBytesSince, walPosition } from "./lib/pg-cost.js";
 
 const [role, json] = process.argv.slice(2);
 if (!json || !process.send) {
@@ -30,8 +31,9 @@ async function runScenario(): Promise<ScenarioResult> {
   let sent = 0;
   try {
     if (spec.kind === "e2e") {
+      const onPostgres = spec.section === "postgres";
       const before = pgQueriesSent();
-      result = await endToEnd(adapter, spec);
+      result = await endToEnd(adapter, spec, onPostgres ? costMeter() : undefined);
       sent = pgQueriesSent() - before;
       // Statements per task, from this process only (extra worker processes are not counted).
       if (sent > 0) result.detail["pgQueriesPerTask"] = Number((sent / spec.count).toFixed(2));
@@ -44,6 +46,34 @@ async function runScenario(): Promise<ScenarioResult> {
     await adapter.close().catch((error: unknown) => console.error("close failed:", error));
     await adapter.destroy().catch((error: unknown) => console.error("cleanup failed:", error));
   }
+}
+
+/**
+ * CPU and WAL per task: what the system asked of PostgreSQL and of its own
+ * process, figures that vary less with the machine's load than throughput.
+ * The whole local server's CPU is counted, so other work on it shows up too.
+ */
+function costMeter(): Meter {
+  let wal = "";
+  let serverCpuMs: number | null = null;
+  let clientCpu: NodeJS.CpuUsage | undefined;
+  const perTask = (n: number) => Number((n / spec.count).toFixed(1));
+  return {
+    async begin() {
+      wal = await walPosition(spec.pgUrl);
+      serverCpuMs = localPostgresCpuMs();
+      clientCpu = process.cpuUsage();
+    },
+    async end() {
+      const client = process.cpuUsage(clientCpu);
+      const server = localPostgresCpuMs();
+      const figures: Record<string, number> = { pgWalBytesPerTask: Math.round((await walBytesSince(spec.pgUrl, wal)) / spec.count) };
+      if (serverCpuMs !== null && server !== null) figures["pgServerCpuUsPerTask"] = perTask((server - serverCpuMs) * 1000);
+      // With one worker process, this process did all of the client's work (its other threads included).
+      if (spec.workers === 1) figures["clientCpuUsPerTask"] = perTask(client.user + client.system);
+      return figures;
+    },
+  };
 }
 
 /** Rows each task cost in PostgreSQL, read once every connection of the scenario is closed. */

@@ -177,6 +177,9 @@ function summary(result: ScenarioResult): string {
   if (d["pgRowsInsertedPerTask"] !== undefined) {
     figures.push(`rows/task ins ${d["pgRowsInsertedPerTask"]} upd ${d["pgRowsUpdatedPerTask"]} del ${d["pgRowsDeletedPerTask"]}`);
   }
+  if (d["pgServerCpuUsPerTask"] !== undefined) figures.push(`PostgreSQL CPU ${d["pgServerCpuUsPerTask"]} µs/task`);
+  if (d["pgWalBytesPerTask"] !== undefined) figures.push(`WAL ${d["pgWalBytesPerTask"]} B/task`);
+  if (d["clientCpuUsPerTask"] !== undefined) figures.push(`client CPU ${d["clientCpuUsPerTask"]} µs/task`);
   return figures.join(", ");
 }
 

@@ -20,13 +20,20 @@ class Counter implements Hooks {
   }
 }
 
+/** Extra figures taken over exactly the timed part of a run (from the first submit until all are done). */
+export interface Meter {
+  begin(): Promise<void>;
+  end(): Promise<Record<string, number>>;
+}
+
 /** Submit everything with workers already running; time until all are done. */
-export async function endToEnd(adapter: Adapter, spec: ScenarioSpec): Promise<ScenarioResult> {
+export async function endToEnd(adapter: Adapter, spec: ScenarioSpec, meter?: Meter): Promise<ScenarioResult> {
   const counter = new Counter();
   await adapter.startWorker(spec.concurrency, counter);
   const helpers = await startHelpers(spec);
   try {
     const helperDone = () => (adapter.seesAllCompletions ? 0 : helpers.reduce((n, h) => n + h.done, 0));
+    await meter?.begin();
     const start = nowMs();
     await adapter.submitMany(spec.count);
     const submitted = nowMs();
@@ -47,6 +54,7 @@ export async function endToEnd(adapter: Adapter, spec: ScenarioSpec): Promise<Sc
       await waitUntil(() => adapter.confirmDone!(spec.count), 60_000, "the store to show every task complete", 5);
     }
     const confirmed = nowMs();
+    const measured = await meter?.end();
     const seconds = (confirmed - start) / 1000;
     const closed = await stopHelpers(helpers);
     return {
@@ -59,6 +67,7 @@ export async function endToEnd(adapter: Adapter, spec: ScenarioSpec): Promise<Sc
         ranByFirstProcess: counter.ran,
         ranByExtraProcesses: closed.reduce((n, c) => n + c.ran, 0),
         tenthsDoneAtMs: tenths.map((t) => Math.round(t - start)).join(" "),
+        ...measured,
       },
     };
   } finally {
