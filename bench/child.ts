@@ -31,10 +31,9 @@ async function runScenario(): Promise<ScenarioResult> {
   let sent = 0;
   try {
     if (spec.kind === "e2e") {
-      const onPostgres = spec.section === "postgres";
-      const before = pgQueriesSent();
-      result = await endToEnd(adapter, spec, onPostgres ? costMeter() : undefined);
-      sent = pgQueriesSent() - before;
+      result = await endToEnd(adapter, spec, runMeter(spec.section === "postgres"));
+      sent = Number(result.detail["pgQueriesSent"] ?? 0);
+      delete result.detail["pgQueriesSent"];
       // Statements per task, from this process only (extra worker processes are not counted).
       if (sent > 0) result.detail["pgQueriesPerTask"] = Number((sent / spec.count).toFixed(2));
     } else if (spec.kind === "submit") result = await submitOnly(adapter, spec);
@@ -53,21 +52,29 @@ async function runScenario(): Promise<ScenarioResult> {
  * process, figures that vary less with the machine's load than throughput.
  * The whole local server's CPU is counted, so other work on it shows up too.
  */
-function costMeter(): Meter {
+function runMeter(onPostgres: boolean): Meter {
   let wal = "";
   let serverCpuMs: number | null = null;
   let clientCpu: NodeJS.CpuUsage | undefined;
+  let queries = 0;
   const perTask = (n: number) => Number((n / spec.count).toFixed(1));
   return {
     async begin() {
+      queries = pgQueriesSent();
+      if (!onPostgres) return;
       wal = await walPosition(spec.pgUrl);
       serverCpuMs = localPostgresCpuMs();
       clientCpu = process.cpuUsage();
     },
     async end() {
+      const sent = pgQueriesSent() - queries;
+      if (!onPostgres) return { pgQueriesSent: sent };
       const client = process.cpuUsage(clientCpu);
       const server = localPostgresCpuMs();
-      const figures: Record<string, number> = { pgWalBytesPerTask: Math.round((await walBytesSince(spec.pgUrl, wal)) / spec.count) };
+      const figures: Record<string, number> = {
+        pgQueriesSent: sent,
+        pgWalBytesPerTask: Math.round((await walBytesSince(spec.pgUrl, wal)) / spec.count),
+      };
       if (serverCpuMs !== null && server !== null) figures["pgServerCpuUsPerTask"] = perTask((server - serverCpuMs) * 1000);
       // With one worker process, this process did all of the client's work (its other threads included).
       if (spec.workers === 1) figures["clientCpuUsPerTask"] = perTask(client.user + client.system);
@@ -80,7 +87,8 @@ function costMeter(): Meter {
 async function addRowsWritten(result: ScenarioResult): Promise<void> {
   await sleep(1_000);
   const rows = await rowsWritten(spec.pgUrl, spec.storage);
-  const perTask = (n: number) => Number((n / spec.count).toFixed(2));
+  // The table statistics include the warm-up's rows.
+  const perTask = (n: number) => Number((n / (spec.count + (spec.warmup ?? 0))).toFixed(2));
   result.detail["pgRowsInsertedPerTask"] = perTask(rows.inserted);
   result.detail["pgRowsUpdatedPerTask"] = perTask(rows.updated);
   result.detail["pgRowsDeletedPerTask"] = perTask(rows.deleted);

@@ -81,8 +81,14 @@ let currentSpec: ScenarioSpec | null = null;
 let stopping = false;
 const rows: Row[] = [];
 
+/** Untimed tasks before an end-to-end run's clock starts: a quarter of the run, at most 5,000. */
+function warmupFor(kind: ScenarioSpec["kind"], count: number): number {
+  return kind === "e2e" ? Math.min(5_000, Math.floor(count / 4)) : 0;
+}
+
 function spec(partial: Pick<ScenarioSpec, "title" | "section" | "system" | "kind" | "count"> & Partial<ScenarioSpec>): ScenarioSpec {
   return {
+    warmup: warmupFor(partial.kind, partial.count),
     concurrency: 10,
     workers: 1,
     budgetMs: sizes.budgetMs,

@@ -12,6 +12,12 @@ export interface ScenarioSpec {
   kind: ScenarioKind;
   /** Tasks to submit (e2e, submit) or samples to take (latency). */
   count: number;
+  /**
+   * End-to-end runs: tasks pushed through before the clock starts, untimed,
+   * so the figure is a long-lived worker's steady state and not the JIT's
+   * first compiles (the same share for every system).
+   */
+  warmup?: number;
   /** Handler concurrency per worker process. */
   concurrency: number;
   /** Worker processes (1 or 2); the extra ones are forked by the scenario's child. */

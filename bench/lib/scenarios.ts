@@ -33,6 +33,15 @@ export async function endToEnd(adapter: Adapter, spec: ScenarioSpec, meter?: Met
   const helpers = await startHelpers(spec);
   try {
     const helperDone = () => (adapter.seesAllCompletions ? 0 : helpers.reduce((n, h) => n + h.done, 0));
+    const warmup = spec.warmup ?? 0;
+    if (warmup > 0) {
+      await adapter.submitMany(warmup);
+      await waitUntil(() => counter.done + helperDone() >= warmup, E2E_TIMEOUT_MS, `${warmup} warm-up tasks to finish`);
+      if (adapter.confirmDone) await waitUntil(() => adapter.confirmDone!(warmup), 60_000, "the store to show the warm-up complete", 5);
+    }
+    // Counted from here: the warm-up's completions are not the run's.
+    const doneBefore = counter.done + helperDone();
+    const ranBefore = counter.ran;
     await meter?.begin();
     const start = nowMs();
     await adapter.submitMany(spec.count);
@@ -41,7 +50,7 @@ export async function endToEnd(adapter: Adapter, spec: ScenarioSpec, meter?: Met
     const tenths: number[] = [];
     await waitUntil(
       () => {
-        const done = counter.done + helperDone();
+        const done = counter.done + helperDone() - doneBefore;
         while (tenths.length < 10 && done >= ((tenths.length + 1) * spec.count) / 10) tenths.push(nowMs());
         return done >= spec.count;
       },
@@ -51,7 +60,7 @@ export async function endToEnd(adapter: Adapter, spec: ScenarioSpec, meter?: Met
     const finished = nowMs();
 
     if (adapter.confirmDone) {
-      await waitUntil(() => adapter.confirmDone!(spec.count), 60_000, "the store to show every task complete", 5);
+      await waitUntil(() => adapter.confirmDone!(warmup + spec.count), 60_000, "the store to show every task complete", 5);
     }
     const confirmed = nowMs();
     const measured = await meter?.end();
@@ -64,8 +73,10 @@ export async function endToEnd(adapter: Adapter, spec: ScenarioSpec, meter?: Met
         totalMs: Math.round(confirmed - start),
         submitMs: Math.round(submitted - start),
         confirmLagMs: Math.round(confirmed - finished),
-        ranByFirstProcess: counter.ran,
-        ranByExtraProcesses: closed.reduce((n, c) => n + c.ran, 0),
+        warmupTasks: warmup,
+        ranByFirstProcess: counter.ran - ranBefore,
+        // The extra processes report a total at the end: less the warm-up tasks the first process did not run.
+        ranByExtraProcesses: closed.reduce((n, c) => n + c.ran, 0) - (warmup - ranBefore),
         tenthsDoneAtMs: tenths.map((t) => Math.round(t - start)).join(" "),
         ...measured,
       },
