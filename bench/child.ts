@@ -28,18 +28,15 @@ async function runScenario(): Promise<ScenarioResult> {
   const adapter = await adapterFor(spec);
   await adapter.prepare();
   let result: ScenarioResult;
-  let sent = 0;
+  let sentSql = false;
   try {
     if (spec.kind === "e2e") {
       result = await endToEnd(adapter, spec, runMeter(spec.section === "postgres"));
-      sent = Number(result.detail["pgQueriesSent"] ?? 0);
-      delete result.detail["pgQueriesSent"];
-      // Statements per task, from this process only (extra worker processes are not counted).
-      if (sent > 0) result.detail["pgQueriesPerTask"] = Number((sent / spec.count).toFixed(2));
+      sentSql = result.detail["pgQueriesPerTask"] !== undefined;
     } else if (spec.kind === "submit") result = await submitOnly(adapter, spec);
     else result = await latency(adapter, spec);
     await adapter.close();
-    if (spec.kind === "e2e" && sent > 0) await addRowsWritten(result);
+    if (sentSql) await addRowsWritten(result);
     return result;
   } finally {
     await adapter.close().catch((error: unknown) => console.error("close failed:", error));
@@ -48,9 +45,10 @@ async function runScenario(): Promise<ScenarioResult> {
 }
 
 /**
- * CPU and WAL per task: what the system asked of PostgreSQL and of its own
- * process, figures that vary less with the machine's load than throughput.
- * The whole local server's CPU is counted, so other work on it shows up too.
+ * Statements, and on PostgreSQL CPU and WAL, per timed task: what the system
+ * asked of the database and of its own process, figures that vary less with
+ * the machine's load than throughput. The whole local server's CPU is
+ * counted, so other work on it shows up too.
  */
 function runMeter(onPostgres: boolean): Meter {
   let wal = "";
@@ -67,14 +65,14 @@ function runMeter(onPostgres: boolean): Meter {
       clientCpu = process.cpuUsage();
     },
     async end() {
+      const figures: Record<string, number> = {};
+      // Statements per task, from this process only (extra worker processes are not counted).
       const sent = pgQueriesSent() - queries;
-      if (!onPostgres) return { pgQueriesSent: sent };
+      if (sent > 0) figures["pgQueriesPerTask"] = Number((sent / spec.count).toFixed(2));
+      if (!onPostgres) return figures;
       const client = process.cpuUsage(clientCpu);
       const server = localPostgresCpuMs();
-      const figures: Record<string, number> = {
-        pgQueriesSent: sent,
-        pgWalBytesPerTask: Math.round((await walBytesSince(spec.pgUrl, wal)) / spec.count),
-      };
+      figures["pgWalBytesPerTask"] = Math.round((await walBytesSince(spec.pgUrl, wal)) / spec.count);
       if (serverCpuMs !== null && server !== null) figures["pgServerCpuUsPerTask"] = perTask((server - serverCpuMs) * 1000);
       // With one worker process, this process did all of the client's work (its other threads included).
       if (spec.workers === 1) figures["clientCpuUsPerTask"] = perTask(client.user + client.system);
