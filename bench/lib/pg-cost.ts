@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
-import pg from "pg";
+import { once } from "../systems/pg-schema.js";
 
 /** Clock ticks per second of /proc's utime and stime on Linux. */
 const TICKS_PER_SECOND = 100;
@@ -40,20 +40,11 @@ export function localPostgresCpuMs(): number | null {
 
 /** The server's write-ahead log position, to measure how much a run wrote. */
 export async function walPosition(url: string): Promise<string> {
-  return query(url, "SELECT pg_current_wal_lsn()::text AS v", []);
+  const [row] = await once<{ lsn: string }>(url, "SELECT pg_current_wal_lsn()::text AS lsn");
+  return row!.lsn;
 }
 
 export async function walBytesSince(url: string, from: string): Promise<number> {
-  return Number(await query(url, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::text AS v", [from]));
-}
-
-async function query(url: string, sql: string, values: unknown[]): Promise<string> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ v: string }>(sql, values);
-    return rows[0]!.v;
-  } finally {
-    await client.end();
-  }
+  const [row] = await once<{ bytes: string }>(url, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::text AS bytes", [from]);
+  return Number(row!.bytes);
 }

@@ -14,8 +14,8 @@ export interface ScenarioSpec {
   count: number;
   /**
    * End-to-end runs: tasks pushed through before the clock starts, untimed,
-   * so the figure is a long-lived worker's steady state and not the JIT's
-   * first compiles (the same share for every system).
+   * so the figure describes a worker that has been running, not its first
+   * seconds (the same share for every system).
    */
   warmup?: number;
   /** Handler concurrency per worker process. */

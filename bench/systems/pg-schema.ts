@@ -10,11 +10,12 @@ export async function createSchema(url: string, schema: string): Promise<void> {
   await once(url, `CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
 }
 
-async function once(url: string, sql: string): Promise<void> {
+/** Runs one statement on a connection of its own and returns its rows. */
+export async function once<T extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(sql);
+    return (await client.query<T>(sql, values)).rows;
   } finally {
     await client.end();
   }
@@ -40,16 +41,10 @@ export class Checker {
  * statistics (flushed when connections close, so read after closing them).
  */
 export async function rowsWritten(url: string, schema: string): Promise<{ inserted: number; updated: number; deleted: number }> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ ins: string | null; upd: string | null; del: string | null }>(
-      `SELECT sum(n_tup_ins) AS ins, sum(n_tup_upd) AS upd, sum(n_tup_del) AS del FROM pg_stat_user_tables WHERE schemaname = $1`,
-      [schema],
-    );
-    const row = rows[0];
-    return { inserted: Number(row?.ins ?? 0), updated: Number(row?.upd ?? 0), deleted: Number(row?.del ?? 0) };
-  } finally {
-    await client.end();
-  }
+  const [row] = await once<{ ins: string | null; upd: string | null; del: string | null }>(
+    url,
+    `SELECT sum(n_tup_ins) AS ins, sum(n_tup_upd) AS upd, sum(n_tup_del) AS del FROM pg_stat_user_tables WHERE schemaname = $1`,
+    [schema],
+  );
+  return { inserted: Number(row?.ins ?? 0), updated: Number(row?.upd ?? 0), deleted: Number(row?.del ?? 0) };
 }
