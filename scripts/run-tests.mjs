@@ -1,9 +1,13 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under src/ and test/ with node's test runner (tsx for
-// TypeScript). Files run two at a time: the machines have two cores.
+// `npm test`: the checks CI runs, in order — type check (tsc, strict), build
+// (dist/), package checks on the packed tarballs (publint, Are the Types
+// Wrong) — then every *.test.ts under src/ and test/ with node's test runner
+// (tsx for TypeScript), two files at a time: the machines have two cores.
+// The consumer suites (test/consumers) install the packed tarballs.
 // Usage: npm test [-- path-filter ...]
-import { spawn } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+//   OUTLAST_SKIP_CHECKS=1 skips the type check and the package checks (the build still runs).
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -20,15 +24,35 @@ function find(dir) {
   return out;
 }
 
+function step(label, command, args) {
+  const started = Date.now();
+  console.log(`# ${label}`);
+  const result = spawnSync(command, args, { cwd: root, stdio: "inherit" });
+  if (result.status !== 0) {
+    console.error(`# ${label}: failed`);
+    process.exit(result.status ?? 1);
+  }
+  console.log(`# ${label}: ok (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
+
 const files = ["src", "test"].flatMap((d) => find(join(root, d))).filter((f) => filters.length === 0 || filters.some((p) => f.includes(p)));
 if (files.length === 0) {
   console.error("no test files matched");
   process.exit(1);
 }
+
+const checks = process.env.OUTLAST_SKIP_CHECKS !== "1";
+if (checks) step("type check (tsc --noEmit)", process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "--noEmit", "-p", root]);
+step("build (npm run build)", process.execPath, [join(root, "scripts/build.mjs")]);
+const packDir = join(root, "node_modules/.cache/outlast-pack");
+rmSync(packDir, { recursive: true, force: true });
+mkdirSync(packDir, { recursive: true });
+if (checks) step("package checks (publint, attw)", process.execPath, [join(root, "scripts/check-package.mjs"), "--out", packDir]);
+
 const concurrency = process.env.OUTLAST_TEST_CONCURRENCY ?? "2";
 const child = spawn(
   process.execPath,
-  ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-timeout=120000", ...files],
-  { cwd: root, stdio: "inherit" },
+  ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-timeout=300000", ...files],
+  { cwd: root, stdio: "inherit", env: { ...process.env, OUTLAST_TEST_PACK_DIR: packDir } },
 );
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -1,6 +1,8 @@
 export { Outlast } from "./engine/outlast.js";
 export type { OutlastOptions, LifecycleEvents } from "./engine/outlast.js";
-export type { TaskDefinition, SubmitOptions, QueueOptions, DefinedTask } from "./engine/definitions.js";
+export type { TaskDefinition, TaskSpec, TaskDeclaration, SubmitOptions, QueueOptions, DefinedTask } from "./engine/definitions.js";
+export { declareTask } from "./engine/declaration.js";
+export type { Jsonified, StepResult } from "./core/json.js";
 export type { TaskContext, TaskInfo } from "./engine/context.js";
 export type { WatchEvent, WatchOptions } from "./engine/watch.js";
 export type { Clock, Logger } from "./engine/clock.js";

@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { Outlast } from "../engine/outlast.js";
-import { serve } from "../server/node.js";
+import { serve, type ServeOptions } from "../server/node.js";
 import { parseArgs, type CommandSpec } from "./args.js";
 import { defineDemoTask } from "./demo-task.js";
 import { DB_FLAGS_HELP, describeTarget, openStore, storeTarget } from "./store-target.js";
@@ -65,7 +65,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const log = pino({ name: "outlast", level: process.env.OUTLAST_LOG_LEVEL ?? "info" });
   const leaseMs = args.int("--lease-ms", 100, 24 * 60 * 60 * 1000);
   const outlast = new Outlast({ store: await openStore(target), logger: log, ...(leaseMs !== undefined ? { leaseMs } : {}) });
-  let audiobook: Awaited<ReturnType<typeof loadAudiobook>> = null;
+  let audiobook: AppHook | null = null;
   try {
     if (concurrency !== undefined || maxQueued !== undefined) {
       outlast.queue("default", {
@@ -131,13 +131,22 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   process.once("SIGINT", () => void shutdown("SIGINT"));
 }
 
-/** The audiobook example at "/" (its own GPL package, loaded only from a checkout that has it); null without it or on PostgreSQL. */
-async function loadAudiobook(outlast: Outlast, maxUploadBytes: number) {
+/** The audiobook example's entry, present only in this repository (it is a GPL workspace package, not shipped). */
+const AUDIOBOOK_MODULE = "@outlast/audiobook-example/mount";
+type AppHook = NonNullable<ServeOptions["app"]>;
+type AudiobookModule = { mountAudiobook(outlast: Outlast, options: { maxUploadBytes: number }): AppHook | null };
+
+/** The audiobook example at "/"; null where it is not installed, or on PostgreSQL. */
+async function loadAudiobook(outlast: Outlast, maxUploadBytes: number): Promise<AppHook | null> {
+  let mod: AudiobookModule;
   try {
-    const { mountAudiobook } = await import("../../examples/audiobook/src/app-mount.js");
-    return mountAudiobook(outlast, { maxUploadBytes });
+    // A variable, so neither tsc nor a bundler follows it into the example.
+    mod = (await import(AUDIOBOOK_MODULE)) as AudiobookModule;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND") return null;
+    const code = (error as NodeJS.ErrnoException).code;
+    // Not installed (the package), or TypeScript sources under plain node (a checkout run without tsx).
+    if (code === "ERR_MODULE_NOT_FOUND" || code === "ERR_UNKNOWN_FILE_EXTENSION") return null;
     throw error;
   }
+  return mod.mountAudiobook(outlast, { maxUploadBytes });
 }

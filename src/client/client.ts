@@ -20,6 +20,12 @@ export interface OutlastClientOptions {
   getToken?: () => string | null | Promise<string | null>;
   /** Called on a 401 for a fresh token; return null to give up. @defaultValue getToken */
   onUnauthorized?: () => string | null | Promise<string | null>;
+  /**
+   * With no token of its own, answer a 401 by asking the server for an anonymous
+   * session (`POST /api/v1/session`) and going on as that owner, so a page of a
+   * visitor who has not signed in needs no setup. @defaultValue false
+   */
+  anonymousSession?: boolean;
   /** Fetch credentials; "include" sends the session cookie across origins. @defaultValue "same-origin" */
   credentials?: RequestCredentials;
   /** Where unfinished task ids are remembered across reloads; null to remember nothing. @defaultValue localStorage, else memory */
@@ -168,11 +174,26 @@ export class OutlastClient {
   }
 
   private async refreshToken(): Promise<string | null> {
-    const refresh = this.options.onUnauthorized ?? this.options.getToken;
+    const refresh = this.options.onUnauthorized ?? this.options.getToken ?? (this.options.anonymousSession ? () => this.anonymousToken() : undefined);
     if (!refresh) return null;
     const token = (await refresh()) ?? null;
     if (token) this.token = token;
     return token;
+  }
+
+  // One session request at a time, however many calls got the 401 together.
+  private pendingSession: Promise<string | null> | null = null;
+  private anonymousToken(): Promise<string | null> {
+    // Sent directly, not through call(): a refused session must not ask for a session again.
+    this.pendingSession ??= this.send("POST", "/api/v1/session").then(
+      async (response) => (response.ok ? ((await response.json()) as { token: string }).token : null),
+      () => null,
+    );
+    const pending = this.pendingSession;
+    void pending.finally(() => {
+      if (this.pendingSession === pending) this.pendingSession = null;
+    });
+    return pending;
   }
 
   private async send(method: string, path: string, body?: unknown): Promise<Response> {

@@ -39,7 +39,7 @@ export interface TaskRecord {
 }
 
 /** A task as the library and the HTTP API show it (API.md, "The task object"). */
-export interface Task {
+export interface Task<Result = unknown> {
   id: string;
   name: string;
   queue: string;
@@ -53,7 +53,8 @@ export interface Task {
   position: number | null;
   /** Estimated milliseconds until it finishes, while queued, else null. */
   etaMs: number | null;
-  result: unknown;
+  /** What the handler returned, once succeeded; else null. */
+  result: Result | null;
   error: TaskError | null;
   createdAt: string;
   runAt: string;

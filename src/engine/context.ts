@@ -1,4 +1,5 @@
 import { OutlastError } from "../core/errors.js";
+import type { StepResult } from "../core/json.js";
 import { normalizeProgress, type Progress } from "../core/progress.js";
 import type { TaskRecord } from "../core/task.js";
 import type { Lease, Store } from "../store/store.js";
@@ -23,9 +24,10 @@ export interface TaskContext {
   progress(progress: Progress): void;
   /**
    * Run `fn` once per task and record its (JSON) result; on a retry or resume
-   * the recorded result is returned without running `fn`.
+   * the recorded result is returned without running `fn`. Both paths give the
+   * value as stored (a Date comes back as its ISO string), typed as such.
    */
-  step<T>(name: string, fn: () => T | Promise<T>): Promise<T>;
+  step<T>(name: string, fn: () => T | Promise<T>): Promise<StepResult<T>>;
   /** Save free-form resume state, read back as `lastCheckpoint` on a later attempt. */
   checkpoint(data: unknown): Promise<void>;
   /** Append a line to the task's event log (bounded per task). */
@@ -138,13 +140,13 @@ export class Context implements TaskContext {
     this.track(this.deps.store.recordProgress(this.lease, normalizeProgress(progress), this.deps.clock()));
   }
 
-  async step<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
+  async step<T>(name: string, fn: () => T | Promise<T>): Promise<StepResult<T>> {
     if (typeof name !== "string" || name.length === 0 || name.length > 200) {
       throw new OutlastError("bad_request", "A step name must be a string of 1 to 200 characters");
     }
-    if (this.steps.has(name)) return this.steps.get(name) as T;
+    if (this.steps.has(name)) return this.steps.get(name) as StepResult<T>;
     const running = this.inflight.get(name);
-    if (running) return running as Promise<T>;
+    if (running) return running as Promise<StepResult<T>>;
     const promise = this.runStep(name, fn);
     this.inflight.set(name, promise);
     try {
@@ -154,7 +156,7 @@ export class Context implements TaskContext {
     }
   }
 
-  private async runStep<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
+  private async runStep<T>(name: string, fn: () => T | Promise<T>): Promise<StepResult<T>> {
     this.signal.throwIfAborted();
     const value = await fn();
     // The result is what a replay would return, so both paths give the same value.
@@ -163,7 +165,7 @@ export class Context implements TaskContext {
     const ok = await this.track(this.deps.store.recordStep(this.lease, name, stored, this.deps.clock()));
     if (!ok) this.fenced();
     this.steps.set(name, stored);
-    return stored as T;
+    return stored as StepResult<T>;
   }
 
   async checkpoint(data: unknown): Promise<void> {

@@ -1,9 +1,10 @@
 import type { BackoffOptions } from "../core/backoff.js";
 import type { StandardSchemaV1 } from "../core/schema.js";
+import type { Task } from "../core/task.js";
 import type { TaskContext } from "./context.js";
 
-/** What `outlast.define()` takes. */
-export interface TaskDefinition<Input = unknown, Result = unknown> {
+/** Everything about a task type but its handler: what a process that only submits needs. */
+export interface TaskSpec<Input = unknown> {
   /** Queue the task runs on. @defaultValue "default" */
   queue?: string;
   /** Any Standard Schema validator (zod, valibot, arktype…); checked at submit, nothing is stored when it fails. */
@@ -16,7 +17,27 @@ export interface TaskDefinition<Input = unknown, Result = unknown> {
   timeoutMs?: number;
   /** Default priority of submits; higher runs first. @defaultValue 0 */
   priority?: number;
+}
+
+/** What `outlast.define()` takes: the spec and the handler. */
+export interface TaskDefinition<Input = unknown, Result = unknown> extends TaskSpec<Input> {
   run(input: Input, ctx: TaskContext): Promise<Result> | Result;
+}
+
+/**
+ * A task type declared apart from its handler (see `declareTask`): a web tier
+ * imports it to submit, a worker imports it to implement.
+ */
+export interface TaskDeclaration<Input = unknown, Result = unknown> {
+  readonly name: string;
+  readonly spec: Readonly<TaskSpec<Input>>;
+  /** Phantom field carrying the result type for inference; always undefined. */
+  readonly resultType?: Result;
+  /**
+   * The same declaration, typed with its handler's result (types only).
+   * @example export const convert = declareTask("convert", { input }).returns<{ chapters: number }>();
+   */
+  returns<R>(): TaskDeclaration<Input, R>;
 }
 
 /** Options of one submit. */
@@ -79,11 +100,14 @@ export interface DefinedTask<Input, Result> {
   readonly queue: string;
   /** Phantom field carrying the result type for inference; always undefined. */
   readonly resultType?: Result;
-  submit(input: Input, options?: SubmitOptions): Promise<import("../core/task.js").Task>;
+  submit(input: Input, options?: SubmitOptions): Promise<Task<Result>>;
 }
 
+/** A task name as this process knows it: declared (it may submit) and, with `run`, implemented (it may run). */
 export interface RegisteredDefinition {
   name: string;
   queue: string;
-  definition: TaskDefinition<unknown, unknown>;
+  definition: TaskSpec<unknown> & { run?: TaskDefinition<unknown, unknown>["run"] };
+  /** The declaration it came from, if any: declaring the same one twice is harmless. */
+  declaration: TaskDeclaration<unknown, unknown> | null;
 }

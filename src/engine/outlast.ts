@@ -11,7 +11,8 @@ import { toPublicTask, type Task, type TaskRecord } from "../core/task.js";
 import type { QueueInfo, Store, StoreInfo, SubmitOutcome, SubmitRequest, WorkerHeartbeat } from "../store/store.js";
 import { consoleLogger, systemClock, type Clock, type Logger } from "./clock.js";
 import { ProgressCoalescer } from "./context.js";
-import type { DefinedTask, QueueOptions, RegisteredDefinition, SubmitOptions, TaskDefinition } from "./definitions.js";
+import type { DefinedTask, QueueOptions, RegisteredDefinition, SubmitOptions, TaskDeclaration, TaskDefinition, TaskSpec } from "./definitions.js";
+import { isDeclaration } from "./declaration.js";
 import { Hub } from "./hub.js";
 import { QueueWorker } from "./queue-worker.js";
 import { Scheduler } from "./scheduler.js";
@@ -143,19 +144,69 @@ export class Outlast {
     return this;
   }
 
-  /** Define a task type. Its name is what `submit` and the HTTP API use. */
-  define<Input = unknown, Result = unknown>(name: string, definition: TaskDefinition<Input, Result>): DefinedTask<Input, Result> {
+  /**
+   * Define a task type: its spec and handler. Its name is what `submit` and
+   * the HTTP API use. Also takes a declaration (`declareTask`) and its handler.
+   */
+  define<Input = unknown, Result = unknown>(name: string, definition: TaskDefinition<Input, Result>): DefinedTask<Input, Result>;
+  define<Input, Result>(declaration: TaskDeclaration<Input, Result>, definition: Pick<TaskDefinition<Input, Result>, "run">): DefinedTask<Input, Result>;
+  define<Input, Result>(
+    nameOrDeclaration: string | TaskDeclaration<Input, Result>,
+    definition: TaskDefinition<Input, Result> | Pick<TaskDefinition<Input, Result>, "run">,
+  ): DefinedTask<Input, Result> {
+    if (typeof definition?.run !== "function") {
+      const name = typeof nameOrDeclaration === "string" ? nameOrDeclaration : nameOrDeclaration?.name;
+      throw new OutlastError("bad_request", `Task "${String(name)}" needs a run(input, ctx) function`);
+    }
+    if (typeof nameOrDeclaration !== "string") return this.implement(nameOrDeclaration, definition.run);
+    this.register(nameOrDeclaration, definition as TaskDefinition<unknown, unknown>, null);
+    return this.handle(nameOrDeclaration);
+  }
+
+  /**
+   * Make task types known without their handlers, so this process can accept
+   * and validate submits for them (an API server whose workers run elsewhere).
+   * Declaring the same declaration again does nothing.
+   */
+  declare(...declarations: TaskDeclaration<never, unknown>[]): this {
+    for (const declaration of declarations) {
+      if (!isDeclaration(declaration)) throw new OutlastError("bad_request", "declare() takes what declareTask() returns");
+      const known = this.definitions.get(declaration.name);
+      if (known?.declaration === declaration) continue;
+      this.register(declaration.name, declaration.spec as TaskSpec<unknown>, declaration as TaskDeclaration<unknown, unknown>);
+    }
+    return this;
+  }
+
+  /** Give a declared task its handler, so this process runs it (see `declareTask`). */
+  implement<Input, Result>(declaration: TaskDeclaration<Input, Result>, run: TaskDefinition<Input, Result>["run"]): DefinedTask<Input, Result> {
+    if (!isDeclaration(declaration)) throw new OutlastError("bad_request", "implement() takes what declareTask() returns");
+    if (typeof run !== "function") throw new OutlastError("bad_request", `Task "${declaration.name}" needs a run(input, ctx) function`);
+    const known = this.definitions.get(declaration.name);
+    const definition = { ...declaration.spec, run } as TaskDefinition<unknown, unknown>;
+    if (known && known.declaration === declaration && !known.definition.run) {
+      if (this.started) throw new OutlastError("conflict", `Implement "${declaration.name}" before outlast.start()`);
+      known.definition = definition;
+    } else {
+      this.register(declaration.name, definition, declaration as TaskDeclaration<unknown, unknown>);
+    }
+    return this.handle(declaration.name);
+  }
+
+  private register(name: string, definition: RegisteredDefinition["definition"], declaration: RegisteredDefinition["declaration"]): void {
     checkName(name, "task name");
-    if (typeof definition?.run !== "function") throw new OutlastError("bad_request", `Task "${name}" needs a run(input, ctx) function`);
     if (this.definitions.has(name)) throw new OutlastError("conflict", `Task "${name}" is already defined`);
-    if (this.started) throw new OutlastError("conflict", `Define "${name}" before outlast.start()`);
+    if (this.started && definition.run) throw new OutlastError("conflict", `Define "${name}" before outlast.start()`);
     const queue = definition.queue ?? DEFAULT_QUEUE;
     checkName(queue, "queue name");
-    this.definitions.set(name, { name, queue, definition: definition as TaskDefinition<unknown, unknown> });
+    this.definitions.set(name, { name, queue, definition, declaration });
+  }
+
+  private handle<Input, Result>(name: string): DefinedTask<Input, Result> {
     return {
       name,
-      queue,
-      submit: (input: Input, options?: SubmitOptions) => this.submit(name, input, options),
+      queue: this.definitions.get(name)!.queue,
+      submit: (input: Input, options?: SubmitOptions) => this.submit(name, input, options) as Promise<Task<Result>>,
     };
   }
 
@@ -176,8 +227,18 @@ export class Outlast {
    * The returned task's `position` and `etaMs` are null: counting a long
    * queue costs time per submit, so ask `get(id)` when you show them.
    */
-  async submit(name: string, input?: unknown, options: SubmitOptions = {}): Promise<Task> {
-    return (await this.submitWithOutcome(name, input, options)).task;
+  async submit<Input, Result>(task: TaskDeclaration<Input, Result> | DefinedTask<Input, Result>, input: Input, options?: SubmitOptions): Promise<Task<Result>>;
+  async submit(name: string, input?: unknown, options?: SubmitOptions): Promise<Task>;
+  async submit(task: string | TaskDeclaration<unknown, unknown> | DefinedTask<unknown, unknown>, input?: unknown, options: SubmitOptions = {}): Promise<Task> {
+    return (await this.submitWithOutcome(this.nameOf(task), input, options)).task;
+  }
+
+  /** A task name, from a name, a handle or a declaration (declared here on first use). */
+  private nameOf(task: string | { readonly name: string }): string {
+    if (typeof task === "string") return task;
+    if (isDeclaration(task)) this.declare(task as TaskDeclaration<never, unknown>);
+    else if (typeof task?.name !== "string") throw new OutlastError("bad_request", "submit() takes a task name, a defined task or a declaration");
+    return task.name;
   }
 
   /** Like {@link submit}, and says whether the task was created, found, or resumed. */
@@ -201,7 +262,14 @@ export class Outlast {
    * idempotency key is submitted on its own.
    * @example const tasks = await outlast.submitMany("embed", chunks.map((text) => ({ text })), { owner: user.id });
    */
-  async submitMany(name: string, inputs: readonly unknown[], options: Omit<SubmitOptions, "idempotencyKey" | "transaction"> = {}): Promise<Task[]> {
+  async submitMany<Input, Result>(task: TaskDeclaration<Input, Result> | DefinedTask<Input, Result>, inputs: readonly Input[], options?: Omit<SubmitOptions, "idempotencyKey" | "transaction">): Promise<Task<Result>[]>;
+  async submitMany(name: string, inputs: readonly unknown[], options?: Omit<SubmitOptions, "idempotencyKey" | "transaction">): Promise<Task[]>;
+  async submitMany(
+    task: string | TaskDeclaration<unknown, unknown> | DefinedTask<unknown, unknown>,
+    inputs: readonly unknown[],
+    options: Omit<SubmitOptions, "idempotencyKey" | "transaction"> = {},
+  ): Promise<Task[]> {
+    const name = this.nameOf(task);
     if (!Array.isArray(inputs)) throw new OutlastError("bad_request", "submitMany takes an array of inputs");
     if (inputs.length > MAX_SUBMIT_MANY) throw new OutlastError("bad_request", `submitMany takes at most ${MAX_SUBMIT_MANY} inputs at once`);
     const keyed = options as SubmitOptions;
@@ -392,7 +460,8 @@ export class Outlast {
    */
   async start(options: { queues?: readonly string[]; perProcess?: number } = {}): Promise<void> {
     if (this.started) return;
-    const defined = new Set([...this.definitions.values()].map((d) => d.queue));
+    // Queues of tasks this process can run; a task it only declared runs elsewhere.
+    const defined = new Set([...this.definitions.values()].filter((d) => d.definition.run).map((d) => d.queue));
     const unknown = (options.queues ?? []).filter((q) => !defined.has(q));
     if (unknown.length > 0) {
       throw new OutlastError("bad_request", `No defined task runs on queue ${unknown.join(", ")}; defined tasks use ${[...defined].join(", ") || "no queue"}`);

@@ -51,7 +51,7 @@ export class QueueWorker {
     private readonly definitions: ReadonlyMap<string, RegisteredDefinition>,
     private readonly deps: ExecutionDeps & { store: Store; clock: Clock; logger: Logger },
   ) {
-    this.names = [...definitions.values()].filter((d) => d.queue === options.queue).map((d) => d.name);
+    this.names = [...definitions.values()].filter((d) => d.queue === options.queue && d.definition.run).map((d) => d.name);
   }
 
   get queue(): string {

@@ -2,7 +2,9 @@
 // whose writes are forwarded to the real one in the main thread.
 import { parentPort, workerData } from "node:worker_threads";
 import { UnrecoverableError } from "../core/errors.js";
+import type { StepResult } from "../core/json.js";
 import type { Progress } from "../core/progress.js";
+import type { TaskContext } from "./context.js";
 import { flatten, reviveThreadError as revive, type FromThread, type ThreadStart, type ToThread } from "./thread-protocol.js";
 
 const port = parentPort!;
@@ -48,7 +50,7 @@ port.on("message", (message: ToThread) => {
   else waiter.reject(revive(message.error));
 });
 
-const ctx = {
+const ctx: TaskContext = {
   task: { ...start.task, createdAt: new Date(start.task.createdAt) },
   attempt: start.task.attempt,
   signal: controller.signal,
@@ -57,11 +59,11 @@ const ctx = {
     latest = progress;
     flushTimer ??= setTimeout(flushProgress, 50);
   },
-  async step<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
-    if (steps.has(name)) return steps.get(name) as T;
+  async step<T>(name: string, fn: () => T | Promise<T>): Promise<StepResult<T>> {
+    if (steps.has(name)) return steps.get(name) as StepResult<T>;
     controller.signal.throwIfAborted();
     const value = await fn();
-    const stored = await call<T>({ op: "step", name, value: value === undefined ? null : value });
+    const stored = await call<StepResult<T>>({ op: "step", name, value: value === undefined ? null : value });
     steps.set(name, stored);
     return stored;
   },

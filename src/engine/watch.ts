@@ -74,7 +74,12 @@ class Mailbox {
   wait(signal: AbortSignal | undefined): Promise<void> {
     if (this.items.length > 0) return Promise.resolve();
     return new Promise((resolve) => {
+      // A pending promise alone does not keep Node running, and the stores'
+      // feeds are unref'd so an app can exit: while someone awaits the next
+      // event, this keeps the process alive, as an open socket would.
+      const keepAlive = setInterval(() => {}, 2 ** 30);
       const done = () => {
+        clearInterval(keepAlive);
         this.notify = null;
         signal?.removeEventListener("abort", done);
         resolve();

@@ -1,11 +1,33 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import type { Hono } from "hono";
 import { OutlastError } from "../core/errors.js";
 import type { ServerContext } from "./context.js";
-import { pageBundle, type PageBundle } from "./page-bundle.js";
 
-/** The dashboard's bundle, built on first use (see page-bundle.ts). */
+/** The dashboard's script and stylesheet, with a content hash for ETags. */
+export interface PageBundle {
+  js: string;
+  css: string;
+  version: string;
+}
+
+// `npm run build` writes the bundle to dist/dashboard/. The same relative path
+// reaches it from dist/server/ (the package) and from src/server/ (this repository).
+const BUNDLE_DIR = new URL("../../dist/dashboard/", import.meta.url);
+let cached: Promise<PageBundle> | null = null;
+
+/** The pre-built dashboard, read once per process. */
 export function dashboardAssets(): Promise<PageBundle> {
-  return pageBundle(new URL("../dashboard/main.tsx", import.meta.url), { jsxImportSource: "preact" });
+  cached ??= readBundle();
+  // A missing bundle (a checkout before `npm run build`) is looked for again on the next request.
+  cached.catch(() => (cached = null));
+  return cached;
+}
+
+async function readBundle(): Promise<PageBundle> {
+  const [js, css] = await Promise.all([readFile(new URL("app.js", BUNDLE_DIR), "utf8"), readFile(new URL("app.css", BUNDLE_DIR), "utf8")]);
+  const version = createHash("sha256").update(js).update(css).digest("base64url").slice(0, 16);
+  return { js, css, version };
 }
 
 /** The page shell; the script reads the admin key from `#key=` or asks for it. */
@@ -33,8 +55,8 @@ export function dashboardRoutes(app: Hono, ctx: ServerContext): void {
     try {
       return await dashboardAssets();
     } catch (error) {
-      ctx.log.error({ err: error }, "building the dashboard failed");
-      throw new OutlastError("internal", "The dashboard could not be built; see the server log");
+      ctx.log.error({ err: error }, "the dashboard's files (dist/dashboard) are missing; run npm run build");
+      throw new OutlastError("internal", "The dashboard's files are missing from this installation; see the server log");
     }
   };
   const headers = (type: string, version: string) => ({

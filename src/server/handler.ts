@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { Hono } from "hono";
+import { corsMiddleware } from "./cors.js";
 import { pino, type Logger as PinoLogger } from "pino";
 import { OutlastError } from "../core/errors.js";
 import type { Outlast } from "../engine/outlast.js";
@@ -35,19 +36,75 @@ export interface OutlastHandler {
   close(options?: { retryMs?: number }): Promise<void>;
 }
 
+/** The engine, or a function that makes it on the first request (so importing a route module starts nothing). */
+export type EngineSource = Outlast | (() => Outlast | Promise<Outlast>);
+
 /**
  * The HTTP API as a web-standard `(Request) => Promise<Response>`: mount it
- * in any framework, or run it with `serve()`.
+ * in any framework, or run it with `serve()`. Given a function instead of
+ * the engine, it calls it on the first request: a build step that evaluates
+ * the module (Next.js) then opens no database and starts no worker.
  * @example
  * const handler = createHandler(outlast, { adminKey: process.env.OUTLAST_ADMIN_KEY });
  * export const GET = handler, POST = handler; // Next.js app/api/[...outlast]/route.ts
+ * @example
+ * const handler = createHandler(() => getOutlast(), { basePath: "/jobs" }); // API at /jobs/api/v1/…
  */
-export function createHandler(outlast: Outlast, options: HandlerOptions = {}): OutlastHandler {
+export function createHandler(source: EngineSource, options: HandlerOptions = {}): OutlastHandler {
+  const adminKey = options.adminKey ?? (process.env.OUTLAST_ADMIN_KEY || undefined) ?? `olk_${randomBytes(24).toString("base64url")}`;
+  if (adminKey.length < 16) throw new OutlastError("bad_request", "The admin key must be at least 16 characters");
+  const basePath = checkBasePath(options.basePath);
+  const corsOrigins = checkCors(options.cors);
+  const allowedOrigins = [...(options.allowedOrigins ?? []), ...corsOrigins];
+  const innerOptions: HandlerOptions = { ...options, adminKey, allowedOrigins };
+  if (typeof source !== "function") return withPrefix(buildHandler(source, innerOptions, adminKey), basePath);
+
+  let inner: OutlastHandler | null = null;
+  let pending: Promise<OutlastHandler> | null = null;
+  let closed = false;
+  const ready = () =>
+    (pending ??= (async () => {
+      const outlast = await source();
+      if (closed) throw new OutlastError("unavailable", "The server is shutting down; try again shortly");
+      inner = buildHandler(outlast, innerOptions, adminKey);
+      return inner;
+    })().catch((error: unknown) => {
+      // A failed start (database down) is tried again by the next request.
+      pending = null;
+      throw error;
+    }));
+  const fetch = async (request: Request): Promise<Response> => {
+    try {
+      return await (await ready()).fetch(request);
+    } catch (error) {
+      return errorResponse(error).response;
+    }
+  };
+  const lazy = fetch as OutlastHandler;
+  Object.defineProperties(lazy, {
+    fetch: { value: fetch },
+    app: {
+      get: () => {
+        if (!inner) throw new OutlastError("unavailable", "This handler makes its engine on the first request; there is no app before it");
+        return inner.app;
+      },
+    },
+    adminKey: { value: adminKey },
+    openStreams: { get: () => inner?.openStreams ?? 0 },
+    close: {
+      value: async (closeOptions?: { retryMs?: number }) => {
+        closed = true;
+        await inner?.close(closeOptions);
+      },
+    },
+  });
+  return withPrefix(lazy, basePath);
+}
+
+function buildHandler(outlast: Outlast, options: HandlerOptions, adminKey: string): OutlastHandler {
   const resolved = resolveOptions(options);
   const log: PinoLogger =
     typeof options.logger === "object" ? options.logger : pino({ name: "outlast", level: options.logger ?? "info" });
-  const adminKey = options.adminKey ?? (process.env.OUTLAST_ADMIN_KEY || undefined) ?? `olk_${randomBytes(24).toString("base64url")}`;
-  if (adminKey.length < 16) throw new OutlastError("bad_request", "The admin key must be at least 16 characters");
   const auth: AuthConfig = {
     adminKey,
     key: () =>
@@ -72,6 +129,8 @@ export function createHandler(outlast: Outlast, options: HandlerOptions = {}): O
   let closing = false;
 
   const app = new Hono();
+  const corsOrigins = checkCors(options.cors);
+  if (corsOrigins.length > 0) app.use(corsMiddleware(corsOrigins, options.cors?.maxAgeSeconds));
   app.use(async (c, next) => {
     if (closing && c.req.path !== "/healthz") throw new OutlastError("unavailable", "The server is shutting down; try again shortly");
     await next();
@@ -119,4 +178,57 @@ export function createHandler(outlast: Outlast, options: HandlerOptions = {}): O
     },
   });
   return handler;
+}
+
+/** Answers only under `basePath` ("/jobs" → "/jobs/api/v1/…"), routing as if the prefix were not there. */
+function withPrefix(handler: OutlastHandler, basePath: string): OutlastHandler {
+  if (basePath === "") return handler;
+  const fetch = async (request: Request): Promise<Response> => {
+    const url = new URL(request.url);
+    if (url.pathname !== basePath && !url.pathname.startsWith(`${basePath}/`)) {
+      return errorResponse(new OutlastError("not_found", `No route ${request.method} ${url.pathname.slice(0, 200)}`)).response;
+    }
+    url.pathname = url.pathname.slice(basePath.length) || "/";
+    const init: RequestInit & { duplex?: "half" } = { method: request.method, headers: request.headers, signal: request.signal };
+    if (request.body !== null) {
+      init.body = request.body;
+      init.duplex = "half";
+    }
+    return handler.fetch(new Request(url, init));
+  };
+  const prefixed = fetch as OutlastHandler;
+  Object.defineProperties(prefixed, {
+    fetch: { value: fetch },
+    app: { get: () => handler.app },
+    adminKey: { value: handler.adminKey },
+    openStreams: { get: () => handler.openStreams },
+    close: { value: (closeOptions?: { retryMs?: number }) => handler.close(closeOptions) },
+  });
+  return prefixed;
+}
+
+function checkBasePath(basePath: string | undefined): string {
+  if (basePath === undefined || basePath === "" || basePath === "/") return "";
+  if (typeof basePath !== "string" || !/^(\/[A-Za-z0-9._~-]+)+$/.test(basePath)) {
+    throw new OutlastError("bad_request", `basePath must look like "/jobs" (a leading slash, no trailing one); got ${JSON.stringify(basePath)}`);
+  }
+  return basePath;
+}
+
+function checkCors(cors: HandlerOptions["cors"]): readonly string[] {
+  if (cors === undefined) return [];
+  const origins = cors?.origins;
+  if (!Array.isArray(origins)) throw new OutlastError("bad_request", 'cors.origins must be a list of origins, like ["https://app.example"]');
+  for (const origin of origins) {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = null;
+    }
+    if (!parsed || parsed.origin !== origin) {
+      throw new OutlastError("bad_request", `cors.origins: ${JSON.stringify(origin)} is not an origin (scheme, host and port only, like "https://app.example")`);
+    }
+  }
+  return origins;
 }

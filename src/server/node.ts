@@ -80,10 +80,41 @@ export async function serve(outlast: Outlast, options: ServeOptions = {}): Promi
 /**
  * The handler as a Node `(req, res)` listener, for `http.createServer`,
  * Express, Fastify (`reply.hijack()` then call it with `req.raw, reply.raw`)
- * or anything else built on Node's http module.
+ * or anything else built on Node's http module. A body that a middleware
+ * already read (Express's `express.json()`, `express.text()`, `express.raw()`)
+ * is taken from `req.body`; one it cannot give back answers a 400 that says so.
  * @example
  * http.createServer(toNodeListener(createHandler(outlast))).listen(7391);
  */
 export function toNodeListener(handler: (request: Request) => Promise<Response>): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  return getRequestListener((request) => handler(request));
+  const listener = getRequestListener((request) => handler(request));
+  return async (req, res) => {
+    const parsed = req as IncomingMessage & { body?: unknown; rawBody?: unknown };
+    if (req.readableEnded && !(parsed.rawBody instanceof Buffer) && req.method !== "GET" && req.method !== "HEAD") {
+      const restored = restoreBody(parsed.body, req.headers["content-type"]);
+      if (restored === null) {
+        const body = JSON.stringify({
+          error: {
+            code: "bad_request",
+            message:
+              "The request body was already read by another middleware before Outlast, and cannot be recovered from req.body. " +
+              "Mount Outlast before body parsers (express.json(), express.urlencoded()), or only parse JSON there.",
+          },
+        });
+        res.writeHead(400, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body) }).end(body);
+        return;
+      }
+      parsed.rawBody = restored;
+    }
+    await listener(req, res);
+  };
+}
+
+/** The bytes of a body a middleware parsed, when they can be rebuilt; null when they cannot. */
+function restoreBody(body: unknown, contentType: string | undefined): Buffer | null {
+  if (body === undefined) return Buffer.alloc(0);
+  if (Buffer.isBuffer(body)) return body;
+  if (typeof body === "string") return Buffer.from(body);
+  if (/^application\/([\w.+-]*\+)?json\b/i.test(contentType ?? "")) return Buffer.from(JSON.stringify(body));
+  return null;
 }

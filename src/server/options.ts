@@ -28,6 +28,26 @@ export interface HandlerOptions {
   logger?: PinoLogger | "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** HTML served at `/`. @defaultValue a short page linking the API */
   homePage?: string | null;
+  /**
+   * Serve everything under this path, e.g. "/jobs" for `/jobs/api/v1/…`, so the
+   * API can live beside an app's own `/api`. Clients then use `baseUrl: "/jobs"`.
+   * @defaultValue "" (the root)
+   */
+  basePath?: string;
+  /**
+   * Let pages on these origins call the API from the browser (CORS, preflight
+   * included, with credentials so the session cookie works). Their writes with
+   * the cookie are allowed too (as `allowedOrigins`).
+   */
+  cors?: CorsOptions;
+}
+
+/** Options of `cors`. */
+export interface CorsOptions {
+  /** Exact origins, like "https://app.example" or "http://localhost:5173". */
+  origins: readonly string[];
+  /** How long a browser may keep a preflight's answer. @defaultValue 600 */
+  maxAgeSeconds?: number;
 }
 
 export interface ResolvedOptions {

@@ -1,4 +1,4 @@
-import { pageBundle, type PageBundle } from "../../../src/server/page-bundle.js";
+import { pageBundle, type PageBundle } from "./page-bundle.js";
 
 export type AppAssets = PageBundle;
 

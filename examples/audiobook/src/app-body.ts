@@ -1,4 +1,4 @@
-import { OutlastError } from "../../../src/index.js";
+import { OutlastError } from "outlast";
 
 /**
  * Reads a request body of at most `maxBytes`, refusing early: by its

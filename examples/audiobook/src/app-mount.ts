@@ -1,4 +1,4 @@
-import type { Outlast } from "../../../src/index.js";
+import type { Outlast } from "outlast";
 import { audiobookApp } from "./app.js";
 import { AUDIOBOOK_TASK, defineAudiobook } from "./task.js";
 import { sweepUploads } from "./upload.js";

@@ -1,5 +1,5 @@
-import { OutlastError, isOutlastError, type Outlast, type Task } from "../../../src/index.js";
-import { STATUS_OF } from "../../../src/server/index.js";
+import { OutlastError, isOutlastError, type Outlast, type Task } from "outlast";
+import { STATUS_OF } from "outlast/server";
 import { readLimited } from "./app-body.js";
 import { appAssets, appHtml, type AppAssets } from "./app-assets.js";
 import { BOOK_EXTENSIONS, extensionOf } from "./book.js";

@@ -1,4 +1,4 @@
-import { UnrecoverableError } from "../../../src/index.js";
+import { UnrecoverableError } from "outlast";
 import { parseEpub } from "./epub.js";
 
 /** One chapter: its title and the text to speak (headings included, as a listener would hear them). */

@@ -1,5 +1,5 @@
 import { unzipSync, type Unzipped } from "fflate";
-import { UnrecoverableError } from "../../../src/index.js";
+import { UnrecoverableError } from "outlast";
 import type { Book, Chapter } from "./book.js";
 import { decodeEntities, findTags, innerOf, textOf, xhtmlToText } from "./markup.js";
 

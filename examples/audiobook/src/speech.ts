@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
-import { OutlastError } from "../../../src/index.js";
+import { OutlastError } from "outlast";
 
 /** Audio for one piece of a text. */
 export interface SpokenChunk {

@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { isAbsolute, relative, resolve } from "node:path";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
-import { OutlastError, UnrecoverableError, type Outlast, type TaskContext } from "../../../src/index.js";
-import type { DefinedTask, SubmitOptions } from "../../../src/index.js";
+import { OutlastError, UnrecoverableError, type Outlast, type TaskContext } from "outlast";
+import type { DefinedTask, SubmitOptions } from "outlast";
 import { BOOK_EXTENSIONS, extensionOf, parseBook, type Book, type BookLimits } from "./book.js";
 import { espeakVoice, type Narrator } from "./speech.js";
 import { uploadsDir, type SavedUpload } from "./upload.js";

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { OutlastError, type Outlast } from "../../../src/index.js";
+import { OutlastError, type Outlast } from "outlast";
 import { BOOK_EXTENSIONS, extensionOf } from "./book.js";
 
 /** An uploaded book, stored under its hash. */

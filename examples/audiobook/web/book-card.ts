@@ -1,4 +1,4 @@
-import type { Task } from "../../../src/client/index.js";
+import type { Task } from "outlast/client";
 import { fill, h } from "./dom.js";
 import { formatBytes, formatDuration, formatEta, formatPosition, slug } from "./format.js";
 

@@ -1,5 +1,5 @@
 import "./styles.css";
-import { OutlastClient, type ConnectionState, type Task } from "../../../src/client/index.js";
+import { OutlastClient, type ConnectionState, type Task } from "outlast/client";
 import { BookCard, type Book } from "./book-card.js";
 import { h } from "./dom.js";
 import { formatBytes } from "./format.js";

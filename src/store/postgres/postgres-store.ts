@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import pg from "pg";
+import type pg from "pg";
+import { pgDriver } from "./driver.js";
 import { isOutlastError, OutlastError, QueueFullError } from "../../core/errors.js";
 import type { StoredEvent } from "../../core/events.js";
 import type { Progress } from "../../core/progress.js";
@@ -92,7 +93,7 @@ export class PostgresStore implements Store {
       this.pool = options.pool;
       this.ownsPool = false;
     } else {
-      this.pool = new pg.Pool({
+      this.pool = new (pgDriver().Pool)({
         connectionString: options.connectionString,
         max: options.maxConnections ?? 10,
         connectionTimeoutMillis: 10_000,

@@ -1,4 +1,5 @@
-import pg from "pg";
+import type pg from "pg";
+import { pgDriver } from "./driver.js";
 import { OutlastError } from "../../core/errors.js";
 
 /** Anything that runs a query: a pooled client inside our transaction, or the application's own client. */
@@ -12,7 +13,7 @@ export interface Queryable {
 const INT8 = 20;
 const TYPES: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: "text" | "binary") =>
-    oid === INT8 ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format ?? "text")) as pg.CustomTypesConfig["getTypeParser"],
+    oid === INT8 ? (value: string) => Number(value) : pgDriver().types.getTypeParser(oid, format ?? "text")) as pg.CustomTypesConfig["getTypeParser"],
 };
 
 /**

@@ -1,4 +1,5 @@
-import pg from "pg";
+import type pg from "pg";
+import { pgDriver } from "./driver.js";
 import { isOutlastError } from "../../core/errors.js";
 import type { StoredEvent } from "../../core/events.js";
 import { isConnectionError, isRetryable, unavailable, type Queryable } from "./sql.js";
@@ -221,7 +222,7 @@ export class WriteBatch {
           try {
             outcomes[i] = { ok: true, value: await job.run(tx) };
           } catch (error) {
-            if (error instanceof pg.DatabaseError || isConnectionError(error)) throw error;
+            if (error instanceof pgDriver().DatabaseError || isConnectionError(error)) throw error;
             outcomes[i] = { ok: false, error };
           }
           i++;

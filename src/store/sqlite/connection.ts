@@ -1,9 +1,9 @@
 import Database from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { OutlastError } from "../../core/errors.js";
+import type { Durability } from "./durability.js";
 import { LATEST_VERSION, MIGRATIONS } from "./migrations.js";
 
-export type Durability = "full" | "normal";
 
 export function openDatabase(path: string, durability: Durability, busyTimeoutMs: number): Database.Database {
   const db = new Database(path);

@@ -1,7 +1,7 @@
 import { SqliteStore, type SqliteStoreOptions } from "./sqlite-store.js";
 
 export type { SqliteStoreOptions };
-export type { Durability } from "./connection.js";
+export type { Durability } from "./durability.js";
 export { SqliteStore };
 
 /**

@@ -26,7 +26,8 @@ import type {
   TaskPage,
   WorkerHeartbeat,
 } from "../store.js";
-import { migrate, openDatabase, type Durability } from "./connection.js";
+import { migrate, openDatabase } from "./connection.js";
+import type { Durability } from "./durability.js";
 import { EventFeed, type LocalEvent } from "./feed.js";
 import { additionsByQueue, checkNew } from "../additions.js";
 import { firstQueuedEvent } from "../task-row.js";

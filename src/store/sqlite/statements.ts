@@ -1,4 +1,4 @@
-import type { Database, Statement } from "better-sqlite3";
+import type { Database, RunResult } from "better-sqlite3";
 import type { TaskState } from "../../core/states.js";
 import { CLAIM_COLUMNS, type ClaimRow } from "./records.js";
 import type { EventRow, TaskRow } from "./rows.js";
@@ -18,11 +18,22 @@ export type Fenced = Pick<
   "id" | "owner" | "queue" | "state" | "attempt" | "last_seq" | "lease_token" | "lease_expires_at" | "progress_seq"
 >;
 
+/**
+ * The part of a better-sqlite3 statement the store uses, named here so the
+ * declarations of this module can spell it (the driver's own type lives in an
+ * unexported namespace).
+ */
+export interface Prepared<P extends unknown[] | object, R> {
+  run(...params: P extends unknown[] ? P : [P]): RunResult;
+  get(...params: P extends unknown[] ? P : [P]): R | undefined;
+  all(...params: P extends unknown[] ? P : [P]): R[];
+}
+
 export type Statements = ReturnType<typeof prepareStatements>;
 
 /** Every statement of the store, prepared once per connection. */
 export function prepareStatements(db: Database) {
-  const s = <P extends unknown[] | object, R = unknown>(sql: string): Statement<P, R> => db.prepare<P, R>(sql);
+  const s = <P extends unknown[] | object, R = unknown>(sql: string): Prepared<P, R> => db.prepare<P, R>(sql) as unknown as Prepared<P, R>;
   return {
     upsertQueue: s<[Record<string, unknown>]>(
       `INSERT INTO queues(name, concurrency, max_queued, owner_concurrency, owner_max_queued, paused, updated_at)
