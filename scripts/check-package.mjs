@@ -4,13 +4,14 @@
 // Are the Types Wrong (types for every entry point, ESM resolution).
 // Usage: node scripts/check-package.mjs [--out DIR]   (prints the tarballs' paths)
 import { spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
 const outIndex = process.argv.indexOf("--out");
 const out = outIndex > 0 ? process.argv[outIndex + 1] : mkdtempSync(join(tmpdir(), "outlast-pack-"));
+mkdirSync(out, { recursive: true });
 
 function run(command, args, cwd = root) {
   const result = spawnSync(command, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
@@ -36,7 +37,7 @@ for (const dir of [root, join(root, "packages/client")]) {
   }
   process.stdout.write(run(bin("publint"), ["run", "--strict", tarball]));
   // ESM only: CommonJS callers use require(esm) on Node >= 20.19, which this version of attw does not model.
-  process.stdout.write(run(bin("attw"), ["--profile", "esm-only", "--format", "table-flipped", "--no-emoji", tarball]));
+  process.stdout.write(run(bin("attw"), ["--profile", "esm-only", "--format", "table-flipped", "--no-emoji", "--no-color", tarball]));
   tarballs.push(tarball);
 }
 console.log(`tarballs: ${tarballs.join(" ")}`);

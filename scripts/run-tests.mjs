@@ -49,10 +49,27 @@ rmSync(packDir, { recursive: true, force: true });
 mkdirSync(packDir, { recursive: true });
 if (checks) step("package checks (publint, attw)", process.execPath, [join(root, "scripts/check-package.mjs"), "--out", packDir]);
 
+const env = { ...process.env, OUTLAST_TEST_PACK_DIR: packDir };
+if (files.some((f) => f.startsWith("test/package/"))) {
+  if (!checks) step("pack the tarballs", process.execPath, [join(root, "scripts/check-package.mjs"), "--out", packDir]);
+  console.log("# consumer apps (npm ci, then the tarballs)");
+  const started = Date.now();
+  const prepared = spawnSync(process.execPath, [join(root, "scripts/prepare-consumers.mjs"), packDir], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  if (prepared.status !== 0) {
+    process.stdout.write(prepared.stdout ?? "");
+    console.error("# consumer apps: failed");
+    process.exit(prepared.status ?? 1);
+  }
+  const lines = prepared.stdout.trim().split("\n");
+  for (const line of lines.slice(0, -1)) console.log(`# ${line}`);
+  env.OUTLAST_TEST_CONSUMERS_DIR = lines.at(-1);
+  console.log(`# consumer apps: ok (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+}
+
 const concurrency = process.env.OUTLAST_TEST_CONCURRENCY ?? "2";
 const child = spawn(
   process.execPath,
   ["--import", "tsx", "--test", `--test-concurrency=${concurrency}`, "--test-timeout=300000", ...files],
-  { cwd: root, stdio: "inherit", env: { ...process.env, OUTLAST_TEST_PACK_DIR: packDir } },
+  { cwd: root, stdio: "inherit", env },
 );
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

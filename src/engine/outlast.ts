@@ -168,7 +168,7 @@ export class Outlast {
    * and validate submits for them (an API server whose workers run elsewhere).
    * Declaring the same declaration again does nothing.
    */
-  declare(...declarations: TaskDeclaration<never, unknown>[]): this {
+  declare(...declarations: TaskDeclaration<unknown, unknown>[]): this {
     for (const declaration of declarations) {
       if (!isDeclaration(declaration)) throw new OutlastError("bad_request", "declare() takes what declareTask() returns");
       const known = this.definitions.get(declaration.name);
@@ -236,7 +236,7 @@ export class Outlast {
   /** A task name, from a name, a handle or a declaration (declared here on first use). */
   private nameOf(task: string | { readonly name: string }): string {
     if (typeof task === "string") return task;
-    if (isDeclaration(task)) this.declare(task as TaskDeclaration<never, unknown>);
+    if (isDeclaration(task)) this.declare(task);
     else if (typeof task?.name !== "string") throw new OutlastError("bad_request", "submit() takes a task name, a defined task or a declaration");
     return task.name;
   }
