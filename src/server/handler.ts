@@ -209,7 +209,7 @@ function withPrefix(handler: OutlastHandler, basePath: string): OutlastHandler {
 
 function checkBasePath(basePath: string | undefined): string {
   if (basePath === undefined || basePath === "" || basePath === "/") return "";
-  if (typeof basePath !== "string" || !/^(\/[A-Za-z0-9._~-]+)+$/.test(basePath)) {
+  if (typeof basePath !== "string" || !/^(\/[A-Za-z0-9._~-]+)+$/.test(basePath) || basePath.split("/").some((part) => part === "." || part === "..")) {
     throw new OutlastError("bad_request", `basePath must look like "/jobs" (a leading slash, no trailing one); got ${JSON.stringify(basePath)}`);
   }
   return basePath;

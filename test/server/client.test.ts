@@ -5,7 +5,7 @@ import { harness, listenServer, until, SECRET } from "./harness.js";
 import { mintOwnerToken } from "../../src/server/index.js";
 import { signOwnerToken } from "../../src/server/tokens.js";
 import { OutlastClient, OutlastClientError, type StreamEvent, type Task, type KeyValueStorage } from "../../src/client/index.js";
-import { taskStore } from "../../src/client/react.js";
+import { taskStore, unfinishedTasksStore } from "../../src/client/react.js";
 import type { TestContext } from "node:test";
 
 guardLeaks();
@@ -181,6 +181,42 @@ describe("client SDK against a real server", () => {
     const unsubscribe = store.subscribe(() => {});
     await until(() => store.getSnapshot().state === "succeeded", "the view to reach succeeded");
     assert.equal(store.getSnapshot().progress?.percent, 100);
+    unsubscribe();
+    await until(() => c.connectionState === "idle", "the watch to stop");
+  });
+
+  test("anonymousSession: a client with no token asks for a session on its first 401, once for calls made together", async (t) => {
+    const { base } = await setup(t, { anonymousSessions: true });
+    const c = new OutlastClient({ baseUrl: base, anonymousSession: true, storage: memoryStorage() });
+    t.after(() => c.close());
+    const [a, b] = await Promise.all([c.submit("demo.count", { to: 2, everyMs: 1 }), c.submit("demo.count", { to: 2, everyMs: 1 })]);
+    assert.equal(a.task.owner, b.task.owner, "both submits went on as one anonymous owner");
+    assert.notEqual(a.task.owner, "alice");
+    const { tasks } = await c.list();
+    assert.deepEqual(tasks.map((task) => task.id).sort(), [a.task.id, b.task.id].sort());
+    for (const { task } of [a, b]) await until(async () => (await c.get(task.id)).state === "succeeded", "the task to finish");
+  });
+
+  test("anonymousSession: a server that gives no sessions answers the 401, without asking again and again", async (t) => {
+    const { base } = await setup(t, { anonymousSessions: false });
+    const c = new OutlastClient({ baseUrl: base, anonymousSession: true, storage: memoryStorage() });
+    t.after(() => c.close());
+    await assert.rejects(c.submit("demo.count", { to: 1 }), (e: unknown) => e instanceof OutlastClientError && e.status === 401);
+  });
+
+  test("unfinishedTasksStore (what useUnfinishedTasks is built on) lists the caller's unfinished tasks, later ones too, and keeps them once finished", async (t) => {
+    const { client } = await setup(t);
+    const c = client({ storage: memoryStorage() });
+    const done = await c.submit("demo.count", { to: 1, everyMs: 1 });
+    await until(async () => (await c.get(done.task.id)).state === "succeeded", "the first task to finish");
+    const slow = await c.submit("demo.count", { to: 30, everyMs: 20 });
+    const store = unfinishedTasksStore(c);
+    const unsubscribe = store.subscribe(() => {});
+    await until(() => store.getSnapshot().tasks.some((task) => task.id === slow.task.id), "the running task to be listed");
+    const later = await c.submit("demo.count", { to: 2, everyMs: 1 });
+    await until(() => store.getSnapshot().tasks.some((task) => task.id === later.task.id && task.state === "succeeded"), "a task submitted later to be listed, and kept once done");
+    assert.ok(!store.getSnapshot().tasks.some((task) => task.id === done.task.id), "a task finished before the page looked is not unfinished");
+    assert.equal(store.getSnapshot().connection, "open");
     unsubscribe();
     await until(() => c.connectionState === "idle", "the watch to stop");
   });
