@@ -43,6 +43,14 @@ test("a web tier that only declares the task waits in watch() until a worker pro
   assert.equal(await worker.stop(), 0, worker.output());
 });
 
+test("runInThread runs a handler in a worker thread from the installed package (the README's example)", async (t) => {
+  const cwd = plain();
+  freshDb(cwd);
+  const app = startApp(t, cwd, process.execPath, ["threaded.mjs"]);
+  assert.equal(await app.exited, 0, app.output());
+  assert.match(app.output().replace(/\s+/g, " "), /^queued running succeeded \{ digest: '[0-9a-f]{64}' \} $/);
+});
+
 test("require() of the package works from CommonJS on this Node.js", async (t) => {
   const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
   assert.ok(major > 20 || (major === 20 && minor >= 19), "require(esm) needs Node.js >= 20.19");
