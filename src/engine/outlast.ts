@@ -320,18 +320,22 @@ export class Outlast {
     };
   }
 
-  /** A task, or null when there is none with this id. */
-  async get(id: string): Promise<Task | null> {
-    if (typeof id !== "string") return null;
-    await this.ready();
-    const record = await this.store.getTask(id);
+  /**
+   * A task, or null when there is none with this id. With `owner`, another
+   * owner's task is null too, as over HTTP: call it so from your own routes.
+   * @example const task = await outlast.get(req.params.id, { owner: req.user.id });
+   */
+  async get(id: string, scope: OwnerScope = {}): Promise<Task | null> {
+    const record = await this.getRecord(id, scope);
     return record ? this.present(record) : null;
   }
 
-  /** The stored record, with input and checkpoint (for operators and the dashboard). */
-  async getRecord(id: string): Promise<TaskRecord | null> {
+  /** The stored record, with input and checkpoint (for operators and the dashboard); scoped like {@link get}. */
+  async getRecord(id: string, scope: OwnerScope = {}): Promise<TaskRecord | null> {
+    if (typeof id !== "string") return null;
     await this.ready();
-    return this.store.getTask(id);
+    const record = await this.store.getTask(id);
+    return record && owns(scope, record) ? record : null;
   }
 
   /** Tasks, newest first, one page at a time. */
@@ -349,8 +353,9 @@ export class Outlast {
    * `ctx.signal` (it ends `canceled` when the handler returns). Cancelling a
    * finished task throws OutlastError("conflict").
    */
-  async cancel(id: string): Promise<Task> {
+  async cancel(id: string, scope: OwnerScope = {}): Promise<Task> {
     await this.ready();
+    await this.mustOwn(id, scope);
     const outcome = await this.store.cancel(id, this.clock());
     if (outcome.kind === "missing") throw new OutlastError("not_found", `No task ${id}`);
     if (outcome.kind === "final") throw new OutlastError("conflict", `Task ${id} already ${outcome.task.state}; nothing to cancel`);
@@ -361,8 +366,9 @@ export class Outlast {
   }
 
   /** Run a failed or cancelled task again, from its recorded steps. */
-  async retry(id: string): Promise<Task> {
+  async retry(id: string, scope: OwnerScope = {}): Promise<Task> {
     await this.ready();
+    await this.mustOwn(id, scope);
     const outcome = await this.store.retry(id, this.clock());
     if (outcome.kind === "missing") throw new OutlastError("not_found", `No task ${id}`);
     if (outcome.kind === "conflict") {
@@ -371,9 +377,16 @@ export class Outlast {
     return this.present(outcome.task);
   }
 
+  /** Another owner's task is "not found" for a scoped call (an owner never changes, so one read settles it). */
+  private async mustOwn(id: string, scope: OwnerScope): Promise<void> {
+    if (scope.owner === undefined) return;
+    if (!(await this.getRecord(id, scope))) throw new OutlastError("not_found", `No task ${String(id).slice(0, 80)}`);
+  }
+
   /**
    * The task's events after `after`, then live ones, ending after its final
-   * state. Each event carries the `cursor` to resume after it.
+   * state. Each event carries the `cursor` to resume after it. With `owner`,
+   * another owner's task throws OutlastError("not_found").
    */
   watch(id: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent> {
     return watchTask(
@@ -679,6 +692,15 @@ export class Outlast {
 }
 
 /** Most tasks of a queue one process runs at once: its perProcess share, never above the queue's limit. */
+/** Calls made for one owner: another owner's task does not exist for them. */
+export interface OwnerScope {
+  owner?: string;
+}
+
+function owns(scope: OwnerScope, record: { owner: string }): boolean {
+  return scope.owner === undefined || record.owner === scope.owner;
+}
+
 function perProcessLimit(options: QueueOptions | undefined): number {
   const concurrency = options?.concurrency ?? DEFAULT_CONCURRENCY;
   return Math.min(options?.perProcess ?? (concurrency === Infinity ? DEFAULT_CONCURRENCY : concurrency), concurrency);

@@ -14,6 +14,8 @@ export interface WatchOptions {
   after?: string | number;
   /** Stop watching when aborted. */
   signal?: AbortSignal;
+  /** Watch as this owner: another owner's task is not found. */
+  owner?: string;
 }
 
 const PAGE = 500;
@@ -108,7 +110,7 @@ export async function* watchTask(deps: WatchDeps, taskId: string, options: Watch
   try {
     const codec = await deps.cursors();
     const record = await deps.store.getTask(taskId);
-    if (!record) throw new OutlastError("not_found", `No task ${taskId}`);
+    if (!record || (options.owner !== undefined && record.owner !== options.owner)) throw new OutlastError("not_found", `No task ${taskId}`);
     let lastSeq = 0;
     if (options.after !== undefined) {
       const seq = codec.decode(options.after);

@@ -3,7 +3,7 @@ import { OutlastError } from "../core/errors.js";
 import { isTaskState } from "../core/states.js";
 import type { SubmitOptions } from "../engine/definitions.js";
 import type { Outlast } from "../engine/outlast.js";
-import { requireOwnerOrAdmin, visibleRecord } from "./access.js";
+import { checkTaskToken, requireOwnerOrAdmin, scopeOf, validId, visibleRecord } from "./access.js";
 import type { Principal } from "./auth.js";
 import { batchBody, parseBody, readJson, submitBody, type SubmitBody } from "./body.js";
 import type { z } from "zod";
@@ -75,24 +75,28 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
 
   app.get("/api/v1/tasks/:id", async (c) => {
     const principal = await ctx.authenticate(c.req.raw);
-    const record = await visibleRecord(outlast, principal, c.req.param("id"));
-    const task = await outlast.get(record.id);
-    if (!task) throw new OutlastError("not_found", `No task ${record.id}`);
+    const id = c.req.param("id");
+    checkTaskToken(principal, id);
+    const task = validId(id) ? await outlast.get(id, scopeOf(principal)) : null;
+    if (!task) throw new OutlastError("not_found", `No task ${id.slice(0, 80)}`);
     return c.json({ task });
   });
 
+  // A task token is not found on another task before it is refused a write on its own (404 before 403).
   app.post("/api/v1/tasks/:id/cancel", async (c) => {
     const principal = await ctx.authenticate(c.req.raw);
-    const record = await visibleRecord(outlast, principal, c.req.param("id"));
+    const id = c.req.param("id");
+    checkTaskToken(principal, id);
     requireOwnerOrAdmin(principal);
-    return c.json({ task: await outlast.cancel(record.id) }, 200);
+    return c.json({ task: await outlast.cancel(knownId(id), scopeOf(principal)) }, 200);
   });
 
   app.post("/api/v1/tasks/:id/retry", async (c) => {
     const principal = await ctx.authenticate(c.req.raw);
-    const record = await visibleRecord(outlast, principal, c.req.param("id"));
+    const id = c.req.param("id");
+    checkTaskToken(principal, id);
     requireOwnerOrAdmin(principal);
-    return c.json({ task: await outlast.retry(record.id) }, 202);
+    return c.json({ task: await outlast.retry(knownId(id), scopeOf(principal)) }, 202);
   });
 
   app.get("/api/v1/tasks/:id/artifacts", async (c) => {
@@ -106,6 +110,11 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
     const record = await visibleRecord(outlast, principal, c.req.param("id"));
     return artifactResponse(outlast, record.id, c.req.param("name"), c.req.header("range"));
   });
+}
+
+function knownId(id: string): string {
+  if (!validId(id)) throw new OutlastError("not_found", `No task ${id.slice(0, 80)}`);
+  return id;
 }
 
 async function listPage(outlast: Outlast, filter: Parameters<Outlast["list"]>[0]) {

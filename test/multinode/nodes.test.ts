@@ -51,8 +51,12 @@ test("every server lists every node with its open streams, a serve-only node and
   assert.equal(seen.find((n) => n.self)?.pid, a.process.pid);
   assert.equal(seen.find((n) => n.pid === worker.process.pid)?.streams, null, "a worker-only process serves no streams");
 
-  // B, serving no tasks, sees itself live and A's count from A's heartbeat.
-  const fromB = await nodesOf(urlB);
+  // B, serving no tasks, sees itself live and A's count from A's heartbeat
+  // (A's first heartbeat ran before its server started: wait for one that carries its count).
+  const fromB = await until(async () => {
+    const nodes = await nodesOf(urlB);
+    return nodes.find((n) => n.pid === a.process.pid)?.streams === 0 ? nodes : undefined;
+  }, "B to see A's stream count from A's heartbeat");
   const selfB = fromB.find((n) => n.self);
   assert.equal(selfB?.pid, b.process.pid);
   assert.equal(selfB?.streams, 2);
