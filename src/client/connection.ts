@@ -1,3 +1,4 @@
+import { applyEvent } from "../core/fold.js";
 import { backoffDelay, next, type ConnectionState, type Signal } from "./machine.js";
 import { SseParser, type SseMessage } from "./sse-parser.js";
 import { OutlastClientError, type StreamEvent, type Task, type TaskEvent, type WatchHandlers } from "./types.js";
@@ -244,26 +245,8 @@ export class Connection {
     const known = this.tasks.get(event.taskId);
     if (!known) return undefined;
     if (event.seq <= known.lastSeq) return null;
-    const task: Task = { ...known, lastSeq: event.seq, attempt: event.attempt };
-    if (event.type === "progress") task.progress = event.progress;
-    if (event.type === "state") {
-      task.state = event.state;
-      if (event.state === "running" && task.startedAt === null) task.startedAt = event.at;
-      if (event.state === "queued" || event.state === "running") {
-        task.error = null;
-        task.finishedAt = null;
-      } else {
-        task.finishedAt = event.at;
-        task.position = null;
-        task.etaMs = null;
-      }
-      if (event.state !== "queued") {
-        task.position = null;
-        task.etaMs = null;
-      }
-      if ("result" in event) task.result = event.result ?? null;
-      if (event.error) task.error = event.error;
-    }
+    // The same rule the stores follow (src/core/fold.ts): a live page and a reloaded one agree.
+    const task = applyEvent(known, event);
     this.tasks.set(event.taskId, task);
     return task;
   }

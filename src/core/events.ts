@@ -6,7 +6,16 @@ import { toIso, type TaskError } from "./task.js";
 export type TaskEventType = "state" | "progress" | "log" | "step";
 
 export type TaskEventData =
-  | { type: "state"; state: TaskState; result?: unknown; error?: TaskError; runAt?: string; reason?: string }
+  | {
+      type: "state";
+      state: TaskState;
+      result?: unknown;
+      error?: TaskError;
+      runAt?: string;
+      reason?: string;
+      /** On a `queued` event that runs an ended task again (resumed, retried): its new attempt budget. */
+      maxAttempts?: number;
+    }
   | { type: "progress"; progress: Progress }
   | { type: "log"; message: string }
   | { type: "step"; name: string };

@@ -220,4 +220,32 @@ describe("client SDK against a real server", () => {
     unsubscribe();
     await until(() => c.connectionState === "idle", "the watch to stop");
   });
+
+  test("a live view and a reloaded one show the same task after a retry: its error kept, its runAt moved", async (t) => {
+    const { client } = await setup(t, {
+      define: (outlast) =>
+        outlast.define("flaky", {
+          backoff: { baseMs: 400, maxMs: 400 },
+          run: (_input, ctx) => {
+            if (ctx.attempt === 1) throw new Error("first attempt fails");
+            return "ok";
+          },
+        }),
+    });
+    const c = client({ storage: memoryStorage() });
+    const { task } = await c.submit("flaky");
+    const views: Task[] = [];
+    const done = finished();
+    const stop = c.watch(task.id, { onTask: (view) => views.push(view), onFinish: done.resolve });
+    t.after(stop);
+    await until(() => views.some((view) => view.state === "queued" && view.attempt === 1), "the retry to be seen live");
+    const live = views.find((view) => view.state === "queued" && view.attempt === 1)!;
+    const reloaded = await c.get(task.id);
+    const fields = (view: Task) => ({ state: view.state, attempt: view.attempt, error: view.error, runAt: view.runAt, startedAt: view.startedAt, finishedAt: view.finishedAt, result: view.result, maxAttempts: view.maxAttempts });
+    if (reloaded.lastSeq === live.lastSeq) assert.deepEqual(fields(live), fields(reloaded));
+    assert.equal(live.error?.message, "first attempt fails");
+    assert.ok(Date.parse(live.runAt) > Date.parse(live.startedAt!), "the retry waits for its backoff");
+    assert.equal((await done.promise).state, "succeeded");
+    assert.equal(views.at(-1)?.error, null, "a later success clears the error");
+  });
 });

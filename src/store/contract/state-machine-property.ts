@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
+import { toPublicEvent } from "../../core/events.js";
+import { applyEvent } from "../../core/fold.js";
 import { canTransition, type TaskState } from "../../core/states.js";
+import { toIso, toPublicTask, type Task, type TaskRecord } from "../../core/task.js";
 import type { FinishOutcome, Lease, Store } from "../store.js";
 import type { ContractHarness } from "./store-contract.js";
 import { allEvents, claim, LEASE_MS, mustGet, QUEUE, stateOf, submitRequest, T0 } from "./support.js";
@@ -174,6 +177,26 @@ async function apply(store: Store, op: Exclude<Op, { kind: "wait" }>, world: Wor
   return now;
 }
 
+/** A task as submitted, before any event: what a fold starts from (every submit here uses the default 3 attempts). */
+function blankTask(record: TaskRecord): Task {
+  const createdAt = toIso(record.createdAt);
+  return {
+    ...toPublicTask(record),
+    state: "queued",
+    attempt: 0,
+    maxAttempts: 3,
+    progress: {},
+    position: null,
+    etaMs: null,
+    result: null,
+    error: null,
+    runAt: createdAt,
+    startedAt: null,
+    finishedAt: null,
+    lastSeq: 0,
+  };
+}
+
 function fromNewest<T>(list: readonly T[], back: number): T | undefined {
   return list.length === 0 ? undefined : list[list.length - 1 - (back % list.length)];
 }
@@ -205,6 +228,10 @@ async function checkInvariants(store: Store, world: World): Promise<void> {
       assert.ok(canTransition(states[i - 1]!, states[i]!), `illegal ${states[i - 1]} → ${states[i]} for ${tracked.id}`);
     }
     assert.equal(states.at(-1), record.state);
+
+    // The one rule of how events change a task: folding the log from seq 1 gives what the store holds.
+    const folded = events.reduce((task, event) => applyEvent(task, toPublicEvent(event)), blankTask(record));
+    assert.deepEqual(folded, toPublicTask(record), `folding the log of ${tracked.id} gives the stored task`);
     if (record.state !== tracked.state) assert.ok(canTransition(tracked.state, record.state), `illegal ${tracked.state} → ${record.state}`);
     tracked.state = record.state;
 

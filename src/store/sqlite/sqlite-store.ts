@@ -233,8 +233,9 @@ export class SqliteStore implements Store {
   /** Back to queued for another run, steps and checkpoint kept, with a fresh attempt budget. */
   private requeue(row: TaskRow, now: number, reason: string, budget: number = row.attempt_budget): TaskRow {
     const seq = row.last_seq + 1;
-    const updated = this.sql.requeue.get({ id: row.id, now, seq, max_attempts: row.attempt + budget })!;
-    this.appendEvent(updated, seq, row.attempt, now, { type: "state", state: "queued", reason });
+    const maxAttempts = row.attempt + budget;
+    const updated = this.sql.requeue.get({ id: row.id, now, seq, max_attempts: maxAttempts })!;
+    this.appendEvent(updated, seq, row.attempt, now, { type: "state", state: "queued", reason, maxAttempts });
     this.countQueued(row.queue, row.owner, 1);
     this.batch.touch(row.queue);
     return updated;

@@ -1,0 +1,50 @@
+import type { TaskEvent } from "./events.js";
+import type { Task } from "./task.js";
+
+/**
+ * A task after one more event of its log: the one rule of how events change
+ * a task, used by the browser client to keep its copy current and checked by
+ * the store contract (folding a task's log from seq 1 gives what the store
+ * holds). An event at or below the task's `lastSeq` changes nothing.
+ * `position` and `etaMs` are the server's estimates: an event can only end
+ * them (once the task is no longer queued).
+ */
+export function applyEvent<T extends Task>(task: T, event: TaskEvent): T {
+  if (event.seq <= task.lastSeq) return task;
+  const next: T = { ...task, lastSeq: event.seq, attempt: event.attempt };
+  if (event.type === "progress") next.progress = event.progress;
+  if (event.type !== "state") return next;
+
+  next.state = event.state;
+  if (event.state !== "queued") {
+    next.position = null;
+    next.etaMs = null;
+  }
+  switch (event.state) {
+    case "queued":
+      next.finishedAt = null;
+      if (event.reason === undefined) {
+        // A task's first event: a delayed one says when it may run.
+        if (event.runAt !== undefined) next.runAt = event.runAt;
+      } else if (task.state === "running" && event.reason === "retry") {
+        // Back off after a failed attempt: its error stays on show, and the next attempt waits until runAt.
+        if (event.error !== undefined) next.error = event.error;
+        next.runAt = event.runAt ?? event.at;
+      } else {
+        // Handed back (released, lease lost) or run again after it ended (resumed, retried): runnable now, clean.
+        next.error = null;
+        next.runAt = event.at;
+        if (task.state === "failed" || task.state === "canceled" || task.state === "succeeded") next.result = null;
+        if (event.maxAttempts !== undefined) next.maxAttempts = event.maxAttempts;
+      }
+      break;
+    case "running":
+      next.startedAt = event.at;
+      break;
+    default:
+      next.finishedAt = event.at;
+      next.result = event.state === "succeeded" ? (event.result ?? null) : null;
+      next.error = event.error ?? null;
+  }
+  return next;
+}
