@@ -34,6 +34,8 @@ export function exitCodeOf(error: unknown): ExitCode {
   if (error instanceof OutlastClientError) return error.code === "network" || error.status === 503 ? EXIT.unreachable : EXIT.failed;
   if (isOutlastError(error)) return error.code === "unavailable" ? EXIT.unreachable : EXIT.failed;
   const code = typeof error === "object" && error !== null ? String((error as { code?: unknown }).code ?? "") : "";
+  // A setup problem the message says how to fix (npm install pg), like a usage error.
+  if (code === "ERR_OUTLAST_PG_MISSING") return EXIT.usage;
   if (NET_CODES.has(code) || PG_UNREACHABLE.test(code)) return EXIT.unreachable;
   if (error instanceof Error && /directory does not exist|unable to open database file/i.test(error.message)) return EXIT.unreachable;
   return EXIT.failed;

@@ -12,7 +12,7 @@ Commands:
   tasks     list tasks
 
 Run outlast <command> --help for its options.
-Exit codes: 0 ok, 1 task failed/canceled or operation refused, 2 usage error,
+Exit codes: 0 ok, 1 task failed/canceled or operation refused, 2 usage or setup error,
 3 server or database unreachable.
 `;
 

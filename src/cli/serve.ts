@@ -23,7 +23,8 @@ ${DB_FLAGS_HELP}
   --lease-ms N      how long a worker holds a task without a heartbeat before
                     another may take it (default 15000)
   --no-anonymous    turn off anonymous browser sessions (POST /api/v1/session)
-  --max-upload-mb N largest book the audiobook app at / accepts (default 20)
+  --max-upload-mb N largest book the audiobook app at / accepts (default 20; the
+                    app runs only from a clone of the Outlast repository)
   --help            show this help
 
 Environment: OUTLAST_ADMIN_KEY (else one is generated and printed), OUTLAST_SECRET (token signing).

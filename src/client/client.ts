@@ -56,6 +56,9 @@ export class OutlastClient {
   private readonly connection: Connection;
 
   constructor(options: OutlastClientOptions) {
+    if (typeof (options as Partial<OutlastClientOptions> | undefined)?.baseUrl !== "string") {
+      throw new TypeError('new OutlastClient({ baseUrl }) needs the API\'s base URL: "" for this page\'s origin, or like "https://app.example/jobs"');
+    }
     this.options = options;
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.token = options.token ?? null;

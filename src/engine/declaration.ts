@@ -1,6 +1,7 @@
 import { OutlastError } from "../core/errors.js";
 import type { StandardSchemaV1 } from "../core/schema.js";
 import type { TaskDeclaration, TaskSpec } from "./definitions.js";
+import { checkTaskSpec } from "./submit-options.js";
 
 /**
  * Declares a task type — its name, input schema, queue and defaults — apart
@@ -20,6 +21,7 @@ export function declareTask<Input = unknown>(name: string, spec: TaskSpec<Input>
   if (typeof name !== "string") throw new OutlastError("bad_request", "declareTask needs a task name");
   if (spec === null || typeof spec !== "object") throw new OutlastError("bad_request", `declareTask("${name}") takes an options object`);
   if ("run" in spec) throw new OutlastError("bad_request", `declareTask("${name}") takes no run(): implement it with outlast.implement(task, run)`);
+  checkTaskSpec(name, spec as Record<string, unknown>);
   const declaration: TaskDeclaration<Input, unknown> = Object.freeze({
     name,
     spec: Object.freeze({ ...spec }),

@@ -1,5 +1,6 @@
 import type { BackoffOptions } from "../core/backoff.js";
 import type { StandardSchemaV1 } from "../core/schema.js";
+import type { Jsonified } from "../core/json.js";
 import type { Task } from "../core/task.js";
 import type { TaskContext } from "./context.js";
 
@@ -100,7 +101,8 @@ export interface DefinedTask<Input, Result> {
   readonly queue: string;
   /** Phantom field carrying the result type for inference; always undefined. */
   readonly resultType?: Result;
-  submit(input: Input, options?: SubmitOptions): Promise<Task<Result>>;
+  /** The task; its `result` is typed as stored (JSON: a Date comes back as a string). */
+  submit(input: Input, options?: SubmitOptions): Promise<Task<Jsonified<Result>>>;
 }
 
 /** A task name as this process knows it: declared (it may submit) and, with `run`, implemented (it may run). */

@@ -13,11 +13,12 @@ import { consoleLogger, systemClock, type Clock, type Logger } from "./clock.js"
 import { ProgressCoalescer } from "./context.js";
 import type { DefinedTask, QueueOptions, RegisteredDefinition, SubmitOptions, TaskDeclaration, TaskDefinition, TaskSpec } from "./definitions.js";
 import { isDeclaration } from "./declaration.js";
+import type { Jsonified } from "../core/json.js";
 import { Hub } from "./hub.js";
 import { QueueWorker } from "./queue-worker.js";
 import { Scheduler } from "./scheduler.js";
 import { CursorCodec, watchTask, type WatchEvent, type WatchOptions } from "./watch.js";
-import { checkSubmitOptions } from "./submit-options.js";
+import { checkSubmitOptions, checkTaskSpec } from "./submit-options.js";
 
 export interface OutlastOptions {
   store: Store;
@@ -101,6 +102,10 @@ export class Outlast {
   private readonly durations = new Map<string, { at: number; ms: number | null }>();
 
   constructor(options: OutlastOptions) {
+    const store = (options as Partial<OutlastOptions> | undefined)?.store as Partial<Store> | undefined;
+    if (typeof store?.init !== "function" || typeof store.submit !== "function") {
+      throw new OutlastError("bad_request", 'new Outlast({ store }) needs a store: sqliteStore({ path: "./outlast.db" }) from "outlast/sqlite", or postgresStore({ connectionString }) from "outlast/postgres"');
+    }
     this.store = options.store;
     this.leaseMs = positive(options.leaseMs ?? 15_000, "leaseMs");
     this.pollIntervalMs = positive(options.pollIntervalMs ?? 1000, "pollIntervalMs");
@@ -195,6 +200,7 @@ export class Outlast {
 
   private register(name: string, definition: RegisteredDefinition["definition"], declaration: RegisteredDefinition["declaration"]): void {
     checkName(name, "task name");
+    checkTaskSpec(name, definition as Record<string, unknown>);
     if (this.definitions.has(name)) throw new OutlastError("conflict", `Task "${name}" is already defined`);
     if (this.started && definition.run) throw new OutlastError("conflict", `Define "${name}" before outlast.start()`);
     const queue = definition.queue ?? DEFAULT_QUEUE;
@@ -206,7 +212,7 @@ export class Outlast {
     return {
       name,
       queue: this.definitions.get(name)!.queue,
-      submit: (input: Input, options?: SubmitOptions) => this.submit(name, input, options) as Promise<Task<Result>>,
+      submit: (input: Input, options?: SubmitOptions) => this.submit(name, input, options) as Promise<Task<Jsonified<Result>>>,
     };
   }
 
@@ -227,7 +233,7 @@ export class Outlast {
    * The returned task's `position` and `etaMs` are null: counting a long
    * queue costs time per submit, so ask `get(id)` when you show them.
    */
-  async submit<Input, Result>(task: TaskDeclaration<Input, Result> | DefinedTask<Input, Result>, input: Input, options?: SubmitOptions): Promise<Task<Result>>;
+  async submit<Input, Result>(task: TaskDeclaration<Input, Result> | DefinedTask<Input, Result>, input: Input, options?: SubmitOptions): Promise<Task<Jsonified<Result>>>;
   async submit(name: string, input?: unknown, options?: SubmitOptions): Promise<Task>;
   async submit(task: string | TaskDeclaration<unknown, unknown> | DefinedTask<unknown, unknown>, input?: unknown, options: SubmitOptions = {}): Promise<Task> {
     return (await this.submitWithOutcome(this.nameOf(task), input, options)).task;
@@ -262,7 +268,7 @@ export class Outlast {
    * idempotency key is submitted on its own.
    * @example const tasks = await outlast.submitMany("embed", chunks.map((text) => ({ text })), { owner: user.id });
    */
-  async submitMany<Input, Result>(task: TaskDeclaration<Input, Result> | DefinedTask<Input, Result>, inputs: readonly Input[], options?: Omit<SubmitOptions, "idempotencyKey" | "transaction">): Promise<Task<Result>[]>;
+  async submitMany<Input, Result>(task: TaskDeclaration<Input, Result> | DefinedTask<Input, Result>, inputs: readonly Input[], options?: Omit<SubmitOptions, "idempotencyKey" | "transaction">): Promise<Task<Jsonified<Result>>[]>;
   async submitMany(name: string, inputs: readonly unknown[], options?: Omit<SubmitOptions, "idempotencyKey" | "transaction">): Promise<Task[]>;
   async submitMany(
     task: string | TaskDeclaration<unknown, unknown> | DefinedTask<unknown, unknown>,

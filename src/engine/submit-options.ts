@@ -38,6 +38,29 @@ export function checkSubmitOptions(options: SubmitOptions, now: number): Checked
   return out;
 }
 
+/** Checks what a task definition (or declaration) gives beside its handler; a bad one is a `bad_request` naming it. */
+export function checkTaskSpec(name: string, spec: Record<string, unknown>): void {
+  const where = (field: string) => `Task "${name}": ${field}`;
+  try {
+    if (spec.maxAttempts !== undefined) integer(spec.maxAttempts, "maxAttempts", 1, 1000);
+    if (spec.timeoutMs !== undefined) integer(spec.timeoutMs, "timeoutMs", 1, 7 * 24 * 60 * 60 * 1000);
+    if (spec.priority !== undefined) integer(spec.priority, "priority", -1_000_000, 1_000_000);
+    if (spec.backoff !== undefined) {
+      const backoff = spec.backoff as Record<string, unknown> | null;
+      if (backoff === null || typeof backoff !== "object") throw bad("backoff", "must be { baseMs, maxMs }");
+      if (backoff.baseMs !== undefined) integer(backoff.baseMs, "backoff.baseMs", 0, MAX_DELAY_MS);
+      if (backoff.maxMs !== undefined) integer(backoff.maxMs, "backoff.maxMs", 0, MAX_DELAY_MS);
+    }
+    const input = spec.input as { "~standard"?: { validate?: unknown } } | null | undefined;
+    if (input !== undefined && typeof input?.["~standard"]?.validate !== "function") {
+      throw bad("input", "must be a Standard Schema validator (zod, valibot, arktype…), like z.object({ … })");
+    }
+  } catch (error) {
+    if (error instanceof OutlastError) throw new OutlastError("bad_request", where(error.message), { details: error.details });
+    throw error;
+  }
+}
+
 function text(value: unknown, field: string, max: number): string {
   if (typeof value !== "string" || value.length === 0 || value.length > max) throw bad(field, `must be a string of 1 to ${max} characters`);
   if (!isStorableText(value)) throw bad(field, "must be text without NUL characters or unpaired surrogates");

@@ -51,12 +51,18 @@ export type EngineSource = Outlast | (() => Outlast | Promise<Outlast>);
  * const handler = createHandler(() => getOutlast(), { basePath: "/jobs" }); // API at /jobs/api/v1/…
  */
 export function createHandler(source: EngineSource, options: HandlerOptions = {}): OutlastHandler {
+  if (typeof source !== "function" && (typeof source !== "object" || source === null || typeof (source as Partial<Outlast>).submit !== "function")) {
+    throw new OutlastError("bad_request", "createHandler(outlast, options) takes the engine (new Outlast(…)) or a function that returns it");
+  }
+  if (options.secret !== undefined && (typeof options.secret !== "string" || options.secret.length < 16)) {
+    throw new OutlastError("bad_request", "The token signing secret must be at least 16 characters");
+  }
   const adminKey = options.adminKey ?? (process.env.OUTLAST_ADMIN_KEY || undefined) ?? `olk_${randomBytes(24).toString("base64url")}`;
   if (adminKey.length < 16) throw new OutlastError("bad_request", "The admin key must be at least 16 characters");
   const basePath = checkBasePath(options.basePath);
   const corsOrigins = checkCors(options.cors);
   const allowedOrigins = [...(options.allowedOrigins ?? []), ...corsOrigins];
-  const innerOptions: HandlerOptions = { ...options, adminKey, allowedOrigins };
+  const innerOptions: HandlerOptions = { ...options, adminKey, allowedOrigins, basePath };
   if (typeof source !== "function") return withPrefix(buildHandler(source, innerOptions, adminKey), basePath);
 
   let inner: OutlastHandler | null = null;
@@ -149,7 +155,7 @@ function buildHandler(outlast: Outlast, options: HandlerOptions, adminKey: strin
   adminRoutes(app, ctx);
   const ops = opsRoutes(app, ctx);
   dashboardRoutes(app, ctx);
-  const page = options.homePage === undefined ? homePage() : options.homePage;
+  const page = options.homePage === undefined ? homePage(options.basePath ?? "") : options.homePage;
   if (page !== null) app.get("/", (c) => c.html(page));
 
   const fetch = async (request: Request): Promise<Response> => {

@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { getRequestListener, serve as serveNode } from "@hono/node-server";
+import { OutlastError } from "../core/errors.js";
 import type { Outlast } from "../engine/outlast.js";
 import { createHandler, type OutlastHandler } from "./handler.js";
 import type { HandlerOptions } from "./options.js";
@@ -43,6 +44,9 @@ export interface RunningServer {
  * console.log(`API on ${server.url}, admin key ${server.handler.adminKey}`);
  */
 export async function serve(outlast: Outlast, options: ServeOptions = {}): Promise<RunningServer> {
+  if (options.port !== undefined && (!Number.isSafeInteger(options.port) || options.port < 0 || options.port > 65535)) {
+    throw new OutlastError("bad_request", `serve: port must be a whole number from 0 to 65535, not ${JSON.stringify(options.port)}`);
+  }
   const handler = createHandler(outlast, options);
   const front = options.app?.(handler);
   const fetch = front ? async (request: Request) => (await front(request)) ?? handler.fetch(request) : handler.fetch;

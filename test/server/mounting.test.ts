@@ -32,6 +32,9 @@ test("basePath: the API and the dashboard answer under the prefix only, bodies a
   assert.equal(last?.data.state, "succeeded");
   assert.equal((await h.handler(new Request("http://app.example/jobs/healthz"))).status, 200);
   assert.equal((await h.handler(new Request("http://app.example/jobs/dashboard"))).status, 200);
+  const home = await (await h.handler(new Request("http://app.example/jobs/"))).text();
+  assert.match(home, /href="\/jobs\/healthz"/, "the home page links under the prefix");
+  assert.match(home, /href="\/jobs\/dashboard"/);
   for (const path of ["/api/v1/tasks", "/jobsx/api/v1/tasks", "/healthz", "/"]) {
     const response = await h.handler(new Request(`http://app.example${path}`, { headers: admin }));
     assert.equal(response.status, 404, path);

@@ -1,6 +1,6 @@
 import type { Database } from "better-sqlite3";
 import { dirname, join, resolve } from "node:path";
-import { QueueFullError } from "../../core/errors.js";
+import { OutlastError, QueueFullError } from "../../core/errors.js";
 import type { StoredEvent, TaskEventData } from "../../core/events.js";
 import type { Progress } from "../../core/progress.js";
 import { TASK_STATES, type TaskState } from "../../core/states.js";
@@ -74,6 +74,12 @@ export class SqliteStore implements Store {
   private readonly sql: Statements;
 
   constructor(options: SqliteStoreOptions) {
+    if (typeof (options as Partial<SqliteStoreOptions> | undefined)?.path !== "string" || options.path.length === 0) {
+      throw new OutlastError("bad_request", 'sqliteStore({ path }) needs a file path, like "./outlast.db" (":memory:" for a throwaway database)');
+    }
+    if (options.durability !== undefined && options.durability !== "full" && options.durability !== "normal") {
+      throw new OutlastError("bad_request", `sqliteStore: durability must be "full" or "normal", not ${JSON.stringify(options.durability)}`);
+    }
     this.db = openDatabase(options.path, options.durability ?? "full", options.busyTimeoutMs ?? 10_000);
     this.localDataDir = options.path === ":memory:" || options.path === "" ? null : join(dirname(resolve(options.path)), "outlast-data");
     try {

@@ -9,6 +9,8 @@ const convert = declareTask("book.convert", { queue: "tts", input: z.object({ te
   finishedAt: string;
 }>();
 
+const stamp = declareTask("stamp").returns<{ at: Date }>();
+
 const outlast = new Outlast({ store: sqliteStore({ path: "./outlast.db" }) });
 outlast.declare(convert);
 outlast.implement(convert, async (input, ctx) => {
@@ -31,6 +33,12 @@ export async function main(): Promise<void> {
   const task: Task<{ chapters: number; finishedAt: string }> = await outlast.submit(convert, { text: "a b c" }, { owner: "u1", priority: 2 });
   const chapters: number | undefined = task.result?.chapters;
   const counted = (await defined.submit({ to: 3 })).result?.counted;
+  // A task's result is typed as stored: a Date the handler returned is a string.
+  const stamped = await outlast.submit(stamp, undefined);
+  const at: string | undefined = stamped.result?.at;
+  // @ts-expect-error not a Date once stored
+  const asDate: Date | undefined = stamped.result?.at;
+  console.log(at, asDate);
   // @ts-expect-error the declared input is checked by the compiler too
   await outlast.submit(convert, { words: 3 });
   const handler = createHandler(outlast, { basePath: "/jobs", cors: { origins: ["https://app.example"] } });
