@@ -43,7 +43,51 @@ storeContract("postgres", {
 /** How long the tests below wait for delivery: generous, since a busy machine is slow but must not be wrong. */
 const SLOW_MS = 20_000;
 
+/**
+ * A pool whose connections throw a plain Error (not a database error) when
+ * asked to run the `nth` statement matching `pattern`: a write that fails
+ * half-way for a reason of its own.
+ */
+function faultyPool(pool: pg.Pool, pattern: RegExp, nth: number): pg.Pool {
+  let seen = 0;
+  const wrap = (client: pg.PoolClient): pg.PoolClient =>
+    new Proxy(client, {
+      get(target, key, receiver) {
+        if (key !== "query") return Reflect.get(target, key, receiver) as unknown;
+        return (config: string | { text: string }, ...rest: unknown[]) => {
+          const text = typeof config === "string" ? config : config.text;
+          if (pattern.test(text) && ++seen === nth) throw new Error("injected: the write broke half-way");
+          return (target.query as (...args: unknown[]) => unknown)(config, ...rest);
+        };
+      },
+    });
+  return new Proxy(pool, {
+    get(target, key, receiver) {
+      if (key === "connect") return async () => wrap(await target.connect());
+      return Reflect.get(target, key, receiver) as unknown;
+    },
+  });
+}
+
 describe("postgres store", () => {
+  test("a write that throws a non-database error half-way is rolled back whole, like on SQLite", async (t) => {
+    const [setup] = (await open(t, 1)) as [PostgresStore];
+    const tasks = [await submitNew(setup, T0), await submitNew(setup, T0)];
+    const claimed = await claim(setup, T0, { limit: 2, leaseMs: 1_000 });
+    assert.equal(claimed.tasks.length, 2);
+    // A second store on the same schema, whose second lease-expiry UPDATE throws.
+    const pool = await testPool(t, 4);
+    const store = postgresStore({ pool: faultyPool(pool, /SET state = 'queued', run_at = \$2/, 2), schema: setup.schema });
+    t.after(() => store.close());
+    await store.init();
+    await assert.rejects(store.recoverExpired(T0 + 60_000, "expired"), /injected/);
+    for (const task of tasks) {
+      assert.equal((await setup.getTask(task.id))?.state, "running", "neither task was moved: the first one's half of the write was rolled back");
+    }
+    // Without the fault the same write goes through.
+    assert.equal(await setup.recoverExpired(T0 + 60_000, "expired"), 2);
+  });
+
   test("a submit inside the application's transaction exists only if that transaction commits", async (t) => {
     const [store] = (await open(t, 1)) as [PostgresStore];
     const feed = record(store);

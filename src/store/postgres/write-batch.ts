@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { pgDriver } from "./driver.js";
+import { isRefusal } from "../refusal.js";
 import { isOutlastError } from "../../core/errors.js";
 import type { StoredEvent } from "../../core/events.js";
 import { isConnectionError, isRetryable, unavailable, type Queryable } from "./sql.js";
@@ -222,7 +222,8 @@ export class WriteBatch {
           try {
             outcomes[i] = { ok: true, value: await job.run(tx) };
           } catch (error) {
-            if (error instanceof pgDriver().DatabaseError || isConnectionError(error)) throw error;
+            // See refusal.ts: only a refusal leaves the rest of the batch to commit.
+            if (!isRefusal(error)) throw error;
             outcomes[i] = { ok: false, error };
           }
           i++;

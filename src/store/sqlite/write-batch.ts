@@ -1,5 +1,6 @@
 import type { Database } from "better-sqlite3";
 import { OutlastError } from "../../core/errors.js";
+import { isRefusal } from "../refusal.js";
 
 interface PendingWrite {
   run: () => unknown;
@@ -18,10 +19,10 @@ class Retry extends Error {}
  * fsync, so batching is what keeps durability cheap: on the reference
  * machine ~5,800 single-row commits/s against ~850,000 rows/s in batches.
  *
- * One write failing must not undo the others. Writes throw an OutlastError
- * only before they change anything (a full queue), so those are caught in
- * place. Any other error may come after a partial change: then the whole
- * batch is rolled back and run again with a savepoint around each write.
+ * One write failing must not undo the others, nor leave half of itself
+ * (refusal.ts): a refusal is caught in place. Any other error may come after
+ * a partial change: then the whole batch is rolled back and run again with a
+ * savepoint around each write.
  * Savepoints cost two statements a write, which is why they are the
  * exception and not the rule.
  */
@@ -48,7 +49,7 @@ export class WriteBatch {
         try {
           return { ok: true, value: write.run() };
         } catch (error) {
-          if (error instanceof OutlastError) return { ok: false, error };
+          if (isRefusal(error)) return { ok: false, error };
           throw new Retry("retry with savepoints", { cause: error });
         }
       });
