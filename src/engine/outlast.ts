@@ -402,6 +402,45 @@ export class Outlast {
     );
   }
 
+  /**
+   * Every event of the tasks in `filter` (one task, one owner's, or all) as
+   * this process hears it committed, superseded progress included: what the
+   * server's streams and statistics are built on. Returns the unsubscribe function.
+   */
+  onTaskEvents(filter: { taskId?: string; owner?: string }, listener: (event: StoredEvent) => void): () => void {
+    if (filter.taskId !== undefined) return this.hub.onTask(filter.taskId, listener);
+    if (filter.owner !== undefined) return this.hub.onOwner(filter.owner, listener);
+    return this.hub.onAll(listener);
+  }
+
+  /** Listeners of task events in this process right now (watches, streams, statistics). */
+  get watcherCount(): number {
+    return this.hub.watcherCount;
+  }
+
+  /** A page of a task's stored events after `afterSeq`, oldest first; scoped like {@link get} (another owner's: none). */
+  async readEvents(id: string, afterSeq: number, limit: number, scope: OwnerScope = {}): Promise<TaskEvent[]> {
+    if (!(await this.getRecord(id, scope))) return [];
+    return (await this.store.readEvents(id, afterSeq, limit)).map(toPublicEvent);
+  }
+
+  /** Ids of unfinished tasks (running, then queued), newest first, at most `limit` of each: where an owner-wide stream starts. */
+  async unfinishedTaskIds(filter: { owner?: string }, limit: number): Promise<string[]> {
+    await this.ready();
+    const ids: string[] = [];
+    for (const state of ["running", "queued"] as const) {
+      const page = await this.store.listTasks({ ...filter, state, limit });
+      for (const record of page.tasks) ids.push(record.id);
+    }
+    return ids;
+  }
+
+  /** A secret kept in the database and shared by every process on it, made by `make` the first time (token signing keys). */
+  async sharedSecret(name: string, make: () => string): Promise<string> {
+    await this.ready();
+    return this.store.getOrCreateSecret(name, make);
+  }
+
   /** The cursor codec of this database (cursors name the database they came from). */
   async cursors(): Promise<CursorCodec> {
     if (!this.codec) this.codec = new CursorCodec((await this.ready()).databaseId);

@@ -70,7 +70,7 @@ export function adminRoutes(app: Hono, ctx: ServerContext): void {
       heartbeatAt: new Date(w.heartbeatAt).toISOString(),
       running: w.running,
     }));
-    return c.json({ workers, watchers: outlast.hub.watcherCount, streams: ctx.streams.open.size });
+    return c.json({ workers, watchers: outlast.watcherCount, streams: ctx.streams.open.size });
   });
 
   app.get("/metrics", async (c) => {

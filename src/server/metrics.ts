@@ -36,7 +36,7 @@ export class ServerMetrics {
       help: "Event listeners in this process",
       registers,
       collect() {
-        this.set(outlast.hub.watcherCount);
+        this.set(outlast.watcherCount);
       },
     });
     const tasks = new Gauge({ name: "outlast_tasks", help: "Tasks by queue and state", labelNames: ["queue", "state"], registers });

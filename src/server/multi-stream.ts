@@ -98,22 +98,16 @@ export class MultiStream {
 
     const listener = (event: StoredEvent) => this.onEvent(event);
     if (this.scope.tasks) {
-      for (const id of this.scope.tasks) this.stopListening.push(this.outlast.hub.onTask(id, listener));
-    } else if (this.scope.owner !== null) {
-      this.stopListening.push(this.outlast.hub.onOwner(this.scope.owner, listener));
+      for (const id of this.scope.tasks) this.stopListening.push(this.outlast.onTaskEvents({ taskId: id }, listener));
     } else {
-      this.stopListening.push(this.outlast.hub.onAll(listener));
+      this.stopListening.push(this.outlast.onTaskEvents(this.scope.owner !== null ? { owner: this.scope.owner } : {}, listener));
     }
     if (this.sse.closed) return this.stop();
 
     const ids = new Set<string>();
     if (this.scope.tasks) for (const id of this.scope.tasks) ids.add(id);
     else {
-      const filter = this.scope.owner === null ? {} : { owner: this.scope.owner };
-      for (const state of ["running", "queued"] as const) {
-        const page = await this.outlast.store.listTasks({ ...filter, state, limit: ACTIVE_LIMIT });
-        for (const record of page.tasks) ids.add(record.id);
-      }
+      for (const id of await this.outlast.unfinishedTaskIds(this.scope.owner === null ? {} : { owner: this.scope.owner }, ACTIVE_LIMIT)) ids.add(id);
     }
     // Tasks the client was following when it dropped: replay what they missed, even if they ended since.
     for (const id of this.followed.keys()) ids.add(id);

@@ -1,7 +1,6 @@
 import { hostname } from "node:os";
 import type { Hono } from "hono";
 import { OutlastError } from "../core/errors.js";
-import { toPublicEvent } from "../core/events.js";
 import { validId } from "./access.js";
 import { requireAdmin } from "./auth.js";
 import type { ServerContext } from "./context.js";
@@ -18,7 +17,7 @@ const MAX_EVENTS_PAGE = 500;
  */
 export function opsRoutes(app: Hono, ctx: ServerContext): { close(): void } {
   const { outlast } = ctx;
-  const stats = new TaskStats((listener) => outlast.hub.onAll(listener));
+  const stats = new TaskStats((listener) => outlast.onTaskEvents({}, listener));
   const startedAt = new Date().toISOString();
 
   app.get("/api/v1/stats", async (c) => {
@@ -41,7 +40,7 @@ export function opsRoutes(app: Hono, ctx: ServerContext): { close(): void } {
         startedAt,
         heartbeatAt: self ? new Date(self.heartbeatAt).toISOString() : null,
         streams: ctx.streams.open.size,
-        listeners: outlast.hub.watcherCount,
+        listeners: outlast.watcherCount,
         running: self?.running.length ?? outlast.runningHere.length,
       },
       ...workers
@@ -68,9 +67,8 @@ export function opsRoutes(app: Hono, ctx: ServerContext): { close(): void } {
     if (!record) throw new OutlastError("not_found", `No task ${id.slice(0, 80)}`);
     const after = wholeNumber(c.req.query("after") ?? "0", "after", 0, Number.MAX_SAFE_INTEGER);
     const limit = wholeNumber(c.req.query("limit") ?? String(MAX_EVENTS_PAGE), "limit", 1, MAX_EVENTS_PAGE);
-    const [task, stored] = await Promise.all([outlast.get(id), outlast.store.readEvents(id, after, limit)]);
+    const [task, events] = await Promise.all([outlast.get(id), outlast.readEvents(id, after, limit)]);
     if (!task) throw new OutlastError("not_found", `No task ${id.slice(0, 80)}`);
-    const events = stored.map(toPublicEvent);
     const last = events.at(-1);
     return c.json({
       task,

@@ -61,7 +61,7 @@ export class TaskStats {
   private readonly queuedAt = new Map<string, number>();
   private readonly stop: () => void;
 
-  /** `subscribe` is the engine's feed of every event, e.g. `(l) => outlast.hub.onAll(l)`. */
+  /** `subscribe` is the engine's feed of every event, e.g. `(l) => outlast.onTaskEvents({}, l)`. */
   constructor(subscribe: (listener: (event: StoredEvent) => void) => () => void) {
     this.stop = subscribe((event) => this.record(event));
   }

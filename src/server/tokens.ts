@@ -29,7 +29,7 @@ export function signingKey(outlast: Outlast, secret?: string): Promise<Uint8Arra
   if (fromEnv) return Promise.resolve(keyOf(fromEnv));
   let key = keys.get(outlast);
   if (!key) {
-    key = outlast.store.getOrCreateSecret(SECRET_NAME, () => randomBytes(32).toString("base64url")).then(keyOf);
+    key = outlast.sharedSecret(SECRET_NAME, () => randomBytes(32).toString("base64url")).then(keyOf);
     // A failed read (store down) must not poison later attempts.
     key.catch(() => keys.delete(outlast));
     keys.set(outlast, key);
