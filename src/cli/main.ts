@@ -10,6 +10,7 @@ Commands:
   submit    submit a task through the HTTP API
   watch     show a task's progress until it ends
   tasks     list tasks
+  queue     show and change queue limits on every node
 
 Run outlast <command> --help for its options.
 Exit codes: 0 ok, 1 task failed/canceled or operation refused, 2 usage or setup error,
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, (argv: readonly string[]) => Promise<ExitCode | v
   submit: async (argv) => (await import("./submit.js")).submitCommand(argv),
   watch: async (argv) => (await import("./watch.js")).watchCommand(argv),
   tasks: async (argv) => (await import("./tasks.js")).tasksCommand(argv),
+  queue: async (argv) => (await import("./queue.js")).queueCommand(argv),
 };
 
 async function main(argv: readonly string[]): Promise<void> {

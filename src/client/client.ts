@@ -6,6 +6,8 @@ import {
   type ClientSubmitOptions,
   type KeyValueStorage,
   type ListFilter,
+  type QueueChange,
+  type QueueView,
   type Task,
   type WatchHandlers,
 } from "./types.js";
@@ -121,6 +123,16 @@ export class OutlastClient {
     const task = (await this.call<{ task: Task }>("POST", `/api/v1/tasks/${encodeURIComponent(id)}/retry`)).task;
     this.remembered?.add(task.id);
     return task;
+  }
+
+  /** Every queue with its limits and counts (admin key). */
+  async queues(): Promise<QueueView[]> {
+    return (await this.call<{ queues: QueueView[] }>("GET", "/api/v1/queues")).queues;
+  }
+
+  /** Change a queue's limits on every node, pause or resume it, or `reset` it to what code declares (admin key). */
+  async updateQueue(name: string, change: QueueChange): Promise<QueueView> {
+    return (await this.call<{ queue: QueueView }>("PATCH", `/api/v1/queues/${encodeURIComponent(name)}`, change)).queue;
   }
 
   /** Ask the server for an anonymous session (sets its cookie); use the returned token or rely on the cookie. */

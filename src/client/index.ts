@@ -13,6 +13,8 @@ export type {
   TaskEvent,
   Progress,
   ConnectionState,
+  QueueView,
+  QueueChange,
 } from "./types.js";
 export { SseParser } from "./sse-parser.js";
 export type { SseMessage } from "./sse-parser.js";

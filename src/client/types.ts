@@ -48,6 +48,27 @@ export interface ListFilter {
   cursor?: string;
 }
 
+/** A queue as `GET /api/v1/queues` shows it (admin key). null: no limit. */
+export interface QueueView {
+  name: string;
+  paused: boolean;
+  concurrency: number | null;
+  maxQueued: number | null;
+  perOwner: { concurrency: number | null; maxQueued: number | null };
+  /** The limits an operator changed, which hold over what code declares: "concurrency", "maxQueued", "perOwner.concurrency", "perOwner.maxQueued". */
+  overridden: string[];
+  counts: Record<TaskState, number>;
+}
+
+/** `PATCH /api/v1/queues/:name` (admin key): limits to change (null: no limit), a pause, or `reset` back to what code declares. */
+export interface QueueChange {
+  concurrency?: number | null;
+  maxQueued?: number | null;
+  perOwner?: { concurrency?: number | null; maxQueued?: number | null };
+  paused?: boolean;
+  reset?: boolean;
+}
+
 /** An error answer of the API, or a network failure (`code: "network"`). */
 export class OutlastClientError extends Error {
   readonly status: number;

@@ -9,6 +9,7 @@ import { validateInput } from "../core/schema.js";
 import type { TaskState } from "../core/states.js";
 import { toPublicTask, type Task, type TaskRecord } from "../core/task.js";
 import type { QueueInfo, Store, StoreInfo, SubmitOutcome, SubmitRequest, WorkerHeartbeat } from "../store/store.js";
+import { byName, type QueueLimitsPatch, type QueueSettings } from "../core/queue-limits.js";
 import { consoleLogger, systemClock, type Clock, type Logger } from "./clock.js";
 import { ProgressCoalescer } from "./context.js";
 import type { DefinedTask, QueueOptions, RegisteredDefinition, SubmitOptions, TaskDeclaration, TaskDefinition, TaskSpec } from "./definitions.js";
@@ -83,6 +84,11 @@ export class Outlast {
   private readonly logger: Logger;
   private readonly retention: OutlastOptions["retention"];
   private readonly definitions = new Map<string, RegisteredDefinition>();
+  /** The queues' settings as last read from the store. */
+  private readonly settings = new Map<string, QueueSettings>();
+  private settingsAt = -Infinity;
+  /** `start({ perProcess })`: this process's cap on every queue it runs. */
+  private processShare = Infinity;
   private readonly queues = new Map<string, QueueOptions>();
   private readonly streamCounters = new Set<() => number>();
   private readonly workers = new Map<string, QueueWorker>();
@@ -532,9 +538,10 @@ export class Outlast {
     this.startedAt = this.clock();
     const queueNames = options.queues ? new Set(options.queues) : defined;
     for (const name of new Set([...defined, ...this.queues.keys()])) await this.saveQueue(name);
+    this.processShare = options.perProcess ?? Infinity;
     for (const name of queueNames) {
       const queueOptions = this.queues.get(name);
-      const limit = Math.min(options.perProcess ?? Infinity, perProcessLimit(queueOptions));
+      const limit = this.localLimit(name);
       const worker = new QueueWorker(
         { queue: name, workerId: this.workerId, limit, prefetch: queueOptions?.prefetch ?? 0, leaseMs: this.leaseMs, pollIntervalMs: this.pollIntervalMs },
         this.definitions,
@@ -553,6 +560,8 @@ export class Outlast {
       for (const worker of this.workers.values()) if (!queues || queues.has(worker.queue)) worker.pump();
     });
     for (const worker of this.workers.values()) worker.start();
+    // The stored limits are the store's (an operator may change them): every process reads them again each second.
+    this.every(SETTINGS_REFRESH_MS, () => this.refreshSettings(), true);
     this.every(this.heartbeatMs, () => this.heartbeat());
     this.every(Math.max(250, Math.min(this.leaseMs / 2, 5_000)), () => this.recover());
     if (this.retention !== false) this.every(this.retention?.checkEveryMs ?? 60_000, () => this.purge(), true);
@@ -608,18 +617,72 @@ export class Outlast {
     return this.info;
   }
 
+  /** Writes what this process's code declares of a queue (only that), and says where it differs from an earlier declaration. */
   private async saveQueue(name: string): Promise<void> {
-    const options = this.queues.get(name) ?? {};
-    await this.store.configureQueue(
-      {
-        name,
-        concurrency: options.concurrency === Infinity ? null : (options.concurrency ?? DEFAULT_CONCURRENCY),
-        maxQueued: options.maxQueued ?? null,
-        ownerConcurrency: options.perOwner?.concurrency ?? null,
-        ownerMaxQueued: options.perOwner?.maxQueued ?? null,
-      },
-      this.clock(),
-    );
+    const options = this.queues.get(name);
+    const declared: QueueLimitsPatch = {};
+    if (options?.concurrency !== undefined) declared.concurrency = options.concurrency === Infinity ? null : options.concurrency;
+    if (options?.maxQueued !== undefined) declared.maxQueued = options.maxQueued;
+    if (options?.perOwner?.concurrency !== undefined) declared.ownerConcurrency = options.perOwner.concurrency;
+    if (options?.perOwner?.maxQueued !== undefined) declared.ownerMaxQueued = options.perOwner.maxQueued;
+    const { settings, conflicts } = await this.store.declareQueue(name, declared, this.clock());
+    this.settings.set(name, settings);
+    for (const conflict of conflicts) {
+      const held = settings.overrides[conflict.field] !== undefined;
+      this.logger.warn(
+        { queue: name, ...conflict },
+        `queue "${name}": this process declares ${conflict.field} ${limitText(conflict.declared)} where ${limitText(conflict.stored)} was declared before; ` +
+          (held ? `an operator's ${limitText(settings.overrides[conflict.field] ?? null)} holds until reset` : `${limitText(conflict.declared)} now applies on every process`),
+      );
+    }
+    const worker = this.workers.get(name);
+    worker?.setLimit(this.localLimit(name));
+  }
+
+  /** Reads every queue's stored settings, and lets this process's workers follow a changed limit. */
+  private async refreshSettings(): Promise<void> {
+    for (const settings of await this.store.queueSettings()) this.settings.set(settings.name, settings);
+    this.settingsAt = this.clock();
+    for (const worker of this.workers.values()) worker.setLimit(this.localLimit(worker.queue));
+  }
+
+  /** Stored settings at most a second old, for a process that runs no refresh of its own (no workers started). */
+  private async storedSettings(queue: string): Promise<QueueSettings | undefined> {
+    if (!this.started && this.clock() - this.settingsAt > SETTINGS_REFRESH_MS) await this.refreshSettings();
+    return this.settings.get(queue);
+  }
+
+  /** Tasks this process runs at once from a queue: its share, within the stored limit. */
+  private localLimit(queue: string): number {
+    const options = this.queues.get(queue);
+    const share = Math.min(this.processShare, options?.perProcess ?? Infinity);
+    const stored = this.settings.get(queue)?.limits.concurrency;
+    const concurrency = stored !== undefined ? stored : options?.concurrency === Infinity ? null : (options?.concurrency ?? DEFAULT_CONCURRENCY);
+    // No shared limit: each process runs its share, DEFAULT_CONCURRENCY when it set none.
+    if (concurrency === null) return Number.isFinite(share) ? share : DEFAULT_CONCURRENCY;
+    return Math.min(share, concurrency);
+  }
+
+  /**
+   * Change a queue's limits on every process (within a second), over what
+   * any code declares, until `reset` (back to the declared limits). null: no limit.
+   * @example await outlast.setQueueLimits("tts", { concurrency: 4 });
+   * @example await outlast.setQueueLimits("tts", {}, { reset: true });
+   */
+  async setQueueLimits(name: string, change: QueueLimitsChange = {}, options: { reset?: boolean } = {}): Promise<QueueSettings> {
+    await this.ready();
+    const settings = await this.store.setQueueLimits(name, checkLimitsChange(name, change), options.reset === true, this.clock());
+    if (!settings) throw new OutlastError("not_found", `No queue "${String(name).slice(0, 128)}"`);
+    this.settings.set(name, settings);
+    this.workers.get(name)?.setLimit(this.localLimit(name));
+    return settings;
+  }
+
+  /** Every queue's stored settings: what applies, what code declared, what an operator changed. */
+  async queueSettings(): Promise<QueueSettings[]> {
+    await this.ready();
+    await this.refreshSettings();
+    return [...this.settings.values()].sort(byName);
   }
 
   private async heartbeat(): Promise<void> {
@@ -699,9 +762,9 @@ export class Outlast {
     let etaMs: number | null = null;
     if (position !== null) {
       const mean = await this.meanDuration(record.queue, now);
-      const options = this.queues.get(record.queue);
+      const stored = (await this.storedSettings(record.queue))?.limits.concurrency;
       // With no shared limit, this process's share is the best guess at how many run at once.
-      const concurrency = options?.concurrency === Infinity ? perProcessLimit(options) : (options?.concurrency ?? DEFAULT_CONCURRENCY);
+      const concurrency = stored === null || stored === undefined ? this.localLimit(record.queue) : stored;
       if (mean !== null) etaMs = Math.round(Math.ceil(position / concurrency) * mean);
     }
     return toPublicTask(record, position, etaMs);
@@ -746,9 +809,35 @@ function owns(scope: OwnerScope, record: { owner: string }): boolean {
   return scope.owner === undefined || record.owner === scope.owner;
 }
 
-function perProcessLimit(options: QueueOptions | undefined): number {
-  const concurrency = options?.concurrency ?? DEFAULT_CONCURRENCY;
-  return Math.min(options?.perProcess ?? (concurrency === Infinity ? DEFAULT_CONCURRENCY : concurrency), concurrency);
+const SETTINGS_REFRESH_MS = 1_000;
+
+/** An operator's change of a queue's limits, in the queue options' own names. null: no limit. */
+export interface QueueLimitsChange {
+  concurrency?: number | null;
+  maxQueued?: number | null;
+  perOwner?: { concurrency?: number | null; maxQueued?: number | null };
+}
+
+function checkLimitsChange(queue: string, change: QueueLimitsChange): QueueLimitsPatch {
+  if (change === null || typeof change !== "object") throw new OutlastError("bad_request", `Queue "${queue}": the change must be an object of limits`);
+  const perOwner = change.perOwner ?? {};
+  if (perOwner === null || typeof perOwner !== "object") throw new OutlastError("bad_request", `Queue "${queue}": perOwner must be an object`);
+  const out: QueueLimitsPatch = {};
+  const take = (value: unknown, field: keyof QueueLimitsPatch, name: string) => {
+    if (value === undefined) return;
+    if (value === null || (field === "concurrency" && value === Infinity)) out[field] = null;
+    else if (typeof value === "number" && Number.isSafeInteger(value) && value >= 1 && value <= 1_000_000_000) out[field] = value;
+    else throw new OutlastError("bad_request", `Queue "${queue}": ${name} must be a whole number of at least 1, or null for no limit`, { details: { field: name } });
+  };
+  take(change.concurrency, "concurrency", "concurrency");
+  take(change.maxQueued, "maxQueued", "maxQueued");
+  take(perOwner.concurrency, "ownerConcurrency", "perOwner.concurrency");
+  take(perOwner.maxQueued, "ownerMaxQueued", "perOwner.maxQueued");
+  return out;
+}
+
+function limitText(value: number | null): string {
+  return value === null ? "no limit" : String(value);
 }
 
 function checkName(name: unknown, what: string): asserts name is string {

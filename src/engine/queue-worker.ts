@@ -91,6 +91,17 @@ export class QueueWorker {
     while (this.inFlight) await this.inFlight;
   }
 
+  /** Run at most `limit` at once from now on (the stored concurrency changed); running tasks are never stopped for it. */
+  setLimit(limit: number): void {
+    if (limit === this.options.limit) return;
+    const raised = limit > this.options.limit;
+    this.options.limit = limit;
+    if (raised) {
+      this.fill();
+      this.pump();
+    }
+  }
+
   /** How many more tasks a claim may bring: free slots, plus room to claim ahead. */
   private get wanted(): number {
     return Math.max(0, this.options.limit + this.options.prefetch - this.running.size);

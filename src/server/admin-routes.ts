@@ -3,7 +3,8 @@ import { OutlastError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
 import type { QueueInfo } from "../store/store.js";
 import { checkOrigin, readCookie, requireAdmin, SESSION_COOKIE } from "./auth.js";
-import { parseBody, readJson, tokenBody } from "./body.js";
+import { parseBody, queuePatchBody, readJson, tokenBody } from "./body.js";
+import type { QueueLimitsChange } from "../engine/outlast.js";
 import type { ServerContext } from "./context.js";
 import { MAX_TTL_SECONDS, DEFAULT_OWNER_TTL_SECONDS, checkOwner, signOwnerToken, verifyToken } from "./tokens.js";
 
@@ -59,6 +60,26 @@ export function adminRoutes(app: Hono, ctx: ServerContext): void {
     });
   }
 
+  app.patch("/api/v1/queues/:name", async (c) => {
+    requireAdmin(await ctx.authenticate(c.req.raw));
+    const name = c.req.param("name");
+    const body = parseBody(queuePatchBody, await readJson(c.req.raw, ctx.options.bodyLimitBytes));
+    const change: QueueLimitsChange = {};
+    if (body.concurrency !== undefined) change.concurrency = body.concurrency;
+    if (body.maxQueued !== undefined) change.maxQueued = body.maxQueued;
+    if (body.perOwner !== undefined) {
+      change.perOwner = {};
+      if (body.perOwner.concurrency !== undefined) change.perOwner.concurrency = body.perOwner.concurrency;
+      if (body.perOwner.maxQueued !== undefined) change.perOwner.maxQueued = body.perOwner.maxQueued;
+    }
+    await outlast.setQueueLimits(name, change, { reset: body.reset === true });
+    if (body.paused === true) await outlast.pauseQueue(name);
+    if (body.paused === false) await outlast.resumeQueue(name);
+    const queue = (await outlast.listQueues()).find((q) => q.name === name);
+    if (!queue) throw new OutlastError("not_found", `No queue named "${name.slice(0, 128)}"`);
+    return c.json({ queue: publicQueue(queue) });
+  });
+
   app.get("/api/v1/workers", async (c) => {
     requireAdmin(await ctx.authenticate(c.req.raw));
     const workers = (await outlast.listWorkers()).map((w) => ({
@@ -93,8 +114,20 @@ export function adminRoutes(app: Hono, ctx: ServerContext): void {
 }
 
 function publicQueue(q: QueueInfo) {
-  return { name: q.name, paused: q.paused, concurrency: q.concurrency, maxQueued: q.maxQueued, counts: q.counts };
+  const overridden = Object.keys(q.overrides).map((field) => OVERRIDE_NAMES[field as keyof typeof OVERRIDE_NAMES]);
+  return {
+    name: q.name,
+    paused: q.paused,
+    concurrency: q.concurrency,
+    maxQueued: q.maxQueued,
+    perOwner: { concurrency: q.ownerConcurrency, maxQueued: q.ownerMaxQueued },
+    overridden,
+    counts: q.counts,
+  };
 }
+
+/** The API's names of the limits an operator changed. */
+const OVERRIDE_NAMES = { concurrency: "concurrency", maxQueued: "maxQueued", ownerConcurrency: "perOwner.concurrency", ownerMaxQueued: "perOwner.maxQueued" } as const;
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

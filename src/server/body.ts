@@ -80,6 +80,20 @@ export const batchBody = submitBody
   // Strict: an idempotencyKey or input sent here by mistake is an error, not silently dropped.
   .strict();
 
+const limit = z.number().int().min(1).max(1_000_000_000).nullable().optional();
+
+/** `PATCH /api/v1/queues/:name`: an operator's change of a queue's limits, in the queue options' own names. */
+export const queuePatchBody = z
+  .object({
+    concurrency: limit,
+    maxQueued: limit,
+    perOwner: z.object({ concurrency: limit, maxQueued: limit }).strict().optional(),
+    paused: z.boolean().optional(),
+    /** Drop every earlier change first: back to what code declares. */
+    reset: z.boolean().optional(),
+  })
+  .strict();
+
 export const tokenBody = z.object({
   owner: z.string().min(1).max(256),
   ttlSeconds: z.number().int().min(1).optional(),

@@ -1,4 +1,5 @@
 import type { StoredEvent } from "../core/events.js";
+import type { DeclarationConflict, QueueLimitsPatch, QueueSettings } from "../core/queue-limits.js";
 import type { Progress } from "../core/progress.js";
 import type { TaskState } from "../core/states.js";
 import type { TaskError, TaskRecord } from "../core/task.js";
@@ -25,8 +26,17 @@ export interface Store {
   close(): Promise<void>;
 
   // ── queues ──────────────────────────────────────────────────────────
-  /** Record a queue's limits so every process on this database enforces the same ones. */
-  configureQueue(config: QueueConfig, now: number): Promise<void>;
+  /**
+   * Write what this process's code declares of a queue's limits — only the
+   * fields given — creating the queue if needed (core/queue-limits.ts).
+   * Answers the settings as stored and where the declaration differs from
+   * the one stored before it.
+   */
+  declareQueue(name: string, declared: QueueLimitsPatch, now: number): Promise<{ settings: QueueSettings; conflicts: DeclarationConflict[] }>;
+  /** An operator's change of a queue's limits (held over declarations); `reset` drops earlier changes first. Null when there is no such queue. */
+  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings | null>;
+  /** Every queue's stored settings (no counts: cheap enough to read every second). */
+  queueSettings(): Promise<QueueSettings[]>;
   setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean>;
   listQueues(): Promise<QueueInfo[]>;
 
@@ -149,6 +159,8 @@ export interface QueueConfig {
 
 export interface QueueInfo extends QueueConfig {
   paused: boolean;
+  /** The limits an operator set, which hold over what code declares. */
+  overrides: QueueLimitsPatch;
   counts: Record<TaskState, number>;
 }
 

@@ -7,9 +7,9 @@ import type { ContractHarness } from "./store-contract.js";
 import { allEvents, claim, claimOne, eventually, mustGet, QUEUE, stateOf, submitNew, submitRequest, subscriptionsLive, T0 } from "./support.js";
 
 function limits(store: Store, config: { concurrency?: number; maxQueued?: number; ownerConcurrency?: number; ownerMaxQueued?: number }) {
-  return store.configureQueue(
+  return store.declareQueue(
+    QUEUE,
     {
-      name: QUEUE,
       concurrency: config.concurrency ?? null,
       maxQueued: config.maxQueued ?? null,
       ownerConcurrency: config.ownerConcurrency ?? null,

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import type { TaskRecord } from "../../core/task.js";
 import type { Store, TaskFilter, WorkerHeartbeat } from "../store.js";
 import type { ContractHarness } from "./store-contract.js";
-import { allEvents, claimOne, heartbeatHeld, mustGet, QUEUE, running, stateOf, submitNew, submitRequest, T0 } from "./support.js";
+import { allEvents, claim, claimOne, heartbeatHeld, mustGet, QUEUE, running, stateOf, submitNew, submitRequest, T0 } from "./support.js";
 
 /** Every task the filter lists, following cursors page by page. */
 async function listAll(store: Store, filter: Omit<TaskFilter, "cursor">): Promise<TaskRecord[]> {
@@ -162,7 +162,7 @@ export function operations(harness: ContractHarness): void {
 
   test("listQueues shows configured limits, pause and counts by state", async (t) => {
     const store = await harness.make(t);
-    await store.configureQueue({ name: QUEUE, concurrency: 4, maxQueued: 100, ownerConcurrency: 2, ownerMaxQueued: 10 }, T0);
+    await store.declareQueue(QUEUE, { concurrency: 4, maxQueued: 100, ownerConcurrency: 2, ownerMaxQueued: 10 }, T0);
     await running(store, T0);
     await submitNew(store, T0);
     await submitNew(store, T0);
@@ -178,11 +178,62 @@ export function operations(harness: ContractHarness): void {
     assert.deepEqual(main.counts, { queued: 2, running: 1, succeeded: 0, failed: 0, canceled: 0 });
     const other = queues.find((q) => q.name === "unconfigured");
     assert.equal(other?.counts.queued, 1);
-    // Reconfiguring replaces the limits.
-    await store.configureQueue({ name: QUEUE, concurrency: null, maxQueued: null, ownerConcurrency: null, ownerMaxQueued: null }, T0 + 1);
+    // Declaring again replaces the fields it names.
+    await store.declareQueue(QUEUE, { concurrency: null, maxQueued: null }, T0 + 1);
     const again = (await store.listQueues()).find((q) => q.name === QUEUE);
     assert.equal(again?.concurrency, null);
     assert.equal(again?.maxQueued, null);
+    assert.equal(again?.ownerConcurrency, 2, "a field the declaration left out is kept");
+  });
+
+  test("a queue's limits under differing declarations and an operator's change: declared fields only, the change holds until reset", async (t) => {
+    const [a, b] = await harness.makePair(t);
+    // Process A declares two limits; B, whose code names the queue but no limits, changes nothing.
+    let result = await a.declareQueue(QUEUE, { concurrency: 2, maxQueued: 100 }, T0);
+    assert.deepEqual(result.conflicts, []);
+    result = await b.declareQueue(QUEUE, {}, T0 + 1);
+    assert.deepEqual(result.settings.limits, { concurrency: 2, maxQueued: 100, ownerConcurrency: null, ownerMaxQueued: null });
+    // C declares another concurrency: it applies, and the conflict is told.
+    result = await b.declareQueue(QUEUE, { concurrency: 5 }, T0 + 2);
+    assert.deepEqual(result.conflicts, [{ field: "concurrency", stored: 2, declared: 5 }]);
+    assert.equal(result.settings.limits.concurrency, 5);
+    assert.equal(result.settings.limits.maxQueued, 100);
+    // An operator's change holds over every later declaration, until reset.
+    const changed = await a.setQueueLimits(QUEUE, { concurrency: 1, ownerMaxQueued: 3 }, false, T0 + 3);
+    assert.deepEqual(changed?.limits, { concurrency: 1, maxQueued: 100, ownerConcurrency: null, ownerMaxQueued: 3 });
+    assert.deepEqual(changed?.overrides, { concurrency: 1, ownerMaxQueued: 3 });
+    result = await b.declareQueue(QUEUE, { concurrency: 5 }, T0 + 4);
+    assert.deepEqual(result.conflicts, []);
+    assert.equal(result.settings.limits.concurrency, 1, "a restart does not undo the operator's change");
+    const listed = (await b.listQueues()).find((q) => q.name === QUEUE);
+    assert.equal(listed?.concurrency, 1);
+    assert.deepEqual(listed?.overrides, { concurrency: 1, ownerMaxQueued: 3 });
+    const reset = await b.setQueueLimits(QUEUE, {}, true, T0 + 5);
+    assert.deepEqual(reset?.limits, { concurrency: 5, maxQueued: 100, ownerConcurrency: null, ownerMaxQueued: null });
+    assert.deepEqual(reset?.overrides, {});
+    const [settings] = await a.queueSettings();
+    assert.deepEqual(settings, { name: QUEUE, paused: false, limits: reset!.limits, declared: { concurrency: 5, maxQueued: 100 }, overrides: {} });
+    // A queue nobody declared gets the default; an unknown one cannot be changed.
+    assert.deepEqual((await a.declareQueue("fresh", {}, T0)).settings.limits, { concurrency: 10, maxQueued: null, ownerConcurrency: null, ownerMaxQueued: null });
+    assert.equal(await a.setQueueLimits("nowhere", { concurrency: 1 }, false, T0), null);
+  });
+
+  test("an operator's lower limit holds for the next claim on another connection", async (t) => {
+    const [a, b] = await harness.makePair(t);
+    await a.declareQueue(QUEUE, { concurrency: 5 }, T0);
+    for (let i = 0; i < 4; i++) await submitNew(a, T0);
+    await b.queueSettings(); // a worker's periodic read
+    await a.setQueueLimits(QUEUE, { concurrency: 1 }, false, T0);
+    await b.queueSettings();
+    const first = await claim(b, T0, { limit: 4 });
+    assert.equal(first.tasks.length, 1);
+    assert.equal((await claim(a, T0, { limit: 4 })).tasks.length, 0);
+  });
+
+  test("queues are listed in one order on every store: by name, code unit by code unit", async (t) => {
+    const store = await harness.make(t);
+    for (const name of ["b", "B", "a", "_x", "Z"]) await submitNew(store, T0, { queue: name });
+    assert.deepEqual((await store.listQueues()).map((q) => q.name), ["B", "Z", "_x", "a", "b"]);
   });
 
   test("fireSchedule fires a tick once, even from two connections at once; a later tick fires again", async (t) => {

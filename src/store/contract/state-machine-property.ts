@@ -80,7 +80,7 @@ export function stateMachineProperty(harness: ContractHarness): void {
     const property = fc.assert(
       fc.asyncProperty(fc.array(opArb, { minLength: 5, maxLength: 60, size: "max" }), async (ops) => {
         const stores = await harness.makePair(t);
-        await stores[0].configureQueue({ name: QUEUE, concurrency: CONCURRENCY, maxQueued: null, ownerConcurrency: null, ownerMaxQueued: null }, T0);
+        await stores[0].declareQueue(QUEUE, { concurrency: CONCURRENCY, maxQueued: null, ownerConcurrency: null, ownerMaxQueued: null }, T0);
         const tasks: Tracked[] = [];
         const leases: Lease[] = [];
         let now = T0;

@@ -115,6 +115,14 @@ CREATE INDEX tasks_owner_queued ON ${s}.tasks(owner, queue) WHERE state = 'queue
     version: 3,
     sql: (s) => `ALTER TABLE ${s}.workers ADD COLUMN streams integer;`,
   },
+  {
+    // A queue's limits as code declared them and as an operator changed them (core/queue-limits.ts);
+    // the limit columns hold what applies. Limits stored before count as declared.
+    version: 4,
+    sql: (s) => `
+ALTER TABLE ${s}.queues ADD COLUMN declared jsonb NOT NULL DEFAULT '{}', ADD COLUMN overrides jsonb NOT NULL DEFAULT '{}';
+UPDATE ${s}.queues SET declared = jsonb_build_object('concurrency', concurrency, 'maxQueued', max_queued, 'ownerConcurrency', owner_concurrency, 'ownerMaxQueued', owner_max_queued);`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -1,6 +1,17 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { pgDriver } from "./driver.js";
+import {
+  byName,
+  declare,
+  DEFAULT_QUEUE_LIMITS,
+  effectiveLimits,
+  override,
+  readPatch,
+  type DeclarationConflict,
+  type QueueLimitsPatch,
+  type QueueSettings,
+} from "../../core/queue-limits.js";
 import { isOutlastError, OutlastError, QueueFullError } from "../../core/errors.js";
 import type { StoredEvent } from "../../core/events.js";
 import type { Progress } from "../../core/progress.js";
@@ -191,23 +202,63 @@ export class PostgresStore implements Store {
 
   // ── queues ────────────────────────────────────────────────────────────
 
-  configureQueue(config: QueueConfig, now: number): Promise<void> {
+  declareQueue(name: string, incoming: QueueLimitsPatch, now: number): Promise<{ settings: QueueSettings; conflicts: DeclarationConflict[] }> {
     return this.write(async (tx) => {
-      await rows(
-        tx.db,
-        `INSERT INTO ${this.s}.queues(name, concurrency, max_queued, owner_concurrency, owner_max_queued, paused, updated_at)
-         VALUES ($1, $2, $3, $4, $5, false, $6)
-         ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency, max_queued = excluded.max_queued,
-           owner_concurrency = excluded.owner_concurrency, owner_max_queued = excluded.owner_max_queued, updated_at = excluded.updated_at`,
-        [config.name, config.concurrency, config.maxQueued, config.ownerConcurrency, config.ownerMaxQueued, now],
-      );
-      tx.touch(config.name);
+      await this.ensureQueue(tx, name, now);
+      const row = (await this.lockQueue(tx, name))!;
+      const { declared, conflicts } = declare(readPatch(row.declared), incoming);
+      return { settings: await this.writeLimits(tx, row, declared, readPatch(row.overrides), now), conflicts };
     });
+  }
+
+  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings | null> {
+    return this.write(async (tx) => {
+      const row = await this.lockQueue(tx, name);
+      if (!row) return null;
+      return this.writeLimits(tx, row, readPatch(row.declared), override(readPatch(row.overrides), change, reset), now);
+    });
+  }
+
+  async queueSettings(): Promise<QueueSettings[]> {
+    const found = await this.read((db) => rows<QueueSettingsRow>(db, `SELECT * FROM ${this.s}.queues`));
+    const settings = found.map(settingsOf).sort(byName);
+    // Claims skip the queue-row lock for queues they believe unlimited: a limit set since must reach them.
+    for (const queue of settings) {
+      if (queue.paused || queue.limits.concurrency !== null || queue.limits.ownerConcurrency !== null) this.workers.limited.add(queue.name);
+    }
+    return settings;
+  }
+
+  private async ensureQueue(tx: Tx, name: string, now: number): Promise<void> {
+    await rows(tx.db, `INSERT INTO ${this.s}.queues(name, concurrency, paused, updated_at) VALUES ($1, $2, false, $3) ON CONFLICT DO NOTHING`, [
+      name,
+      DEFAULT_QUEUE_LIMITS.concurrency,
+      now,
+    ]);
+  }
+
+  private async lockQueue(tx: Tx, name: string): Promise<QueueSettingsRow | undefined> {
+    const [row] = await rows<QueueSettingsRow>(tx.db, `SELECT * FROM ${this.s}.queues WHERE name = $1 FOR UPDATE`, [name]);
+    return row;
+  }
+
+  private async writeLimits(tx: Tx, row: QueueSettingsRow, declared: QueueLimitsPatch, overrides: QueueLimitsPatch, now: number): Promise<QueueSettings> {
+    const limits = effectiveLimits(declared, overrides);
+    await rows(
+      tx.db,
+      `UPDATE ${this.s}.queues SET concurrency = $2, max_queued = $3, owner_concurrency = $4, owner_max_queued = $5,
+         declared = $6, overrides = $7, updated_at = $8 WHERE name = $1`,
+      [row.name, limits.concurrency, limits.maxQueued, limits.ownerConcurrency, limits.ownerMaxQueued, JSON.stringify(declared), JSON.stringify(overrides), now],
+    );
+    if (limits.concurrency !== null || limits.ownerConcurrency !== null) this.workers.limited.add(row.name);
+    // Raised limits may make waiting work runnable.
+    tx.touch(row.name);
+    return { name: row.name, paused: row.paused, limits, declared, overrides };
   }
 
   setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean> {
     return this.write(async (tx) => {
-      await rows(tx.db, `INSERT INTO ${this.s}.queues(name, paused, updated_at) VALUES ($1, false, $2) ON CONFLICT DO NOTHING`, [name, now]);
+      await this.ensureQueue(tx, name, now);
       const changed = await rows(
         tx.db,
         `UPDATE ${this.s}.queues SET paused = $2, updated_at = $3 WHERE name = $1 AND paused <> $2 RETURNING name`,
@@ -227,9 +278,10 @@ export class PostgresStore implements Store {
       ownerConcurrency: null,
       ownerMaxQueued: null,
       paused: false,
+      overrides: {},
       counts: Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>,
     });
-    type QueueRow = { name: string; concurrency: number | null; max_queued: number | null; owner_concurrency: number | null; owner_max_queued: number | null; paused: boolean };
+    type QueueRow = QueueSettingsRow;
     const [configs, counts] = await this.read((db) =>
       Promise.all([
         rows<QueueRow>(db, `SELECT * FROM ${this.s}.queues`),
@@ -244,6 +296,7 @@ export class PostgresStore implements Store {
         ownerConcurrency: row.owner_concurrency,
         ownerMaxQueued: row.owner_max_queued,
         paused: row.paused,
+        overrides: readPatch(row.overrides),
       });
     }
     for (const row of counts) {
@@ -251,7 +304,7 @@ export class PostgresStore implements Store {
       if (!queue) queues.set(row.queue, (queue = blank(row.queue)));
       queue.counts[row.state] = row.n;
     }
-    return [...queues.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...queues.values()].sort(byName);
   }
 
   // ── submitting and reading ────────────────────────────────────────────
@@ -533,3 +586,24 @@ export class PostgresStore implements Store {
 }
 
 function ignoreClientError(): void {}
+
+type QueueSettingsRow = {
+  name: string;
+  concurrency: number | null;
+  max_queued: number | null;
+  owner_concurrency: number | null;
+  owner_max_queued: number | null;
+  paused: boolean;
+  declared: unknown;
+  overrides: unknown;
+};
+
+function settingsOf(row: QueueSettingsRow): QueueSettings {
+  return {
+    name: row.name,
+    paused: row.paused,
+    limits: { concurrency: row.concurrency, maxQueued: row.max_queued, ownerConcurrency: row.owner_concurrency, ownerMaxQueued: row.owner_max_queued },
+    declared: readPatch(row.declared),
+    overrides: readPatch(row.overrides),
+  };
+}

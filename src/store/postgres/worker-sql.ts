@@ -34,7 +34,8 @@ export class WorkerSql {
   }
 
   /** Queues last seen with limits: their claims go straight to the locked path. A hint only. */
-  private readonly limited = new Set<string>();
+  /** Queues whose claims take the queue-row lock (limited or paused); the store adds to it when limits change. */
+  readonly limited = new Set<string>();
 
   async claim(tx: Tx, request: ClaimRequest, now: number): Promise<ClaimResult> {
     let claimed: ClaimedRow[] = [];
@@ -52,7 +53,7 @@ export class WorkerSql {
       // granted, counts running tasks in a snapshot that includes every
       // claim committed before. (An advisory lock on the queue name would
       // serialize as well; the row lock also orders claims against
-      // configureQueue changing the limits.) Rows of queues without limits
+      // a change of the limits.) Rows of queues without limits
       // (and not paused) are not locked: their claims rely on SKIP LOCKED.
       const [config] = await rows<Config>(
         tx.db,

@@ -102,6 +102,14 @@ CREATE TABLE schedules (name TEXT PRIMARY KEY, last_tick INTEGER NOT NULL) WITHO
     version: 2,
     sql: `ALTER TABLE workers ADD COLUMN streams INTEGER;`,
   },
+  {
+    // A queue's limits as code declared them and as an operator changed them (core/queue-limits.ts);
+    // the limit columns hold what applies. Limits stored before count as declared.
+    version: 3,
+    sql: `ALTER TABLE queues ADD COLUMN declared TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE queues ADD COLUMN overrides TEXT NOT NULL DEFAULT '{}';
+UPDATE queues SET declared = json_object('concurrency', concurrency, 'maxQueued', max_queued, 'ownerConcurrency', owner_concurrency, 'ownerMaxQueued', owner_max_queued);`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -1,6 +1,17 @@
 import type { Database } from "better-sqlite3";
 import { dirname, join, resolve } from "node:path";
 import { OutlastError, QueueFullError } from "../../core/errors.js";
+import {
+  byName,
+  declare,
+  DEFAULT_QUEUE_LIMITS,
+  effectiveLimits,
+  override,
+  readPatch,
+  type DeclarationConflict,
+  type QueueLimitsPatch,
+  type QueueSettings,
+} from "../../core/queue-limits.js";
 import type { StoredEvent, TaskEventData } from "../../core/events.js";
 import type { Progress } from "../../core/progress.js";
 import { TASK_STATES, type TaskState } from "../../core/states.js";
@@ -127,25 +138,53 @@ export class SqliteStore implements Store {
 
   // ── queues ────────────────────────────────────────────────────────────
 
-  configureQueue(config: QueueConfig, now: number): Promise<void> {
+  declareQueue(name: string, incoming: QueueLimitsPatch, now: number): Promise<{ settings: QueueSettings; conflicts: DeclarationConflict[] }> {
     return this.batch.write(() => {
-      this.batch.memo.delete(`c\0${config.name}`);
-      this.sql.upsertQueue.run({
-        name: config.name,
-        concurrency: config.concurrency,
-        max_queued: config.maxQueued,
-        owner_concurrency: config.ownerConcurrency,
-        owner_max_queued: config.ownerMaxQueued,
-        now,
-      });
-      this.batch.touch(config.name);
+      const row = this.queueRowForUpdate(name, now);
+      const { declared, conflicts } = declare(readPatch(JSON.parse(row.declared)), incoming);
+      return { settings: this.writeLimits(row, declared, readPatch(JSON.parse(row.overrides)), now), conflicts };
     });
+  }
+
+  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings | null> {
+    return this.batch.write(() => {
+      const row = this.sql.queue.get(name);
+      if (!row) return null;
+      return this.writeLimits(row, readPatch(JSON.parse(row.declared)), override(readPatch(JSON.parse(row.overrides)), change, reset), now);
+    });
+  }
+
+  async queueSettings(): Promise<QueueSettings[]> {
+    return this.sql.allQueues.all().map(settingsOf).sort(byName);
+  }
+
+  private queueRowForUpdate(name: string, now: number): QueueRow {
+    this.sql.ensureQueue.run(name, DEFAULT_QUEUE_LIMITS.concurrency, now);
+    return this.sql.queue.get(name)!;
+  }
+
+  private writeLimits(row: QueueRow, declared: QueueLimitsPatch, overrides: QueueLimitsPatch, now: number): QueueSettings {
+    const limits = effectiveLimits(declared, overrides);
+    this.batch.memo.delete(`c\0${row.name}`);
+    this.sql.writeQueueLimits.run({
+      name: row.name,
+      concurrency: limits.concurrency,
+      max_queued: limits.maxQueued,
+      owner_concurrency: limits.ownerConcurrency,
+      owner_max_queued: limits.ownerMaxQueued,
+      declared: JSON.stringify(declared),
+      overrides: JSON.stringify(overrides),
+      now,
+    });
+    // Raised limits may make waiting work runnable.
+    this.batch.touch(row.name);
+    return { name: row.name, paused: row.paused === 1, limits, declared, overrides };
   }
 
   setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean> {
     return this.batch.write(() => {
       this.batch.memo.delete(`c\0${name}`);
-      this.sql.ensureQueue.run(name, now);
+      this.sql.ensureQueue.run(name, DEFAULT_QUEUE_LIMITS.concurrency, now);
       const changed = this.sql.pauseQueue.run(paused ? 1 : 0, now, name).changes === 1;
       if (!paused) this.batch.touch(name);
       return changed;
@@ -161,6 +200,7 @@ export class SqliteStore implements Store {
       ownerConcurrency: null,
       ownerMaxQueued: null,
       paused: false,
+      overrides: {},
       counts: Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>,
     });
     for (const row of this.sql.allQueues.all()) {
@@ -171,6 +211,7 @@ export class SqliteStore implements Store {
         ownerConcurrency: row.owner_concurrency,
         ownerMaxQueued: row.owner_max_queued,
         paused: row.paused === 1,
+        overrides: readPatch(JSON.parse(row.overrides)),
       });
     }
     for (const row of this.sql.countsByQueue.all()) {
@@ -178,7 +219,7 @@ export class SqliteStore implements Store {
       if (!queue) queues.set(row.queue, (queue = blank(row.queue)));
       queue.counts[row.state] = row.n;
     }
-    return [...queues.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return [...queues.values()].sort(byName);
   }
 
   // ── submitting and reading ────────────────────────────────────────────
@@ -717,4 +758,14 @@ export class SqliteStore implements Store {
       this.appended.push({ id: Number(lastInsertRowid), event: { taskId: task.id, owner: task.owner, queue: task.queue, seq, attempt, at: now, data } });
     }
   }
+}
+
+function settingsOf(row: QueueRow): QueueSettings {
+  return {
+    name: row.name,
+    paused: row.paused === 1,
+    limits: { concurrency: row.concurrency, maxQueued: row.max_queued, ownerConcurrency: row.owner_concurrency, ownerMaxQueued: row.owner_max_queued },
+    declared: readPatch(JSON.parse(row.declared)),
+    overrides: readPatch(JSON.parse(row.overrides)),
+  };
 }

@@ -11,6 +11,8 @@ export interface QueueRow {
   owner_concurrency: number | null;
   owner_max_queued: number | null;
   paused: number;
+  declared: string;
+  overrides: string;
 }
 
 export type Fenced = Pick<
@@ -35,13 +37,13 @@ export type Statements = ReturnType<typeof prepareStatements>;
 export function prepareStatements(db: Database) {
   const s = <P extends unknown[] | object, R = unknown>(sql: string): Prepared<P, R> => db.prepare<P, R>(sql) as unknown as Prepared<P, R>;
   return {
-    upsertQueue: s<[Record<string, unknown>]>(
-      `INSERT INTO queues(name, concurrency, max_queued, owner_concurrency, owner_max_queued, paused, updated_at)
-       VALUES (@name, @concurrency, @max_queued, @owner_concurrency, @owner_max_queued, 0, @now)
-       ON CONFLICT(name) DO UPDATE SET concurrency = excluded.concurrency, max_queued = excluded.max_queued,
-         owner_concurrency = excluded.owner_concurrency, owner_max_queued = excluded.owner_max_queued, updated_at = excluded.updated_at`,
+    writeQueueLimits: s<[Record<string, unknown>]>(
+      `UPDATE queues SET concurrency = @concurrency, max_queued = @max_queued, owner_concurrency = @owner_concurrency,
+         owner_max_queued = @owner_max_queued, declared = @declared, overrides = @overrides, updated_at = @now
+       WHERE name = @name`,
     ),
-    ensureQueue: s<[string, number]>("INSERT OR IGNORE INTO queues(name, paused, updated_at) VALUES (?, 0, ?)"),
+    // A queue nobody declared has the default limits (core/queue-limits.ts).
+    ensureQueue: s<[string, number | null, number]>("INSERT OR IGNORE INTO queues(name, concurrency, paused, updated_at) VALUES (?, ?, 0, ?)"),
     pauseQueue: s<[number, number, string]>("UPDATE queues SET paused = ?, updated_at = ? WHERE name = ?"),
     queue: s<[string], QueueRow>("SELECT * FROM queues WHERE name = ?"),
     allQueues: s<[], QueueRow>("SELECT * FROM queues"),

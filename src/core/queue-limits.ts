@@ -1,0 +1,92 @@
+/**
+ * A queue's limits as the store keeps them, and the rules that make them:
+ * each process writes only what its code declares, an operator's change
+ * (API, CLI, dashboard) holds over any declaration until it is reset, and a
+ * limit nobody set is the default. Both stores apply these rules; the
+ * effective limits are what claims and submits enforce.
+ */
+
+/** null: no limit. For `concurrency`, no limit shared between processes (each runs its `perProcess` share). */
+export interface QueueLimits {
+  concurrency: number | null;
+  maxQueued: number | null;
+  ownerConcurrency: number | null;
+  ownerMaxQueued: number | null;
+}
+
+/** Some of a queue's limits: what one process declares, or what an operator changed. */
+export type QueueLimitsPatch = Partial<QueueLimits>;
+
+export const LIMIT_FIELDS = ["concurrency", "maxQueued", "ownerConcurrency", "ownerMaxQueued"] as const satisfies readonly (keyof QueueLimits)[];
+
+export const DEFAULT_QUEUE_LIMITS: Readonly<QueueLimits> = Object.freeze({ concurrency: 10, maxQueued: null, ownerConcurrency: null, ownerMaxQueued: null });
+
+/** A queue's settings as stored. */
+export interface QueueSettings {
+  name: string;
+  paused: boolean;
+  /** What applies: the operator's change, else the last declaration, else the default. */
+  limits: QueueLimits;
+  /** What code declared, field by field (the last process to declare a field wins). */
+  declared: QueueLimitsPatch;
+  /** What an operator changed, field by field. */
+  overrides: QueueLimitsPatch;
+}
+
+/** Where a process's declaration differs from the one stored before it (another process's, or an older deploy's). */
+export interface DeclarationConflict {
+  field: keyof QueueLimits;
+  stored: number | null;
+  declared: number | null;
+}
+
+export function effectiveLimits(declared: QueueLimitsPatch, overrides: QueueLimitsPatch): QueueLimits {
+  const out = { ...DEFAULT_QUEUE_LIMITS };
+  for (const field of LIMIT_FIELDS) {
+    const override = overrides[field];
+    const declaration = declared[field];
+    if (override !== undefined) out[field] = override;
+    else if (declaration !== undefined) out[field] = declaration;
+  }
+  return out;
+}
+
+/** A process's declaration over the stored one: only the fields it names change. */
+export function declare(stored: QueueLimitsPatch, incoming: QueueLimitsPatch): { declared: QueueLimitsPatch; conflicts: DeclarationConflict[] } {
+  const declared = { ...stored };
+  const conflicts: DeclarationConflict[] = [];
+  for (const field of LIMIT_FIELDS) {
+    const value = incoming[field];
+    if (value === undefined) continue;
+    const before = stored[field];
+    if (before !== undefined && before !== value) conflicts.push({ field, stored: before, declared: value });
+    declared[field] = value;
+  }
+  return { declared, conflicts };
+}
+
+/** An operator's change over the stored overrides; `reset` first drops them all (back to what code declares). */
+export function override(stored: QueueLimitsPatch, change: QueueLimitsPatch, reset: boolean): QueueLimitsPatch {
+  const out: QueueLimitsPatch = reset ? {} : { ...stored };
+  for (const field of LIMIT_FIELDS) {
+    const value = change[field];
+    if (value !== undefined) out[field] = value;
+  }
+  return out;
+}
+
+/** A patch read back from storage: only the known fields, each a positive whole number or null. */
+export function readPatch(json: unknown): QueueLimitsPatch {
+  const out: QueueLimitsPatch = {};
+  if (json === null || typeof json !== "object") return out;
+  for (const field of LIMIT_FIELDS) {
+    const value = (json as Record<string, unknown>)[field];
+    if (value === null || (typeof value === "number" && Number.isSafeInteger(value) && value >= 1)) out[field] = value;
+  }
+  return out;
+}
+
+/** Queues in one order on every store: by name, code unit by code unit (no locale). */
+export function byName(a: { name: string }, b: { name: string }): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
