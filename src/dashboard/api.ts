@@ -3,13 +3,7 @@ import type { Task, TaskEvent, TaskState } from "../client/index.js";
 export type { Task, TaskEvent, TaskState };
 
 /** `GET /api/v1/queues`. */
-export interface QueueRow {
-  name: string;
-  paused: boolean;
-  concurrency: number | null;
-  maxQueued: number | null;
-  counts: Record<TaskState, number>;
-}
+export type { QueueView as QueueRow } from "../client/index.js";
 
 /** `GET /api/v1/workers`. */
 export interface WorkerRow {
@@ -83,10 +77,16 @@ export class Api {
     return this.call<T>("POST", path);
   }
 
-  private async call<T>(method: string, path: string): Promise<T> {
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.call<T>("PATCH", path, body);
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     let response: Response;
+    const headers: Record<string, string> = { authorization: `Bearer ${this.key}` };
+    if (body !== undefined) headers["content-type"] = "application/json";
     try {
-      response = await fetch(this.baseUrl + path, { method, headers: { authorization: `Bearer ${this.key}` }, cache: "no-store" });
+      response = await fetch(this.baseUrl + path, { method, headers, cache: "no-store", ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     } catch {
       throw new ApiError(0, "network", "The server cannot be reached");
     }

@@ -2,6 +2,8 @@ import type { QueueRow } from "./api.js";
 import { useSession } from "./context.js";
 import { useReloadOnStateChange, usePoll } from "./hooks.js";
 import { tasksHref } from "./router.js";
+import { useState } from "preact/hooks";
+import { LimitCell, QueueLimitsForm } from "./queue-limits.js";
 import { ActionButton, Card, Empty, ErrorNote } from "./ui.js";
 
 const STATES = ["queued", "running", "succeeded", "failed", "canceled"] as const;
@@ -12,6 +14,7 @@ export function QueuesCard() {
   const { data, error, reload } = usePoll(() => api.get<{ queues: QueueRow[] }>("/api/v1/queues"), 5000, []);
   useReloadOnStateChange(feed, reload);
   const queues = data?.queues ?? [];
+  const [editing, setEditing] = useState<string | null>(null);
   return (
     <Card title="Queues">
       <ErrorNote error={error} />
@@ -27,12 +30,13 @@ export function QueuesCard() {
                 </th>
               ))}
               <th class="num">Concurrency</th>
+              <th class="num">Max queued</th>
               <th>Status</th>
               <th />
             </tr>
           </thead>
           <tbody>
-            {queues.map((q) => (
+            {queues.flatMap((q) => [
               <tr key={q.name} data-queue={q.name}>
                 <td>
                   <a href={tasksHref({ queue: q.name })}>{q.name}</a>
@@ -44,9 +48,17 @@ export function QueuesCard() {
                     </a>
                   </td>
                 ))}
-                <td class="num">{q.concurrency ?? "∞"}</td>
+                <td class="num" data-field="concurrency">
+                  <LimitCell queue={q} field="concurrency" />
+                </td>
+                <td class="num" data-field="maxQueued">
+                  <LimitCell queue={q} field="maxQueued" />
+                </td>
                 <td>{q.paused ? <span class="badge badge-paused">paused</span> : <span class="badge badge-active">active</span>}</td>
                 <td class="right">
+                  <button type="button" class="btn" onClick={() => setEditing(editing === q.name ? null : q.name)}>
+                    Limits
+                  </button>
                   <ActionButton
                     label={q.paused ? "Resume" : "Pause"}
                     action={async () => {
@@ -55,8 +67,22 @@ export function QueuesCard() {
                     }}
                   />
                 </td>
-              </tr>
-            ))}
+              </tr>,
+              editing === q.name ? (
+                <tr key={`${q.name}-limits`} data-queue-limits={q.name}>
+                  <td colSpan={STATES.length + 5}>
+                    <QueueLimitsForm
+                      api={api}
+                      queue={q}
+                      onDone={() => {
+                        setEditing(null);
+                        reload();
+                      }}
+                    />
+                  </td>
+                </tr>
+              ) : null,
+            ])}
           </tbody>
         </table>
       ) : null}

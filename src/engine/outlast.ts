@@ -132,7 +132,9 @@ export class Outlast {
   }
 
   /**
-   * Set a queue's limits. They are stored, so every process on the database enforces them.
+   * Declare a queue's limits. They are stored, so every process on the database
+   * enforces them; this process writes only the fields given here, and an
+   * operator's change (`setQueueLimits`) holds over them until reset.
    * @example outlast.queue("tts", { concurrency: 2, maxQueued: 100, perOwner: { concurrency: 1, maxQueued: 5 } });
    */
   queue(name: string, options: QueueOptions = {}): this {

@@ -60,6 +60,31 @@ describe("dashboard in Chromium", () => {
     await screenshot(page, "dashboard-workers");
   });
 
+  test("an admin changes a queue's limits from the queues card, on every node, and resets them to the declared ones", async (t) => {
+    const { outlast, url } = await dashboardServer(t);
+    const { page } = await openBrowser(t);
+    await page.goto(url);
+    const row = 'tr[data-queue="reports"]';
+    assert.equal(await eventually(() => textOf(page, `${row} [data-field="concurrency"]`), "the queue's limits"), "10");
+    await page.click(`${row} button:has-text("Limits")`);
+    const form = 'form[aria-label="Limits of reports"]';
+    await page.fill(`${form} input[name="concurrency"]`, "x");
+    await page.click(`${form} button:has-text("Save")`);
+    assert.match((await eventually(() => textOf(page, `${form} [role="alert"]`), "the refusal of a bad number")) ?? "", /whole number/);
+    await page.fill(`${form} input[name="concurrency"]`, "2");
+    await page.fill(`${form} input[name="maxQueued"]`, "40");
+    await page.click(`${form} button:has-text("Save")`);
+    await eventually(() => textOf(page, `${row} [data-field="concurrency"]`).then((v) => (v === "2*" ? v : undefined)), "the changed limit, marked as an operator's");
+    assert.equal(await textOf(page, `${row} [data-field="maxQueued"]`), "40*");
+    const stored = (await outlast.queueSettings()).find((q) => q.name === "reports");
+    assert.deepEqual(stored?.overrides, { concurrency: 2, maxQueued: 40 }, "only the changed fields are the operator's");
+    await screenshot(page, "dashboard-queue-limits");
+    await page.click(`${row} button:has-text("Limits")`);
+    await page.click(`${form} button:has-text("Reset")`);
+    await eventually(() => textOf(page, `${row} [data-field="concurrency"]`).then((v) => (v === "10" ? v : undefined)), "the declared limit after a reset");
+    assert.deepEqual((await outlast.queueSettings()).find((q) => q.name === "reports")?.overrides, {});
+  });
+
   test("a wrong key is refused at the login form; the right one signs in", async (t) => {
     const { server } = await dashboardServer(t);
     const { page } = await openBrowser(t, { width: 1100, height: 700 });
