@@ -1,3 +1,4 @@
+import { addBrand, isBranded } from "../core/brand.js";
 import type { TaskEvent } from "../core/events.js";
 import type { Progress } from "../core/progress.js";
 import type { TaskState } from "../core/states.js";
@@ -71,6 +72,11 @@ export interface QueueChange {
 
 /** An error answer of the API, or a network failure (`code: "network"`). */
 export class OutlastClientError extends Error {
+  /** Recognised across copies of the client (outlast/client and @outlast/client; see core/brand.ts). */
+  static readonly brand: string = "outlast.OutlastClientError";
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, value);
+  }
   readonly status: number;
   readonly code: string;
   readonly details: unknown;
@@ -78,6 +84,7 @@ export class OutlastClientError extends Error {
   readonly retryAfter: number | null;
   constructor(status: number, code: string, message: string, details?: unknown, retryAfter: number | null = null) {
     super(message);
+    addBrand(this, OutlastClientError.brand);
     this.name = "OutlastClientError";
     this.status = status;
     this.code = code;

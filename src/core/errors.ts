@@ -1,3 +1,4 @@
+import { addBrand, isBranded } from "./brand.js";
 /**
  * Every error Outlast raises on purpose carries a stable `code`. The HTTP
  * layer maps codes to statuses in one table; anything without a code is
@@ -24,10 +25,16 @@ export type ErrorCode =
   | "internal";
 
 export class OutlastError extends Error {
+  /** Recognised across copies of the package (see brand.ts). */
+  static readonly brand: string = "outlast.OutlastError";
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, value);
+  }
   readonly code: ErrorCode;
   readonly details: unknown;
   constructor(code: ErrorCode, message: string, options?: { details?: unknown; cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    addBrand(this, OutlastError.brand);
     this.name = "OutlastError";
     this.code = code;
     this.details = options?.details;
@@ -41,6 +48,7 @@ export interface InputIssue {
 }
 
 export class InvalidInputError extends OutlastError {
+  static override readonly brand: string = "outlast.InvalidInputError";
   readonly issues: readonly InputIssue[];
   constructor(taskName: string, issues: readonly InputIssue[]) {
     const first = issues[0];
@@ -48,6 +56,7 @@ export class InvalidInputError extends OutlastError {
     super("invalid_input", `Input for "${taskName}" is invalid${where}: ${first?.message ?? "rejected by schema"}`, {
       details: issues,
     });
+    addBrand(this, InvalidInputError.brand);
     this.name = "InvalidInputError";
     this.issues = issues;
   }
@@ -55,6 +64,7 @@ export class InvalidInputError extends OutlastError {
 
 /** Thrown by submit when a queue, or an owner's share of it, is at its maximum length. Nothing was stored. */
 export class QueueFullError extends OutlastError {
+  static override readonly brand: string = "outlast.QueueFullError";
   readonly queue: string;
   readonly retryAfterMs: number;
   readonly scope: "queue" | "owner";
@@ -66,6 +76,7 @@ export class QueueFullError extends OutlastError {
         : `This owner has too many tasks waiting in queue "${queue}"; try again in ${Math.ceil(retryAfterMs / 1000)} s`,
       { details: { queue, scope, retryAfterMs } },
     );
+    addBrand(this, QueueFullError.brand);
     this.name = "QueueFullError";
     this.queue = queue;
     this.scope = scope;
@@ -78,9 +89,14 @@ export class QueueFullError extends OutlastError {
  * @example throw new UnrecoverableError("The file is not an EPUB");
  */
 export class UnrecoverableError extends Error {
+  static readonly brand: string = "outlast.UnrecoverableError";
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, value);
+  }
   readonly code: string | undefined;
   constructor(message: string, options?: { code?: string; cause?: unknown }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    addBrand(this, UnrecoverableError.brand);
     this.name = "UnrecoverableError";
     this.code = options?.code;
   }
@@ -92,9 +108,14 @@ export class UnrecoverableError extends Error {
  * @example throw new RetryLaterError("Rate limited upstream", { delayMs: 30_000 });
  */
 export class RetryLaterError extends Error {
+  static readonly brand: string = "outlast.RetryLaterError";
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, value);
+  }
   readonly delayMs: number;
   constructor(message: string, options: { delayMs: number; cause?: unknown }) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    addBrand(this, RetryLaterError.brand);
     this.name = "RetryLaterError";
     this.delayMs = options.delayMs;
   }

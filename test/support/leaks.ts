@@ -13,6 +13,7 @@ const cleanups = new WeakMap<object, Cleanup[]>();
  * before the test (giving asynchronous closes a moment to land).
  */
 export function guardLeaks(): void {
+  checkGuardSees();
   let before: Map<string, number>;
   beforeEach((t) => {
     const list: Cleanup[] = [];
@@ -54,4 +55,18 @@ function leaked(before: Map<string, number>, after: Map<string, number>): string
     if (extra > 0) out.push(`${extra} × ${kind}`);
   }
   return out;
+}
+
+/**
+ * The guard rests on process.getActiveResourcesInfo, an experimental API: if
+ * a Node upgrade removed it or stopped it listing timers and sockets, every
+ * test would pass the guard. A canary timer must show up, or the file fails.
+ */
+function checkGuardSees(): void {
+  if (typeof process.getActiveResourcesInfo !== "function") throw new Error("The leak guard needs process.getActiveResourcesInfo, which this Node.js lacks");
+  const before = count().get("Timeout") ?? 0;
+  const canary = setTimeout(() => {}, 60_000);
+  const seen = count().get("Timeout") ?? 0;
+  clearTimeout(canary);
+  if (seen !== before + 1) throw new Error("The leak guard cannot see an open timer on this Node.js: process.getActiveResourcesInfo changed, so leaks would pass unseen");
 }
