@@ -147,6 +147,9 @@ export interface StoreListener {
   wake?(queues: ReadonlySet<string> | null): void;
 }
 
+/** Most expired leases one `recoverExpired` call handles, earliest expiry first (ties by task id), on every store. */
+export const EXPIRY_BATCH = 500;
+
 export interface QueueConfig {
   name: string;
   /** Running tasks at once across every process. null = no limit. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { FinishOutcome, Lease, Store } from "../store.js";
+import { EXPIRY_BATCH, type FinishOutcome, type Lease, type Store } from "../store.js";
 import type { ContractHarness } from "./store-contract.js";
 import { allEvents, claim, claimOne, LEASE_MS, mustGet, running, snapshot, stateOf, submitNew, T0 } from "./support.js";
 
@@ -152,6 +152,21 @@ export function leasesAndFencing(harness: ContractHarness): void {
     assert.equal(stateOf(events.at(-1)!), "queued");
     assert.equal(events.at(-1)!.seq, task.lastSeq);
     assert.equal((await claimOne(store, EXPIRED)).task.attempt, 2);
+  });
+
+  test("recoverExpired works in bounded batches, earliest expiry first, the same on every store", async (t) => {
+    const store = await harness.make(t);
+    const tasks = [];
+    for (let i = 0; i < EXPIRY_BATCH + 5; i++) tasks.push(await submitNew(store, T0));
+    // All but the last expire together; the last, claimed with a shorter lease, expires first.
+    let claimed = 0;
+    while (claimed < EXPIRY_BATCH + 4) claimed += (await claim(store, T0, { limit: Math.min(200, EXPIRY_BATCH + 4 - claimed) })).tasks.length;
+    const early = await claimOne(store, T0, { leaseMs: 1_000 });
+    assert.equal(early.task.id, tasks.at(-1)!.id);
+    assert.equal(await store.recoverExpired(EXPIRED, "expired"), EXPIRY_BATCH, "one call handles a bounded batch");
+    assert.equal((await mustGet(store, early.task.id)).state, "queued", "the earliest expiry is in the first batch");
+    assert.equal(await store.recoverExpired(EXPIRED, "expired"), 5);
+    assert.equal(await store.recoverExpired(EXPIRED, "expired"), 0);
   });
 
   test("recoverExpired fails a task that has no attempts left, with code lease_expired", async (t) => {

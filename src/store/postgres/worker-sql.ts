@@ -1,7 +1,7 @@
 import type { TaskEventData } from "../../core/events.js";
 import type { Progress } from "../../core/progress.js";
 import type { TaskError } from "../../core/task.js";
-import type { ClaimedTask, ClaimRequest, ClaimResult, FinishOutcome, HeartbeatStatus, Lease } from "../store.js";
+import { EXPIRY_BATCH, type ClaimedTask, type ClaimRequest, type ClaimResult, type FinishOutcome, type HeartbeatStatus, type Lease } from "../store.js";
 import { decode, encode, rowToTask, stateEvent, storedEvent, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
 import { DURABLE, LAZY, type BulkWrite, type Outcome, type Tx } from "./write-batch.js";
@@ -399,8 +399,8 @@ export class WorkerSql {
     const expired = await rows<TaskRow>(
       tx.db,
       `SELECT * FROM ${this.s}.tasks WHERE state = 'running' AND lease_expires_at < $1
-       ORDER BY lease_expires_at LIMIT 500 FOR UPDATE SKIP LOCKED`,
-      [now],
+       ORDER BY lease_expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [now, EXPIRY_BATCH],
     );
     for (const row of expired) {
       if (row.cancel_requested) {

@@ -37,6 +37,7 @@ import type {
   TaskPage,
   WorkerHeartbeat,
 } from "../store.js";
+import { EXPIRY_BATCH } from "../store.js";
 import { migrate, openDatabase } from "./connection.js";
 import type { Durability } from "./durability.js";
 import { EventFeed, type LocalEvent } from "./feed.js";
@@ -616,7 +617,7 @@ export class SqliteStore implements Store {
 
   recoverExpired(now: number, reason: string): Promise<number> {
     return this.batch.write(() => {
-      const expired = this.sql.expired.all(now);
+      const expired = this.sql.expired.all(now, EXPIRY_BATCH);
       for (const row of expired) {
         if (row.cancel_requested === 1) {
           this.finishRow(row, "canceled", null, null, now);

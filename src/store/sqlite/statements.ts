@@ -134,7 +134,7 @@ export function prepareStatements(db: Database) {
        WHERE id = @id`,
     ),
     // Scans the running index: running tasks are few (bounded by concurrency), so no index of their own.
-    expired: s<[number], TaskRow>("SELECT * FROM tasks WHERE state = 'running' AND lease_expires_at < ? LIMIT 500"),
+    expired: s<[number, number], TaskRow>("SELECT * FROM tasks WHERE state = 'running' AND lease_expires_at < ? ORDER BY lease_expires_at, id LIMIT ?"),
     upsertWorker: s<[Record<string, unknown>]>(
       `INSERT INTO workers(id, host, pid, queues, started_at, heartbeat_at, running, streams)
        VALUES (@id, @host, @pid, @queues, @started_at, @heartbeat_at, @running, @streams)
