@@ -84,6 +84,7 @@ export class Outlast {
   private readonly logger: Logger;
   private readonly retention: OutlastOptions["retention"];
   private readonly definitions = new Map<string, RegisteredDefinition>();
+  private readonly closers = new Set<() => Promise<void>>();
   /** The queues' settings as last read from the store. */
   private readonly settings = new Map<string, QueueSettings>();
   private settingsAt = -Infinity;
@@ -600,11 +601,30 @@ export class Outlast {
 
   /** Stop workers, end every watcher, and close the store. */
   async close(options: { graceMs?: number } = {}): Promise<void> {
+    // Servers and handlers first: no new requests, streams told to come back, while the workers drain.
+    const closers = [...this.closers].reverse();
+    this.closers.clear();
+    for (const close of closers) await close().catch((error: unknown) => this.logger.error({ err: error }, "closing a server failed"));
     await this.stop(options);
     this.stopLifecycle?.();
     this.stopLifecycle = null;
     this.hub.close();
     await this.store.close();
+  }
+
+  /** `await using outlast = new Outlast(…)`: the same as `close()`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /**
+   * Run `close` when this engine closes, before its workers drain: how a
+   * server or handler made for it (`serve`, `createHandler`) is shut down
+   * with it. Returns the function that takes it back.
+   */
+  onClose(close: () => Promise<void>): () => void {
+    this.closers.add(close);
+    return () => void this.closers.delete(close);
   }
 
   // ── internals ─────────────────────────────────────────────────────────

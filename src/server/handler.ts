@@ -120,6 +120,8 @@ function buildHandler(outlast: Outlast, options: HandlerOptions, adminKey: strin
     allowedOrigins: resolved.allowedOrigins,
   };
   const streams = new StreamRegistry();
+  // Closing the engine ends this handler's streams first, telling clients to come back.
+  const forget = outlast.onClose(() => handler.close());
   const metrics = new ServerMetrics(outlast, () => streams.open.size);
   // Carried by this process's heartbeat, so every node's dashboard shows every node's streams.
   const stopReporting = outlast.reportStreams(() => streams.open.size);
@@ -175,7 +177,9 @@ function buildHandler(outlast: Outlast, options: HandlerOptions, adminKey: strin
     openStreams: { get: () => streams.open.size },
     close: {
       value: async (closeOptions: { retryMs?: number } = {}) => {
+        if (closing) return;
         closing = true;
+        forget();
         streams.closeAll(closeOptions.retryMs ?? resolved.retryMs);
         stopReporting();
         metrics.close();

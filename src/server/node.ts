@@ -35,6 +35,8 @@ export interface RunningServer {
    * stop accepting connections, then drain the engine's workers (`outlast.stop`).
    */
   close(): Promise<void>;
+  /** `await using server = await serve(outlast)`: the same as `close()`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -59,8 +61,9 @@ export async function serve(outlast: Outlast, options: ServeOptions = {}): Promi
   const shownHost = host === "0.0.0.0" || host === "::" ? "localhost" : host.includes(":") ? `[${host}]` : host;
   let closing: Promise<void> | null = null;
   const onSignal = () => void close();
-  const close = () =>
-    (closing ??= (async () => {
+  let serverClosed: Promise<void> | null = null;
+  const closeServer = () =>
+    (serverClosed ??= (async () => {
       if (options.handleSignals) {
         process.off("SIGTERM", onSignal);
         process.off("SIGINT", onSignal);
@@ -72,13 +75,20 @@ export async function serve(outlast: Outlast, options: ServeOptions = {}): Promi
       const force = setTimeout(() => server.closeAllConnections(), 2000);
       await closed;
       clearTimeout(force);
+    })());
+  // Closing the engine closes its server too (before the workers drain).
+  const forget = outlast.onClose(closeServer);
+  const close = () =>
+    (closing ??= (async () => {
+      forget();
+      await closeServer();
       await outlast.stop({ graceMs: options.shutdownGraceMs ?? 10_000 });
     })());
   if (options.handleSignals) {
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
   }
-  return { url: `http://${shownHost}:${port}`, port, handler, server, close };
+  return { url: `http://${shownHost}:${port}`, port, handler, server, close, [Symbol.asyncDispose]: close };
 }
 
 /**

@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { test, type TestContext } from "node:test";
 import { Outlast, OutlastError } from "../../src/index.js";
-import { createHandler, toNodeListener } from "../../src/server/index.js";
+import { createHandler, serve, toNodeListener } from "../../src/server/index.js";
 import { sqliteStore } from "../../src/store/sqlite/index.js";
 import { defineDemoTask } from "../../src/cli/demo-task.js";
 import { guardLeaks } from "../support/leaks.js";
@@ -166,4 +166,24 @@ test("toNodeListener takes a JSON body a middleware already parsed (express.json
   const { error } = await json<{ error: { code: string; message: string } }>(form);
   assert.equal(error.code, "bad_request");
   assert.match(error.message, /already read by another middleware/);
+});
+
+test("one dispose shuts everything down: the engine closes its server and ends its streams first", async (t) => {
+  const outlast = new Outlast({ store: sqliteStore({ path: tempDbPath(t) }), logger: quietLogger });
+  defineDemoTask(outlast);
+  await outlast.start();
+  const server = await serve(outlast, { port: 0, adminKey: ADMIN_KEY, secret: SECRET, logger: "silent", shutdownGraceMs: 0 });
+  const { task } = await json<{ task: { id: string } }>(
+    await fetch(`${server.url}/api/v1/tasks`, { method: "POST", headers: { ...admin, "content-type": "application/json" }, body: JSON.stringify({ name: "demo.count", input: { to: 1000, everyMs: 20 } }) }),
+  );
+  const reader = new SseReader(await fetch(`${server.url}/api/v1/tasks/${task.id}/events`, { headers: admin }));
+  assert.ok(await reader.next(), "the stream is open");
+  await outlast[Symbol.asyncDispose]();
+  // The stream was ended by the server (not cut), and nothing listens any more.
+  while (await reader.next()) {
+    // events sent before the end
+  }
+  assert.equal(server.server.listening, false);
+  await assert.rejects(fetch(`${server.url}/healthz`));
+  await server[Symbol.asyncDispose](); // closing again is harmless
 });
