@@ -13,12 +13,13 @@ export {
   RetryLaterError,
   QueueFullError,
   InvalidInputError,
+  TaskAbortedError,
   isOutlastError,
 } from "./core/errors.js";
-export type { ErrorCode, InputIssue } from "./core/errors.js";
+export type { ErrorCode, AbortCode, InputIssue } from "./core/errors.js";
 export type { Task, TaskError } from "./core/task.js";
 export type { TaskState } from "./core/states.js";
-export type { TaskEvent, TaskEventType } from "./core/events.js";
+export type { TaskEvent, TaskEventType, StateReason } from "./core/events.js";
 export type { Progress } from "./core/progress.js";
 export type { BackoffOptions } from "./core/backoff.js";
 export { idempotencyKeyOf } from "./core/idempotency.js";

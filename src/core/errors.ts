@@ -18,11 +18,29 @@ export type ErrorCode =
   | "rate_limited"
   | "unavailable"
   | "store_version"
-  | "lease_lost"
-  | "timeout"
-  | "canceled"
-  | "shutdown"
   | "internal";
+
+/** Why a handler's `ctx.signal` was aborted (its `reason.code`). */
+export type AbortCode = "canceled" | "timeout" | "shutdown" | "lease_lost";
+
+/**
+ * The reason of an aborted `ctx.signal`, and what a handler's writes throw
+ * once its lease is lost: the task was canceled, timed out, its worker is
+ * shutting down, or another worker holds it now.
+ */
+export class TaskAbortedError extends Error {
+  static readonly brand: string = "outlast.TaskAbortedError";
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return isBranded(this, value);
+  }
+  readonly code: AbortCode;
+  constructor(code: AbortCode, message: string) {
+    super(message);
+    addBrand(this, TaskAbortedError.brand);
+    this.name = "TaskAbortedError";
+    this.code = code;
+  }
+}
 
 export class OutlastError extends Error {
   /** Recognised across copies of the package (see brand.ts). */

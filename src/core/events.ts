@@ -5,6 +5,15 @@ import { toIso, type TaskError } from "./task.js";
 /** The kinds of entry in a task's event log. */
 export type TaskEventType = "state" | "progress" | "log" | "step";
 
+/**
+ * Why a task went back to `queued`: a backoff after a failed attempt
+ * (`retry` from `running`), run again after it ended (`retry` from
+ * `failed`/`canceled` by outlast.retry, `resumed` by a submit with its
+ * idempotency key), handed back by a stopping worker (`released`), or its
+ * worker lost (`lease_expired`). A task's first event has none.
+ */
+export type StateReason = "retry" | "resumed" | "released" | "lease_expired";
+
 export type TaskEventData =
   | {
       type: "state";
@@ -12,7 +21,7 @@ export type TaskEventData =
       result?: unknown;
       error?: TaskError;
       runAt?: string;
-      reason?: string;
+      reason?: StateReason;
       /** On a `queued` event that runs an ended task again (resumed, retried): its new attempt budget. */
       maxAttempts?: number;
     }

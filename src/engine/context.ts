@@ -1,4 +1,4 @@
-import { OutlastError } from "../core/errors.js";
+import { OutlastError, TaskAbortedError } from "../core/errors.js";
 import type { StepResult } from "../core/json.js";
 import { normalizeProgress, type Progress } from "../core/progress.js";
 import type { TaskRecord } from "../core/task.js";
@@ -220,6 +220,6 @@ export class Context implements TaskContext {
 
   private fenced(): never {
     this.onLeaseLost();
-    throw new OutlastError("lease_lost", `Task ${this.task.id} is no longer held by this worker; its writes are ignored`);
+    throw new TaskAbortedError("lease_lost", `Task ${this.task.id} is no longer held by this worker; its writes are ignored`);
   }
 }

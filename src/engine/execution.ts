@@ -1,5 +1,5 @@
 import { backoffDelay } from "../core/backoff.js";
-import { OutlastError, RetryLaterError, UnrecoverableError } from "../core/errors.js";
+import { RetryLaterError, TaskAbortedError, UnrecoverableError } from "../core/errors.js";
 import type { TaskError } from "../core/task.js";
 import type { ClaimedTask, FinishOutcome, Store } from "../store/store.js";
 import type { ArtifactStore } from "./artifacts.js";
@@ -32,7 +32,7 @@ export class Execution {
   /** Made when the handler first reads `ctx.signal` (or on abort): an AbortController costs more than a no-op handler. */
   private controller: AbortController | null = null;
   private cause: AbortCause | null = null;
-  private reason: OutlastError | null = null;
+  private reason: TaskAbortedError | null = null;
   private readonly context: Context;
   private graceTimer: NodeJS.Timeout | null = null;
   private timeoutTimer: NodeJS.Timeout | null = null;
@@ -83,7 +83,7 @@ export class Execution {
   abort(cause: AbortCause): void {
     if (this.cause !== null) return;
     this.cause = cause;
-    this.reason = new OutlastError(cause === "cancel" ? "canceled" : cause, CAUSE_CODES[cause].message);
+    this.reason = new TaskAbortedError(cause === "cancel" ? "canceled" : cause, CAUSE_CODES[cause].message);
     this.controller?.abort(this.reason);
     // Aborted while waiting for a slot: settle now, without running the handler.
     this.markGo();

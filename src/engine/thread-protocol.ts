@@ -1,4 +1,4 @@
-import { OutlastError, RetryLaterError, UnrecoverableError } from "../core/errors.js";
+import { OutlastError, RetryLaterError, TaskAbortedError, UnrecoverableError, type AbortCode } from "../core/errors.js";
 import type { Progress } from "../core/progress.js";
 
 /** Messages between a task handler running in a worker thread and the task's real context. */
@@ -16,7 +16,7 @@ export type ToThread = { t: "reply"; id: number; ok: true; value: unknown } | { 
 
 /** An error as it crosses the thread boundary; `kind` restores its class on the other side. */
 export interface ThreadError {
-  kind: "unrecoverable" | "retry_later" | "outlast" | "error";
+  kind: "unrecoverable" | "retry_later" | "outlast" | "aborted" | "error";
   message: string;
   code?: string;
   delayMs?: number;
@@ -35,6 +35,7 @@ export function flatten(error: unknown): ThreadError {
   if (error instanceof UnrecoverableError) return { kind: "unrecoverable", message: error.message, ...(error.code ? { code: error.code } : {}) };
   if (error instanceof RetryLaterError) return { kind: "retry_later", message: error.message, delayMs: error.delayMs };
   if (error instanceof OutlastError) return { kind: "outlast", message: error.message, code: error.code };
+  if (error instanceof TaskAbortedError) return { kind: "aborted", message: error.message, code: error.code };
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
     return { kind: "error", message: error.message, ...(typeof code === "string" ? { code } : {}) };
@@ -50,6 +51,8 @@ export function reviveThreadError(error: ThreadError): Error {
       return new RetryLaterError(error.message, { delayMs: error.delayMs ?? 0 });
     case "outlast":
       return new OutlastError((error.code ?? "internal") as ConstructorParameters<typeof OutlastError>[0], error.message);
+    case "aborted":
+      return new TaskAbortedError((error.code ?? "canceled") as AbortCode, error.message);
     default:
       return Object.assign(new Error(error.message), error.code ? { code: error.code } : {});
   }

@@ -15,10 +15,6 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   rate_limited: 429,
   unavailable: 503,
   store_version: 503,
-  lease_lost: 409,
-  timeout: 504,
-  canceled: 409,
-  shutdown: 503,
   internal: 500,
 };
 

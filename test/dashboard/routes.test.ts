@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import type { StoredEvent } from "../../src/core/events.js";
+import type { StateReason, StoredEvent } from "../../src/core/events.js";
 import { percentile, TaskStats } from "../../src/server/task-stats.js";
 import { until } from "../support/engine.js";
 import { guardLeaks } from "../support/leaks.js";
@@ -10,7 +10,7 @@ guardLeaks();
 
 const BASE = Date.parse("2030-01-01T00:00:00.000Z");
 
-function stateEvent(taskId: string, queue: string, at: number, state: "queued" | "running" | "succeeded" | "failed" | "canceled", reason?: string): StoredEvent {
+function stateEvent(taskId: string, queue: string, at: number, state: "queued" | "running" | "succeeded" | "failed" | "canceled", reason?: StateReason): StoredEvent {
   return { taskId, owner: "o", queue, seq: 1, attempt: 1, at, data: { type: "state", state, ...(reason ? { reason } : {}) } };
 }
 

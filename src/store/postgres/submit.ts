@@ -1,3 +1,4 @@
+import type { StateReason } from "../../core/events.js";
 import { QueueFullError } from "../../core/errors.js";
 import type { TaskRecord } from "../../core/task.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
@@ -78,7 +79,7 @@ export class SubmitSql {
   }
 
   /** Back to queued for another run, steps and checkpoint kept, with a fresh attempt budget. */
-  async requeue(tx: Tx, row: TaskRow, now: number, reason: string, budget: number = row.attempt_budget): Promise<TaskRow> {
+  async requeue(tx: Tx, row: TaskRow, now: number, reason: StateReason, budget: number = row.attempt_budget): Promise<TaskRow> {
     const data = stateEvent("queued", { reason, maxAttempts: row.attempt + budget });
     const [updated] = await rows<TaskRow>(
       tx.db,

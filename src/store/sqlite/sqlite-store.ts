@@ -12,7 +12,7 @@ import {
   type QueueLimitsPatch,
   type QueueSettings,
 } from "../../core/queue-limits.js";
-import type { StoredEvent, TaskEventData } from "../../core/events.js";
+import type { StateReason, StoredEvent, TaskEventData } from "../../core/events.js";
 import type { Progress } from "../../core/progress.js";
 import { TASK_STATES, type TaskState } from "../../core/states.js";
 import type { TaskError, TaskRecord } from "../../core/task.js";
@@ -279,7 +279,7 @@ export class SqliteStore implements Store {
   }
 
   /** Back to queued for another run, steps and checkpoint kept, with a fresh attempt budget. */
-  private requeue(row: TaskRow, now: number, reason: string, budget: number = row.attempt_budget): TaskRow {
+  private requeue(row: TaskRow, now: number, reason: StateReason, budget: number = row.attempt_budget): TaskRow {
     const seq = row.last_seq + 1;
     const maxAttempts = row.attempt + budget;
     const updated = this.sql.requeue.get({ id: row.id, now, seq, max_attempts: maxAttempts })!;
