@@ -5,7 +5,7 @@ import type { TaskRecord } from "../core/task.js";
 import type { Lease, Store } from "../store/store.js";
 import type { ArtifactData, ArtifactInfo, ArtifactStore } from "./artifacts.js";
 import { checkArtifactName } from "./artifacts.js";
-import type { Clock, Logger } from "./clock.js";
+import { systemTimers, type CancelTimer, type Clock, type Logger, type Timers } from "./clock.js";
 
 /** What a handler gets as its second argument. */
 export interface TaskContext {
@@ -53,20 +53,21 @@ export interface TaskInfo {
 /** Collects dirty contexts and saves their latest progress on one timer. */
 export class ProgressCoalescer {
   private readonly dirty = new Set<Context>();
-  private timer: NodeJS.Timeout | null = null;
+  private cancel: CancelTimer | null = null;
 
-  constructor(private readonly intervalMs: number) {}
+  constructor(
+    private readonly intervalMs: number,
+    private readonly timers: Timers = systemTimers,
+  ) {}
 
   mark(context: Context): void {
     this.dirty.add(context);
-    if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), this.intervalMs);
-    }
+    this.cancel ??= this.timers.after(this.intervalMs, () => this.flush());
   }
 
   flush(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.cancel?.();
+    this.cancel = null;
     const contexts = [...this.dirty];
     this.dirty.clear();
     for (const context of contexts) context.flushProgress();
@@ -74,9 +75,9 @@ export class ProgressCoalescer {
 
   forget(context: Context): void {
     this.dirty.delete(context);
-    if (this.dirty.size === 0 && this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
+    if (this.dirty.size === 0 && this.cancel) {
+      this.cancel();
+      this.cancel = null;
     }
   }
 }

@@ -3,7 +3,7 @@ import { RetryLaterError, TaskAbortedError, UnrecoverableError } from "../core/e
 import type { TaskError } from "../core/task.js";
 import type { ClaimedTask, FinishOutcome, Store } from "../store/store.js";
 import type { ArtifactStore } from "./artifacts.js";
-import type { Clock, Logger } from "./clock.js";
+import type { CancelTimer, Clock, Logger, Timers } from "./clock.js";
 import { Context, type ProgressCoalescer } from "./context.js";
 import type { RegisteredDefinition } from "./definitions.js";
 
@@ -12,6 +12,7 @@ export type AbortCause = "cancel" | "timeout" | "shutdown" | "lease_lost";
 export interface ExecutionDeps {
   store: Store;
   clock: Clock;
+  timers: Timers;
   logger: Logger;
   coalescer: ProgressCoalescer;
   /** How long an aborted handler may take to return before its task is settled without it. */
@@ -34,8 +35,8 @@ export class Execution {
   private cause: AbortCause | null = null;
   private reason: TaskAbortedError | null = null;
   private readonly context: Context;
-  private graceTimer: NodeJS.Timeout | null = null;
-  private timeoutTimer: NodeJS.Timeout | null = null;
+  private cancelGrace: CancelTimer | null = null;
+  private cancelTimeout: CancelTimer | null = null;
   private abandon: (() => void) | null = null;
   /** Settles when the attempt's outcome is recorded (or fenced). */
   readonly done: Promise<void>;
@@ -89,13 +90,13 @@ export class Execution {
     this.markGo();
     // A handler that ignores its signal is given a grace period, then left behind:
     // its later writes are fenced because the task's state moves on without it.
-    this.graceTimer = setTimeout(() => this.abandon?.(), cause === "lease_lost" ? 0 : this.deps.abortGraceMs);
+    this.cancelGrace = this.deps.timers.after(cause === "lease_lost" ? 0 : this.deps.abortGraceMs, () => this.abandon?.());
   }
 
   private async run(): Promise<void> {
     const task = this.claimed.task;
     const timeoutMs = task.timeoutMs ?? this.registered.definition.timeoutMs ?? null;
-    if (timeoutMs !== null) this.timeoutTimer = setTimeout(() => this.abort("timeout"), timeoutMs);
+    if (timeoutMs !== null) this.cancelTimeout = this.deps.timers.after(timeoutMs, () => this.abort("timeout"));
 
     let outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
     const abandoned = new Promise<{ ok: false; error: unknown }>((resolve) => {
@@ -112,8 +113,8 @@ export class Execution {
         outcome = await Promise.race([handler, abandoned]);
       }
     } finally {
-      if (this.timeoutTimer) clearTimeout(this.timeoutTimer);
-      if (this.graceTimer) clearTimeout(this.graceTimer);
+      this.cancelTimeout?.();
+      this.cancelGrace?.();
     }
     await this.context.close();
     if (this.cause === "lease_lost") return;

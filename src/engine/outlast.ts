@@ -10,7 +10,7 @@ import type { TaskState } from "../core/states.js";
 import { toPublicTask, type Task, type TaskRecord } from "../core/task.js";
 import type { QueueInfo, Store, StoreInfo, SubmitOutcome, SubmitRequest, WorkerHeartbeat } from "../store/store.js";
 import { byName, type QueueLimitsPatch, type QueueSettings } from "../core/queue-limits.js";
-import { consoleLogger, systemClock, type Clock, type Logger } from "./clock.js";
+import { consoleLogger, systemClock, systemTimers, type CancelTimer, type Clock, type Logger, type Timers } from "./clock.js";
 import { ProgressCoalescer } from "./context.js";
 import type { DefinedTask, QueueOptions, RegisteredDefinition, SubmitOptions, TaskDeclaration, TaskDefinition, TaskSpec } from "./definitions.js";
 import { isDeclaration } from "./declaration.js";
@@ -45,6 +45,8 @@ export interface OutlastOptions {
    */
   artifacts?: ArtifactStore | null;
   clock?: Clock;
+  /** Where waits come from (polls, heartbeats, coalescing, timeouts, cron); with `clock`, what tests put on fake time. */
+  timers?: Timers;
   logger?: Logger;
 }
 
@@ -80,7 +82,8 @@ export class Outlast {
   private readonly leaseMs: number;
   private readonly pollIntervalMs: number;
   private readonly abortGraceMs: number;
-  private readonly clock: Clock;
+  /** This engine's time (`OutlastOptions.clock`). */
+  readonly clock: Clock;
   private readonly logger: Logger;
   private readonly retention: OutlastOptions["retention"];
   private readonly definitions = new Map<string, RegisteredDefinition>();
@@ -103,7 +106,9 @@ export class Outlast {
   private stopWake: (() => void) | null = null;
   private info: Promise<StoreInfo> | null = null;
   private codec: CursorCodec | null = null;
-  private timers: NodeJS.Timeout[] = [];
+  /** Where this engine's waits come from (`OutlastOptions.timers`); the server's streams use them too. */
+  readonly timers: Timers;
+  private stopTimers: CancelTimer[] = [];
   private started = false;
   private startedAt = 0;
   private readonly durations = new Map<string, { at: number; ms: number | null }>();
@@ -118,10 +123,11 @@ export class Outlast {
     this.pollIntervalMs = positive(options.pollIntervalMs ?? 1000, "pollIntervalMs");
     this.abortGraceMs = positive(options.abortGraceMs ?? 10_000, "abortGraceMs", true);
     this.clock = options.clock ?? systemClock;
+    this.timers = options.timers ?? systemTimers;
     this.logger = options.logger ?? consoleLogger;
     this.retention = options.retention;
     this.workerId = options.workerId ?? newId("wrk");
-    this.coalescer = new ProgressCoalescer(positive(options.progressIntervalMs ?? 250, "progressIntervalMs"));
+    this.coalescer = new ProgressCoalescer(positive(options.progressIntervalMs ?? 250, "progressIntervalMs"), this.timers);
     this.hub = new Hub(this.store);
     this.artifacts =
       options.artifacts !== undefined
@@ -129,7 +135,7 @@ export class Outlast {
         : this.store.localDataDir
           ? fileArtifacts({ dir: join(this.store.localDataDir, "artifacts") })
           : null;
-    this.scheduler = new Scheduler(this.store, this.clock, this.logger);
+    this.scheduler = new Scheduler(this.store, this.clock, this.logger, this.timers);
   }
 
   /**
@@ -551,6 +557,7 @@ export class Outlast {
         {
           store: this.store,
           clock: this.clock,
+          timers: this.timers,
           logger: this.logger,
           coalescer: this.coalescer,
           abortGraceMs: this.abortGraceMs,
@@ -587,13 +594,13 @@ export class Outlast {
     await Promise.all([...this.workers.values()].map((worker) => worker.settled()));
     const running = () => [...this.workers.values()].flatMap((w) => [...w.running.values(), ...w.finishing]);
     const graceMs = options.graceMs ?? 10_000;
-    const grace = delay(graceMs);
+    const grace = delay(graceMs, this.timers);
     await Promise.race([Promise.allSettled(running().map((e) => e.done)), grace.promise]);
     grace.cancel();
     for (const execution of running()) execution.abort("shutdown");
     await Promise.allSettled(running().map((e) => e.done));
-    for (const timer of this.timers) clearInterval(timer);
-    this.timers = [];
+    for (const cancel of this.stopTimers) cancel();
+    this.stopTimers = [];
     this.workers.clear();
     this.coalescer.flush();
     await this.store.removeWorker(this.workerId).catch(() => {});
@@ -765,15 +772,18 @@ export class Outlast {
 
   private every(ms: number, fn: () => Promise<void>, unref = false): void {
     let busy = false;
-    const timer = setInterval(() => {
-      if (busy) return;
-      busy = true;
-      fn()
-        .catch((error: unknown) => this.logger.error({ err: error }, "background job failed"))
-        .finally(() => (busy = false));
-    }, ms);
-    if (unref) timer.unref();
-    this.timers.push(timer);
+    const cancel = this.timers.every(
+      ms,
+      () => {
+        if (busy) return;
+        busy = true;
+        fn()
+          .catch((error: unknown) => this.logger.error({ err: error }, "background job failed"))
+          .finally(() => (busy = false));
+      },
+      { unref },
+    );
+    this.stopTimers.push(cancel);
   }
 
   /** The public task, with queue position and ETA while it waits. */
@@ -875,11 +885,11 @@ function positive(value: number, name: string, allowZero = false): number {
   return value;
 }
 
-function delay(ms: number): { promise: Promise<void>; cancel: () => void } {
-  let timer: NodeJS.Timeout | undefined;
+function delay(ms: number, timers: Timers): { promise: Promise<void>; cancel: () => void } {
+  let cancel: CancelTimer = () => {};
   const promise = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
+    cancel = timers.after(ms, resolve);
   });
-  return { promise, cancel: () => clearTimeout(timer) };
+  return { promise, cancel: () => cancel() };
 }
 

@@ -1,5 +1,5 @@
 import type { Store } from "../store/store.js";
-import type { Clock, Logger } from "./clock.js";
+import type { CancelTimer, Clock, Logger } from "./clock.js";
 import type { RegisteredDefinition } from "./definitions.js";
 import { Execution, type ExecutionDeps } from "./execution.js";
 
@@ -39,7 +39,7 @@ export class QueueWorker {
   private claiming = false;
   private again = false;
   private stopped = false;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: CancelTimer | null = null;
   private inFlight: Promise<void> | null = null;
   /** Ends a claim that is waiting in the store for work (on pause or stop). */
   private waiting: AbortController | null = null;
@@ -185,19 +185,16 @@ export class QueueWorker {
     if (this.timer && at >= this.timerAt) return;
     this.clearTimer();
     this.timerAt = at;
-    this.timer = setTimeout(
-      () => {
-        this.timer = null;
-        this.timerAt = Infinity;
-        this.pump();
-        if (!this.timer) this.sleepUntil(this.deps.clock() + this.options.pollIntervalMs);
-      },
-      Math.max(0, at - this.deps.clock()),
-    );
+    this.timer = this.deps.timers.after(Math.max(0, at - this.deps.clock()), () => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      this.pump();
+      if (!this.timer) this.sleepUntil(this.deps.clock() + this.options.pollIntervalMs);
+    });
   }
 
   private clearTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.();
     this.timer = null;
     this.timerAt = Infinity;
   }

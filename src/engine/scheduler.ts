@@ -1,13 +1,13 @@
 import { Cron } from "croner";
 import { OutlastError } from "../core/errors.js";
 import type { Store, SubmitRequest } from "../store/store.js";
-import type { Clock, Logger } from "./clock.js";
+import { systemTimers, type CancelTimer, type Clock, type Logger, type Timers } from "./clock.js";
 
 interface Schedule {
   name: string;
   cron: Cron;
   build: () => Promise<SubmitRequest>;
-  timer: NodeJS.Timeout | null;
+  timer: CancelTimer | null;
 }
 
 // setTimeout holds at most ~24.8 days; longer waits are re-armed.
@@ -25,6 +25,7 @@ export class Scheduler {
     private readonly store: Store,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    private readonly timers: Timers = systemTimers,
   ) {}
 
   add(name: string, pattern: string, build: () => Promise<SubmitRequest>): void {
@@ -46,7 +47,7 @@ export class Scheduler {
   stop(): void {
     this.running = false;
     for (const schedule of this.schedules.values()) {
-      if (schedule.timer) clearTimeout(schedule.timer);
+      schedule.timer?.();
       schedule.timer = null;
     }
   }
@@ -57,14 +58,11 @@ export class Scheduler {
     if (!next) return;
     const tickAt = next.getTime();
     const wait = tickAt - this.clock();
-    schedule.timer = setTimeout(
-      () => {
-        schedule.timer = null;
-        if (wait > MAX_TIMER_MS) return this.arm(schedule);
-        void this.fire(schedule, tickAt).finally(() => this.arm(schedule));
-      },
-      Math.min(Math.max(0, wait), MAX_TIMER_MS),
-    );
+    schedule.timer = this.timers.after(Math.min(Math.max(0, wait), MAX_TIMER_MS), () => {
+      schedule.timer = null;
+      if (wait > MAX_TIMER_MS) return this.arm(schedule);
+      void this.fire(schedule, tickAt).finally(() => this.arm(schedule));
+    });
   }
 
   private async fire(schedule: Schedule, tickAt: number): Promise<void> {

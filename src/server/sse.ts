@@ -1,3 +1,4 @@
+import type { Clock, Timers } from "../engine/clock.js";
 /** Options of one event stream. */
 export interface SseOptions {
   /** Comment line interval, so proxies and the client's watchdog see bytes. @defaultValue 15000 */
@@ -8,6 +9,9 @@ export interface SseOptions {
   stuckMs: number;
   /** Reconnect delay the stream tells the client at its start. @defaultValue 2000 */
   retryMs: number;
+  /** The engine's clock and timers (fake in tests). */
+  clock: Clock;
+  timers: Timers;
 }
 
 const encoder = new TextEncoder();
@@ -22,7 +26,7 @@ export class SseStream {
   private controller!: ReadableStreamDefaultController<Uint8Array>;
   private waiters: (() => void)[] = [];
   private closeListeners: (() => void)[] = [];
-  private readonly timer: NodeJS.Timeout;
+  private readonly stopTicks: () => void;
   private blockedSince: number | null = null;
   private done = false;
   /** Why the stream ended, for logs and tests. */
@@ -40,7 +44,7 @@ export class SseStream {
       new ByteLengthQueuingStrategy({ highWaterMark: options.highWaterMark }),
     );
     this.write(`retry: ${options.retryMs}\n\n`);
-    this.timer = setInterval(() => this.tick(), Math.min(options.pingMs, options.stuckMs));
+    this.stopTicks = options.timers.every(Math.min(options.pingMs, options.stuckMs), () => this.tick());
   }
 
   get closed(): boolean {
@@ -107,7 +111,7 @@ export class SseStream {
       this.write(": ping\n\n");
       return;
     }
-    const now = Date.now();
+    const now = this.options.clock();
     this.blockedSince ??= now;
     if (now - this.blockedSince >= this.options.stuckMs) {
       try {
@@ -130,7 +134,7 @@ export class SseStream {
     if (this.done) return;
     this.done = true;
     this.closeReason = reason;
-    clearInterval(this.timer);
+    this.stopTicks();
     this.wake();
     const listeners = this.closeListeners;
     this.closeListeners = [];

@@ -76,6 +76,8 @@ function open(ctx: ServerContext, principal: Principal): SseStream {
     stuckMs: ctx.options.stuckMs,
     highWaterMark: ctx.options.streamBufferBytes,
     retryMs: ctx.options.retryMs,
+    clock: ctx.outlast.clock,
+    timers: ctx.outlast.timers,
   });
   const limit = principal.kind === "admin" ? null : ctx.options.maxStreamsPerOwner;
   if (!ctx.streams.add(sse, principalKey(principal), limit)) {
