@@ -9,7 +9,10 @@ import { validateInput } from "../core/schema.js";
 import type { TaskState } from "../core/states.js";
 import { toPublicTask, type Task, type TaskRecord } from "../core/task.js";
 import type { QueueInfo, Store, StoreInfo, SubmitOutcome, SubmitRequest, WorkerHeartbeat } from "../store/store.js";
-import { byName, type QueueLimitsPatch, type QueueSettings } from "../core/queue-limits.js";
+import type { QueueSettings } from "../core/queue-limits.js";
+import { Presenter } from "./presenter.js";
+import { QueueSettingsCopy, SETTINGS_REFRESH_MS, type QueueLimitsChange } from "./queue-settings.js";
+export type { QueueLimitsChange } from "./queue-settings.js";
 import { consoleLogger, systemClock, systemTimers, type CancelTimer, type Clock, type Logger, type Timers } from "./clock.js";
 import { ProgressCoalescer } from "./context.js";
 import type { DefinedTask, QueueOptions, RegisteredDefinition, SubmitOptions, TaskDeclaration, TaskDefinition, TaskSpec } from "./definitions.js";
@@ -63,7 +66,6 @@ export interface LifecycleEvents {
 
 const DEFAULT_QUEUE = "default";
 const DEFAULT_OWNER = "anonymous";
-const DEFAULT_CONCURRENCY = 10;
 /** Most tasks one submitMany stores: one transaction, and one NOTIFY burst, stay bounded. */
 const MAX_SUBMIT_MANY = 10_000;
 const DAY = 24 * 60 * 60 * 1000;
@@ -88,9 +90,9 @@ export class Outlast {
   private readonly retention: OutlastOptions["retention"];
   private readonly definitions = new Map<string, RegisteredDefinition>();
   private readonly closers = new Set<() => Promise<void>>();
-  /** The queues' settings as last read from the store. */
-  private readonly settings = new Map<string, QueueSettings>();
-  private settingsAt = -Infinity;
+  /** The queues' stored settings, as this process last read them. */
+  private readonly limits: QueueSettingsCopy;
+  private readonly presenter: Presenter;
   /** `start({ perProcess })`: this process's cap on every queue it runs. */
   private processShare = Infinity;
   private readonly queues = new Map<string, QueueOptions>();
@@ -111,7 +113,6 @@ export class Outlast {
   private stopTimers: CancelTimer[] = [];
   private started = false;
   private startedAt = 0;
-  private readonly durations = new Map<string, { at: number; ms: number | null }>();
 
   constructor(options: OutlastOptions) {
     const store = (options as Partial<OutlastOptions> | undefined)?.store as Partial<Store> | undefined;
@@ -136,6 +137,12 @@ export class Outlast {
           ? fileArtifacts({ dir: join(this.store.localDataDir, "artifacts") })
           : null;
     this.scheduler = new Scheduler(this.store, this.clock, this.logger, this.timers);
+    this.limits = new QueueSettingsCopy(this.store, this.clock, this.logger);
+    this.presenter = new Presenter(this.store, this.clock, async (queue) => {
+      // A process without workers reads the stored limits when it needs them; with no shared limit, its own share is the guess.
+      const stored = (await this.limits.get(queue, !this.started))?.limits.concurrency;
+      return stored === null || stored === undefined ? this.localLimit(queue) : stored;
+    });
   }
 
   /**
@@ -571,7 +578,7 @@ export class Outlast {
     });
     for (const worker of this.workers.values()) worker.start();
     // The stored limits are the store's (an operator may change them): every process reads them again each second.
-    this.every(SETTINGS_REFRESH_MS, () => this.refreshSettings(), true);
+    this.every(SETTINGS_REFRESH_MS, async () => void (await this.refreshSettings()), true);
     this.every(this.heartbeatMs, () => this.heartbeat());
     this.every(Math.max(250, Math.min(this.leaseMs / 2, 5_000)), () => this.recover());
     if (this.retention !== false) this.every(this.retention?.checkEveryMs ?? 60_000, () => this.purge(), true);
@@ -646,50 +653,21 @@ export class Outlast {
     return this.info;
   }
 
-  /** Writes what this process's code declares of a queue (only that), and says where it differs from an earlier declaration. */
+  /** Writes what this process's code declares of a queue (only that); its workers follow the stored limit. */
   private async saveQueue(name: string): Promise<void> {
-    const options = this.queues.get(name);
-    const declared: QueueLimitsPatch = {};
-    if (options?.concurrency !== undefined) declared.concurrency = options.concurrency === Infinity ? null : options.concurrency;
-    if (options?.maxQueued !== undefined) declared.maxQueued = options.maxQueued;
-    if (options?.perOwner?.concurrency !== undefined) declared.ownerConcurrency = options.perOwner.concurrency;
-    if (options?.perOwner?.maxQueued !== undefined) declared.ownerMaxQueued = options.perOwner.maxQueued;
-    const { settings, conflicts } = await this.store.declareQueue(name, declared, this.clock());
-    this.settings.set(name, settings);
-    for (const conflict of conflicts) {
-      const held = settings.overrides[conflict.field] !== undefined;
-      this.logger.warn(
-        { queue: name, ...conflict },
-        `queue "${name}": this process declares ${conflict.field} ${limitText(conflict.declared)} where ${limitText(conflict.stored)} was declared before; ` +
-          (held ? `an operator's ${limitText(settings.overrides[conflict.field] ?? null)} holds until reset` : `${limitText(conflict.declared)} now applies on every process`),
-      );
-    }
-    const worker = this.workers.get(name);
-    worker?.setLimit(this.localLimit(name));
+    await this.limits.declare(name, this.queues.get(name));
+    this.workers.get(name)?.setLimit(this.localLimit(name));
   }
 
   /** Reads every queue's stored settings, and lets this process's workers follow a changed limit. */
-  private async refreshSettings(): Promise<void> {
-    for (const settings of await this.store.queueSettings()) this.settings.set(settings.name, settings);
-    this.settingsAt = this.clock();
+  private async refreshSettings(): Promise<QueueSettings[]> {
+    const all = await this.limits.refresh();
     for (const worker of this.workers.values()) worker.setLimit(this.localLimit(worker.queue));
+    return all;
   }
 
-  /** Stored settings at most a second old, for a process that runs no refresh of its own (no workers started). */
-  private async storedSettings(queue: string): Promise<QueueSettings | undefined> {
-    if (!this.started && this.clock() - this.settingsAt > SETTINGS_REFRESH_MS) await this.refreshSettings();
-    return this.settings.get(queue);
-  }
-
-  /** Tasks this process runs at once from a queue: its share, within the stored limit. */
   private localLimit(queue: string): number {
-    const options = this.queues.get(queue);
-    const share = Math.min(this.processShare, options?.perProcess ?? Infinity);
-    const stored = this.settings.get(queue)?.limits.concurrency;
-    const concurrency = stored !== undefined ? stored : options?.concurrency === Infinity ? null : (options?.concurrency ?? DEFAULT_CONCURRENCY);
-    // No shared limit: each process runs its share, DEFAULT_CONCURRENCY when it set none.
-    if (concurrency === null) return Number.isFinite(share) ? share : DEFAULT_CONCURRENCY;
-    return Math.min(share, concurrency);
+    return this.limits.localLimit(queue, this.queues.get(queue), this.processShare);
   }
 
   /**
@@ -700,9 +678,7 @@ export class Outlast {
    */
   async setQueueLimits(name: string, change: QueueLimitsChange = {}, options: { reset?: boolean } = {}): Promise<QueueSettings> {
     await this.ready();
-    const settings = await this.store.setQueueLimits(name, checkLimitsChange(name, change), options.reset === true, this.clock());
-    if (!settings) throw new OutlastError("not_found", `No queue "${String(name).slice(0, 128)}"`);
-    this.settings.set(name, settings);
+    const settings = await this.limits.change(name, change, options.reset === true);
     this.workers.get(name)?.setLimit(this.localLimit(name));
     return settings;
   }
@@ -710,8 +686,7 @@ export class Outlast {
   /** Every queue's stored settings: what applies, what code declared, what an operator changed. */
   async queueSettings(): Promise<QueueSettings[]> {
     await this.ready();
-    await this.refreshSettings();
-    return [...this.settings.values()].sort(byName);
+    return this.refreshSettings();
   }
 
   private async heartbeat(): Promise<void> {
@@ -787,27 +762,8 @@ export class Outlast {
   }
 
   /** The public task, with queue position and ETA while it waits. */
-  private async present(record: TaskRecord): Promise<Task> {
-    if (record.state !== "queued") return toPublicTask(record);
-    const now = this.clock();
-    const position = await this.store.queuePosition(record.id, now);
-    let etaMs: number | null = null;
-    if (position !== null) {
-      const mean = await this.meanDuration(record.queue, now);
-      const stored = (await this.storedSettings(record.queue))?.limits.concurrency;
-      // With no shared limit, this process's share is the best guess at how many run at once.
-      const concurrency = stored === null || stored === undefined ? this.localLimit(record.queue) : stored;
-      if (mean !== null) etaMs = Math.round(Math.ceil(position / concurrency) * mean);
-    }
-    return toPublicTask(record, position, etaMs);
-  }
-
-  private async meanDuration(queue: string, now: number): Promise<number | null> {
-    const cached = this.durations.get(queue);
-    if (cached && now - cached.at < 1000) return cached.ms;
-    const ms = await this.store.recentDurationMs(queue);
-    this.durations.set(queue, { at: now, ms });
-    return ms;
+  private present(record: TaskRecord): Promise<Task> {
+    return this.presenter.present(record);
   }
 
   private emitLifecycle(stored: StoredEvent): void {
@@ -831,7 +787,6 @@ export class Outlast {
   }
 }
 
-/** Most tasks of a queue one process runs at once: its perProcess share, never above the queue's limit. */
 /** Calls made for one owner: another owner's task does not exist for them. */
 export interface OwnerScope {
   owner?: string;
@@ -839,37 +794,6 @@ export interface OwnerScope {
 
 function owns(scope: OwnerScope, record: { owner: string }): boolean {
   return scope.owner === undefined || record.owner === scope.owner;
-}
-
-const SETTINGS_REFRESH_MS = 1_000;
-
-/** An operator's change of a queue's limits, in the queue options' own names. null: no limit. */
-export interface QueueLimitsChange {
-  concurrency?: number | null;
-  maxQueued?: number | null;
-  perOwner?: { concurrency?: number | null; maxQueued?: number | null };
-}
-
-function checkLimitsChange(queue: string, change: QueueLimitsChange): QueueLimitsPatch {
-  if (change === null || typeof change !== "object") throw new OutlastError("bad_request", `Queue "${queue}": the change must be an object of limits`);
-  const perOwner = change.perOwner ?? {};
-  if (perOwner === null || typeof perOwner !== "object") throw new OutlastError("bad_request", `Queue "${queue}": perOwner must be an object`);
-  const out: QueueLimitsPatch = {};
-  const take = (value: unknown, field: keyof QueueLimitsPatch, name: string) => {
-    if (value === undefined) return;
-    if (value === null || (field === "concurrency" && value === Infinity)) out[field] = null;
-    else if (typeof value === "number" && Number.isSafeInteger(value) && value >= 1 && value <= 1_000_000_000) out[field] = value;
-    else throw new OutlastError("bad_request", `Queue "${queue}": ${name} must be a whole number of at least 1, or null for no limit`, { details: { field: name } });
-  };
-  take(change.concurrency, "concurrency", "concurrency");
-  take(change.maxQueued, "maxQueued", "maxQueued");
-  take(perOwner.concurrency, "ownerConcurrency", "perOwner.concurrency");
-  take(perOwner.maxQueued, "ownerMaxQueued", "perOwner.maxQueued");
-  return out;
-}
-
-function limitText(value: number | null): string {
-  return value === null ? "no limit" : String(value);
 }
 
 function checkName(name: unknown, what: string): asserts name is string {

@@ -1,0 +1,104 @@
+import { OutlastError } from "../core/errors.js";
+import { byName, type QueueLimitsPatch, type QueueSettings } from "../core/queue-limits.js";
+import type { Store } from "../store/store.js";
+import type { Clock, Logger } from "./clock.js";
+import type { QueueOptions } from "./definitions.js";
+
+/** How often a process reads the stored limits again: an operator's change reaches it within this. */
+export const SETTINGS_REFRESH_MS = 1_000;
+export const DEFAULT_CONCURRENCY = 10;
+
+/** An operator's change of a queue's limits, in the queue options' own names. null: no limit. */
+export interface QueueLimitsChange {
+  concurrency?: number | null;
+  maxQueued?: number | null;
+  perOwner?: { concurrency?: number | null; maxQueued?: number | null };
+}
+
+/**
+ * This process's copy of the queues' stored settings (core/queue-limits.ts):
+ * what it declares is written field by field, what the store holds is read
+ * again each second, and the local share of a queue follows the stored limit.
+ */
+export class QueueSettingsCopy {
+  private readonly settings = new Map<string, QueueSettings>();
+  private readAt = -Infinity;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Writes what this process's code declares of a queue (only that), and warns where it differs from an earlier declaration. */
+  async declare(name: string, options: QueueOptions | undefined): Promise<void> {
+    const declared: QueueLimitsPatch = {};
+    if (options?.concurrency !== undefined) declared.concurrency = options.concurrency === Infinity ? null : options.concurrency;
+    if (options?.maxQueued !== undefined) declared.maxQueued = options.maxQueued;
+    if (options?.perOwner?.concurrency !== undefined) declared.ownerConcurrency = options.perOwner.concurrency;
+    if (options?.perOwner?.maxQueued !== undefined) declared.ownerMaxQueued = options.perOwner.maxQueued;
+    const { settings, conflicts } = await this.store.declareQueue(name, declared, this.clock());
+    this.settings.set(name, settings);
+    for (const conflict of conflicts) {
+      const held = settings.overrides[conflict.field] !== undefined;
+      this.logger.warn(
+        { queue: name, ...conflict },
+        `queue "${name}": this process declares ${conflict.field} ${limitText(conflict.declared)} where ${limitText(conflict.stored)} was declared before; ` +
+          (held ? `an operator's ${limitText(settings.overrides[conflict.field] ?? null)} holds until reset` : `${limitText(conflict.declared)} now applies on every process`),
+      );
+    }
+  }
+
+  /** Reads every queue's stored settings. */
+  async refresh(): Promise<QueueSettings[]> {
+    for (const settings of await this.store.queueSettings()) this.settings.set(settings.name, settings);
+    this.readAt = this.clock();
+    return [...this.settings.values()].sort(byName);
+  }
+
+  /** A queue's settings, read again first when older than a second and `fresh` is asked for (a process with no refresh timer). */
+  async get(queue: string, fresh: boolean): Promise<QueueSettings | undefined> {
+    if (fresh && this.clock() - this.readAt > SETTINGS_REFRESH_MS) await this.refresh();
+    return this.settings.get(queue);
+  }
+
+  /** An operator's change; throws not_found for a queue the store does not know. */
+  async change(name: string, change: QueueLimitsChange, reset: boolean): Promise<QueueSettings> {
+    const settings = await this.store.setQueueLimits(name, checkLimitsChange(name, change), reset, this.clock());
+    if (!settings) throw new OutlastError("not_found", `No queue "${String(name).slice(0, 128)}"`);
+    this.settings.set(name, settings);
+    return settings;
+  }
+
+  /** Tasks this process runs at once from a queue: its share (`perProcess`, `start({ perProcess })`), within the stored limit. */
+  localLimit(queue: string, options: QueueOptions | undefined, processShare: number): number {
+    const share = Math.min(processShare, options?.perProcess ?? Infinity);
+    const stored = this.settings.get(queue)?.limits.concurrency;
+    const concurrency = stored !== undefined ? stored : options?.concurrency === Infinity ? null : (options?.concurrency ?? DEFAULT_CONCURRENCY);
+    // No shared limit: each process runs its share, DEFAULT_CONCURRENCY when it set none.
+    if (concurrency === null) return Number.isFinite(share) ? share : DEFAULT_CONCURRENCY;
+    return Math.min(share, concurrency);
+  }
+}
+
+function checkLimitsChange(queue: string, change: QueueLimitsChange): QueueLimitsPatch {
+  if (change === null || typeof change !== "object") throw new OutlastError("bad_request", `Queue "${queue}": the change must be an object of limits`);
+  const perOwner = change.perOwner ?? {};
+  if (perOwner === null || typeof perOwner !== "object") throw new OutlastError("bad_request", `Queue "${queue}": perOwner must be an object`);
+  const out: QueueLimitsPatch = {};
+  const take = (value: unknown, field: keyof QueueLimitsPatch, name: string) => {
+    if (value === undefined) return;
+    if (value === null || (field === "concurrency" && value === Infinity)) out[field] = null;
+    else if (typeof value === "number" && Number.isSafeInteger(value) && value >= 1 && value <= 1_000_000_000) out[field] = value;
+    else throw new OutlastError("bad_request", `Queue "${queue}": ${name} must be a whole number of at least 1, or null for no limit`, { details: { field: name } });
+  };
+  take(change.concurrency, "concurrency", "concurrency");
+  take(change.maxQueued, "maxQueued", "maxQueued");
+  take(perOwner.concurrency, "ownerConcurrency", "perOwner.concurrency");
+  take(perOwner.maxQueued, "ownerMaxQueued", "perOwner.maxQueued");
+  return out;
+}
+
+function limitText(value: number | null): string {
+  return value === null ? "no limit" : String(value);
+}
