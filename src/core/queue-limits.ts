@@ -90,3 +90,21 @@ export function readPatch(json: unknown): QueueLimitsPatch {
 export function byName(a: { name: string }, b: { name: string }): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
+
+/** What a queue's row holds besides its effective limits. */
+export interface StoredPatches {
+  declared: QueueLimitsPatch;
+  overrides: QueueLimitsPatch;
+}
+
+/** A declaration applied to a queue's stored patches: what to write back, and the conflicts to tell. */
+export function applyDeclaration(stored: StoredPatches, incoming: QueueLimitsPatch): StoredPatches & { limits: QueueLimits; conflicts: DeclarationConflict[] } {
+  const { declared, conflicts } = declare(stored.declared, incoming);
+  return { declared, overrides: stored.overrides, limits: effectiveLimits(declared, stored.overrides), conflicts };
+}
+
+/** An operator's change applied to a queue's stored patches: what to write back. */
+export function applyOverride(stored: StoredPatches, change: QueueLimitsPatch, reset: boolean): StoredPatches & { limits: QueueLimits } {
+  const overrides = override(stored.overrides, change, reset);
+  return { declared: stored.declared, overrides, limits: effectiveLimits(stored.declared, overrides) };
+}

@@ -1,17 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { pgDriver } from "./driver.js";
-import {
-  byName,
-  declare,
-  DEFAULT_QUEUE_LIMITS,
-  effectiveLimits,
-  override,
-  readPatch,
-  type DeclarationConflict,
-  type QueueLimitsPatch,
-  type QueueSettings,
-} from "../../core/queue-limits.js";
+import * as limits from "../../core/queue-limits.js";
+import type { DeclarationConflict, QueueLimitsPatch, QueueSettings, StoredPatches } from "../../core/queue-limits.js";
 import { isOutlastError, OutlastError, QueueFullError } from "../../core/errors.js";
 import type { StoredEvent } from "../../core/events.js";
 import type { Progress } from "../../core/progress.js";
@@ -206,8 +197,8 @@ export class PostgresStore implements Store {
     return this.write(async (tx) => {
       await this.ensureQueue(tx, name, now);
       const row = (await this.lockQueue(tx, name))!;
-      const { declared, conflicts } = declare(readPatch(row.declared), incoming);
-      return { settings: await this.writeLimits(tx, row, declared, readPatch(row.overrides), now), conflicts };
+      const next = limits.applyDeclaration(patchesOf(row), incoming);
+      return { settings: await this.writeLimits(tx, row, next, now), conflicts: next.conflicts };
     });
   }
 
@@ -215,13 +206,13 @@ export class PostgresStore implements Store {
     return this.write(async (tx) => {
       const row = await this.lockQueue(tx, name);
       if (!row) return null;
-      return this.writeLimits(tx, row, readPatch(row.declared), override(readPatch(row.overrides), change, reset), now);
+      return this.writeLimits(tx, row, limits.applyOverride(patchesOf(row), change, reset), now);
     });
   }
 
   async queueSettings(): Promise<QueueSettings[]> {
     const found = await this.read((db) => rows<QueueSettingsRow>(db, `SELECT * FROM ${this.s}.queues`));
-    const settings = found.map(settingsOf).sort(byName);
+    const settings = found.map(settingsOf).sort(limits.byName);
     // Claims skip the queue-row lock for queues they believe unlimited: a limit set since must reach them.
     for (const queue of settings) {
       if (queue.paused || queue.limits.concurrency !== null || queue.limits.ownerConcurrency !== null) this.workers.limited.add(queue.name);
@@ -232,7 +223,7 @@ export class PostgresStore implements Store {
   private async ensureQueue(tx: Tx, name: string, now: number): Promise<void> {
     await rows(tx.db, `INSERT INTO ${this.s}.queues(name, concurrency, paused, updated_at) VALUES ($1, $2, false, $3) ON CONFLICT DO NOTHING`, [
       name,
-      DEFAULT_QUEUE_LIMITS.concurrency,
+      limits.DEFAULT_QUEUE_LIMITS.concurrency,
       now,
     ]);
   }
@@ -242,18 +233,18 @@ export class PostgresStore implements Store {
     return row;
   }
 
-  private async writeLimits(tx: Tx, row: QueueSettingsRow, declared: QueueLimitsPatch, overrides: QueueLimitsPatch, now: number): Promise<QueueSettings> {
-    const limits = effectiveLimits(declared, overrides);
+  private async writeLimits(tx: Tx, row: QueueSettingsRow, next: StoredPatches & { limits: limits.QueueLimits }, now: number): Promise<QueueSettings> {
+    const applied = next.limits;
     await rows(
       tx.db,
       `UPDATE ${this.s}.queues SET concurrency = $2, max_queued = $3, owner_concurrency = $4, owner_max_queued = $5,
          declared = $6, overrides = $7, updated_at = $8 WHERE name = $1`,
-      [row.name, limits.concurrency, limits.maxQueued, limits.ownerConcurrency, limits.ownerMaxQueued, JSON.stringify(declared), JSON.stringify(overrides), now],
+      [row.name, applied.concurrency, applied.maxQueued, applied.ownerConcurrency, applied.ownerMaxQueued, JSON.stringify(next.declared), JSON.stringify(next.overrides), now],
     );
-    if (limits.concurrency !== null || limits.ownerConcurrency !== null) this.workers.limited.add(row.name);
+    if (applied.concurrency !== null || applied.ownerConcurrency !== null) this.workers.limited.add(row.name);
     // Raised limits may make waiting work runnable.
     tx.touch(row.name);
-    return { name: row.name, paused: row.paused, limits, declared, overrides };
+    return { name: row.name, paused: row.paused, limits: applied, declared: next.declared, overrides: next.overrides };
   }
 
   setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean> {
@@ -296,7 +287,7 @@ export class PostgresStore implements Store {
         ownerConcurrency: row.owner_concurrency,
         ownerMaxQueued: row.owner_max_queued,
         paused: row.paused,
-        overrides: readPatch(row.overrides),
+        overrides: limits.readPatch(row.overrides),
       });
     }
     for (const row of counts) {
@@ -304,7 +295,7 @@ export class PostgresStore implements Store {
       if (!queue) queues.set(row.queue, (queue = blank(row.queue)));
       queue.counts[row.state] = row.n;
     }
-    return [...queues.values()].sort(byName);
+    return [...queues.values()].sort(limits.byName);
   }
 
   // ── submitting and reading ────────────────────────────────────────────
@@ -598,12 +589,15 @@ type QueueSettingsRow = {
   overrides: unknown;
 };
 
+function patchesOf(row: QueueSettingsRow): StoredPatches {
+  return { declared: limits.readPatch(row.declared), overrides: limits.readPatch(row.overrides) };
+}
+
 function settingsOf(row: QueueSettingsRow): QueueSettings {
   return {
     name: row.name,
     paused: row.paused,
     limits: { concurrency: row.concurrency, maxQueued: row.max_queued, ownerConcurrency: row.owner_concurrency, ownerMaxQueued: row.owner_max_queued },
-    declared: readPatch(row.declared),
-    overrides: readPatch(row.overrides),
+    ...patchesOf(row),
   };
 }

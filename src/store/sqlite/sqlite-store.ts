@@ -1,17 +1,8 @@
 import type { Database } from "better-sqlite3";
 import { dirname, join, resolve } from "node:path";
 import { OutlastError, QueueFullError } from "../../core/errors.js";
-import {
-  byName,
-  declare,
-  DEFAULT_QUEUE_LIMITS,
-  effectiveLimits,
-  override,
-  readPatch,
-  type DeclarationConflict,
-  type QueueLimitsPatch,
-  type QueueSettings,
-} from "../../core/queue-limits.js";
+import * as limits from "../../core/queue-limits.js";
+import type { DeclarationConflict, QueueLimitsPatch, QueueSettings, StoredPatches } from "../../core/queue-limits.js";
 import type { StateReason, StoredEvent, TaskEventData } from "../../core/events.js";
 import type { Progress } from "../../core/progress.js";
 import { TASK_STATES, type TaskState } from "../../core/states.js";
@@ -142,8 +133,8 @@ export class SqliteStore implements Store {
   declareQueue(name: string, incoming: QueueLimitsPatch, now: number): Promise<{ settings: QueueSettings; conflicts: DeclarationConflict[] }> {
     return this.batch.write(() => {
       const row = this.queueRowForUpdate(name, now);
-      const { declared, conflicts } = declare(readPatch(JSON.parse(row.declared)), incoming);
-      return { settings: this.writeLimits(row, declared, readPatch(JSON.parse(row.overrides)), now), conflicts };
+      const next = limits.applyDeclaration(patchesOf(row), incoming);
+      return { settings: this.writeLimits(row, next, now), conflicts: next.conflicts };
     });
   }
 
@@ -151,41 +142,40 @@ export class SqliteStore implements Store {
     return this.batch.write(() => {
       const row = this.sql.queue.get(name);
       if (!row) return null;
-      return this.writeLimits(row, readPatch(JSON.parse(row.declared)), override(readPatch(JSON.parse(row.overrides)), change, reset), now);
+      return this.writeLimits(row, limits.applyOverride(patchesOf(row), change, reset), now);
     });
   }
 
   async queueSettings(): Promise<QueueSettings[]> {
-    return this.sql.allQueues.all().map(settingsOf).sort(byName);
+    return this.sql.allQueues.all().map(settingsOf).sort(limits.byName);
   }
 
   private queueRowForUpdate(name: string, now: number): QueueRow {
-    this.sql.ensureQueue.run(name, DEFAULT_QUEUE_LIMITS.concurrency, now);
+    this.sql.ensureQueue.run(name, limits.DEFAULT_QUEUE_LIMITS.concurrency, now);
     return this.sql.queue.get(name)!;
   }
 
-  private writeLimits(row: QueueRow, declared: QueueLimitsPatch, overrides: QueueLimitsPatch, now: number): QueueSettings {
-    const limits = effectiveLimits(declared, overrides);
+  private writeLimits(row: QueueRow, next: StoredPatches & { limits: limits.QueueLimits }, now: number): QueueSettings {
     this.batch.memo.delete(`c\0${row.name}`);
     this.sql.writeQueueLimits.run({
       name: row.name,
-      concurrency: limits.concurrency,
-      max_queued: limits.maxQueued,
-      owner_concurrency: limits.ownerConcurrency,
-      owner_max_queued: limits.ownerMaxQueued,
-      declared: JSON.stringify(declared),
-      overrides: JSON.stringify(overrides),
+      concurrency: next.limits.concurrency,
+      max_queued: next.limits.maxQueued,
+      owner_concurrency: next.limits.ownerConcurrency,
+      owner_max_queued: next.limits.ownerMaxQueued,
+      declared: JSON.stringify(next.declared),
+      overrides: JSON.stringify(next.overrides),
       now,
     });
     // Raised limits may make waiting work runnable.
     this.batch.touch(row.name);
-    return { name: row.name, paused: row.paused === 1, limits, declared, overrides };
+    return { name: row.name, paused: row.paused === 1, limits: next.limits, declared: next.declared, overrides: next.overrides };
   }
 
   setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean> {
     return this.batch.write(() => {
       this.batch.memo.delete(`c\0${name}`);
-      this.sql.ensureQueue.run(name, DEFAULT_QUEUE_LIMITS.concurrency, now);
+      this.sql.ensureQueue.run(name, limits.DEFAULT_QUEUE_LIMITS.concurrency, now);
       const changed = this.sql.pauseQueue.run(paused ? 1 : 0, now, name).changes === 1;
       if (!paused) this.batch.touch(name);
       return changed;
@@ -212,7 +202,7 @@ export class SqliteStore implements Store {
         ownerConcurrency: row.owner_concurrency,
         ownerMaxQueued: row.owner_max_queued,
         paused: row.paused === 1,
-        overrides: readPatch(JSON.parse(row.overrides)),
+        overrides: limits.readPatch(JSON.parse(row.overrides)),
       });
     }
     for (const row of this.sql.countsByQueue.all()) {
@@ -220,7 +210,7 @@ export class SqliteStore implements Store {
       if (!queue) queues.set(row.queue, (queue = blank(row.queue)));
       queue.counts[row.state] = row.n;
     }
-    return [...queues.values()].sort(byName);
+    return [...queues.values()].sort(limits.byName);
   }
 
   // ── submitting and reading ────────────────────────────────────────────
@@ -761,12 +751,15 @@ export class SqliteStore implements Store {
   }
 }
 
+function patchesOf(row: QueueRow): StoredPatches {
+  return { declared: limits.readPatch(JSON.parse(row.declared)), overrides: limits.readPatch(JSON.parse(row.overrides)) };
+}
+
 function settingsOf(row: QueueRow): QueueSettings {
   return {
     name: row.name,
     paused: row.paused === 1,
     limits: { concurrency: row.concurrency, maxQueued: row.max_queued, ownerConcurrency: row.owner_concurrency, ownerMaxQueued: row.owner_max_queued },
-    declared: readPatch(JSON.parse(row.declared)),
-    overrides: readPatch(JSON.parse(row.overrides)),
+    ...patchesOf(row),
   };
 }
