@@ -8,7 +8,7 @@
 // Usage: node scripts/prepare-consumers.mjs PACK_DIR   (prints the apps' folder as its last line)
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
@@ -43,7 +43,11 @@ const key = hash.digest("hex").slice(0, 16);
 const target = join(tmpdir(), `outlast-consumers-${key}`);
 
 if (!existsSync(join(target, ".installed"))) {
-  for (const old of readdirSync(tmpdir())) if (old.startsWith("outlast-consumers-")) rmSync(join(tmpdir(), old), { recursive: true, force: true });
+  // Installs of other tarballs, unused for a day: gone (a run going on beside this one keeps its own).
+  for (const old of readdirSync(tmpdir())) {
+    const path = join(tmpdir(), old);
+    if (old.startsWith("outlast-consumers-") && Date.now() - statSync(path).mtimeMs > 24 * 3600_000) rmSync(path, { recursive: true, force: true });
+  }
   mkdirSync(target, { recursive: true });
   cpSync(source, target, { recursive: true, filter: (path) => !path.includes("node_modules") });
   const ci = run("npm", ["ci"], target);

@@ -6,7 +6,7 @@ export { declareTask } from "./engine/declaration.js";
 export type { Jsonified, StepResult } from "./core/json.js";
 export type { TaskContext, TaskInfo } from "./engine/context.js";
 export type { WatchEvent, WatchOptions } from "./engine/watch.js";
-export type { Clock, Logger } from "./engine/clock.js";
+export type { Clock, Logger, Timers, CancelTimer } from "./engine/clock.js";
 export {
   OutlastError,
   UnrecoverableError,

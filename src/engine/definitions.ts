@@ -73,7 +73,7 @@ export interface QueueOptions {
    * each process runs `perProcess` at most. @defaultValue 10
    */
   concurrency?: number;
-  /** Queued tasks at most; a submit beyond it throws QueueFullError. @defaultValue no limit */
+  /** Queued tasks at most; a submit beyond it throws QueueFullError. `Infinity`: no limit. @defaultValue no limit */
   maxQueued?: number;
   /** Running tasks at once in this process (a share of `concurrency`). @defaultValue concurrency, or 10 when that is Infinity */
   perProcess?: number;

@@ -15,6 +15,8 @@ export class Hub {
   private unsubscribe: (() => void) | null = null;
   private unsubscribeWake: (() => void) | null = null;
   private listenerCount = 0;
+  private closed = false;
+  private readonly closeListeners = new Set<() => void>();
 
   constructor(private readonly store: Store) {}
 
@@ -60,7 +62,21 @@ export class Hub {
     return n;
   }
 
+  /** Told once, when the engine closes: watches end then instead of waiting for events that will not come. */
+  onClose(listener: () => void): () => void {
+    if (this.closed) {
+      listener();
+      return () => {};
+    }
+    this.closeListeners.add(listener);
+    return () => void this.closeListeners.delete(listener);
+  }
+
   close(): void {
+    this.closed = true;
+    const closing = [...this.closeListeners];
+    this.closeListeners.clear();
+    for (const listener of closing) listener();
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.unsubscribeWake?.();

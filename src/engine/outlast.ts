@@ -161,9 +161,10 @@ export class Outlast {
       ["perOwner.concurrency", options.perOwner?.concurrency],
       ["perOwner.maxQueued", options.perOwner?.maxQueued],
     ] as const) {
-      // Only `concurrency` may be Infinity: no limit across processes, each process running `perProcess` at most.
-      if (value !== undefined && !(key === "concurrency" && value === Infinity) && (!Number.isSafeInteger(value) || value < 1)) {
-        throw new OutlastError("bad_request", `Queue "${name}": ${key} must be a whole number of at least 1${key === "concurrency" ? " (or Infinity)" : ""}`);
+      // A limit may be Infinity: no limit (which also undoes a limit an earlier version of the code declared).
+      const limit = key !== "perProcess" && key !== "prefetch";
+      if (value !== undefined && !(limit && value === Infinity) && (!Number.isSafeInteger(value) || value < 1)) {
+        throw new OutlastError("bad_request", `Queue "${name}": ${key} must be a whole number of at least 1${limit ? " (or Infinity for no limit)" : ""}`);
       }
     }
     this.queues.set(name, options);
@@ -193,16 +194,35 @@ export class Outlast {
   /**
    * Make task types known without their handlers, so this process can accept
    * and validate submits for them (an API server whose workers run elsewhere).
-   * Declaring the same declaration again does nothing.
+   * Declaring a task again does nothing; a declaration of the same name and
+   * queue made again (a module evaluated twice, as under a dev server's
+   * reload) takes the newer spec. A task defined here with `define()` keeps its own.
    */
   declare(...declarations: TaskDeclaration<unknown, unknown>[]): this {
     for (const declaration of declarations) {
       if (!isDeclaration(declaration)) throw new OutlastError("bad_request", "declare() takes what declareTask() returns");
       const known = this.definitions.get(declaration.name);
-      if (known?.declaration === declaration) continue;
-      this.register(declaration.name, declaration.spec as TaskSpec<unknown>, declaration as TaskDeclaration<unknown, unknown>);
+      if (!known) {
+        this.register(declaration.name, declaration.spec as TaskSpec<unknown>, declaration as TaskDeclaration<unknown, unknown>);
+        continue;
+      }
+      if (known.declaration === declaration) continue;
+      this.sameQueue(known, declaration);
+      if (known.declaration === null) continue;
+      checkTaskSpec(declaration.name, declaration.spec as Record<string, unknown>);
+      const run = known.definition.run;
+      known.definition = { ...(declaration.spec as TaskSpec<unknown>), ...(run ? { run } : {}) };
+      known.declaration = declaration as TaskDeclaration<unknown, unknown>;
     }
     return this;
+  }
+
+  /** A second declaration of a known name must agree on the queue: a task runs on one. */
+  private sameQueue(known: RegisteredDefinition, declaration: TaskDeclaration<unknown, unknown>): void {
+    const queue = declaration.spec.queue ?? DEFAULT_QUEUE;
+    if (known.queue !== queue) {
+      throw new OutlastError("conflict", `Task "${declaration.name}" is already defined on queue "${known.queue}"; this declaration names queue "${queue}"`);
+    }
   }
 
   /** Give a declared task its handler, so this process runs it (see `declareTask`). */
@@ -211,9 +231,13 @@ export class Outlast {
     if (typeof run !== "function") throw new OutlastError("bad_request", `Task "${declaration.name}" needs a run(input, ctx) function`);
     const known = this.definitions.get(declaration.name);
     const definition = { ...declaration.spec, run } as TaskDefinition<unknown, unknown>;
-    if (known && known.declaration === declaration && !known.definition.run) {
+    // Declared here before (by this declaration, or one like it): now it also runs here.
+    if (known && known.declaration !== null && !known.definition.run) {
+      this.sameQueue(known, declaration as TaskDeclaration<unknown, unknown>);
       if (this.started) throw new OutlastError("conflict", `Implement "${declaration.name}" before outlast.start()`);
+      checkTaskSpec(declaration.name, definition as unknown as Record<string, unknown>);
       known.definition = definition;
+      known.declaration = declaration as TaskDeclaration<unknown, unknown>;
     } else {
       this.register(declaration.name, definition, declaration as TaskDeclaration<unknown, unknown>);
     }
@@ -264,7 +288,10 @@ export class Outlast {
   /** A task name, from a name, a handle or a declaration (declared here on first use). */
   private nameOf(task: string | { readonly name: string }): string {
     if (typeof task === "string") return task;
-    if (isDeclaration(task)) this.declare(task);
+    if (isDeclaration(task)) {
+      // A name defined here already is known as it is; a declaration is only added when it is new.
+      if (!this.definitions.has(task.name)) this.declare(task);
+    }
     else if (typeof task?.name !== "string") throw new OutlastError("bad_request", "submit() takes a task name, a defined task or a declaration");
     return task.name;
   }

@@ -23,6 +23,7 @@ export interface QueueLimitsChange {
 export class QueueSettingsCopy {
   private readonly settings = new Map<string, QueueSettings>();
   private readAt = -Infinity;
+  private reading: Promise<QueueSettings[]> | null = null;
 
   constructor(
     private readonly store: Store,
@@ -33,10 +34,11 @@ export class QueueSettingsCopy {
   /** Writes what this process's code declares of a queue (only that), and warns where it differs from an earlier declaration. */
   async declare(name: string, options: QueueOptions | undefined): Promise<void> {
     const declared: QueueLimitsPatch = {};
-    if (options?.concurrency !== undefined) declared.concurrency = options.concurrency === Infinity ? null : options.concurrency;
-    if (options?.maxQueued !== undefined) declared.maxQueued = options.maxQueued;
-    if (options?.perOwner?.concurrency !== undefined) declared.ownerConcurrency = options.perOwner.concurrency;
-    if (options?.perOwner?.maxQueued !== undefined) declared.ownerMaxQueued = options.perOwner.maxQueued;
+    const limit = (value: number) => (value === Infinity ? null : value);
+    if (options?.concurrency !== undefined) declared.concurrency = limit(options.concurrency);
+    if (options?.maxQueued !== undefined) declared.maxQueued = limit(options.maxQueued);
+    if (options?.perOwner?.concurrency !== undefined) declared.ownerConcurrency = limit(options.perOwner.concurrency);
+    if (options?.perOwner?.maxQueued !== undefined) declared.ownerMaxQueued = limit(options.perOwner.maxQueued);
     const { settings, conflicts } = await this.store.declareQueue(name, declared, this.clock());
     this.settings.set(name, settings);
     for (const conflict of conflicts) {
@@ -50,10 +52,17 @@ export class QueueSettingsCopy {
   }
 
   /** Reads every queue's stored settings. */
-  async refresh(): Promise<QueueSettings[]> {
-    for (const settings of await this.store.queueSettings()) this.settings.set(settings.name, settings);
-    this.readAt = this.clock();
-    return [...this.settings.values()].sort(byName);
+  refresh(): Promise<QueueSettings[]> {
+    // Callers at the same moment share one read.
+    this.reading ??= this.store
+      .queueSettings()
+      .then((all) => {
+        for (const settings of all) this.settings.set(settings.name, settings);
+        this.readAt = this.clock();
+        return [...this.settings.values()].sort(byName);
+      })
+      .finally(() => (this.reading = null));
+    return this.reading;
   }
 
   /** A queue's settings, read again first when older than a second and `fresh` is asked for (a process with no refresh timer). */
@@ -62,10 +71,11 @@ export class QueueSettingsCopy {
     return this.settings.get(queue);
   }
 
-  /** An operator's change; throws not_found for a queue the store does not know. */
+  /** An operator's change, of a queue that exists: one with settings stored or tasks (throws not_found otherwise). */
   async change(name: string, change: QueueLimitsChange, reset: boolean): Promise<QueueSettings> {
-    const settings = await this.store.setQueueLimits(name, checkLimitsChange(name, change), reset, this.clock());
-    if (!settings) throw new OutlastError("not_found", `No queue "${String(name).slice(0, 128)}"`);
+    const patch = checkLimitsChange(name, change);
+    if (!(await this.store.listQueues()).some((queue) => queue.name === name)) throw new OutlastError("not_found", `No queue "${String(name).slice(0, 128)}"`);
+    const settings = await this.store.setQueueLimits(name, patch, reset, this.clock());
     this.settings.set(name, settings);
     return settings;
   }

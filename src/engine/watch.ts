@@ -59,6 +59,13 @@ export class CursorCodec {
 class Mailbox {
   private items: StoredEvent[] = [];
   private notify: (() => void) | null = null;
+  /** The engine closed: no event will come, so waiting ends. */
+  closed = false;
+
+  close(): void {
+    this.closed = true;
+    this.notify?.();
+  }
 
   push(event: StoredEvent): void {
     if (event.data.type === "progress") {
@@ -74,7 +81,7 @@ class Mailbox {
   }
 
   wait(signal: AbortSignal | undefined): Promise<void> {
-    if (this.items.length > 0) return Promise.resolve();
+    if (this.items.length > 0 || this.closed) return Promise.resolve();
     return new Promise((resolve) => {
       // A pending promise alone does not keep Node running, and the stores'
       // feeds are unref'd so an app can exit: while someone awaits the next
@@ -107,6 +114,7 @@ export interface WatchDeps {
 export async function* watchTask(deps: WatchDeps, taskId: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent> {
   const mailbox = new Mailbox();
   const stopListening = deps.hub.onTask(taskId, (event) => mailbox.push(event));
+  const stopOnClose = deps.hub.onClose(() => mailbox.close());
   try {
     const codec = await deps.cursors();
     const record = await deps.store.getTask(taskId);
@@ -141,8 +149,8 @@ export async function* watchTask(deps: WatchDeps, taskId: string, options: Watch
       if (page.length < PAGE) break;
     }
 
-    // Live.
-    while (!options.signal?.aborted) {
+    // Live, until the task ends, the caller aborts, or the engine closes.
+    while (!options.signal?.aborted && !mailbox.closed) {
       await mailbox.wait(options.signal);
       let event: StoredEvent | undefined;
       while ((event = mailbox.take()) !== undefined) {
@@ -159,7 +167,10 @@ export async function* watchTask(deps: WatchDeps, taskId: string, options: Watch
         if (isEnd(event)) return;
       }
     }
+    // Ended before the task did: say so, rather than end as if it had finished.
+    if (mailbox.closed && !options.signal?.aborted) throw new OutlastError("unavailable", `The engine closed while task ${taskId} was being watched`);
   } finally {
+    stopOnClose();
     stopListening();
   }
 }

@@ -68,8 +68,10 @@ export function createHandler(source: EngineSource, options: HandlerOptions = {}
   let inner: OutlastHandler | null = null;
   let pending: Promise<OutlastHandler> | null = null;
   let closed = false;
+  const lazyLog: PinoLogger = typeof options.logger === "object" ? options.logger : pino({ name: "outlast", level: options.logger ?? "info" });
   const ready = () =>
     (pending ??= (async () => {
+      if (closed) throw new OutlastError("unavailable", "The server is shutting down; try again shortly");
       const outlast = await source();
       if (closed) throw new OutlastError("unavailable", "The server is shutting down; try again shortly");
       inner = buildHandler(outlast, innerOptions, adminKey);
@@ -77,6 +79,7 @@ export function createHandler(source: EngineSource, options: HandlerOptions = {}
     })().catch((error: unknown) => {
       // A failed start (database down) is tried again by the next request.
       pending = null;
+      if (!closed) lazyLog.error({ err: error }, "making the engine for the first request failed");
       throw error;
     }));
   const fetch = async (request: Request): Promise<Response> => {

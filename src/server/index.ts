@@ -1,6 +1,7 @@
 export { createHandler } from "./handler.js";
 export type { OutlastHandler } from "./handler.js";
-export type { HandlerOptions } from "./options.js";
+export type { HandlerOptions, CorsOptions } from "./options.js";
+export type { EngineSource } from "./handler.js";
 export { serve, toNodeListener } from "./node.js";
 export type { ServeOptions, RunningServer } from "./node.js";
 export { mintOwnerToken } from "./tokens.js";

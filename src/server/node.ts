@@ -105,7 +105,7 @@ export function toNodeListener(handler: (request: Request) => Promise<Response>)
   return async (req, res) => {
     const parsed = req as IncomingMessage & { body?: unknown; rawBody?: unknown };
     if (req.readableEnded && !(parsed.rawBody instanceof Buffer) && req.method !== "GET" && req.method !== "HEAD") {
-      const restored = restoreBody(parsed.body, req.headers["content-type"]);
+      const restored = restoreBody(parsed.body, req.headers["content-type"], req.headers["content-length"]);
       if (restored === null) {
         const body = JSON.stringify({
           error: {
@@ -125,8 +125,9 @@ export function toNodeListener(handler: (request: Request) => Promise<Response>)
 }
 
 /** The bytes of a body a middleware parsed, when they can be rebuilt; null when they cannot. */
-function restoreBody(body: unknown, contentType: string | undefined): Buffer | null {
-  if (body === undefined) return Buffer.alloc(0);
+function restoreBody(body: unknown, contentType: string | undefined, length: string | undefined): Buffer | null {
+  // Read to the end by someone else, with nothing left behind: only an empty body can be rebuilt.
+  if (body === undefined) return length === undefined || length === "0" ? Buffer.alloc(0) : null;
   if (Buffer.isBuffer(body)) return body;
   if (typeof body === "string") return Buffer.from(body);
   if (/^application\/([\w.+-]*\+)?json\b/i.test(contentType ?? "")) return Buffer.from(JSON.stringify(body));

@@ -33,8 +33,8 @@ export interface Store {
    * the one stored before it.
    */
   declareQueue(name: string, declared: QueueLimitsPatch, now: number): Promise<{ settings: QueueSettings; conflicts: DeclarationConflict[] }>;
-  /** An operator's change of a queue's limits (held over declarations); `reset` drops earlier changes first. Null when there is no such queue. */
-  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings | null>;
+  /** An operator's change of a queue's limits (held over declarations); `reset` drops earlier changes first. Creates the queue's row if needed. */
+  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings>;
   /** Every queue's stored settings (no counts: cheap enough to read every second). */
   queueSettings(): Promise<QueueSettings[]>;
   setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean>;

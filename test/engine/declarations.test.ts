@@ -67,3 +67,18 @@ test("declare, implement and define refuse what would be ambiguous, with codes",
   assert.equal(task.queue, "q2");
   assert.deepEqual(outlast.taskNames.sort(), ["fresh", "images.resize", "later"]);
 });
+
+test("a declaration made again (a module evaluated twice) is the same task; submit with it after define() by name works", async (t) => {
+  const outlast = engine(t, ":memory:");
+  const first = declareTask("hot", { queue: "q", maxAttempts: 2 });
+  const again = declareTask("hot", { queue: "q", maxAttempts: 4 }); // the module, evaluated again by a dev server
+  outlast.declare(first);
+  outlast.declare(again);
+  outlast.implement(again, () => "ran");
+  const task = await outlast.submit(first, null);
+  assert.equal(task.maxAttempts, 4, "the newer spec applies");
+  outlast.define("plain", { run: () => "ok" });
+  const byName = declareTask("plain");
+  assert.equal((await outlast.submit(byName, null)).name, "plain");
+  assert.throws(() => outlast.implement(again, () => "twice"), (e: unknown) => e instanceof OutlastError && e.code === "conflict");
+});

@@ -39,3 +39,14 @@ async function* firstOf<T>(iterable: AsyncIterable<T>): AsyncGenerator<T> {
     return;
   }
 }
+
+test("closing the engine ends a pending watch with an error instead of keeping the process alive", async (t) => {
+  const outlast = new Outlast({ store: sqliteStore({ path: ":memory:" }), logger: quietLogger });
+  t.after(() => outlast.close({ graceMs: 0 }));
+  outlast.define("later", { run: () => null });
+  const task = await outlast.submit("later", null, { delayMs: 60_000 });
+  const watching = collect(outlast.watch(task.id));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await outlast.close();
+  await assert.rejects(watching, (e: unknown) => e instanceof OutlastError && e.code === "unavailable");
+});

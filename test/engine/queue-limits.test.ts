@@ -97,3 +97,19 @@ test("an operator's change of concurrency reaches another process's workers with
   await assert.rejects(operator.setQueueLimits("nowhere", { concurrency: 1 }), /No queue "nowhere"/);
   await assert.rejects(operator.setQueueLimits("q", { concurrency: 0 }), /concurrency must be a whole number of at least 1, or null/);
 });
+
+test("a limit an earlier version of the code declared is dropped by declaring it Infinity", async (t) => {
+  const path = tempDbPath(t);
+  const old = makeEngine(t, { path });
+  old.queue("q", { maxQueued: 3, perOwner: { concurrency: 1 } });
+  old.define("job", { queue: "q", run: () => null });
+  await old.start();
+  await old.close();
+  const next = makeEngine(t, { path });
+  next.queue("q", { maxQueued: Infinity, perOwner: { concurrency: Infinity } });
+  next.define("job", { queue: "q", run: () => null });
+  await next.start();
+  const [settings] = await next.queueSettings();
+  assert.deepEqual(settings?.limits, { concurrency: 10, maxQueued: null, ownerConcurrency: null, ownerMaxQueued: null });
+  assert.throws(() => next.queue("r", { perProcess: Infinity }), /perProcess must be a whole number of at least 1$/);
+});

@@ -215,7 +215,9 @@ export function operations(harness: ContractHarness): void {
     assert.deepEqual(settings, { name: QUEUE, paused: false, limits: reset!.limits, declared: { concurrency: 5, maxQueued: 100 }, overrides: {} });
     // A queue nobody declared gets the default; an unknown one cannot be changed.
     assert.deepEqual((await a.declareQueue("fresh", {}, T0)).settings.limits, { concurrency: 10, maxQueued: null, ownerConcurrency: null, ownerMaxQueued: null });
-    assert.equal(await a.setQueueLimits("nowhere", { concurrency: 1 }, false, T0), null);
+    // A queue known only from its tasks gets a row of its own for the change.
+    await submitNew(a, T0, { queue: "rowless" });
+    assert.equal((await a.setQueueLimits("rowless", { concurrency: 1 }, false, T0)).limits.concurrency, 1);
   });
 
   test("an operator's lower limit holds for the next claim on another connection", async (t) => {

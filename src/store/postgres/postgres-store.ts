@@ -202,10 +202,10 @@ export class PostgresStore implements Store {
     });
   }
 
-  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings | null> {
+  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings> {
     return this.write(async (tx) => {
-      const row = await this.lockQueue(tx, name);
-      if (!row) return null;
+      await this.ensureQueue(tx, name, now);
+      const row = (await this.lockQueue(tx, name))!;
       return this.writeLimits(tx, row, limits.applyOverride(patchesOf(row), change, reset), now);
     });
   }

@@ -138,10 +138,9 @@ export class SqliteStore implements Store {
     });
   }
 
-  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings | null> {
+  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings> {
     return this.batch.write(() => {
-      const row = this.sql.queue.get(name);
-      if (!row) return null;
+      const row = this.queueRowForUpdate(name, now);
       return this.writeLimits(row, limits.applyOverride(patchesOf(row), change, reset), now);
     });
   }
