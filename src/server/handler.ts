@@ -62,58 +62,77 @@ export function createHandler(source: EngineSource, options: HandlerOptions = {}
   const basePath = checkBasePath(options.basePath);
   const corsOrigins = checkCors(options.cors);
   const allowedOrigins = [...(options.allowedOrigins ?? []), ...corsOrigins];
-  const innerOptions: HandlerOptions = { ...options, adminKey, allowedOrigins, basePath };
-  if (typeof source !== "function") return withPrefix(buildHandler(source, innerOptions, adminKey), basePath);
+  const log: PinoLogger = typeof options.logger === "object" ? options.logger : pino({ name: "outlast", level: options.logger ?? "info" });
+  const setup: Setup = { options: { ...options, allowedOrigins, basePath }, adminKey, log, corsOrigins };
+  if (typeof source !== "function") return withPrefix(buildHandler(source, setup), basePath);
 
   let inner: OutlastHandler | null = null;
   let pending: Promise<OutlastHandler> | null = null;
   let closed = false;
-  const lazyLog: PinoLogger = typeof options.logger === "object" ? options.logger : pino({ name: "outlast", level: options.logger ?? "info" });
   const ready = () =>
     (pending ??= (async () => {
       if (closed) throw new OutlastError("unavailable", "The server is shutting down; try again shortly");
       const outlast = await source();
       if (closed) throw new OutlastError("unavailable", "The server is shutting down; try again shortly");
-      inner = buildHandler(outlast, innerOptions, adminKey);
+      inner = buildHandler(outlast, setup);
       return inner;
     })().catch((error: unknown) => {
       // A failed start (database down) is tried again by the next request.
       pending = null;
-      if (!closed) lazyLog.error({ err: error }, "making the engine for the first request failed");
+      if (!closed) log.error({ err: error }, "making the engine for the first request failed");
       throw error;
     }));
-  const fetch = async (request: Request): Promise<Response> => {
-    try {
-      return await (await ready()).fetch(request);
-    } catch (error) {
-      return errorResponse(error).response;
-    }
-  };
-  const lazy = fetch as OutlastHandler;
-  Object.defineProperties(lazy, {
-    fetch: { value: fetch },
-    app: {
-      get: () => {
-        if (!inner) throw new OutlastError("unavailable", "This handler makes its engine on the first request; there is no app before it");
-        return inner.app;
-      },
+  const lazy = asHandler({
+    fetch: async (request) => {
+      try {
+        return await (await ready()).fetch(request);
+      } catch (error) {
+        return errorResponse(error).response;
+      }
     },
-    adminKey: { value: adminKey },
-    openStreams: { get: () => inner?.openStreams ?? 0 },
-    close: {
-      value: async (closeOptions?: { retryMs?: number }) => {
-        closed = true;
-        await inner?.close(closeOptions);
-      },
+    app: () => {
+      if (!inner) throw new OutlastError("unavailable", "This handler makes its engine on the first request; there is no app before it");
+      return inner.app;
+    },
+    adminKey,
+    openStreams: () => inner?.openStreams ?? 0,
+    close: async (closeOptions) => {
+      closed = true;
+      await inner?.close(closeOptions);
     },
   });
   return withPrefix(lazy, basePath);
 }
 
-function buildHandler(outlast: Outlast, options: HandlerOptions, adminKey: string): OutlastHandler {
+/** What createHandler checked once, for the handler it builds (now, or on the first request). */
+interface Setup {
+  options: HandlerOptions;
+  adminKey: string;
+  log: PinoLogger;
+  corsOrigins: readonly string[];
+}
+
+/** The parts of an {@link OutlastHandler}, made into one: a callable with its controls. */
+function asHandler(parts: {
+  fetch: (request: Request) => Promise<Response>;
+  app: () => Hono;
+  adminKey: string;
+  openStreams: () => number;
+  close: (options?: { retryMs?: number }) => Promise<void>;
+}): OutlastHandler {
+  const handler = parts.fetch as OutlastHandler;
+  Object.defineProperties(handler, {
+    fetch: { value: parts.fetch },
+    app: { get: parts.app },
+    adminKey: { value: parts.adminKey },
+    openStreams: { get: parts.openStreams },
+    close: { value: parts.close },
+  });
+  return handler;
+}
+
+function buildHandler(outlast: Outlast, { options, adminKey, log, corsOrigins }: Setup): OutlastHandler {
   const resolved = resolveOptions(options);
-  const log: PinoLogger =
-    typeof options.logger === "object" ? options.logger : pino({ name: "outlast", level: options.logger ?? "info" });
   const auth: AuthConfig = {
     adminKey,
     key: () =>
@@ -140,7 +159,6 @@ function buildHandler(outlast: Outlast, options: HandlerOptions, adminKey: strin
   let closing = false;
 
   const app = new Hono();
-  const corsOrigins = checkCors(options.cors);
   if (corsOrigins.length > 0) app.use(corsMiddleware(corsOrigins, options.cors?.maxAgeSeconds));
   app.use(async (c, next) => {
     if (closing && c.req.path !== "/healthz") throw new OutlastError("unavailable", "The server is shutting down; try again shortly");
@@ -163,31 +181,27 @@ function buildHandler(outlast: Outlast, options: HandlerOptions, adminKey: strin
   const page = options.homePage === undefined ? homePage(options.basePath ?? "") : options.homePage;
   if (page !== null) app.get("/", (c) => c.html(page));
 
-  const fetch = async (request: Request): Promise<Response> => {
-    try {
-      return await app.fetch(request);
-    } catch (error) {
-      // Hono answers route errors itself; this catches only failures around it.
-      log.error({ err: error }, "request failed outside a route");
-      return errorResponse(error).response;
-    }
-  };
-  const handler = fetch as OutlastHandler;
-  Object.defineProperties(handler, {
-    fetch: { value: fetch },
-    app: { value: app },
-    adminKey: { value: adminKey },
-    openStreams: { get: () => streams.open.size },
-    close: {
-      value: async (closeOptions: { retryMs?: number } = {}) => {
-        if (closing) return;
-        closing = true;
-        forget();
-        streams.closeAll(closeOptions.retryMs ?? resolved.retryMs);
-        stopReporting();
-        metrics.close();
-        ops.close();
-      },
+  const handler = asHandler({
+    fetch: async (request) => {
+      try {
+        return await app.fetch(request);
+      } catch (error) {
+        // Hono answers route errors itself; this catches only failures around it.
+        log.error({ err: error }, "request failed outside a route");
+        return errorResponse(error).response;
+      }
+    },
+    app: () => app,
+    adminKey,
+    openStreams: () => streams.open.size,
+    close: async (closeOptions = {}) => {
+      if (closing) return;
+      closing = true;
+      forget();
+      streams.closeAll(closeOptions.retryMs ?? resolved.retryMs);
+      stopReporting();
+      metrics.close();
+      ops.close();
     },
   });
   return handler;
@@ -209,15 +223,13 @@ function withPrefix(handler: OutlastHandler, basePath: string): OutlastHandler {
     }
     return handler.fetch(new Request(url, init));
   };
-  const prefixed = fetch as OutlastHandler;
-  Object.defineProperties(prefixed, {
-    fetch: { value: fetch },
-    app: { get: () => handler.app },
-    adminKey: { value: handler.adminKey },
-    openStreams: { get: () => handler.openStreams },
-    close: { value: (closeOptions?: { retryMs?: number }) => handler.close(closeOptions) },
+  return asHandler({
+    fetch,
+    app: () => handler.app,
+    adminKey: handler.adminKey,
+    openStreams: () => handler.openStreams,
+    close: (closeOptions) => handler.close(closeOptions),
   });
-  return prefixed;
 }
 
 function checkBasePath(basePath: string | undefined): string {

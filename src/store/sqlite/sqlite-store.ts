@@ -15,7 +15,6 @@ import type {
   FinishOutcome,
   HeartbeatStatus,
   Lease,
-  QueueConfig,
   QueueInfo,
   RetryOutcome,
   Store,
