@@ -51,6 +51,24 @@ export class CursorCodec {
   }
 }
 
+// A pending promise alone does not keep Node running, and the stores' feeds
+// are unref'd so an app can exit: while any watch awaits its next event, one
+// ref'd timer keeps the process alive, as an open socket would. Counted, so
+// ten thousand waiting watchers cost one timer, not one each per event.
+let waitingWatches = 0;
+let keepAlive: NodeJS.Timeout | null = null;
+
+function holdProcess(): void {
+  if (waitingWatches++ === 0) keepAlive = setInterval(() => {}, 2 ** 30);
+}
+
+function releaseProcess(): void {
+  if (--waitingWatches === 0 && keepAlive) {
+    clearInterval(keepAlive);
+    keepAlive = null;
+  }
+}
+
 /**
  * A bounded, ordered mailbox. Only one progress event is ever waiting: a
  * newer one replaces it (moving to the back), so a slow consumer makes the
@@ -83,12 +101,9 @@ class Mailbox {
   wait(signal: AbortSignal | undefined): Promise<void> {
     if (this.items.length > 0 || this.closed) return Promise.resolve();
     return new Promise((resolve) => {
-      // A pending promise alone does not keep Node running, and the stores'
-      // feeds are unref'd so an app can exit: while someone awaits the next
-      // event, this keeps the process alive, as an open socket would.
-      const keepAlive = setInterval(() => {}, 2 ** 30);
+      holdProcess();
       const done = () => {
-        clearInterval(keepAlive);
+        releaseProcess();
         this.notify = null;
         signal?.removeEventListener("abort", done);
         resolve();
