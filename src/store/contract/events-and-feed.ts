@@ -183,6 +183,8 @@ export function eventsAndFeed(harness: ContractHarness): void {
     const [a, b] = await harness.makePair(t);
     const feed = recorder(b);
     t.after(feed.unsubscribe);
+    // "Later" starts once b's subscription listens (on a loaded machine, a's first commit could beat it).
+    await subscriptionsLive(b);
     // The task moves between connections: every write is a different process's commit.
     const task = await submitNew(a, T0);
     const claimed = await claimOne(b, T0 + 1);
