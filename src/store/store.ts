@@ -2,11 +2,15 @@ import type { StoredEvent } from "../core/events.js";
 import type { DeclarationConflict, QueueLimitsPatch, QueueSettings } from "../core/queue-limits.js";
 import type { Progress } from "../core/progress.js";
 import type { TaskState } from "../core/states.js";
-import type { TaskError, TaskRecord } from "../core/task.js";
+import type { TaskRecord } from "../core/task.js";
+import type { FinishOutcome } from "../core/transitions.js";
+import { TASK_STATES } from "../core/states.js";
 
 /**
  * The only door to persistence. Shaped by the task model, not by SQL: the
- * engine asks for domain operations and every store makes them atomic.
+ * engine asks for domain operations and every store makes them atomic. The
+ * rules each operation applies are decided in core/ (submit-rules.ts,
+ * transitions.ts, queue-limits.ts); a store turns them into its SQL.
  *
  * Time is always passed in (`now`, epoch ms) so stores hold no clock of
  * their own and tests control time.
@@ -14,8 +18,11 @@ import type { TaskError, TaskRecord } from "../core/task.js";
  * Fencing: every write of a worker names its {@link Lease}. A write whose
  * lease is no longer current (expired, taken again, released, or the task
  * left `running`) changes nothing and reports `false`.
+ *
+ * Writes are all-or-nothing: a refusal (QueueFullError, a conflict) is
+ * decided before any statement runs, and any throw rolls its write back.
  */
-export interface Store {
+export interface Store extends TaskStore, WorkerStore, EventStore, OpsStore {
   readonly capabilities: StoreCapabilities;
   /** A folder beside the database for task files (SQLite), or absent when the store has none. */
   readonly localDataDir?: string | null;
@@ -24,28 +31,16 @@ export interface Store {
   init(): Promise<StoreInfo>;
   /** Release connections and timers. Pending writes are flushed first. */
   close(): Promise<void>;
+}
 
-  // ── queues ──────────────────────────────────────────────────────────
-  /**
-   * Write what this process's code declares of a queue's limits — only the
-   * fields given — creating the queue if needed (core/queue-limits.ts).
-   * Answers the settings as stored and where the declaration differs from
-   * the one stored before it.
-   */
-  declareQueue(name: string, declared: QueueLimitsPatch, now: number): Promise<{ settings: QueueSettings; conflicts: DeclarationConflict[] }>;
-  /** An operator's change of a queue's limits (held over declarations); `reset` drops earlier changes first. Creates the queue's row if needed. */
-  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings>;
-  /** Every queue's stored settings (no counts: cheap enough to read every second). */
-  queueSettings(): Promise<QueueSettings[]>;
-  setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean>;
-  listQueues(): Promise<QueueInfo[]>;
-
-  // ── submitting and reading ──────────────────────────────────────────
+/** Submitting, reading and steering tasks: what an app and an operator do. */
+export interface TaskStore {
   /**
    * Store a new task, or find the existing one with the same owner, name and
-   * idempotency key: `existing` when it is queued, running or succeeded;
-   * `resumed` (back to queued, steps and checkpoint kept) when it failed or
-   * was cancelled. Throws QueueFullError, storing nothing, when a limit is hit.
+   * idempotency key (core/submit-rules.ts): `existing` when it is queued,
+   * running or succeeded; `resumed` (back to queued, steps and checkpoint
+   * kept) when it failed or was cancelled. Throws QueueFullError, storing
+   * nothing, when a limit is hit.
    */
   submit(request: SubmitRequest, now: number): Promise<SubmitOutcome>;
   /**
@@ -62,14 +57,20 @@ export interface Store {
   recentDurationMs(queue: string): Promise<number | null>;
   /** Recorded step results of a task, by step name. */
   getSteps(taskId: string): Promise<Map<string, unknown>>;
-
-  // ── operator actions ────────────────────────────────────────────────
   /** Cancel a queued task at once; flag a running one (its worker finishes the cancel). */
   cancel(id: string, now: number): Promise<CancelOutcome>;
   /** Put a failed or cancelled task back in its queue with a fresh attempt budget. */
   retry(id: string, now: number): Promise<RetryOutcome>;
+  /**
+   * Like `submit`, inside a transaction the application owns on its own
+   * connection: the task exists only if that transaction commits. Present
+   * when `capabilities.transactionalSubmit` is true.
+   */
+  submitInTransaction?(connection: unknown, request: SubmitRequest, now: number): Promise<SubmitOutcome>;
+}
 
-  // ── workers ─────────────────────────────────────────────────────────
+/** What workers do: claim, report under a lease, end an attempt; and the recovery of lost leases. */
+export interface WorkerStore {
   /** Take up to `limit` runnable tasks of one queue, honouring its global limits. */
   claim(request: ClaimRequest, now: number): Promise<ClaimResult>;
   /** Extend leases. Reports, per lease, whether it is still held and whether a cancel was asked. */
@@ -80,20 +81,23 @@ export interface Store {
   recordCheckpoint(lease: Lease, data: unknown, now: number): Promise<boolean>;
   /** Append a log line; past the per-task limit it is dropped (still `true`). */
   appendLog(lease: Lease, message: string, now: number): Promise<boolean>;
-  /** End an attempt: success, failure, a retry at `runAt`, or cancellation. */
+  /** End an attempt: success, failure, a retry at `runAt`, or cancellation (core/transitions.ts). */
   finish(lease: Lease, outcome: FinishOutcome, now: number): Promise<boolean>;
   /** Give a task back without spending its attempt (graceful shutdown). */
   release(lease: Lease, now: number): Promise<boolean>;
   /**
-   * Tasks whose lease ran out: back to queued (or failed when out of attempts,
-   * canceled when a cancel was asked). Returns how many were recovered.
+   * Tasks whose lease ran out (core/transitions.ts, expiryDecision): back to
+   * queued, failed when out of attempts, canceled when a cancel was asked.
+   * At most EXPIRY_BATCH a call; returns how many were recovered.
    */
   recoverExpired(now: number, maxAttemptsReason: string): Promise<number>;
   recordWorker(worker: WorkerHeartbeat, now: number): Promise<void>;
   removeWorker(id: string): Promise<void>;
   listWorkers(aliveSince: number): Promise<WorkerHeartbeat[]>;
+}
 
-  // ── events ──────────────────────────────────────────────────────────
+/** A task's ordered log, and every commit's events as they happen. */
+export interface EventStore {
   /** Events of one task with `seq > afterSeq`, in order; superseded progress is absent. */
   readEvents(taskId: string, afterSeq: number, limit: number): Promise<StoredEvent[]>;
   /**
@@ -105,8 +109,23 @@ export interface Store {
    * commit in that moment may be missed, so readers fill gaps from the log.
    */
   subscribe(listener: StoreListener): () => void;
+}
 
-  // ── schedules, retention, secrets ───────────────────────────────────
+/** Queue settings, schedules, retention and shared secrets: the running of the system. */
+export interface OpsStore {
+  /**
+   * Write what this process's code declares of a queue's limits — only the
+   * fields given — creating the queue if needed (core/queue-limits.ts).
+   * Answers the settings as stored and where the declaration differs from
+   * the one stored before it.
+   */
+  declareQueue(name: string, declared: QueueLimitsPatch, now: number): Promise<{ settings: QueueSettings; conflicts: DeclarationConflict[] }>;
+  /** An operator's change of a queue's limits (held over declarations); `reset` drops earlier changes first. Creates the queue's row if needed. */
+  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings>;
+  /** Every queue's stored settings (no counts: cheap enough to read every second). */
+  queueSettings(): Promise<QueueSettings[]>;
+  setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean>;
+  listQueues(): Promise<QueueInfo[]>;
   /**
    * Fire one tick of a schedule: submit `request` unless some process
    * already fired a tick at or after `tickAt`. True when this call fired it.
@@ -116,13 +135,6 @@ export interface Store {
   purgeFinished(cutoffs: Partial<Record<"succeeded" | "failed" | "canceled", number>>, limit: number): Promise<number>;
   /** A value kept in the store, made once by `create` and the same for every process (signing keys). */
   getOrCreateSecret(name: string, create: () => string): Promise<string>;
-
-  /**
-   * Like `submit`, inside a transaction the application owns on its own
-   * connection: the task exists only if that transaction commits. Present
-   * when `capabilities.transactionalSubmit` is true.
-   */
-  submitInTransaction?(connection: unknown, request: SubmitRequest, now: number): Promise<SubmitOutcome>;
 }
 
 export interface StoreCapabilities {
@@ -165,6 +177,20 @@ export interface QueueInfo extends QueueConfig {
   /** The limits an operator set, which hold over what code declares. */
   overrides: QueueLimitsPatch;
   counts: Record<TaskState, number>;
+}
+
+/** A queue known only from its tasks (no stored settings), before its counts are added. */
+export function blankQueue(name: string): QueueInfo {
+  return {
+    name,
+    concurrency: null,
+    maxQueued: null,
+    ownerConcurrency: null,
+    ownerMaxQueued: null,
+    paused: false,
+    overrides: {},
+    counts: Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>,
+  };
 }
 
 export interface SubmitRequest {
@@ -251,11 +277,7 @@ export interface HeartbeatStatus {
   cancelRequested: boolean;
 }
 
-export type FinishOutcome =
-  | { state: "succeeded"; result: unknown }
-  | { state: "failed"; error: TaskError }
-  | { state: "retry"; error: TaskError; runAt: number }
-  | { state: "canceled"; error?: TaskError };
+export type { FinishOutcome } from "../core/transitions.js";
 
 export interface WorkerHeartbeat {
   id: string;

@@ -1,0 +1,121 @@
+import { QueueFullError } from "../../core/errors.js";
+import * as limits from "../../core/queue-limits.js";
+import type { DeclarationConflict, QueueLimitsPatch, QueueSettings, StoredPatches } from "../../core/queue-limits.js";
+import { endTransition } from "../../core/transitions.js";
+import type { CancelOutcome, RetryOutcome, SubmitRequest } from "../store.js";
+import { patchesOf } from "./reads.js";
+import { rowToTask } from "./rows.js";
+import type { QueueRow } from "./statements.js";
+import type { SqliteSubmits } from "./submit.js";
+import type { SqliteTx } from "./tx.js";
+import type { SqliteWorkerWrites } from "./worker-writes.js";
+
+/** Operators' and the engine's housekeeping writes: queue settings, cancel and retry, schedules, retention, secrets. */
+export class SqliteAdmin {
+  constructor(
+    private readonly tx: SqliteTx,
+    private readonly submits: SqliteSubmits,
+    private readonly workerWrites: SqliteWorkerWrites,
+  ) {}
+
+  declareQueue(name: string, incoming: QueueLimitsPatch, now: number): { settings: QueueSettings; conflicts: DeclarationConflict[] } {
+    const row = this.queueRow(name, now);
+    const next = limits.applyDeclaration(patchesOf(row), incoming);
+    return { settings: this.writeLimits(row, next, now), conflicts: next.conflicts };
+  }
+
+  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): QueueSettings {
+    const row = this.queueRow(name, now);
+    return this.writeLimits(row, limits.applyOverride(patchesOf(row), change, reset), now);
+  }
+
+  setQueuePaused(name: string, paused: boolean, now: number): boolean {
+    this.tx.forgetQueue(name);
+    this.ensureQueue(name, now);
+    const changed = this.tx.sql.pauseQueue.run(paused ? 1 : 0, now, name).changes === 1;
+    if (!paused) this.tx.touch(name);
+    return changed;
+  }
+
+  cancel(id: string, now: number): CancelOutcome {
+    const row = this.tx.sql.byId.get(id);
+    if (!row) return { kind: "missing" };
+    if (row.state === "queued") {
+      this.workerWrites.end(row, endTransition("canceled", null), now);
+      this.tx.touch(row.queue);
+      return { kind: "canceled", task: rowToTask(this.tx.sql.byId.get(id)!) };
+    }
+    if (row.state === "running") {
+      this.tx.sql.requestCancel.run(id);
+      return { kind: "requested", task: rowToTask({ ...row, cancel_requested: 1 }) };
+    }
+    return { kind: "final", task: rowToTask(row) };
+  }
+
+  retry(id: string, now: number): RetryOutcome {
+    const row = this.tx.sql.byId.get(id);
+    if (!row) return { kind: "missing" };
+    if (row.state !== "failed" && row.state !== "canceled") return { kind: "conflict", task: rowToTask(row) };
+    return { kind: "retried", task: rowToTask(this.submits.rerun(row, now, "retry")) };
+  }
+
+  fireSchedule(schedule: string, tickAt: number, request: SubmitRequest, now: number): boolean {
+    if (this.tx.sql.fireTick.run(schedule, tickAt).changes === 0) return false;
+    try {
+      this.submits.one(request, now);
+    } catch (error) {
+      // A full queue skips this tick; the tick still counts as fired so no process retries it.
+      if (!(error instanceof QueueFullError)) throw error;
+    }
+    return true;
+  }
+
+  purgeFinished(cutoffs: Partial<Record<"succeeded" | "failed" | "canceled", number>>, limit: number): number {
+    const sql = this.tx.sql;
+    let removed = 0;
+    for (const [state, before] of Object.entries(cutoffs)) {
+      if (before === undefined || removed >= limit) continue;
+      const ids = sql.finishedBefore.all(before, state, limit - removed);
+      for (const { id } of ids) {
+        sql.deleteEvents.run(id);
+        sql.deleteSteps.run(id);
+        sql.deleteTask.run(id);
+      }
+      removed += ids.length;
+    }
+    return removed;
+  }
+
+  getOrCreateSecret(name: string, create: () => string): string {
+    const key = `secret:${name}`;
+    this.tx.sql.insertMeta.run(key, create());
+    return this.tx.sql.meta.get(key)!.value;
+  }
+
+  private ensureQueue(name: string, now: number): void {
+    // A queue nobody declared has the default limits (core/queue-limits.ts).
+    this.tx.sql.ensureQueue.run(name, limits.DEFAULT_QUEUE_LIMITS.concurrency, now);
+  }
+
+  private queueRow(name: string, now: number): QueueRow {
+    this.ensureQueue(name, now);
+    return this.tx.sql.queue.get(name)!;
+  }
+
+  private writeLimits(row: QueueRow, next: StoredPatches & { limits: limits.QueueLimits }, now: number): QueueSettings {
+    this.tx.forgetQueue(row.name);
+    this.tx.sql.writeQueueLimits.run({
+      name: row.name,
+      concurrency: next.limits.concurrency,
+      max_queued: next.limits.maxQueued,
+      owner_concurrency: next.limits.ownerConcurrency,
+      owner_max_queued: next.limits.ownerMaxQueued,
+      declared: JSON.stringify(next.declared),
+      overrides: JSON.stringify(next.overrides),
+      now,
+    });
+    // Raised limits may make waiting work runnable.
+    this.tx.touch(row.name);
+    return { name: row.name, paused: row.paused === 1, limits: next.limits, declared: next.declared, overrides: next.overrides };
+  }
+}

@@ -1,0 +1,100 @@
+import { decode } from "./rows.js";
+import { RUNNING_EVENT } from "../../core/transitions.js";
+import type { ClaimedTask, ClaimRequest, ClaimResult } from "../store.js";
+import { claimedRecord, type ClaimRow } from "./records.js";
+import type { Statements } from "./statements.js";
+import type { SqliteTx } from "./tx.js";
+
+/** Taking runnable tasks of a queue within its limits, inside a group commit. */
+export class SqliteClaims {
+  constructor(private readonly tx: SqliteTx) {}
+
+  now(request: ClaimRequest, now: number): ClaimResult {
+    const sql = this.tx.sql;
+    const config = this.tx.queueConfig(request.queue);
+    if (config?.paused === 1) return { tasks: [], nextRunAt: null };
+    let slots = request.limit;
+    if (config?.concurrency != null) {
+      slots = Math.min(slots, config.concurrency - sql.countRunning.get(request.queue)!.n);
+    }
+    if (slots <= 0) return { tasks: [], nextRunAt: null };
+
+    const ownerLimit = config?.owner_concurrency ?? null;
+    // With a per-owner limit some candidates are skipped, so look further ahead.
+    // Owners already at their limit are left out in the query, so a long
+    // backlog of theirs cannot push other owners' tasks past the look-ahead.
+    if (ownerLimit === null) return this.inOneStatement(request, slots, now);
+    const candidates = sql.runnableForOwners.all({
+      queue: request.queue,
+      now,
+      names: JSON.stringify(request.names),
+      limit: slots * 8 + 32,
+      owner_limit: ownerLimit,
+    });
+    const chosen: ClaimRow[] = [];
+    const ownerRunning = new Map<string, number>();
+    for (const row of candidates) {
+      if (chosen.length >= slots) break;
+      const running = ownerRunning.get(row.owner) ?? sql.countOwnerRunning.get(request.queue, row.owner)!.n;
+      if (running >= ownerLimit) {
+        ownerRunning.set(row.owner, running);
+        continue;
+      }
+      ownerRunning.set(row.owner, running + 1);
+      chosen.push(row);
+    }
+
+    const tasks: ClaimedTask[] = [];
+    for (const row of chosen) {
+      const seq = row.last_seq + 1;
+      const expires = now + request.leaseMs;
+      sql.markRunning.run({ seq_row: row.seq, now, worker: request.workerId, expires, seq });
+      tasks.push(this.claimed({ ...row, attempt: row.attempt + 1, last_seq: seq, lease_token: row.lease_token + 1 }, now, request.workerId, expires));
+    }
+    return { tasks, nextRunAt: this.nextRunAt(request.queue, tasks.length < slots, now) };
+  }
+
+  /**
+   * Without per-owner limits a claim is one UPDATE … RETURNING over the
+   * runnable index (which holds `name`, so the name filter reads no rows):
+   * measured ~40% cheaper per task than a SELECT followed by one UPDATE a row.
+   */
+  private inOneStatement(request: ClaimRequest, slots: number, now: number): ClaimResult {
+    const expires = now + request.leaseMs;
+    const rows = this.tx.sql.claimBatch.all({
+      queue: request.queue,
+      now,
+      names: JSON.stringify(request.names),
+      limit: slots,
+      worker: request.workerId,
+      expires,
+    });
+    // RETURNING gives no order; hand tasks out in claim order.
+    rows.sort((a, b) => b.priority - a.priority || a.run_at - b.run_at || a.seq - b.seq);
+    const tasks = rows.map((row) => this.claimed(row, now, request.workerId, expires));
+    return { tasks, nextRunAt: this.nextRunAt(request.queue, tasks.length < slots, now) };
+  }
+
+  /** When a claim came up short: when the queue's next delayed task is due, so the worker can sleep until then. */
+  private nextRunAt(queue: string, short: boolean, now: number): number | null {
+    return short ? (this.tx.sql.nextRunAt.get(queue, now)?.at ?? null) : null;
+  }
+
+  /** Log the start of a just-claimed task (row values as after the claim) and hand it out. */
+  private claimed(row: ClaimRow, now: number, workerId: string, expires: number): ClaimedTask {
+    this.tx.event(row, row.last_seq, row.attempt, now, RUNNING_EVENT);
+    return {
+      task: claimedRecord(row, now, workerId, expires),
+      lease: { taskId: row.id, token: row.lease_token },
+      // seq 1 is "queued", 2 this "running": a task at seq 2 has never recorded a step.
+      steps: row.last_seq <= 2 ? new Map() : stepsOf(this.tx.sql, row.id),
+    };
+  }
+}
+
+/** A task's recorded step results, by step name. */
+export function stepsOf(sql: Statements, taskId: string): Map<string, unknown> {
+  const steps = new Map<string, unknown>();
+  for (const row of sql.steps.all(taskId)) steps.set(row.name, decode(row.result));
+  return steps;
+}

@@ -1,0 +1,110 @@
+import type { Database } from "better-sqlite3";
+import type { StoredEvent } from "../../core/events.js";
+import * as limits from "../../core/queue-limits.js";
+import type { QueueSettings } from "../../core/queue-limits.js";
+import type { TaskRecord } from "../../core/task.js";
+import { blankQueue, type QueueInfo, type TaskFilter, type TaskPage, type WorkerHeartbeat } from "../store.js";
+import { stepsOf } from "./claim.js";
+import { rowToEvent, rowToTask, type TaskRow } from "./rows.js";
+import type { QueueRow, Statements } from "./statements.js";
+
+/** Reads, outside any write: SQLite's WAL lets them run beside a writer. */
+export class SqliteReads {
+  constructor(
+    private readonly db: Database,
+    private readonly sql: Statements,
+  ) {}
+
+  task(id: string): TaskRecord | null {
+    const row = this.sql.byId.get(id);
+    return row ? rowToTask(row) : null;
+  }
+
+  list(filter: TaskFilter): TaskPage {
+    const where: string[] = [];
+    const params: Record<string, string | number> = { limit: Math.max(1, Math.min(1000, filter.limit)) + 1 };
+    if (filter.owner !== undefined) (where.push("owner = @owner"), (params.owner = filter.owner));
+    if (filter.state !== undefined) (where.push("state = @state"), (params.state = filter.state));
+    if (filter.queue !== undefined) (where.push("queue = @queue"), (params.queue = filter.queue));
+    if (filter.name !== undefined) (where.push("name = @name"), (params.name = filter.name));
+    if (filter.cursor !== undefined) {
+      const before = Number.parseInt(filter.cursor, 36);
+      if (Number.isSafeInteger(before)) (where.push("seq < @before"), (params.before = before));
+    }
+    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT @limit`;
+    const rows = this.db.prepare<Record<string, string | number>, TaskRow>(sql).all(params);
+    const limit = (params.limit as number) - 1;
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return { tasks: page.map(rowToTask), nextCursor: rows.length > limit && last ? last.seq.toString(36) : null };
+  }
+
+  position(id: string, now: number): number | null {
+    const row = this.sql.byId.get(id);
+    if (!row || row.state !== "queued" || row.run_at > now) return null;
+    return this.sql.position.get({ queue: row.queue, priority: row.priority, run_at: row.run_at, seq: row.seq, now })!.n + 1;
+  }
+
+  recentDurationMs(queue: string): number | null {
+    return this.sql.recentDuration.get(queue)?.ms ?? null;
+  }
+
+  steps(taskId: string): Map<string, unknown> {
+    return stepsOf(this.sql, taskId);
+  }
+
+  events(taskId: string, afterSeq: number, limit: number): StoredEvent[] {
+    return this.sql.events.all(taskId, afterSeq, limit).map(rowToEvent);
+  }
+
+  workers(aliveSince: number): WorkerHeartbeat[] {
+    return this.sql.workers.all(aliveSince).map((row) => ({
+      id: row.id,
+      host: row.host,
+      pid: row.pid,
+      queues: JSON.parse(row.queues) as string[],
+      startedAt: row.started_at,
+      heartbeatAt: row.heartbeat_at,
+      running: JSON.parse(row.running) as string[],
+      streams: row.streams,
+    }));
+  }
+
+  queueSettings(): QueueSettings[] {
+    return this.sql.allQueues.all().map(settingsOf).sort(limits.byName);
+  }
+
+  queues(): QueueInfo[] {
+    const queues = new Map<string, QueueInfo>();
+    for (const row of this.sql.allQueues.all()) {
+      queues.set(row.name, {
+        ...blankQueue(row.name),
+        concurrency: row.concurrency,
+        maxQueued: row.max_queued,
+        ownerConcurrency: row.owner_concurrency,
+        ownerMaxQueued: row.owner_max_queued,
+        paused: row.paused === 1,
+        overrides: limits.readPatch(JSON.parse(row.overrides)),
+      });
+    }
+    for (const row of this.sql.countsByQueue.all()) {
+      let queue = queues.get(row.queue);
+      if (!queue) queues.set(row.queue, (queue = blankQueue(row.queue)));
+      queue.counts[row.state] = row.n;
+    }
+    return [...queues.values()].sort(limits.byName);
+  }
+}
+
+export function patchesOf(row: QueueRow): limits.StoredPatches {
+  return { declared: limits.readPatch(JSON.parse(row.declared)), overrides: limits.readPatch(JSON.parse(row.overrides)) };
+}
+
+function settingsOf(row: QueueRow): QueueSettings {
+  return {
+    name: row.name,
+    paused: row.paused === 1,
+    limits: { concurrency: row.concurrency, maxQueued: row.max_queued, ownerConcurrency: row.owner_concurrency, ownerMaxQueued: row.owner_max_queued },
+    ...patchesOf(row),
+  };
+}

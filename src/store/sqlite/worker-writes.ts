@@ -1,0 +1,134 @@
+import type { Progress } from "../../core/progress.js";
+import { expiryDecision, finishTransition, logLine, RELEASE_EVENT, type FinishTransition } from "../../core/transitions.js";
+import { EXPIRY_BATCH, type FinishOutcome, type HeartbeatStatus, type Lease, type WorkerHeartbeat } from "../store.js";
+import { encode, type TaskRow } from "./rows.js";
+import type { SqliteTx } from "./tx.js";
+
+/** What workers write, each fenced by its lease; the transitions of core/transitions.ts in SQLite's statements. */
+export class SqliteWorkerWrites {
+  constructor(
+    private readonly tx: SqliteTx,
+    private readonly maxLogsPerTask: number,
+  ) {}
+
+  heartbeat(leases: readonly Lease[], now: number, leaseMs: number): HeartbeatStatus[] {
+    return leases.map((lease) => {
+      const row = this.tx.sql.extendLease.get({ id: lease.taskId, token: lease.token, now, expires: now + leaseMs });
+      return row ? { held: true, cancelRequested: row.cancel_requested === 1 } : { held: false, cancelRequested: false };
+    });
+  }
+
+  progress(lease: Lease, progress: Progress, now: number): boolean {
+    const row = this.tx.fenced(lease, now);
+    if (!row) return false;
+    const seq = row.last_seq + 1;
+    this.tx.sql.setProgress.run({ id: row.id, progress: encode(progress), seq });
+    // Only the latest progress is worth replaying; drop the one it supersedes.
+    if (row.progress_seq !== null) this.tx.sql.deleteEvent.run(row.id, row.progress_seq);
+    this.tx.event(row, seq, row.attempt, now, { type: "progress", progress });
+    return true;
+  }
+
+  step(lease: Lease, name: string, result: unknown, now: number): boolean {
+    const row = this.tx.fenced(lease, now);
+    if (!row) return false;
+    const seq = row.last_seq + 1;
+    this.tx.sql.insertStep.run(row.id, name, encode(result), row.attempt, now);
+    this.tx.sql.bumpSeq.run(seq, row.id);
+    this.tx.event(row, seq, row.attempt, now, { type: "step", name });
+    return true;
+  }
+
+  checkpoint(lease: Lease, data: unknown, now: number): boolean {
+    const row = this.tx.fenced(lease, now);
+    if (!row) return false;
+    this.tx.sql.setCheckpoint.run(encode(data), row.id);
+    return true;
+  }
+
+  /** Past the per-task limit a line is dropped, and the write still counts as done. */
+  log(lease: Lease, message: string, now: number): boolean {
+    const row = this.tx.fenced(lease, now);
+    if (!row) return false;
+    const text = logLine(message, this.tx.sql.logCount.get(row.id)!.log_count, this.maxLogsPerTask);
+    if (text === null) return true;
+    const seq = row.last_seq + 1;
+    this.tx.sql.addLog.run(seq, row.id);
+    this.tx.event(row, seq, row.attempt, now, { type: "log", message: text });
+    return true;
+  }
+
+  finish(lease: Lease, outcome: FinishOutcome, now: number): boolean {
+    const change = finishTransition(outcome);
+    if (!change.finished) {
+      const row = this.tx.fenced(lease, now);
+      if (!row) return false;
+      const seq = row.last_seq + 1;
+      this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: change.runAt ?? now, error: encode(change.error), attempt_delta: 0 });
+      this.tx.event(row, seq, row.attempt, now, change.event);
+      this.tx.touch(row.queue);
+      return true;
+    }
+    // The fencing check and the final update in one statement: the hottest
+    // write of a busy worker (saves a lookup per task).
+    const row = this.tx.sql.finishIfHeld.get({ id: lease.taskId, token: lease.token, now, ...finalColumns(change) });
+    if (!row) return false;
+    this.tx.event({ id: lease.taskId, owner: row.owner, queue: row.queue }, row.last_seq, row.attempt, now, change.event);
+    this.tx.touch(row.queue); // a slot is free
+    return true;
+  }
+
+  release(lease: Lease, now: number): boolean {
+    const row = this.tx.fenced(lease, now);
+    if (!row) return false;
+    const seq = row.last_seq + 1;
+    this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, error: null, attempt_delta: 1 });
+    this.tx.event(row, seq, row.attempt - 1, now, RELEASE_EVENT);
+    this.tx.touch(row.queue);
+    return true;
+  }
+
+  recoverExpired(now: number, message: string): number {
+    const expired = this.tx.sql.expired.all(now, EXPIRY_BATCH);
+    for (const row of expired) {
+      const decision = expiryDecision({ cancelRequested: row.cancel_requested === 1, attempt: row.attempt, maxAttempts: row.max_attempts }, message);
+      if (decision.kind === "end") {
+        this.end(row, decision.transition, now);
+      } else {
+        const seq = row.last_seq + 1;
+        this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, error: null, attempt_delta: 0 });
+        this.tx.event(row, seq, row.attempt, now, decision.event);
+      }
+      this.tx.touch(row.queue);
+    }
+    return expired.length;
+  }
+
+  /** Move a task to a final state, whoever holds it (expiry, an operator's cancel). */
+  end(row: Pick<TaskRow, "id" | "owner" | "queue" | "last_seq" | "attempt">, change: FinishTransition, now: number): void {
+    const seq = row.last_seq + 1;
+    this.tx.sql.finish.run({ id: row.id, now, seq, ...finalColumns(change) });
+    this.tx.event(row, seq, row.attempt, now, change.event);
+  }
+
+  recordWorker(worker: WorkerHeartbeat, now: number): void {
+    this.tx.sql.upsertWorker.run({
+      id: worker.id,
+      host: worker.host,
+      pid: worker.pid,
+      queues: JSON.stringify(worker.queues),
+      started_at: worker.startedAt,
+      heartbeat_at: now,
+      running: JSON.stringify(worker.running),
+      streams: worker.streams,
+    });
+  }
+
+  removeWorker(id: string): void {
+    this.tx.sql.deleteWorker.run(id);
+  }
+}
+
+function finalColumns(change: FinishTransition): { state: string; result: string | null; error: string | null } {
+  return { state: change.state, result: change.state === "succeeded" ? encode(change.result) : null, error: change.error === null ? null : encode(change.error) };
+}
