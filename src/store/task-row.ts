@@ -2,6 +2,7 @@ import type { StoredEvent, TaskEventData } from "../core/events.js";
 import type { Progress } from "../core/progress.js";
 import type { TaskState } from "../core/states.js";
 import type { TaskError, TaskRecord } from "../core/task.js";
+import type { FinishTransition } from "../core/transitions.js";
 
 /**
  * A `tasks` row as both SQL stores read it: snake_case columns, times as
@@ -100,9 +101,7 @@ export function rowToEvent(row: EventRowBase): StoredEvent {
   };
 }
 
-const QUEUED: TaskEventData = Object.freeze({ type: "state", state: "queued" });
-
-/** A new task's first event; a delayed one's says when it may run. */
-export function firstQueuedEvent(runAt: number, now: number): TaskEventData {
-  return runAt > now ? { type: "state", state: "queued", runAt: new Date(runAt).toISOString() } : QUEUED;
+/** The columns a final state (or a retry's return to the queue) writes: the result only when succeeded, JSON as text. */
+export function finalColumns(change: FinishTransition): { state: string; result: string | null; error: string | null } {
+  return { state: change.state, result: change.state === "succeeded" ? encode(change.result) : null, error: change.error === null ? null : encode(change.error) };
 }

@@ -54,6 +54,32 @@ export function leasesAndFencing(harness: ContractHarness): void {
     assert.deepEqual(last?.data, { type: "state", state: "succeeded", result: odd });
   });
 
+  test("a write that throws halfway changes nothing, and the other writes of its commit still land", async (t) => {
+    const store = await harness.make(t);
+    const [a, b] = await Promise.all([running(store, T0), running(store, T0)]);
+    const before = await snapshot(store, a.task.id);
+    // Serialises once (the progress column), then throws (the event's data):
+    // a non-database error after the first statement of the write on a store
+    // that writes them in that order.
+    let calls = 0;
+    const poisoned = {
+      percent: 10,
+      toJSON() {
+        if (++calls > 1) throw new TypeError("not serialisable the second time");
+        return { percent: 10 };
+      },
+    };
+    const [bad, good] = await Promise.allSettled([
+      store.recordProgress(a.lease, poisoned as unknown as { percent: number }, T0 + 1),
+      store.recordProgress(b.lease, { percent: 20 }, T0 + 1),
+    ]);
+    assert.equal(bad.status, "rejected", "the throwing write rejects");
+    assert.deepEqual(good, { status: "fulfilled", value: true }, "a write in the same commit lands");
+    assert.deepEqual(await snapshot(store, a.task.id), before, "the throwing write left no half of itself");
+    assert.equal((await mustGet(store, b.task.id)).progress?.percent, 20);
+    assert.equal(await store.recordProgress(a.lease, { percent: 30 }, T0 + 2), true, "the task takes writes afterwards");
+  });
+
   test("a heartbeat extends the lease and reports it held", async (t) => {
     const store = await harness.make(t);
     const { lease } = await running(store, T0);

@@ -1,12 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { pgDriver } from "./driver.js";
-import * as limits from "../../core/queue-limits.js";
-import type { DeclarationConflict, QueueLimitsPatch, QueueSettings, StoredPatches } from "../../core/queue-limits.js";
-import { isOutlastError, OutlastError, QueueFullError } from "../../core/errors.js";
+import type { DeclarationConflict, QueueLimitsPatch, QueueSettings } from "../../core/queue-limits.js";
+import { isOutlastError, OutlastError } from "../../core/errors.js";
 import type { StoredEvent } from "../../core/events.js";
 import type { Progress } from "../../core/progress.js";
-import { TASK_STATES, type TaskState } from "../../core/states.js";
 import type { TaskRecord } from "../../core/task.js";
 import type {
   CancelOutcome,
@@ -27,14 +25,16 @@ import type {
   TaskPage,
   WorkerHeartbeat,
 } from "../store.js";
-import { checkNew } from "../additions.js";
+import { PgAdmin } from "./admin.js";
+import { PgClaims } from "./claim.js";
 import { PgEventFeed } from "./feed.js";
 import { migrate } from "./migrate.js";
-import { decode, rowToEvent, rowToTask, type EventRow, type TaskRow } from "./rows.js";
-import { checkSchemaName, isConnectionError, rows, unavailable, type Queryable } from "./sql.js";
-import { SubmitSql } from "./submit.js";
-import { WorkerSql } from "./worker-sql.js";
-import { DURABLE, LAZY, seqRanges, WriteBatch, type Durability, type Tx } from "./write-batch.js";
+import { PgReads } from "./reads.js";
+import { checkSchemaName, isConnectionError, unavailable, type Queryable } from "./sql.js";
+import { PgSubmits } from "./submit.js";
+import type { Tx } from "./tx.js";
+import { PgWorkerWrites } from "./worker-writes.js";
+import { DURABLE, LAZY, seqRanges, WriteBatch, type Durability } from "./write-batch.js";
 
 interface CommonOptions {
   /** Schema that holds Outlast's tables; several apps can share a database with different schemas. @defaultValue "outlast" */
@@ -66,7 +66,12 @@ export interface PostgresPoolOptions extends CommonOptions {
 
 export type PostgresStoreOptions = PostgresConnectionOptions | PostgresPoolOptions;
 
-/** The store for many machines: one PostgreSQL database, events pushed with LISTEN/NOTIFY. */
+/**
+ * The store for many machines: one PostgreSQL database, events pushed with
+ * LISTEN/NOTIFY. This class only wires the parts together: writes go
+ * through the group commit (write-batch.ts) to the same-named modules as
+ * SQLite's — submit, claim, worker-writes, admin over tx — and reads to reads.
+ */
 export class PostgresStore implements Store {
   readonly capabilities: StoreCapabilities = { crossProcessEvents: "notify", transactionalSubmit: true };
   /** The schema name (unquoted). */
@@ -76,8 +81,11 @@ export class PostgresStore implements Store {
   private readonly ownsPool: boolean;
   private readonly batch: WriteBatch;
   private readonly feed: PgEventFeed;
-  private readonly submits: SubmitSql;
-  private readonly workers: WorkerSql;
+  private readonly reads: PgReads;
+  private readonly submits: PgSubmits;
+  private readonly claims: PgClaims;
+  private readonly workerWrites: PgWorkerWrites;
+  private readonly admin: PgAdmin;
   private readonly maxLogsPerTask: number;
   private readonly onError: (error: unknown) => void;
   private readonly poolErrorHandler: (error: Error) => void;
@@ -116,8 +124,11 @@ export class PostgresStore implements Store {
     this.eventsChannel = `${this.schema}.events`;
     this.wakeChannel = `${this.schema}.wake`;
     const nodeId = randomUUID();
-    this.submits = new SubmitSql(this.s);
-    this.workers = new WorkerSql(this.s);
+    this.reads = new PgReads(this.s);
+    this.submits = new PgSubmits(this.s, this.reads);
+    this.claims = new PgClaims(this.s);
+    this.workerWrites = new PgWorkerWrites(this.s);
+    this.admin = new PgAdmin(this.s, this.submits, this.workerWrites, this.claims);
     this.feed = new PgEventFeed({
       pool: this.pool,
       schema: this.s,
@@ -190,114 +201,7 @@ export class PostgresStore implements Store {
     return outcome;
   }
 
-  // ── queues ────────────────────────────────────────────────────────────
-
-  declareQueue(name: string, incoming: QueueLimitsPatch, now: number): Promise<{ settings: QueueSettings; conflicts: DeclarationConflict[] }> {
-    return this.write(async (tx) => {
-      await this.ensureQueue(tx, name, now);
-      const row = (await this.lockQueue(tx, name))!;
-      const next = limits.applyDeclaration(patchesOf(row), incoming);
-      return { settings: await this.writeLimits(tx, row, next, now), conflicts: next.conflicts };
-    });
-  }
-
-  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings> {
-    return this.write(async (tx) => {
-      await this.ensureQueue(tx, name, now);
-      const row = (await this.lockQueue(tx, name))!;
-      return this.writeLimits(tx, row, limits.applyOverride(patchesOf(row), change, reset), now);
-    });
-  }
-
-  async queueSettings(): Promise<QueueSettings[]> {
-    const found = await this.read((db) => rows<QueueSettingsRow>(db, `SELECT * FROM ${this.s}.queues`));
-    const settings = found.map(settingsOf).sort(limits.byName);
-    // Claims skip the queue-row lock for queues they believe unlimited: a limit set since must reach them.
-    for (const queue of settings) {
-      if (queue.paused || queue.limits.concurrency !== null || queue.limits.ownerConcurrency !== null) this.workers.limited.add(queue.name);
-    }
-    return settings;
-  }
-
-  private async ensureQueue(tx: Tx, name: string, now: number): Promise<void> {
-    await rows(tx.db, `INSERT INTO ${this.s}.queues(name, concurrency, paused, updated_at) VALUES ($1, $2, false, $3) ON CONFLICT DO NOTHING`, [
-      name,
-      limits.DEFAULT_QUEUE_LIMITS.concurrency,
-      now,
-    ]);
-  }
-
-  private async lockQueue(tx: Tx, name: string): Promise<QueueSettingsRow | undefined> {
-    const [row] = await rows<QueueSettingsRow>(tx.db, `SELECT * FROM ${this.s}.queues WHERE name = $1 FOR UPDATE`, [name]);
-    return row;
-  }
-
-  private async writeLimits(tx: Tx, row: QueueSettingsRow, next: StoredPatches & { limits: limits.QueueLimits }, now: number): Promise<QueueSettings> {
-    const applied = next.limits;
-    await rows(
-      tx.db,
-      `UPDATE ${this.s}.queues SET concurrency = $2, max_queued = $3, owner_concurrency = $4, owner_max_queued = $5,
-         declared = $6, overrides = $7, updated_at = $8 WHERE name = $1`,
-      [row.name, applied.concurrency, applied.maxQueued, applied.ownerConcurrency, applied.ownerMaxQueued, JSON.stringify(next.declared), JSON.stringify(next.overrides), now],
-    );
-    if (applied.concurrency !== null || applied.ownerConcurrency !== null) this.workers.limited.add(row.name);
-    // Raised limits may make waiting work runnable.
-    tx.touch(row.name);
-    return { name: row.name, paused: row.paused, limits: applied, declared: next.declared, overrides: next.overrides };
-  }
-
-  setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean> {
-    return this.write(async (tx) => {
-      await this.ensureQueue(tx, name, now);
-      const changed = await rows(
-        tx.db,
-        `UPDATE ${this.s}.queues SET paused = $2, updated_at = $3 WHERE name = $1 AND paused <> $2 RETURNING name`,
-        [name, paused, now],
-      );
-      if (!paused) tx.touch(name);
-      return changed.length === 1;
-    });
-  }
-
-  async listQueues(): Promise<QueueInfo[]> {
-    const queues = new Map<string, QueueInfo>();
-    const blank = (name: string): QueueInfo => ({
-      name,
-      concurrency: null,
-      maxQueued: null,
-      ownerConcurrency: null,
-      ownerMaxQueued: null,
-      paused: false,
-      overrides: {},
-      counts: Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>,
-    });
-    type QueueRow = QueueSettingsRow;
-    const [configs, counts] = await this.read((db) =>
-      Promise.all([
-        rows<QueueRow>(db, `SELECT * FROM ${this.s}.queues`),
-        rows<{ queue: string; state: TaskState; n: number }>(db, `SELECT queue, state, count(*) AS n FROM ${this.s}.tasks GROUP BY queue, state`),
-      ]),
-    );
-    for (const row of configs) {
-      queues.set(row.name, {
-        ...blank(row.name),
-        concurrency: row.concurrency,
-        maxQueued: row.max_queued,
-        ownerConcurrency: row.owner_concurrency,
-        ownerMaxQueued: row.owner_max_queued,
-        paused: row.paused,
-        overrides: limits.readPatch(row.overrides),
-      });
-    }
-    for (const row of counts) {
-      let queue = queues.get(row.queue);
-      if (!queue) queues.set(row.queue, (queue = blank(row.queue)));
-      queue.counts[row.state] = row.n;
-    }
-    return [...queues.values()].sort(limits.byName);
-  }
-
-  // ── submitting and reading ────────────────────────────────────────────
+  // ── tasks ─────────────────────────────────────────────────────────────
 
   private readonly submitBulk = {
     run: (tx: Tx, args: readonly { request: SubmitRequest; now: number }[]) => this.submits.many(tx, args),
@@ -308,186 +212,94 @@ export class PostgresStore implements Store {
     return this.ready(() => this.batch.bulk(this.submitBulk, request.id, { request, now }));
   }
 
-  async submitMany(requests: readonly SubmitRequest[], now: number): Promise<TaskRecord[]> {
-    for (const request of requests) checkNew(request);
+  submitMany(requests: readonly SubmitRequest[], now: number): Promise<TaskRecord[]> {
     return this.write((tx) => this.submits.allNew(tx, requests, now));
   }
 
-  async getTask(id: string): Promise<TaskRecord | null> {
-    const [row] = await this.read((db) => rows<TaskRow>(db, `SELECT * FROM ${this.s}.tasks WHERE id = $1`, [id], `outlast:${this.s}:get`));
-    return row ? rowToTask(row) : null;
+  getTask(id: string): Promise<TaskRecord | null> {
+    return this.read((db) => this.reads.task(db, id));
   }
 
-  async listTasks(filter: TaskFilter): Promise<TaskPage> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (sql: string, value: unknown) => {
-      params.push(value);
-      where.push(sql.replace("?", `$${params.length}`));
-    };
-    if (filter.owner !== undefined) add("owner = ?", filter.owner);
-    if (filter.state !== undefined) add("state = ?", filter.state);
-    if (filter.queue !== undefined) add("queue = ?", filter.queue);
-    if (filter.name !== undefined) add("name = ?", filter.name);
-    if (filter.cursor !== undefined) {
-      const before = Number.parseInt(filter.cursor, 36);
-      if (Number.isSafeInteger(before)) add("seq < ?", before);
-    }
-    const limit = Math.max(1, Math.min(1000, filter.limit));
-    params.push(limit + 1);
-    const sql = `SELECT * FROM ${this.s}.tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT $${params.length}`;
-    const found = await this.read((db) => rows<TaskRow>(db, sql, params));
-    const page = found.slice(0, limit);
-    const last = page[page.length - 1];
-    return { tasks: page.map(rowToTask), nextCursor: found.length > limit && last ? last.seq.toString(36) : null };
+  listTasks(filter: TaskFilter): Promise<TaskPage> {
+    return this.read((db) => this.reads.list(db, filter));
   }
 
-  async queuePosition(id: string, now: number): Promise<number | null> {
-    const [row] = await this.read((db) =>
-      rows<{ n: number | null }>(
-        db,
-        `SELECT (SELECT count(*) FROM ${this.s}.tasks o WHERE o.state = 'queued' AND o.queue = t.queue AND o.run_at <= $2
-                 AND (o.priority > t.priority OR (o.priority = t.priority AND (o.run_at < t.run_at OR (o.run_at = t.run_at AND o.seq < t.seq))))) AS n
-         FROM ${this.s}.tasks t WHERE t.id = $1 AND t.state = 'queued' AND t.run_at <= $2`,
-        [id, now],
-      ),
-    );
-    return row && row.n !== null ? row.n + 1 : null;
+  queuePosition(id: string, now: number): Promise<number | null> {
+    return this.read((db) => this.reads.position(db, id, now));
   }
 
   recentDurationMs(queue: string): Promise<number | null> {
-    return this.read((db) => this.submits.recentDuration({ db }, queue));
+    return this.read((db) => this.reads.recentDurationMs(db, queue));
   }
 
-  async getSteps(taskId: string): Promise<Map<string, unknown>> {
-    const found = await this.read((db) => rows<{ name: string; result: string }>(db, `SELECT name, result FROM ${this.s}.task_steps WHERE task_id = $1`, [taskId]));
-    return new Map(found.map((row) => [row.name, decode(row.result)]));
+  getSteps(taskId: string): Promise<Map<string, unknown>> {
+    return this.read((db) => this.reads.steps(db, taskId));
   }
-
-  // ── operator actions ──────────────────────────────────────────────────
 
   cancel(id: string, now: number): Promise<CancelOutcome> {
-    return this.write(async (tx): Promise<CancelOutcome> => {
-      const [row] = await rows<TaskRow>(tx.db, `SELECT * FROM ${this.s}.tasks WHERE id = $1 FOR UPDATE`, [id]);
-      if (!row) return { kind: "missing" };
-      if (row.state === "queued") {
-        const updated = await this.workers.finishRow(tx, row, "canceled", null, null, now);
-        tx.touch(row.queue);
-        return { kind: "canceled", task: rowToTask(updated) };
-      }
-      if (row.state === "running") {
-        await rows(tx.db, `UPDATE ${this.s}.tasks SET cancel_requested = true WHERE id = $1`, [id]);
-        return { kind: "requested", task: rowToTask({ ...row, cancel_requested: true }) };
-      }
-      return { kind: "final", task: rowToTask(row) };
-    });
+    return this.write((tx) => this.admin.cancel(tx, id, now));
   }
 
   retry(id: string, now: number): Promise<RetryOutcome> {
-    return this.write(async (tx): Promise<RetryOutcome> => {
-      const [row] = await rows<TaskRow>(tx.db, `SELECT * FROM ${this.s}.tasks WHERE id = $1 FOR UPDATE`, [id]);
-      if (!row) return { kind: "missing" };
-      if (row.state !== "failed" && row.state !== "canceled") return { kind: "conflict", task: rowToTask(row) };
-      return { kind: "retried", task: rowToTask(await this.submits.requeue(tx, row, now, "retry")) };
-    });
+    return this.write((tx) => this.admin.retry(tx, id, now));
   }
 
   // ── workers ───────────────────────────────────────────────────────────
 
   claim(request: ClaimRequest, now: number): Promise<ClaimResult> {
     if (request.limit <= 0 || request.names.length === 0) return this.ready(async () => ({ tasks: [], nextRunAt: null }));
-    return this.write((tx) => this.workers.claim(tx, request, now), LAZY);
+    return this.write((tx) => this.claims.claim(tx, request, now), LAZY);
   }
 
   heartbeat(leases: readonly Lease[], now: number, leaseMs: number): Promise<HeartbeatStatus[]> {
     if (leases.length === 0) return Promise.resolve([]);
-    return this.write((tx) => this.workers.heartbeat(tx, leases, now, leaseMs), LAZY);
+    return this.write((tx) => this.workerWrites.heartbeat(tx, leases, now, leaseMs), LAZY);
   }
 
   recordProgress(lease: Lease, progress: Progress, now: number): Promise<boolean> {
-    return this.ready(() => this.batch.bulk(this.workers.progress, lease.taskId, { lease, progress, now }));
+    return this.ready(() => this.batch.bulk(this.workerWrites.progress, lease.taskId, { lease, progress, now }));
   }
 
   recordStep(lease: Lease, name: string, result: unknown, now: number): Promise<boolean> {
-    return this.write((tx) => this.workers.step(tx, lease, name, result, now));
+    return this.write((tx) => this.workerWrites.step(tx, lease, name, result, now));
   }
 
   recordCheckpoint(lease: Lease, data: unknown, now: number): Promise<boolean> {
-    return this.write((tx) => this.workers.checkpoint(tx, lease, data, now));
+    return this.write((tx) => this.workerWrites.checkpoint(tx, lease, data, now));
   }
 
   appendLog(lease: Lease, message: string, now: number): Promise<boolean> {
-    return this.write((tx) => this.workers.log(tx, lease, message, now, this.maxLogsPerTask));
+    return this.write((tx) => this.workerWrites.log(tx, lease, message, now, this.maxLogsPerTask));
   }
 
   finish(lease: Lease, outcome: FinishOutcome, now: number): Promise<boolean> {
-    return this.ready(() => this.batch.bulk(this.workers.finish, lease.taskId, { lease, outcome, now }));
+    return this.ready(() => this.batch.bulk(this.workerWrites.finish, lease.taskId, { lease, outcome, now }));
   }
 
   release(lease: Lease, now: number): Promise<boolean> {
-    return this.write((tx) => this.workers.release(tx, lease, now));
+    return this.write((tx) => this.workerWrites.release(tx, lease, now));
   }
 
   recoverExpired(now: number, reason: string): Promise<number> {
-    return this.write((tx) => this.workers.recoverExpired(tx, now, reason));
+    return this.write((tx) => this.workerWrites.recoverExpired(tx, now, reason));
   }
 
   recordWorker(worker: WorkerHeartbeat, now: number): Promise<void> {
-    return this.write(async (tx) => {
-      await rows(
-        tx.db,
-        `INSERT INTO ${this.s}.workers(id, host, pid, queues, started_at, heartbeat_at, running, streams) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, running = excluded.running, queues = excluded.queues,
-           streams = excluded.streams`,
-        [worker.id, worker.host, worker.pid, JSON.stringify(worker.queues), worker.startedAt, now, JSON.stringify(worker.running), worker.streams],
-      );
-    }, LAZY);
+    return this.write((tx) => this.workerWrites.recordWorker(tx, worker, now), LAZY);
   }
 
   removeWorker(id: string): Promise<void> {
-    return this.write(async (tx) => {
-      await rows(tx.db, `DELETE FROM ${this.s}.workers WHERE id = $1`, [id]);
-    });
+    return this.write((tx) => this.workerWrites.removeWorker(tx, id));
   }
 
-  async listWorkers(aliveSince: number): Promise<WorkerHeartbeat[]> {
-    type WorkerRow = {
-      id: string;
-      host: string;
-      pid: number;
-      queues: string;
-      started_at: number;
-      heartbeat_at: number;
-      running: string;
-      streams: number | null;
-    };
-    const found = await this.read((db) =>
-      rows<WorkerRow>(db, `SELECT * FROM ${this.s}.workers WHERE heartbeat_at >= $1 ORDER BY started_at, id`, [aliveSince]),
-    );
-    return found.map((row) => ({
-      id: row.id,
-      host: row.host,
-      pid: row.pid,
-      queues: JSON.parse(row.queues) as string[],
-      startedAt: row.started_at,
-      heartbeatAt: row.heartbeat_at,
-      running: JSON.parse(row.running) as string[],
-      streams: row.streams,
-    }));
+  listWorkers(aliveSince: number): Promise<WorkerHeartbeat[]> {
+    return this.read((db) => this.reads.workers(db, aliveSince));
   }
 
   // ── events ────────────────────────────────────────────────────────────
 
-  async readEvents(taskId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
-    const found = await this.read((db) =>
-      rows<EventRow>(
-        db,
-        `SELECT task_id, owner, queue, seq, attempt, at, data FROM ${this.s}.task_events WHERE task_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
-        [taskId, afterSeq, Math.max(0, Math.floor(limit))],
-        `outlast:${this.s}:events`,
-      ),
-    );
-    return found.map(rowToEvent);
+  readEvents(taskId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    return this.read((db) => this.reads.events(db, taskId, afterSeq, limit));
   }
 
   subscribe(listener: StoreListener): () => void {
@@ -495,59 +307,40 @@ export class PostgresStore implements Store {
     return this.feed.subscribe(listener);
   }
 
-  // ── schedules, retention, secrets ─────────────────────────────────────
+  // ── operations ────────────────────────────────────────────────────────
+
+  declareQueue(name: string, incoming: QueueLimitsPatch, now: number): Promise<{ settings: QueueSettings; conflicts: DeclarationConflict[] }> {
+    return this.write((tx) => this.admin.declareQueue(tx, name, incoming, now));
+  }
+
+  setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings> {
+    return this.write((tx) => this.admin.setQueueLimits(tx, name, change, reset, now));
+  }
+
+  async queueSettings(): Promise<QueueSettings[]> {
+    const settings = await this.read((db) => this.reads.queueSettings(db));
+    this.admin.noteLimits(settings);
+    return settings;
+  }
+
+  setQueuePaused(name: string, paused: boolean, now: number): Promise<boolean> {
+    return this.write((tx) => this.admin.setQueuePaused(tx, name, paused, now));
+  }
+
+  listQueues(): Promise<QueueInfo[]> {
+    return this.read((db) => this.reads.queues(db));
+  }
 
   fireSchedule(schedule: string, tickAt: number, request: SubmitRequest, now: number): Promise<boolean> {
-    return this.write(async (tx) => {
-      const fired = await rows(
-        tx.db,
-        `INSERT INTO ${this.s}.schedules(name, last_tick) VALUES ($1, $2)
-         ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick WHERE schedules.last_tick < excluded.last_tick
-         RETURNING name`,
-        [schedule, tickAt],
-      );
-      if (fired.length === 0) return false;
-      try {
-        await this.submits.one(tx, request, now);
-      } catch (error) {
-        // A full queue skips this tick; the tick still counts as fired so no process retries it.
-        if (!(error instanceof QueueFullError)) throw error;
-      }
-      return true;
-    });
+    return this.write((tx) => this.admin.fireSchedule(tx, schedule, tickAt, request, now));
   }
 
   purgeFinished(cutoffs: Partial<Record<"succeeded" | "failed" | "canceled", number>>, limit: number): Promise<number> {
-    return this.write(async (tx) => {
-      let removed = 0;
-      for (const [state, before] of Object.entries(cutoffs)) {
-        if (before === undefined || removed >= limit) continue;
-        const gone = await rows(
-          tx.db,
-          `WITH doomed AS (
-             SELECT id FROM ${this.s}.tasks WHERE finished_at IS NOT NULL AND finished_at < $1 AND state = $2 LIMIT $3 FOR UPDATE SKIP LOCKED
-           ), e AS (
-             DELETE FROM ${this.s}.task_events WHERE task_id IN (SELECT id FROM doomed)
-           ), st AS (
-             DELETE FROM ${this.s}.task_steps WHERE task_id IN (SELECT id FROM doomed)
-           )
-           DELETE FROM ${this.s}.tasks WHERE id IN (SELECT id FROM doomed) RETURNING id`,
-          [before, state, limit - removed],
-        );
-        removed += gone.length;
-      }
-      return removed;
-    });
+    return this.write((tx) => this.admin.purgeFinished(tx, cutoffs, limit));
   }
 
   getOrCreateSecret(name: string, create: () => string): Promise<string> {
-    return this.write(async (tx) => {
-      const key = `secret:${name}`;
-      await rows(tx.db, `INSERT INTO ${this.s}.outlast_meta(key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [key, create()]);
-      // A new statement sees a value another node committed meanwhile.
-      const [row] = await rows<{ value: string }>(tx.db, `SELECT value FROM ${this.s}.outlast_meta WHERE key = $1`, [key]);
-      return row!.value;
-    });
+    return this.write((tx) => this.admin.getOrCreateSecret(tx, name, create));
   }
 
   // ── helpers ───────────────────────────────────────────────────────────
@@ -576,27 +369,3 @@ export class PostgresStore implements Store {
 }
 
 function ignoreClientError(): void {}
-
-type QueueSettingsRow = {
-  name: string;
-  concurrency: number | null;
-  max_queued: number | null;
-  owner_concurrency: number | null;
-  owner_max_queued: number | null;
-  paused: boolean;
-  declared: unknown;
-  overrides: unknown;
-};
-
-function patchesOf(row: QueueSettingsRow): StoredPatches {
-  return { declared: limits.readPatch(row.declared), overrides: limits.readPatch(row.overrides) };
-}
-
-function settingsOf(row: QueueSettingsRow): QueueSettings {
-  return {
-    name: row.name,
-    paused: row.paused,
-    limits: { concurrency: row.concurrency, maxQueued: row.max_queued, ownerConcurrency: row.owner_concurrency, ownerMaxQueued: row.owner_max_queued },
-    ...patchesOf(row),
-  };
-}

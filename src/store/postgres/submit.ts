@@ -1,19 +1,22 @@
-import type { StateReason } from "../../core/events.js";
 import { QueueFullError } from "../../core/errors.js";
+import { fullScope, retryAfterHint, submitDecision } from "../../core/submit-rules.js";
 import type { TaskRecord } from "../../core/task.js";
+import { firstQueuedEvent, rerunTransition } from "../../core/transitions.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
-import { additionsByQueue } from "../additions.js";
-import { firstQueuedEvent } from "../task-row.js";
-import { encode, rowToTask, stateEvent, storedEvent, type TaskRow } from "./rows.js";
+import { additionsByQueue, checkNew } from "../additions.js";
+import { encode, rowToTask, type TaskRow } from "./rows.js";
+import type { PgReads } from "./reads.js";
 import { rows } from "./sql.js";
-import type { Tx } from "./write-batch.js";
+import { storedEvent, type Tx } from "./tx.js";
 
-const QUEUE_FULL_HINT_MS = 5_000;
 const QUEUED_EVENT = JSON.stringify(firstQueuedEvent(0, 0));
 
-/** Statements that store tasks, for one schema. */
-export class SubmitSql {
-  constructor(private readonly s: string) {}
+/** Storing tasks: the submit rules of core/submit-rules.ts in PostgreSQL's statements, for one schema. */
+export class PgSubmits {
+  constructor(
+    private readonly s: string,
+    private readonly reads: PgReads,
+  ) {}
 
   /**
    * Submit many tasks in one transaction. Plain submits (no idempotency key,
@@ -58,33 +61,35 @@ export class SubmitSql {
 
   /** One submit with every rule: idempotency, resume, queue limits. */
   async one(tx: Tx, request: SubmitRequest, now: number): Promise<SubmitOutcome> {
-    if (request.idempotencyKey !== null) {
-      const [found] = await rows<TaskRow>(
-        tx.db,
-        `SELECT * FROM ${this.s}.tasks WHERE owner = $1 AND name = $2 AND idempotency_key = $3 FOR UPDATE`,
-        [request.owner, request.name, request.idempotencyKey],
-      );
-      if (found) {
-        if (found.state === "queued" || found.state === "running" || found.state === "succeeded") {
-          return { kind: "existing", task: rowToTask(found) };
-        }
-        await this.checkLimits(tx, found.queue, found.owner);
-        const row = await this.requeue(tx, found, now, "resumed", request.maxAttempts);
-        return { kind: "resumed", task: rowToTask(row) };
+    const [found] =
+      request.idempotencyKey === null
+        ? []
+        : await rows<TaskRow>(
+            tx.db,
+            `SELECT * FROM ${this.s}.tasks WHERE owner = $1 AND name = $2 AND idempotency_key = $3 FOR UPDATE`,
+            [request.owner, request.name, request.idempotencyKey],
+          );
+    switch (submitDecision(found ?? null)) {
+      case "existing":
+        return { kind: "existing", task: rowToTask(found!) };
+      case "resume":
+        await this.checkRoom(tx, found!.queue, found!.owner);
+        return { kind: "resumed", task: rowToTask(await this.rerun(tx, found!, now, "resumed", request.maxAttempts)) };
+      case "create": {
+        await this.checkRoom(tx, request.queue, request.owner);
+        const [task] = await this.insertMany(tx, [{ request, now }]);
+        return { kind: "created", task: task! };
       }
     }
-    await this.checkLimits(tx, request.queue, request.owner);
-    const [task] = await this.insertMany(tx, [{ request, now }]);
-    return { kind: "created", task: task! };
   }
 
-  /** Back to queued for another run, steps and checkpoint kept, with a fresh attempt budget. */
-  async requeue(tx: Tx, row: TaskRow, now: number, reason: StateReason, budget: number = row.attempt_budget): Promise<TaskRow> {
-    const data = stateEvent("queued", { reason, maxAttempts: row.attempt + budget });
+  /** An ended task queued again (retry, resume), steps and checkpoint kept. */
+  async rerun(tx: Tx, row: TaskRow, now: number, reason: "retry" | "resumed", budget: number = row.attempt_budget): Promise<TaskRow> {
+    const { maxAttempts, event } = rerunTransition(row, reason, budget);
     const [updated] = await rows<TaskRow>(
       tx.db,
       `WITH u AS (
-         UPDATE ${this.s}.tasks SET state = 'queued', run_at = $2, last_seq = last_seq + 1, max_attempts = attempt + $3,
+         UPDATE ${this.s}.tasks SET state = 'queued', run_at = $2, last_seq = last_seq + 1, max_attempts = $3,
            error = NULL, result = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL, lease_expires_at = NULL
          WHERE id = $1 RETURNING *
        ), e AS (
@@ -92,19 +97,20 @@ export class SubmitSql {
          SELECT id, owner, queue, last_seq, 'state', attempt, $2, $4 FROM u
        )
        SELECT * FROM u`,
-      [row.id, now, budget, JSON.stringify(data)],
+      [row.id, now, maxAttempts, JSON.stringify(event)],
     );
-    tx.event(storedEvent(updated!, updated!.last_seq, updated!.attempt, now, data));
+    tx.event(storedEvent(updated!, updated!.last_seq, updated!.attempt, now, event));
     this.countQueued(tx, row.queue, row.owner);
     tx.touch(row.queue);
     return updated!;
   }
 
-  /** New tasks, all inserted or none (QueueFullError) when their queue's limits would not hold them all. */
+  /** New tasks, all inserted or none (QueueFullError) when their queues' limits would not hold them all. */
   async allNew(tx: Tx, requests: readonly SubmitRequest[], now: number): Promise<TaskRecord[]> {
+    for (const request of requests) checkNew(request);
     if (requests.length === 0) return [];
     for (const [queue, added] of additionsByQueue(requests)) {
-      for (const [owner, n] of added.owners) await this.checkLimits(tx, queue, owner, added.total, n);
+      for (const [owner, n] of added.owners) await this.checkRoom(tx, queue, owner, added.total, n);
     }
     return this.insertMany(
       tx,
@@ -113,7 +119,7 @@ export class SubmitSql {
   }
 
   /** Throws QueueFullError unless `adding` more tasks (`ownerAdding` of them the owner's) fit the queue's limits. */
-  private async checkLimits(tx: Tx, queue: string, owner: string, adding = 1, ownerAdding = adding): Promise<void> {
+  private async checkRoom(tx: Tx, queue: string, owner: string, adding = 1, ownerAdding = adding): Promise<void> {
     // The queue row lock makes "count, then insert" atomic across nodes:
     // two nodes cannot both take the last free place.
     const [config] = await rows<{ max_queued: number | null; owner_max_queued: number | null }>(
@@ -123,28 +129,30 @@ export class SubmitSql {
       [queue],
     );
     if (!config) return;
-    if (config.max_queued !== null && (await this.queuedCount(tx, queue, null)) + adding > config.max_queued) {
-      throw new QueueFullError(queue, "queue", await this.retryHint(tx, queue));
-    }
-    if (config.owner_max_queued !== null && (await this.queuedCount(tx, queue, owner)) + ownerAdding > config.owner_max_queued) {
-      throw new QueueFullError(queue, "owner", await this.retryHint(tx, queue));
-    }
+    const counts = await this.queuedCounts(tx, queue, owner);
+    const scope = fullScope({ maxQueued: config.max_queued, ownerMaxQueued: config.owner_max_queued }, adding, ownerAdding, (of) => counts[of]);
+    if (scope !== null) throw new QueueFullError(queue, scope, retryAfterHint(await this.reads.recentDurationMs(tx.db, queue)));
   }
 
   // Counts are cached for the length of one transaction so a burst of
-  // submits costs one index count per queue, not one per submit.
-  private async queuedCount(tx: Tx, queue: string, owner: string | null): Promise<number> {
-    const key = owner === null ? `q\0${queue}` : `o\0${queue}\0${owner}`;
-    let n = tx.memo.get(key);
-    if (n === undefined) {
-      const [row] =
-        owner === null
-          ? await rows<{ n: number }>(tx.db, `SELECT count(*) AS n FROM ${this.s}.tasks WHERE state = 'queued' AND queue = $1`, [queue])
-          : await rows<{ n: number }>(tx.db, `SELECT count(*) AS n FROM ${this.s}.tasks WHERE state = 'queued' AND queue = $1 AND owner = $2`, [queue, owner]);
-      n = row!.n;
-      tx.memo.set(key, n);
+  // submits costs one index count per queue and owner, not one per submit.
+  private async queuedCounts(tx: Tx, queue: string, owner: string): Promise<{ queue: number; owner: number }> {
+    const q = `q\0${queue}`;
+    const o = `o\0${queue}\0${owner}`;
+    let inQueue = tx.memo.get(q);
+    let ofOwner = tx.memo.get(o);
+    if (inQueue === undefined || ofOwner === undefined) {
+      const [row] = await rows<{ n: number; owner_n: number }>(
+        tx.db,
+        `SELECT count(*) AS n, count(*) FILTER (WHERE owner = $2) AS owner_n FROM ${this.s}.tasks WHERE state = 'queued' AND queue = $1`,
+        [queue, owner],
+      );
+      inQueue = row!.n;
+      ofOwner = row!.owner_n;
+      tx.memo.set(q, inQueue);
+      tx.memo.set(o, ofOwner);
     }
-    return n;
+    return { queue: inQueue, owner: ofOwner };
   }
 
   private countQueued(tx: Tx, queue: string, owner: string): void {
@@ -152,21 +160,6 @@ export class SubmitSql {
       const n = tx.memo.get(key);
       if (n !== undefined) tx.memo.set(key, n + 1);
     }
-  }
-
-  async retryHint(tx: Tx, queue: string): Promise<number> {
-    const mean = (await this.recentDuration(tx, queue)) ?? QUEUE_FULL_HINT_MS;
-    return Math.max(1_000, Math.min(60_000, Math.round(mean)));
-  }
-
-  async recentDuration(tx: Pick<Tx, "db">, queue: string): Promise<number | null> {
-    const [row] = await rows<{ ms: number | null }>(
-      tx.db,
-      `SELECT avg(finished_at - started_at)::float8 AS ms FROM
-         (SELECT finished_at, started_at FROM ${this.s}.tasks WHERE state = 'succeeded' AND queue = $1 AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 50) recent`,
-      [queue],
-    );
-    return row?.ms ?? null;
   }
 
   /** Insert new tasks and their first event with one statement; the records are built here, not read back. */

@@ -2,18 +2,8 @@ import type pg from "pg";
 import { isRefusal } from "../refusal.js";
 import { isOutlastError } from "../../core/errors.js";
 import type { StoredEvent } from "../../core/events.js";
-import { isConnectionError, isRetryable, unavailable, type Queryable } from "./sql.js";
-
-/** What a write sees of the transaction it runs in. */
-export interface Tx {
-  readonly db: Queryable;
-  /** The write appended this event: listeners hear of it at commit. */
-  event(event: StoredEvent): void;
-  /** The write made work runnable (or freed a slot) in `queue`. */
-  touch(queue: string): void;
-  /** Scratch space for the length of one transaction (cached counts). */
-  readonly memo: Map<string, number>;
-}
+import { isConnectionError, isRetryable, unavailable } from "./sql.js";
+import type { Tx } from "./tx.js";
 
 /**
  * A write that many callers can share: the batch hands it every argument

@@ -1,7 +1,7 @@
 import type { Progress } from "../../core/progress.js";
 import { expiryDecision, finishTransition, logLine, RELEASE_EVENT, type FinishTransition } from "../../core/transitions.js";
 import { EXPIRY_BATCH, type FinishOutcome, type HeartbeatStatus, type Lease, type WorkerHeartbeat } from "../store.js";
-import { encode, type TaskRow } from "./rows.js";
+import { encode, finalColumns, type TaskRow } from "./rows.js";
 import type { SqliteTx } from "./tx.js";
 
 /** What workers write, each fenced by its lease; the transitions of core/transitions.ts in SQLite's statements. */
@@ -127,8 +127,4 @@ export class SqliteWorkerWrites {
   removeWorker(id: string): void {
     this.tx.sql.deleteWorker.run(id);
   }
-}
-
-function finalColumns(change: FinishTransition): { state: string; result: string | null; error: string | null } {
-  return { state: change.state, result: change.state === "succeeded" ? encode(change.result) : null, error: change.error === null ? null : encode(change.error) };
 }

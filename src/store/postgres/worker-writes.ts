@@ -1,180 +1,20 @@
 import type { TaskEventData } from "../../core/events.js";
 import type { Progress } from "../../core/progress.js";
-import type { TaskError } from "../../core/task.js";
-import { EXPIRY_BATCH, type ClaimedTask, type ClaimRequest, type ClaimResult, type FinishOutcome, type HeartbeatStatus, type Lease } from "../store.js";
-import { decode, encode, rowToTask, stateEvent, storedEvent, type TaskRow } from "./rows.js";
+import { expiryDecision, finishTransition, logLine, RELEASE_EVENT, type FinishTransition } from "../../core/transitions.js";
+import { EXPIRY_BATCH, type FinishOutcome, type HeartbeatStatus, type Lease, type WorkerHeartbeat } from "../store.js";
+import { encode, finalColumns, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
-import { DURABLE, LAZY, type BulkWrite, type Outcome, type Tx } from "./write-batch.js";
+import { FENCE, storedEvent, type Tx, type Written } from "./tx.js";
+import { DURABLE, LAZY, type BulkWrite, type Outcome } from "./write-batch.js";
 
-const RUNNING = stateEvent("running");
-const RUNNING_EVENT = JSON.stringify(RUNNING);
-
-type ClaimedRow = TaskRow & { step_names: string[] | null; step_results: string[] | null; next_run_at?: number | null };
-
-/** What a worker write's statement returns about each row it changed. */
-interface Written {
-  id: string;
-  owner: string;
-  queue: string;
-  last_seq: number;
-  attempt: number;
-}
-
-/** The fencing condition of every worker write, on a `tasks` row aliased `t` and an input row `i`. */
-const FENCE = "t.id = i.id AND t.lease_token = i.token AND t.state = 'running' AND t.lease_expires_at >= i.now";
-
-/** Statements that workers run, for one schema. */
-export class WorkerSql {
+/** What workers write, each fenced by its lease: the transitions of core/transitions.ts in PostgreSQL's statements, for one schema. */
+export class PgWorkerWrites {
   readonly progress: BulkWrite<{ lease: Lease; progress: Progress; now: number }, boolean>;
   readonly finish: BulkWrite<{ lease: Lease; outcome: FinishOutcome; now: number }, boolean>;
 
   constructor(private readonly s: string) {
     this.progress = { run: (tx, args) => this.progressMany(tx, args), durability: LAZY };
     this.finish = { run: (tx, args) => this.finishMany(tx, args), durability: DURABLE };
-  }
-
-  /** Queues last seen with limits: their claims go straight to the locked path. A hint only. */
-  /** Queues whose claims take the queue-row lock (limited or paused); the store adds to it when limits change. */
-  readonly limited = new Set<string>();
-
-  async claim(tx: Tx, request: ClaimRequest, now: number): Promise<ClaimResult> {
-    let claimed: ClaimedRow[] = [];
-    let concurrency: number | null = null;
-    const hinted = this.limited.has(request.queue);
-    if (!hinted) {
-      // Fast path, one statement: a queue without limits and not paused.
-      claimed = await this.claimRows(tx, request, now, { free: true });
-    }
-    if (claimed.length === 0) {
-      type Config = { paused: boolean; concurrency: number | null; owner_concurrency: number | null };
-      // A limit must hold across every node, so claims of a limited queue
-      // take turns: the queue row stays locked until this transaction
-      // commits, and the claim statement, which starts after the lock is
-      // granted, counts running tasks in a snapshot that includes every
-      // claim committed before. (An advisory lock on the queue name would
-      // serialize as well; the row lock also orders claims against
-      // a change of the limits.) Rows of queues without limits
-      // (and not paused) are not locked: their claims rely on SKIP LOCKED.
-      const [config] = await rows<Config>(
-        tx.db,
-        `SELECT paused, concurrency, owner_concurrency FROM ${this.s}.queues
-         WHERE name = $1 AND (paused OR concurrency IS NOT NULL OR owner_concurrency IS NOT NULL) FOR UPDATE`,
-        [request.queue],
-        `outlast:${this.s}:lock-queue`,
-      );
-      if (config?.paused) return { tasks: [], nextRunAt: null };
-      if (config) this.limited.add(request.queue);
-      else this.limited.delete(request.queue);
-      concurrency = config?.concurrency ?? null;
-      // Limited, or the fast path was skipped on a stale hint: claim now.
-      if (config || hinted) {
-        claimed = await this.claimRows(tx, request, now, { concurrency, ownerLimit: config?.owner_concurrency ?? null });
-      }
-    }
-    const tasks: ClaimedTask[] = claimed.map((row) => {
-      tx.event(storedEvent(row, row.last_seq, row.attempt, now, RUNNING));
-      const steps = new Map<string, unknown>();
-      row.step_names?.forEach((name, i) => steps.set(name, decode(row.step_results?.[i] ?? null)));
-      return { task: rowToTask(row), lease: { taskId: row.id, token: row.lease_token }, steps };
-    });
-    // The fast path's rows carry it, saving a round trip (an idle worker's claim of one task is the usual case).
-    const first = claimed[0];
-    let nextRunAt: number | null = first?.next_run_at ?? null;
-    if (first?.next_run_at === undefined && tasks.length < request.limit) {
-      // None when the queue is at its limit: the worker is woken when a slot frees.
-      const [row] = await rows<{ at: number | null }>(
-        tx.db,
-        `SELECT CASE WHEN $3::int IS NULL OR (SELECT count(*) FROM ${this.s}.tasks WHERE state = 'running' AND queue = $1) < $3
-           THEN (SELECT min(run_at) FROM ${this.s}.tasks WHERE state = 'queued' AND queue = $1 AND run_at > $2) END AS at`,
-        [request.queue, now, concurrency],
-        `outlast:${this.s}:next`,
-      );
-      nextRunAt = row?.at ?? null;
-    }
-    return { tasks, nextRunAt };
-  }
-
-  /**
-   * Claim runnable tasks in one statement, in priority, run_at, insertion
-   * order: up to the request's limit and, with `concurrency`, no more than
-   * the queue's free places; with `ownerLimit`, owners stay within that many
-   * running tasks. `free`: claim only if the queue has no limits and is not
-   * paused (else nothing).
-   */
-  private async claimRows(
-    tx: Tx,
-    request: ClaimRequest,
-    now: number,
-    mode: { free: true } | { concurrency: number | null; ownerLimit: number | null },
-  ): Promise<ClaimedRow[]> {
-    const s = this.s;
-    const free = "free" in mode;
-    const ownerLimit = free ? null : mode.ownerLimit;
-    const concurrency = free ? null : mode.concurrency;
-    // $8: the queue's concurrency; the places left are counted in this statement's snapshot.
-    const slots = `least($4, coalesce($8::int - (SELECT count(*) FROM ${s}.tasks WHERE state = 'running' AND queue = $1), $4))`;
-    const picked =
-      ownerLimit === null
-        ? `SELECT seq FROM ${s}.tasks
-           WHERE state = 'queued' AND queue = $1 AND run_at <= $2 AND name = ANY($3::text[])
-           ${
-             free
-               ? `AND NOT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1
-                    AND (q.paused OR q.concurrency IS NOT NULL OR q.owner_concurrency IS NOT NULL))`
-               : ""
-           }
-           ORDER BY priority DESC, run_at, seq LIMIT ${free ? "$4" : slots} FOR UPDATE SKIP LOCKED`
-        : // Owners at their limit are left out, then each owner gets at most its free places.
-          `WITH c AS (
-             SELECT seq, owner, priority, run_at FROM ${s}.tasks
-             WHERE state = 'queued' AND queue = $1 AND run_at <= $2 AND name = ANY($3::text[])
-               AND owner NOT IN (SELECT owner FROM ${s}.tasks WHERE state = 'running' AND queue = $1 GROUP BY owner HAVING count(*) >= $9)
-             ORDER BY priority DESC, run_at, seq LIMIT $4 * 8 + 32 FOR UPDATE SKIP LOCKED
-           ), busy AS (
-             SELECT owner, count(*) AS n FROM ${s}.tasks
-             WHERE state = 'running' AND queue = $1 AND owner IN (SELECT owner FROM c) GROUP BY owner
-           ), ranked AS (
-             SELECT c.seq, c.priority, c.run_at, coalesce(busy.n, 0)
-               + row_number() OVER (PARTITION BY c.owner ORDER BY c.priority DESC, c.run_at, c.seq) AS place
-             FROM c LEFT JOIN busy ON busy.owner = c.owner
-           )
-           SELECT seq FROM ranked WHERE place <= $9 ORDER BY priority DESC, run_at, seq LIMIT ${slots}`;
-    const params: unknown[] = [request.queue, now, request.names, request.limit, request.workerId, now + request.leaseMs, RUNNING_EVENT];
-    if (!free) params.push(concurrency);
-    if (ownerLimit !== null) params.push(ownerLimit);
-    return rows<ClaimedRow>(
-      tx.db,
-      `WITH p AS (${picked}),
-       u AS (
-         UPDATE ${s}.tasks t SET state = 'running', attempt = t.attempt + 1, started_at = $2, worker_id = $5,
-           lease_token = t.lease_token + 1, lease_expires_at = $6, last_seq = t.last_seq + 1
-         -- By key, with no join to p: a join was planned as a hash join over
-         -- the whole table, or (on a table not yet analyzed, where p looks
-         -- like one row) as a scan of the table per claimed row.
-         WHERE t.seq = ANY (ARRAY(SELECT seq FROM p))
-         RETURNING t.*
-       ), e AS (
-         INSERT INTO ${s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
-         SELECT id, owner, queue, last_seq, 'state', attempt, $2, $7 FROM u
-       )
-       SELECT u.*, st.names AS step_names, st.results AS step_results${
-         free
-           ? `,
-         -- When the claim came up short: when the next delayed task is due (evaluated once, and only then).
-         CASE WHEN (SELECT count(*) FROM u) < $4
-           THEN (SELECT min(run_at) FROM ${s}.tasks WHERE state = 'queued' AND queue = $1 AND run_at > $2) END AS next_run_at`
-           : ""
-       }
-       FROM u LEFT JOIN LATERAL (
-         -- Only a task that ran before (more events than "queued" and this
-         -- "running") can have steps: a first run skips the lookup.
-         SELECT array_agg(name) AS names, array_agg(result) AS results FROM ${s}.task_steps
-         WHERE task_id = u.id AND u.last_seq > 2
-       ) st ON true
-       ORDER BY u.priority DESC, u.run_at, u.seq`,
-      params,
-      `outlast:${s}:claim:${free ? "free" : ownerLimit === null ? "limited" : "owner"}`,
-    );
   }
 
   async heartbeat(tx: Tx, leases: readonly Lease[], now: number, leaseMs: number): Promise<HeartbeatStatus[]> {
@@ -233,34 +73,15 @@ export class WorkerSql {
     const runAt: (number | null)[] = [];
     const data: TaskEventData[] = [];
     for (const { outcome } of args) {
-      switch (outcome.state) {
-        case "succeeded":
-          state.push("succeeded");
-          result.push(encode(outcome.result));
-          error.push(null);
-          runAt.push(null);
-          data.push(stateEvent("succeeded", { result: decode(result[result.length - 1]!) }));
-          break;
-        case "failed":
-        case "canceled": {
-          const err: TaskError | null = outcome.error ?? null;
-          state.push(outcome.state);
-          result.push(null);
-          error.push(err === null ? null : encode(err));
-          runAt.push(null);
-          data.push(stateEvent(outcome.state, err === null ? {} : { error: err }));
-          break;
-        }
-        case "retry":
-          state.push("queued");
-          result.push(null);
-          error.push(encode(outcome.error));
-          runAt.push(outcome.runAt);
-          data.push(stateEvent("queued", { reason: "retry", error: outcome.error, runAt: new Date(outcome.runAt).toISOString() }));
-          break;
-      }
+      const change = finishTransition(outcome);
+      const columns = finalColumns(change);
+      state.push(columns.state);
+      result.push(columns.result);
+      error.push(columns.error);
+      runAt.push(change.runAt);
+      data.push(change.event);
     }
-    // Rows as one jsonb array (see SubmitSql.insertMany); the ids also as an array, for the key lookup.
+    // Rows as one jsonb array (see PgSubmits.insertMany); the ids also as an array, for the key lookup.
     const ids = args.map((a) => a.lease.taskId);
     const rowsJson = JSON.stringify(
       args.map((a, k) => [a.lease.taskId, a.lease.token, a.now, state[k], result[k], error[k], runAt[k], JSON.stringify(data[k])]),
@@ -340,9 +161,9 @@ export class WorkerSql {
   }
 
   async log(tx: Tx, lease: Lease, message: string, now: number, maxLogs: number): Promise<boolean> {
-    const last = `${message}\n(log limit of ${maxLogs} lines reached; later lines are dropped)`;
+    // The count is read in the statement, which picks the line as kept in the last place or any other.
     const normal: TaskEventData = { type: "log", message };
-    const final: TaskEventData = { type: "log", message: last };
+    const final: TaskEventData = { type: "log", message: logLine(message, maxLogs - 1, maxLogs)! };
     const [row] = await rows<Written & { log_count: number }>(
       tx.db,
       `WITH i AS (SELECT $1::text AS id, $2::bigint AS token, $3::bigint AS now),
@@ -372,7 +193,7 @@ export class WorkerSql {
   }
 
   async release(tx: Tx, lease: Lease, now: number): Promise<boolean> {
-    const data = stateEvent("queued", { reason: "released" });
+    const data = RELEASE_EVENT;
     const [row] = await rows<Written>(
       tx.db,
       `WITH i AS (SELECT $1::text AS id, $2::bigint AS token, $3::bigint AS now),
@@ -395,7 +216,7 @@ export class WorkerSql {
   }
 
   /** Leases that ran out: back to queued, or failed when out of attempts, or canceled when a cancel was asked. */
-  async recoverExpired(tx: Tx, now: number, reason: string): Promise<number> {
+  async recoverExpired(tx: Tx, now: number, message: string): Promise<number> {
     const expired = await rows<TaskRow>(
       tx.db,
       `SELECT * FROM ${this.s}.tasks WHERE state = 'running' AND lease_expires_at < $1
@@ -403,12 +224,11 @@ export class WorkerSql {
       [now, EXPIRY_BATCH],
     );
     for (const row of expired) {
-      if (row.cancel_requested) {
-        await this.finishRow(tx, row, "canceled", null, null, now);
-      } else if (row.attempt >= row.max_attempts) {
-        await this.finishRow(tx, row, "failed", null, { message: reason, code: "lease_expired" }, now);
+      const decision = expiryDecision({ cancelRequested: row.cancel_requested === true, attempt: row.attempt, maxAttempts: row.max_attempts }, message);
+      if (decision.kind === "end") {
+        await this.end(tx, row, decision.transition, now);
       } else {
-        const data = stateEvent("queued", { reason: "lease_expired" });
+        const data = decision.event;
         await rows(
           tx.db,
           `WITH u AS (
@@ -427,17 +247,10 @@ export class WorkerSql {
     return expired.length;
   }
 
-  /** Move a locked row to a final state and log it. */
-  async finishRow(
-    tx: Tx,
-    row: TaskRow,
-    state: "succeeded" | "failed" | "canceled",
-    result: string | null,
-    error: TaskError | null,
-    now: number,
-  ): Promise<TaskRow> {
-    const data =
-      state === "succeeded" ? stateEvent(state, { result: decode(result) }) : error !== null ? stateEvent(state, { error }) : stateEvent(state);
+  /** Move a locked row to a final state and log it, whoever holds it (expiry, an operator's cancel). */
+  async end(tx: Tx, row: TaskRow, change: FinishTransition, now: number): Promise<TaskRow> {
+    const data = change.event;
+    const { state, result, error } = finalColumns(change);
     const [updated] = await rows<TaskRow>(
       tx.db,
       `WITH u AS (
@@ -449,9 +262,23 @@ export class WorkerSql {
          SELECT id, owner, queue, last_seq, 'state', $7, $5, $6 FROM u
        )
        SELECT * FROM u`,
-      [row.id, state, result, error === null ? null : encode(error), now, JSON.stringify(data), row.attempt],
+      [row.id, state, result, error, now, JSON.stringify(data), row.attempt],
     );
     tx.event(storedEvent(updated!, updated!.last_seq, row.attempt, now, data));
     return updated!;
+  }
+
+  async recordWorker(tx: Tx, worker: WorkerHeartbeat, now: number): Promise<void> {
+    await rows(
+      tx.db,
+      `INSERT INTO ${this.s}.workers(id, host, pid, queues, started_at, heartbeat_at, running, streams) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, running = excluded.running, queues = excluded.queues,
+         streams = excluded.streams`,
+      [worker.id, worker.host, worker.pid, JSON.stringify(worker.queues), worker.startedAt, now, JSON.stringify(worker.running), worker.streams],
+    );
+  }
+
+  async removeWorker(tx: Tx, id: string): Promise<void> {
+    await rows(tx.db, `DELETE FROM ${this.s}.workers WHERE id = $1`, [id]);
   }
 }

@@ -1,0 +1,149 @@
+import { QueueFullError } from "../../core/errors.js";
+import * as limits from "../../core/queue-limits.js";
+import type { DeclarationConflict, QueueLimitsPatch, QueueSettings, StoredPatches } from "../../core/queue-limits.js";
+import { endTransition } from "../../core/transitions.js";
+import type { CancelOutcome, RetryOutcome, SubmitRequest } from "../store.js";
+import type { PgClaims } from "./claim.js";
+import { patchesOf, type QueueRow } from "./reads.js";
+import { rowToTask, type TaskRow } from "./rows.js";
+import { rows } from "./sql.js";
+import type { PgSubmits } from "./submit.js";
+import type { Tx } from "./tx.js";
+import type { PgWorkerWrites } from "./worker-writes.js";
+
+/** Operators' and the engine's housekeeping writes, for one schema: queue settings, cancel and retry, schedules, retention, secrets. */
+export class PgAdmin {
+  constructor(
+    private readonly s: string,
+    private readonly submits: PgSubmits,
+    private readonly workerWrites: PgWorkerWrites,
+    private readonly claims: PgClaims,
+  ) {}
+
+  async declareQueue(tx: Tx, name: string, incoming: QueueLimitsPatch, now: number): Promise<{ settings: QueueSettings; conflicts: DeclarationConflict[] }> {
+    const row = await this.lockQueue(tx, name, now);
+    const next = limits.applyDeclaration(patchesOf(row), incoming);
+    return { settings: await this.writeLimits(tx, row, next, now), conflicts: next.conflicts };
+  }
+
+  async setQueueLimits(tx: Tx, name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings> {
+    const row = await this.lockQueue(tx, name, now);
+    return this.writeLimits(tx, row, limits.applyOverride(patchesOf(row), change, reset), now);
+  }
+
+  async setQueuePaused(tx: Tx, name: string, paused: boolean, now: number): Promise<boolean> {
+    await this.ensureQueue(tx, name, now);
+    const changed = await rows(tx.db, `UPDATE ${this.s}.queues SET paused = $2, updated_at = $3 WHERE name = $1 AND paused <> $2 RETURNING name`, [
+      name,
+      paused,
+      now,
+    ]);
+    if (!paused) tx.touch(name);
+    return changed.length === 1;
+  }
+
+  /** Claims skip the queue-row lock for queues they believe unlimited: a limit set since must reach them. */
+  noteLimits(settings: readonly QueueSettings[]): void {
+    for (const queue of settings) {
+      if (queue.paused || queue.limits.concurrency !== null || queue.limits.ownerConcurrency !== null) this.claims.limited.add(queue.name);
+    }
+  }
+
+  async cancel(tx: Tx, id: string, now: number): Promise<CancelOutcome> {
+    const [row] = await rows<TaskRow>(tx.db, `SELECT * FROM ${this.s}.tasks WHERE id = $1 FOR UPDATE`, [id]);
+    if (!row) return { kind: "missing" };
+    if (row.state === "queued") {
+      const updated = await this.workerWrites.end(tx, row, endTransition("canceled", null), now);
+      tx.touch(row.queue);
+      return { kind: "canceled", task: rowToTask(updated) };
+    }
+    if (row.state === "running") {
+      await rows(tx.db, `UPDATE ${this.s}.tasks SET cancel_requested = true WHERE id = $1`, [id]);
+      return { kind: "requested", task: rowToTask({ ...row, cancel_requested: true }) };
+    }
+    return { kind: "final", task: rowToTask(row) };
+  }
+
+  async retry(tx: Tx, id: string, now: number): Promise<RetryOutcome> {
+    const [row] = await rows<TaskRow>(tx.db, `SELECT * FROM ${this.s}.tasks WHERE id = $1 FOR UPDATE`, [id]);
+    if (!row) return { kind: "missing" };
+    if (row.state !== "failed" && row.state !== "canceled") return { kind: "conflict", task: rowToTask(row) };
+    return { kind: "retried", task: rowToTask(await this.submits.rerun(tx, row, now, "retry")) };
+  }
+
+  async fireSchedule(tx: Tx, schedule: string, tickAt: number, request: SubmitRequest, now: number): Promise<boolean> {
+    const fired = await rows(
+      tx.db,
+      `INSERT INTO ${this.s}.schedules(name, last_tick) VALUES ($1, $2)
+       ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick WHERE schedules.last_tick < excluded.last_tick
+       RETURNING name`,
+      [schedule, tickAt],
+    );
+    if (fired.length === 0) return false;
+    try {
+      await this.submits.one(tx, request, now);
+    } catch (error) {
+      // A full queue skips this tick; the tick still counts as fired so no process retries it.
+      if (!(error instanceof QueueFullError)) throw error;
+    }
+    return true;
+  }
+
+  async purgeFinished(tx: Tx, cutoffs: Partial<Record<"succeeded" | "failed" | "canceled", number>>, limit: number): Promise<number> {
+    let removed = 0;
+    for (const [state, before] of Object.entries(cutoffs)) {
+      if (before === undefined || removed >= limit) continue;
+      const gone = await rows(
+        tx.db,
+        `WITH doomed AS (
+           SELECT id FROM ${this.s}.tasks WHERE finished_at IS NOT NULL AND finished_at < $1 AND state = $2 LIMIT $3 FOR UPDATE SKIP LOCKED
+         ), e AS (
+           DELETE FROM ${this.s}.task_events WHERE task_id IN (SELECT id FROM doomed)
+         ), st AS (
+           DELETE FROM ${this.s}.task_steps WHERE task_id IN (SELECT id FROM doomed)
+         )
+         DELETE FROM ${this.s}.tasks WHERE id IN (SELECT id FROM doomed) RETURNING id`,
+        [before, state, limit - removed],
+      );
+      removed += gone.length;
+    }
+    return removed;
+  }
+
+  async getOrCreateSecret(tx: Tx, name: string, create: () => string): Promise<string> {
+    const key = `secret:${name}`;
+    await rows(tx.db, `INSERT INTO ${this.s}.outlast_meta(key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [key, create()]);
+    // A new statement sees a value another node committed meanwhile.
+    const [row] = await rows<{ value: string }>(tx.db, `SELECT value FROM ${this.s}.outlast_meta WHERE key = $1`, [key]);
+    return row!.value;
+  }
+
+  private async ensureQueue(tx: Tx, name: string, now: number): Promise<void> {
+    // A queue nobody declared has the default limits (core/queue-limits.ts).
+    await rows(tx.db, `INSERT INTO ${this.s}.queues(name, concurrency, paused, updated_at) VALUES ($1, $2, false, $3) ON CONFLICT DO NOTHING`, [
+      name,
+      limits.DEFAULT_QUEUE_LIMITS.concurrency,
+      now,
+    ]);
+  }
+
+  private async lockQueue(tx: Tx, name: string, now: number): Promise<QueueRow> {
+    await this.ensureQueue(tx, name, now);
+    const [row] = await rows<QueueRow>(tx.db, `SELECT * FROM ${this.s}.queues WHERE name = $1 FOR UPDATE`, [name]);
+    return row!;
+  }
+
+  private async writeLimits(tx: Tx, row: QueueRow, next: StoredPatches & { limits: limits.QueueLimits }, now: number): Promise<QueueSettings> {
+    const applied = next.limits;
+    await rows(
+      tx.db,
+      `UPDATE ${this.s}.queues SET concurrency = $2, max_queued = $3, owner_concurrency = $4, owner_max_queued = $5,
+         declared = $6, overrides = $7, updated_at = $8 WHERE name = $1`,
+      [row.name, applied.concurrency, applied.maxQueued, applied.ownerConcurrency, applied.ownerMaxQueued, JSON.stringify(next.declared), JSON.stringify(next.overrides), now],
+    );
+    if (applied.concurrency !== null || applied.ownerConcurrency !== null) this.claims.limited.add(row.name);
+    // Raised limits may make waiting work runnable.
+    tx.touch(row.name);
+    return { name: row.name, paused: row.paused, limits: applied, declared: next.declared, overrides: next.overrides };
+  }
+}

@@ -1,0 +1,148 @@
+import type { StoredEvent } from "../../core/events.js";
+import * as limits from "../../core/queue-limits.js";
+import type { QueueSettings, StoredPatches } from "../../core/queue-limits.js";
+import type { TaskState } from "../../core/states.js";
+import type { TaskRecord } from "../../core/task.js";
+import { blankQueue, type QueueInfo, type TaskFilter, type TaskPage, type WorkerHeartbeat } from "../store.js";
+import { decode, rowToEvent, rowToTask, type EventRow, type TaskRow } from "./rows.js";
+import { rows, type Queryable } from "./sql.js";
+
+/** A `queues` row. */
+export type QueueRow = {
+  name: string;
+  concurrency: number | null;
+  max_queued: number | null;
+  owner_concurrency: number | null;
+  owner_max_queued: number | null;
+  paused: boolean;
+  declared: unknown;
+  overrides: unknown;
+};
+
+/** Reads outside any write, on the pool, for one schema. */
+export class PgReads {
+  constructor(private readonly s: string) {}
+
+  async task(db: Queryable, id: string): Promise<TaskRecord | null> {
+    const [row] = await rows<TaskRow>(db, `SELECT * FROM ${this.s}.tasks WHERE id = $1`, [id], `outlast:${this.s}:get`);
+    return row ? rowToTask(row) : null;
+  }
+
+  async list(db: Queryable, filter: TaskFilter): Promise<TaskPage> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (sql: string, value: unknown) => {
+      params.push(value);
+      where.push(sql.replace("?", `$${params.length}`));
+    };
+    if (filter.owner !== undefined) add("owner = ?", filter.owner);
+    if (filter.state !== undefined) add("state = ?", filter.state);
+    if (filter.queue !== undefined) add("queue = ?", filter.queue);
+    if (filter.name !== undefined) add("name = ?", filter.name);
+    if (filter.cursor !== undefined) {
+      const before = Number.parseInt(filter.cursor, 36);
+      if (Number.isSafeInteger(before)) add("seq < ?", before);
+    }
+    const limit = Math.max(1, Math.min(1000, filter.limit));
+    params.push(limit + 1);
+    const sql = `SELECT * FROM ${this.s}.tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT $${params.length}`;
+    const found = await rows<TaskRow>(db, sql, params);
+    const page = found.slice(0, limit);
+    const last = page[page.length - 1];
+    return { tasks: page.map(rowToTask), nextCursor: found.length > limit && last ? last.seq.toString(36) : null };
+  }
+
+  async position(db: Queryable, id: string, now: number): Promise<number | null> {
+    const [row] = await rows<{ n: number | null }>(
+      db,
+      `SELECT (SELECT count(*) FROM ${this.s}.tasks o WHERE o.state = 'queued' AND o.queue = t.queue AND o.run_at <= $2
+               AND (o.priority > t.priority OR (o.priority = t.priority AND (o.run_at < t.run_at OR (o.run_at = t.run_at AND o.seq < t.seq))))) AS n
+       FROM ${this.s}.tasks t WHERE t.id = $1 AND t.state = 'queued' AND t.run_at <= $2`,
+      [id, now],
+    );
+    return row && row.n !== null ? row.n + 1 : null;
+  }
+
+  async recentDurationMs(db: Queryable, queue: string): Promise<number | null> {
+    const [row] = await rows<{ ms: number | null }>(
+      db,
+      `SELECT avg(finished_at - started_at)::float8 AS ms FROM
+         (SELECT finished_at, started_at FROM ${this.s}.tasks WHERE state = 'succeeded' AND queue = $1 AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 50) recent`,
+      [queue],
+    );
+    return row?.ms ?? null;
+  }
+
+  async steps(db: Queryable, taskId: string): Promise<Map<string, unknown>> {
+    const found = await rows<{ name: string; result: string }>(db, `SELECT name, result FROM ${this.s}.task_steps WHERE task_id = $1`, [taskId]);
+    return new Map(found.map((row) => [row.name, decode(row.result)]));
+  }
+
+  async events(db: Queryable, taskId: string, afterSeq: number, limit: number): Promise<StoredEvent[]> {
+    const found = await rows<EventRow>(
+      db,
+      `SELECT task_id, owner, queue, seq, attempt, at, data FROM ${this.s}.task_events WHERE task_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+      [taskId, afterSeq, Math.max(0, Math.floor(limit))],
+      `outlast:${this.s}:events`,
+    );
+    return found.map(rowToEvent);
+  }
+
+  async workers(db: Queryable, aliveSince: number): Promise<WorkerHeartbeat[]> {
+    type WorkerRow = { id: string; host: string; pid: number; queues: string; started_at: number; heartbeat_at: number; running: string; streams: number | null };
+    const found = await rows<WorkerRow>(db, `SELECT * FROM ${this.s}.workers WHERE heartbeat_at >= $1 ORDER BY started_at, id`, [aliveSince]);
+    return found.map((row) => ({
+      id: row.id,
+      host: row.host,
+      pid: row.pid,
+      queues: JSON.parse(row.queues) as string[],
+      startedAt: row.started_at,
+      heartbeatAt: row.heartbeat_at,
+      running: JSON.parse(row.running) as string[],
+      streams: row.streams,
+    }));
+  }
+
+  async queueSettings(db: Queryable): Promise<QueueSettings[]> {
+    const found = await rows<QueueRow>(db, `SELECT * FROM ${this.s}.queues`);
+    return found.map(settingsOf).sort(limits.byName);
+  }
+
+  async queues(db: Queryable): Promise<QueueInfo[]> {
+    const [configs, counts] = await Promise.all([
+      rows<QueueRow>(db, `SELECT * FROM ${this.s}.queues`),
+      rows<{ queue: string; state: TaskState; n: number }>(db, `SELECT queue, state, count(*) AS n FROM ${this.s}.tasks GROUP BY queue, state`),
+    ]);
+    const queues = new Map<string, QueueInfo>();
+    for (const row of configs) {
+      queues.set(row.name, {
+        ...blankQueue(row.name),
+        concurrency: row.concurrency,
+        maxQueued: row.max_queued,
+        ownerConcurrency: row.owner_concurrency,
+        ownerMaxQueued: row.owner_max_queued,
+        paused: row.paused,
+        overrides: limits.readPatch(row.overrides),
+      });
+    }
+    for (const row of counts) {
+      let queue = queues.get(row.queue);
+      if (!queue) queues.set(row.queue, (queue = blankQueue(row.queue)));
+      queue.counts[row.state] = row.n;
+    }
+    return [...queues.values()].sort(limits.byName);
+  }
+}
+
+export function patchesOf(row: QueueRow): StoredPatches {
+  return { declared: limits.readPatch(row.declared), overrides: limits.readPatch(row.overrides) };
+}
+
+function settingsOf(row: QueueRow): QueueSettings {
+  return {
+    name: row.name,
+    paused: row.paused,
+    limits: { concurrency: row.concurrency, maxQueued: row.max_queued, ownerConcurrency: row.owner_concurrency, ownerMaxQueued: row.owner_max_queued },
+    ...patchesOf(row),
+  };
+}
