@@ -118,24 +118,19 @@ export class QueueWorker {
 
   private async claim(): Promise<void> {
     let full = false;
-    let asked = 0;
-    const free = () => (asked = this.wanted);
+    const asked = this.wanted;
     try {
       const now = this.deps.clock();
-      // `limit` is read when the store runs the claim, not now: slots that
-      // free up while the claim waits for its group commit are filled too.
       const waits = this.deps.store.capabilities.waitingClaims === true;
       this.waiting = waits ? new AbortController() : null;
       const request = {
         queue: this.options.queue,
         workerId: this.options.workerId,
-        get limit() {
-          return free();
-        },
+        limit: asked,
         leaseMs: this.options.leaseMs,
         names: this.names,
         // With nothing to do, wait in the store: a submit then starts its task in the same commit.
-        ...(this.waiting ? { wait: { ms: this.options.pollIntervalMs, clock: this.deps.clock, signal: this.waiting.signal } } : {}),
+        ...(this.waiting ? { wait: { ms: this.options.pollIntervalMs, signal: this.waiting.signal } } : {}),
       };
       const result = await this.deps.store.claim(request, now);
       this.waiting = null;

@@ -244,20 +244,19 @@ export interface Lease {
 export interface ClaimRequest {
   queue: string;
   workerId: string;
-  /**
-   * Most tasks to take. Stores read it once, when the claim actually runs
-   * (a worker may pass a getter so slots freed meanwhile count too).
-   */
-  readonly limit: number;
+  /** Most tasks to take. */
+  limit: number;
   leaseMs: number;
   /** Only tasks with these names: the ones the claiming process has defined. */
   names: readonly string[];
   /**
    * When nothing is runnable, a store with `capabilities.waitingClaims` may
-   * hold the claim open for up to `ms` and answer as soon as work arrives,
-   * reading the time from `clock` then. Aborting `signal` answers at once.
+   * hold the claim open for up to `ms`, and claim in the transaction of a
+   * write that makes work runnable, at that write's `now`. It answers empty
+   * at the deadline, when `signal` aborts, or when it cannot tell (another
+   * process committed): the worker then claims again at its own time.
    */
-  wait?: { ms: number; clock: () => number; signal?: AbortSignal };
+  wait?: { ms: number; signal?: AbortSignal };
 }
 
 export interface ClaimedTask {

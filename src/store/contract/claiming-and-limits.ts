@@ -30,6 +30,27 @@ function assertQueueFull(error: unknown, scope: "queue" | "owner"): true {
 
 /** Queue limits at submit time, and which task a claim takes. */
 export function claimingAndLimits(harness: ContractHarness): void {
+  test("a waiting claim takes work in the commit that makes it runnable, at that write's time; an abort answers empty", async (t) => {
+    const store = await harness.make(t);
+    if (store.capabilities.waitingClaims !== true) {
+      // Such a store answers at once: the wait is only a hint.
+      assert.deepEqual((await claim(store, T0, { wait: { ms: 60_000 } })).tasks, []);
+      return;
+    }
+    const waiting = claim(store, T0, { wait: { ms: 60_000 } });
+    const submitted = await submitNew(store, T0 + 500);
+    const { tasks } = await waiting;
+    assert.deepEqual(
+      tasks.map((c) => [c.task.id, c.task.startedAt]),
+      [[submitted.id, T0 + 500]],
+      "claimed at the submit's time, not the claim's",
+    );
+    const aborter = new AbortController();
+    const aborted = claim(store, T0 + 600, { wait: { ms: 60_000, signal: aborter.signal } });
+    aborter.abort();
+    assert.deepEqual((await aborted).tasks, []);
+  });
+
   test("submitMany stores every task in order, or none when they would not all fit", async (t) => {
     const [store, other] = await harness.makePair(t);
     const seen: StoredEvent[] = [];

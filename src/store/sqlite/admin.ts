@@ -33,7 +33,7 @@ export class SqliteAdmin {
     this.tx.forgetQueue(name);
     this.ensureQueue(name, now);
     const changed = this.tx.sql.pauseQueue.run(paused ? 1 : 0, now, name).changes === 1;
-    if (!paused) this.tx.touch(name);
+    if (!paused) this.tx.touch(name, now);
     return changed;
   }
 
@@ -42,7 +42,7 @@ export class SqliteAdmin {
     if (!row) return { kind: "missing" };
     if (row.state === "queued") {
       this.workerWrites.end(row, endTransition("canceled", null), now);
-      this.tx.touch(row.queue);
+      this.tx.touch(row.queue, now);
       return { kind: "canceled", task: rowToTask(this.tx.sql.byId.get(id)!) };
     }
     if (row.state === "running") {
@@ -115,7 +115,7 @@ export class SqliteAdmin {
       now,
     });
     // Raised limits may make waiting work runnable.
-    this.tx.touch(row.name);
+    this.tx.touch(row.name, now);
     return { name: row.name, paused: row.paused === 1, limits: next.limits, declared: next.declared, overrides: next.overrides };
   }
 }

@@ -1,7 +1,12 @@
 import type { ClaimRequest, ClaimResult } from "../store.js";
 
+type Wait = NonNullable<ClaimRequest["wait"]>;
+
 interface Waiter {
   request: ClaimRequest;
+  wait: Wait;
+  /** The time the claim was made at; it is tried again at the time of the write that wakes it, never earlier. */
+  now: number;
   resolve: (result: ClaimResult) => void;
   timer: NodeJS.Timeout;
   onAbort: () => void;
@@ -11,7 +16,8 @@ interface Waiter {
  * Claims that found nothing and wait for work, by queue. At the end of each
  * transaction the store offers them the queues that transaction touched;
  * a claim that gets tasks there is answered once the transaction commits
- * (and kept waiting if it rolls back).
+ * (and kept waiting if it rolls back). A claim is tried at the time of the
+ * write that woke it, so the store reads no clock of its own.
  */
 export class ClaimWaiters {
   private readonly byQueue = new Map<string, Set<Waiter>>();
@@ -27,12 +33,13 @@ export class ClaimWaiters {
   }
 
   /** Wait for work, until `wait.ms`, the next delayed task, or an abort. */
-  add(request: ClaimRequest, nextRunAt: number | null, now: number, resolve: (result: ClaimResult) => void): void {
-    const wait = request.wait!;
+  add(request: ClaimRequest, wait: Wait, nextRunAt: number | null, now: number, resolve: (result: ClaimResult) => void): void {
     if (wait.signal?.aborted) return resolve({ tasks: [], nextRunAt });
     const until = Math.min(wait.ms, nextRunAt === null ? Infinity : Math.max(0, nextRunAt - now));
     const waiter: Waiter = {
       request,
+      wait,
+      now,
       resolve,
       timer: setTimeout(() => this.release(waiter, nextRunAt), until),
       onAbort: () => this.release(waiter, null),
@@ -45,22 +52,17 @@ export class ClaimWaiters {
     set.add(waiter);
   }
 
-  /** Inside a transaction: let waiters on the touched queues claim. */
-  tryIn(queues: ReadonlySet<string>): void {
+  /** Inside a transaction whose latest touching write was made at `at`: let waiters on the touched queues claim. */
+  tryIn(queues: ReadonlySet<string>, at: number): void {
     for (const queue of queues) {
       const set = this.byQueue.get(queue);
       if (!set) continue;
       for (const waiter of set) {
         if (this.answered.some(([w]) => w === waiter)) continue;
-        const result = this.claim(waiter.request, waiter.request.wait!.clock());
+        const result = this.claim(waiter.request, Math.max(at, waiter.now));
         if (result.tasks.length > 0) this.answered.push([waiter, result]);
       }
     }
-  }
-
-  /** Touch every queue that has waiters (a transaction of their own, after another process wrote). */
-  touchAll(touch: (queue: string) => void): void {
-    for (const queue of this.byQueue.keys()) touch(queue);
   }
 
   committed(): void {
@@ -73,6 +75,7 @@ export class ClaimWaiters {
     this.answered = [];
   }
 
+  /** Answer every waiting claim empty: its worker claims again (on close, or after another process committed). */
   releaseAll(): void {
     for (const set of [...this.byQueue.values()]) for (const waiter of [...set]) this.release(waiter, null);
   }
@@ -90,7 +93,7 @@ export class ClaimWaiters {
     if (!set?.delete(waiter)) return false;
     if (set.size === 0) this.byQueue.delete(waiter.request.queue);
     clearTimeout(waiter.timer);
-    waiter.request.wait!.signal?.removeEventListener("abort", waiter.onAbort);
+    waiter.wait.signal?.removeEventListener("abort", waiter.onAbort);
     return true;
   }
 }

@@ -107,7 +107,7 @@ export class SqliteStore implements Store {
         this.tx.appended = [];
         this.waiters.rolledBack();
       },
-      (queues) => this.waiters.tryIn(queues),
+      (queues, at) => this.waiters.tryIn(queues, at),
     );
     this.tx = new SqliteTx(sql, this.batch, this.feed);
     this.submits = new SqliteSubmits(this.tx);
@@ -115,10 +115,8 @@ export class SqliteStore implements Store {
     this.workerWrites = new SqliteWorkerWrites(this.tx, options.maxLogsPerTask ?? 1000);
     this.admin = new SqliteAdmin(this.tx, this.submits, this.workerWrites);
     this.reads = new SqliteReads(this.db, sql);
-    // Work committed by another process reaches waiting claims through a transaction of their own.
-    this.feed.onRemoteChange = () => {
-      if (this.waiters.size > 0) void this.batch.write(() => this.waiters.touchAll((queue) => this.batch.touch(queue)));
-    };
+    // Work committed by another process: waiting claims answer empty, and their workers claim again at their own time.
+    this.feed.onRemoteChange = () => this.waiters.releaseAll();
   }
 
   async init(): Promise<StoreInfo> {
@@ -186,7 +184,7 @@ export class SqliteStore implements Store {
         .write(() => {
           const result = this.claims.now(request, now);
           if (result.tasks.length > 0 || this.closed) return result;
-          this.waiters.add(request, result.nextRunAt, now, resolve);
+          this.waiters.add(request, wait, result.nextRunAt, now, resolve);
           return null;
         })
         .then((result) => result && resolve(result), reject);

@@ -42,7 +42,7 @@ export class SqliteSubmits {
     const updated = this.tx.sql.requeue.get({ id: row.id, now, seq, max_attempts: maxAttempts })!;
     this.tx.event(updated, seq, row.attempt, now, event);
     this.tx.countQueued(row.queue, row.owner);
-    this.tx.touch(row.queue);
+    this.tx.touch(row.queue, now);
     return updated;
   }
 
@@ -64,7 +64,7 @@ export class SqliteSubmits {
     });
     this.tx.event(request, 1, 0, now, firstQueuedEvent(request.runAt, now));
     this.tx.countQueued(request.queue, request.owner);
-    this.tx.touch(request.queue);
+    this.tx.touch(request.queue, now);
     return newTaskRecord(request, now);
   }
 

@@ -21,9 +21,9 @@ export class SqliteTx {
     private readonly feed: EventFeed,
   ) {}
 
-  /** The write made work runnable (or freed a slot) in `queue`. */
-  touch(queue: string): void {
-    this.batch.touch(queue);
+  /** The write (made at `now`) made work runnable, or freed a slot, in `queue`. */
+  touch(queue: string, now: number): void {
+    this.batch.touch(queue, now);
   }
 
   event(task: Pick<TaskRow, "id" | "owner" | "queue">, seq: number, attempt: number, now: number, data: TaskEventData): void {

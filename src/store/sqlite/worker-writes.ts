@@ -66,7 +66,7 @@ export class SqliteWorkerWrites {
       const seq = row.last_seq + 1;
       this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: change.runAt ?? now, error: encode(change.error), attempt_delta: 0 });
       this.tx.event(row, seq, row.attempt, now, change.event);
-      this.tx.touch(row.queue);
+      this.tx.touch(row.queue, now);
       return true;
     }
     // The fencing check and the final update in one statement: the hottest
@@ -74,7 +74,7 @@ export class SqliteWorkerWrites {
     const row = this.tx.sql.finishIfHeld.get({ id: lease.taskId, token: lease.token, now, ...finalColumns(change) });
     if (!row) return false;
     this.tx.event({ id: lease.taskId, owner: row.owner, queue: row.queue }, row.last_seq, row.attempt, now, change.event);
-    this.tx.touch(row.queue); // a slot is free
+    this.tx.touch(row.queue, now); // a slot is free
     return true;
   }
 
@@ -84,7 +84,7 @@ export class SqliteWorkerWrites {
     const seq = row.last_seq + 1;
     this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, error: null, attempt_delta: 1 });
     this.tx.event(row, seq, row.attempt - 1, now, RELEASE_EVENT);
-    this.tx.touch(row.queue);
+    this.tx.touch(row.queue, now);
     return true;
   }
 
@@ -99,7 +99,7 @@ export class SqliteWorkerWrites {
         this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, error: null, attempt_delta: 0 });
         this.tx.event(row, seq, row.attempt, now, decision.event);
       }
-      this.tx.touch(row.queue);
+      this.tx.touch(row.queue, now);
     }
     return expired.length;
   }

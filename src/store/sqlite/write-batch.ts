@@ -34,14 +34,16 @@ export class WriteBatch {
   /** Per-transaction scratch space (cached counts), cleared before every attempt. */
   readonly memo = new Map<string, unknown>();
   private touchedQueues = new Set<string>();
+  /** The latest time of the writes that touched a queue: the time waiting claims are tried at. */
+  private touchedAt = -Infinity;
 
   constructor(
     db: Database,
     private readonly afterCommit: (touchedQueues: ReadonlySet<string>, mode: "fast" | "safe") => void,
     /** Called before each try at a batch, so writers can drop what a rolled-back try kept. */
     private readonly beforeAttempt: (mode: "fast" | "safe") => void = () => {},
-    /** Runs inside the transaction after its writes, with the queues they touched. */
-    private readonly beforeCommit: (touchedQueues: ReadonlySet<string>) => void = () => {},
+    /** Runs inside the transaction after its writes, with the queues they touched and the latest time of those writes. */
+    private readonly beforeCommit: (touchedQueues: ReadonlySet<string>, at: number) => void = () => {},
   ) {
     const savepoint = db.transaction((run: () => unknown) => run());
     const fast = db.transaction((writes: PendingWrite[]): Outcome[] => {
@@ -54,7 +56,7 @@ export class WriteBatch {
         }
       });
       try {
-        this.beforeCommit(this.touchedQueues);
+        this.beforeCommit(this.touchedQueues, this.touchedAt);
       } catch (error) {
         throw new Retry("retry with savepoints", { cause: error });
       }
@@ -68,7 +70,7 @@ export class WriteBatch {
           return { ok: false, error };
         }
       });
-      savepoint(() => this.beforeCommit(this.touchedQueues));
+      savepoint(() => this.beforeCommit(this.touchedQueues, this.touchedAt));
       return outcomes;
     });
     this.fast = (writes) => fast.immediate(writes);
@@ -86,9 +88,10 @@ export class WriteBatch {
     });
   }
 
-  /** Mark that the current write made work runnable in `queue`. */
-  touch(queue: string): void {
+  /** Mark that the current write, made at `now`, made work runnable in `queue`. */
+  touch(queue: string, now: number): void {
     this.touchedQueues.add(queue);
+    if (now > this.touchedAt) this.touchedAt = now;
   }
 
   flush(): void {
@@ -124,6 +127,7 @@ export class WriteBatch {
   private attempt(run: (writes: PendingWrite[]) => Outcome[], writes: PendingWrite[], mode: "fast" | "safe"): Outcome[] {
     this.memo.clear();
     this.touchedQueues = new Set();
+    this.touchedAt = -Infinity;
     this.beforeAttempt(mode);
     return run(writes);
   }
