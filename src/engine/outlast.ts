@@ -1,4 +1,3 @@
-import { hostname } from "node:os";
 import { join } from "node:path";
 import { fileArtifacts, type ArtifactStore } from "./artifacts.js";
 import { InvalidInputError, OutlastError } from "../core/errors.js";
@@ -11,15 +10,15 @@ import { toPublicTask, type Task, type TaskRecord } from "../core/task.js";
 import type { QueueInfo, Store, StoreInfo, SubmitOutcome, SubmitRequest, WorkerHeartbeat } from "../store/store.js";
 import type { QueueSettings } from "../core/queue-limits.js";
 import { Presenter } from "./presenter.js";
-import { QueueSettingsCopy, SETTINGS_REFRESH_MS, type QueueLimitsChange } from "./queue-settings.js";
+import { QueueSettingsCopy, type QueueLimitsChange } from "./queue-settings.js";
 export type { QueueLimitsChange } from "./queue-settings.js";
-import { consoleLogger, systemClock, systemTimers, type CancelTimer, type Clock, type Logger, type Timers } from "./clock.js";
+import { consoleLogger, systemClock, systemTimers, type Clock, type Logger, type Timers } from "./clock.js";
 import { ProgressCoalescer } from "./context.js";
 import type { DefinedTask, QueueOptions, RegisteredDefinition, SubmitOptions, TaskDeclaration, TaskDefinition, TaskSpec } from "./definitions.js";
 import { isDeclaration } from "./declaration.js";
 import type { Jsonified } from "../core/json.js";
 import { Hub } from "./hub.js";
-import { QueueWorker } from "./queue-worker.js";
+import { Runner } from "./runner.js";
 import { Scheduler } from "./scheduler.js";
 import { CursorCodec, watchTask, type WatchEvent, type WatchOptions } from "./watch.js";
 import { checkSubmitOptions, checkTaskSpec } from "./submit-options.js";
@@ -68,7 +67,6 @@ const DEFAULT_QUEUE = "default";
 const DEFAULT_OWNER = "anonymous";
 /** Most tasks one submitMany stores: one transaction, and one NOTIFY burst, stay bounded. */
 const MAX_SUBMIT_MANY = 10_000;
-const DAY = 24 * 60 * 60 * 1000;
 
 /**
  * The engine: define tasks, submit them, run workers, watch progress.
@@ -81,23 +79,15 @@ const DAY = 24 * 60 * 60 * 1000;
 export class Outlast {
   readonly store: Store;
   readonly workerId: string;
-  private readonly leaseMs: number;
-  private readonly pollIntervalMs: number;
-  private readonly abortGraceMs: number;
   /** This engine's time (`OutlastOptions.clock`). */
   readonly clock: Clock;
   private readonly logger: Logger;
-  private readonly retention: OutlastOptions["retention"];
   private readonly definitions = new Map<string, RegisteredDefinition>();
   private readonly closers = new Set<() => Promise<void>>();
   /** The queues' stored settings, as this process last read them. */
   private readonly limits: QueueSettingsCopy;
   private readonly presenter: Presenter;
-  /** `start({ perProcess })`: this process's cap on every queue it runs. */
-  private processShare = Infinity;
   private readonly queues = new Map<string, QueueOptions>();
-  private readonly streamCounters = new Set<() => number>();
-  private readonly workers = new Map<string, QueueWorker>();
   private readonly coalescer: ProgressCoalescer;
   readonly hub: Hub;
   /** Task files, or null when none are configured. */
@@ -105,14 +95,12 @@ export class Outlast {
   private readonly scheduler: Scheduler;
   private readonly lifecycle = new Map<keyof LifecycleEvents, Set<(event: TaskEvent) => void>>();
   private stopLifecycle: (() => void) | null = null;
-  private stopWake: (() => void) | null = null;
   private info: Promise<StoreInfo> | null = null;
   private codec: CursorCodec | null = null;
   /** Where this engine's waits come from (`OutlastOptions.timers`); the server's streams use them too. */
   readonly timers: Timers;
-  private stopTimers: CancelTimer[] = [];
-  private started = false;
-  private startedAt = 0;
+  /** Workers, heartbeats, recovery, retention and schedules (runner.ts). */
+  private readonly runner: Runner;
 
   constructor(options: OutlastOptions) {
     const store = (options as Partial<OutlastOptions> | undefined)?.store as Partial<Store> | undefined;
@@ -120,13 +108,12 @@ export class Outlast {
       throw new OutlastError("bad_request", 'new Outlast({ store }) needs a store: sqliteStore({ path: "./outlast.db" }) from "outlast/sqlite", or postgresStore({ connectionString }) from "outlast/postgres"');
     }
     this.store = options.store;
-    this.leaseMs = positive(options.leaseMs ?? 15_000, "leaseMs");
-    this.pollIntervalMs = positive(options.pollIntervalMs ?? 1000, "pollIntervalMs");
-    this.abortGraceMs = positive(options.abortGraceMs ?? 10_000, "abortGraceMs", true);
+    const leaseMs = positive(options.leaseMs ?? 15_000, "leaseMs");
+    const pollIntervalMs = positive(options.pollIntervalMs ?? 1000, "pollIntervalMs");
+    const abortGraceMs = positive(options.abortGraceMs ?? 10_000, "abortGraceMs", true);
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? systemTimers;
     this.logger = options.logger ?? consoleLogger;
-    this.retention = options.retention;
     this.workerId = options.workerId ?? newId("wrk");
     this.coalescer = new ProgressCoalescer(positive(options.progressIntervalMs ?? 250, "progressIntervalMs"), this.timers);
     this.hub = new Hub(this.store);
@@ -138,10 +125,28 @@ export class Outlast {
           : null;
     this.scheduler = new Scheduler(this.store, this.clock, this.logger, this.timers);
     this.limits = new QueueSettingsCopy(this.store, this.clock, this.logger);
+    this.runner = new Runner({
+      store: this.store,
+      workerId: this.workerId,
+      leaseMs,
+      pollIntervalMs,
+      abortGraceMs,
+      retention: options.retention,
+      clock: this.clock,
+      timers: this.timers,
+      logger: this.logger,
+      coalescer: this.coalescer,
+      hub: this.hub,
+      artifacts: this.artifacts,
+      scheduler: this.scheduler,
+      limits: this.limits,
+      definitions: this.definitions,
+      queues: this.queues,
+    });
     this.presenter = new Presenter(this.store, this.clock, async (queue) => {
       // A process without workers reads the stored limits when it needs them; with no shared limit, its own share is the guess.
-      const stored = (await this.limits.get(queue, !this.started))?.limits.concurrency;
-      return stored === null || stored === undefined ? this.localLimit(queue) : stored;
+      const stored = (await this.limits.get(queue, !this.runner.running))?.limits.concurrency;
+      return stored === null || stored === undefined ? this.runner.localLimit(queue) : stored;
     });
   }
 
@@ -168,7 +173,7 @@ export class Outlast {
       }
     }
     this.queues.set(name, options);
-    if (this.started) void this.saveQueue(name).catch((error: unknown) => this.logger.error({ err: error }, "saving queue failed"));
+    if (this.runner.running) void this.runner.declare(name).catch((error: unknown) => this.logger.error({ err: error }, "saving queue failed"));
     return this;
   }
 
@@ -234,7 +239,7 @@ export class Outlast {
     // Declared here before (by this declaration, or one like it): now it also runs here.
     if (known && known.declaration !== null && !known.definition.run) {
       this.sameQueue(known, declaration as TaskDeclaration<unknown, unknown>);
-      if (this.started) throw new OutlastError("conflict", `Implement "${declaration.name}" before outlast.start()`);
+      if (this.runner.running) throw new OutlastError("conflict", `Implement "${declaration.name}" before outlast.start()`);
       checkTaskSpec(declaration.name, definition as unknown as Record<string, unknown>);
       known.definition = definition;
       known.declaration = declaration as TaskDeclaration<unknown, unknown>;
@@ -248,7 +253,7 @@ export class Outlast {
     checkName(name, "task name");
     checkTaskSpec(name, definition as Record<string, unknown>);
     if (this.definitions.has(name)) throw new OutlastError("conflict", `Task "${name}" is already defined`);
-    if (this.started && definition.run) throw new OutlastError("conflict", `Define "${name}" before outlast.start()`);
+    if (this.runner.running && definition.run) throw new OutlastError("conflict", `Define "${name}" before outlast.start()`);
     const queue = definition.queue ?? DEFAULT_QUEUE;
     checkName(queue, "queue name");
     this.definitions.set(name, { name, queue, definition, declaration });
@@ -415,7 +420,7 @@ export class Outlast {
     if (outcome.kind === "missing") throw new OutlastError("not_found", `No task ${id}`);
     if (outcome.kind === "final") throw new OutlastError("conflict", `Task ${id} already ${outcome.task.state}; nothing to cancel`);
     if (outcome.kind === "requested") {
-      for (const worker of this.workers.values()) worker.running.get(id)?.abort("cancel");
+      this.runner.abortHere(id, "cancel");
     }
     return this.present(outcome.task);
   }
@@ -518,7 +523,7 @@ export class Outlast {
   schedule(scheduleName: string, cron: string, taskName: string, input?: unknown, options: SubmitOptions = {}): this {
     checkName(scheduleName, "schedule name");
     this.scheduler.add(scheduleName, cron, () => this.buildRequest(taskName, input, options));
-    if (this.started) this.scheduler.start();
+    if (this.runner.running) this.scheduler.start();
     return this;
   }
 
@@ -546,18 +551,17 @@ export class Outlast {
    * to stop counting it.
    */
   reportStreams(count: () => number): () => void {
-    this.streamCounters.add(count);
-    return () => this.streamCounters.delete(count);
+    return this.runner.reportStreams(count);
   }
 
   async listWorkers(): Promise<WorkerHeartbeat[]> {
     await this.ready();
-    return this.store.listWorkers(this.clock() - Math.max(3 * this.heartbeatMs, 10_000));
+    return this.store.listWorkers(this.clock() - Math.max(3 * this.runner.heartbeatMs, 10_000));
   }
 
   /** Tasks running in this process right now. */
   get runningHere(): string[] {
-    return [...this.workers.values()].flatMap((w) => [...w.running.keys()]);
+    return this.runner.runningHere;
   }
 
   /**
@@ -566,51 +570,9 @@ export class Outlast {
    * every queue it runs, over the queues' own `perProcess`.
    */
   async start(options: { queues?: readonly string[]; perProcess?: number } = {}): Promise<void> {
-    if (this.started) return;
-    // Queues of tasks this process can run; a task it only declared runs elsewhere.
-    const defined = new Set([...this.definitions.values()].filter((d) => d.definition.run).map((d) => d.queue));
-    const unknown = (options.queues ?? []).filter((q) => !defined.has(q));
-    if (unknown.length > 0) {
-      throw new OutlastError("bad_request", `No defined task runs on queue ${unknown.join(", ")}; defined tasks use ${[...defined].join(", ") || "no queue"}`);
-    }
-    if (options.perProcess !== undefined && (!Number.isSafeInteger(options.perProcess) || options.perProcess < 1)) {
-      throw new OutlastError("bad_request", "perProcess must be a whole number of at least 1");
-    }
+    if (this.runner.running) return;
     await this.ready();
-    this.started = true;
-    this.startedAt = this.clock();
-    const queueNames = options.queues ? new Set(options.queues) : defined;
-    for (const name of new Set([...defined, ...this.queues.keys()])) await this.saveQueue(name);
-    this.processShare = options.perProcess ?? Infinity;
-    for (const name of queueNames) {
-      const queueOptions = this.queues.get(name);
-      const limit = this.localLimit(name);
-      const worker = new QueueWorker(
-        { queue: name, workerId: this.workerId, limit, prefetch: queueOptions?.prefetch ?? 0, leaseMs: this.leaseMs, pollIntervalMs: this.pollIntervalMs },
-        this.definitions,
-        {
-          store: this.store,
-          clock: this.clock,
-          timers: this.timers,
-          logger: this.logger,
-          coalescer: this.coalescer,
-          abortGraceMs: this.abortGraceMs,
-          artifacts: this.artifacts,
-        },
-      );
-      this.workers.set(name, worker);
-    }
-    this.stopWake = this.hub.onWake((queues) => {
-      for (const worker of this.workers.values()) if (!queues || queues.has(worker.queue)) worker.pump();
-    });
-    for (const worker of this.workers.values()) worker.start();
-    // The stored limits are the store's (an operator may change them): every process reads them again each second.
-    this.every(SETTINGS_REFRESH_MS, async () => void (await this.refreshSettings()), true);
-    this.every(this.heartbeatMs, () => this.heartbeat());
-    this.every(Math.max(250, Math.min(this.leaseMs / 2, 5_000)), () => this.recover());
-    if (this.retention !== false) this.every(this.retention?.checkEveryMs ?? 60_000, () => this.purge(), true);
-    this.scheduler.start();
-    await this.heartbeat();
+    await this.runner.start(options);
   }
 
   /**
@@ -618,26 +580,8 @@ export class Outlast {
    * rest and release their leases so another worker resumes them at once.
    */
   async stop(options: { graceMs?: number } = {}): Promise<void> {
-    if (!this.started) return;
-    this.started = false;
-    this.scheduler.stop();
-    this.stopWake?.();
-    this.stopWake = null;
-    for (const worker of this.workers.values()) worker.pause();
-    // A claim already sent may still bring tasks: they are handed back before the store can close.
-    await Promise.all([...this.workers.values()].map((worker) => worker.settled()));
-    const running = () => [...this.workers.values()].flatMap((w) => [...w.running.values(), ...w.finishing]);
-    const graceMs = options.graceMs ?? 10_000;
-    const grace = delay(graceMs, this.timers);
-    await Promise.race([Promise.allSettled(running().map((e) => e.done)), grace.promise]);
-    grace.cancel();
-    for (const execution of running()) execution.abort("shutdown");
-    await Promise.allSettled(running().map((e) => e.done));
-    for (const cancel of this.stopTimers) cancel();
-    this.stopTimers = [];
-    this.workers.clear();
-    this.coalescer.flush();
-    await this.store.removeWorker(this.workerId).catch(() => {});
+    if (!this.runner.running) return;
+    await this.runner.stop(options.graceMs ?? 10_000);
   }
 
   /** Stop workers, end every watcher, and close the store. */
@@ -670,31 +614,9 @@ export class Outlast {
 
   // ── internals ─────────────────────────────────────────────────────────
 
-  private get heartbeatMs(): number {
-    // Renew well before expiry, and often enough that a cancel asked from another process lands quickly.
-    return Math.max(50, Math.min(this.leaseMs / 3, 2_000));
-  }
-
   private ready(): Promise<StoreInfo> {
     this.info ??= this.store.init();
     return this.info;
-  }
-
-  /** Writes what this process's code declares of a queue (only that); its workers follow the stored limit. */
-  private async saveQueue(name: string): Promise<void> {
-    await this.limits.declare(name, this.queues.get(name));
-    this.workers.get(name)?.setLimit(this.localLimit(name));
-  }
-
-  /** Reads every queue's stored settings, and lets this process's workers follow a changed limit. */
-  private async refreshSettings(): Promise<QueueSettings[]> {
-    const all = await this.limits.refresh();
-    for (const worker of this.workers.values()) worker.setLimit(this.localLimit(worker.queue));
-    return all;
-  }
-
-  private localLimit(queue: string): number {
-    return this.limits.localLimit(queue, this.queues.get(queue), this.processShare);
   }
 
   /**
@@ -706,86 +628,14 @@ export class Outlast {
   async setQueueLimits(name: string, change: QueueLimitsChange = {}, options: { reset?: boolean } = {}): Promise<QueueSettings> {
     await this.ready();
     const settings = await this.limits.change(name, change, options.reset === true);
-    this.workers.get(name)?.setLimit(this.localLimit(name));
+    this.runner.followLimit(name);
     return settings;
   }
 
   /** Every queue's stored settings: what applies, what code declared, what an operator changed. */
   async queueSettings(): Promise<QueueSettings[]> {
     await this.ready();
-    return this.refreshSettings();
-  }
-
-  private async heartbeat(): Promise<void> {
-    const executions = [...this.workers.values()].flatMap((w) => [...w.running.values()]);
-    const now = this.clock();
-    const statuses = await this.store.heartbeat(
-      executions.map((e) => e.lease),
-      now,
-      this.leaseMs,
-    );
-    statuses.forEach((status, i) => {
-      const execution = executions[i]!;
-      if (!status.held) execution.abort("lease_lost");
-      else if (status.cancelRequested) execution.abort("cancel");
-    });
-    await this.store.recordWorker(
-      {
-        id: this.workerId,
-        host: hostname(),
-        pid: process.pid,
-        queues: [...this.workers.keys()],
-        startedAt: this.startedAt,
-        heartbeatAt: now,
-        running: executions.map((e) => e.taskId),
-        streams: this.streamCounters.size === 0 ? null : [...this.streamCounters].reduce((n, count) => n + count(), 0),
-      },
-      now,
-    );
-  }
-
-  private async recover(): Promise<void> {
-    const n = await this.store.recoverExpired(this.clock(), "The worker running this task stopped responding and no attempts are left");
-    if (n > 0) this.logger.warn({ recovered: n }, "recovered tasks whose worker stopped responding");
-  }
-
-  private async purge(): Promise<void> {
-    if (this.retention === false) return;
-    const now = this.clock();
-    const keep = this.retention ?? {};
-    await this.store.purgeFinished(
-      {
-        succeeded: now - (keep.succeededMs ?? 7 * DAY),
-        failed: now - (keep.failedMs ?? 7 * DAY),
-        canceled: now - (keep.canceledMs ?? 7 * DAY),
-      },
-      5_000,
-    );
-    await this.removeOrphanArtifacts();
-  }
-
-  /** Files of tasks that retention (or anything else) removed. */
-  private async removeOrphanArtifacts(): Promise<void> {
-    if (!this.artifacts?.taskIds) return;
-    for await (const taskId of this.artifacts.taskIds()) {
-      if (!(await this.store.getTask(taskId))) await this.artifacts.remove(taskId);
-    }
-  }
-
-  private every(ms: number, fn: () => Promise<void>, unref = false): void {
-    let busy = false;
-    const cancel = this.timers.every(
-      ms,
-      () => {
-        if (busy) return;
-        busy = true;
-        fn()
-          .catch((error: unknown) => this.logger.error({ err: error }, "background job failed"))
-          .finally(() => (busy = false));
-      },
-      { unref },
-    );
-    this.stopTimers.push(cancel);
+    return this.runner.refreshSettings();
   }
 
   /** The public task, with queue position and ETA while it waits. */
@@ -835,12 +685,3 @@ function positive(value: number, name: string, allowZero = false): number {
   }
   return value;
 }
-
-function delay(ms: number, timers: Timers): { promise: Promise<void>; cancel: () => void } {
-  let cancel: CancelTimer = () => {};
-  const promise = new Promise<void>((resolve) => {
-    cancel = timers.after(ms, resolve);
-  });
-  return { promise, cancel: () => cancel() };
-}
-
