@@ -149,7 +149,9 @@ function errorAnswer(error: unknown): Response {
   }
   const body: { error: { code: string; message: string; details?: unknown } } = { error: { code: error.code, message: error.message } };
   if (error.details !== undefined) body.error.details = error.details;
-  return json(STATUS_OF[error.code] ?? 500, body);
+  const status = STATUS_OF[error.code] ?? 500;
+  // As the API does: the rest of a refused upload may still be coming, so this connection ends with the answer.
+  return json(status, body, status === 413 ? { connection: "close" } : {});
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
