@@ -3,6 +3,7 @@ import { isOutlastError, type ErrorCode } from "../core/errors.js";
 /** The one table from error code to HTTP status. Completeness is checked by the compiler. */
 export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   bad_request: 400,
+  bad_cursor: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
