@@ -114,7 +114,7 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
   app.get("/api/v1/tasks/:id/artifacts/:name", async (c) => {
     const principal = await ctx.authenticate(c.req.raw, true);
     const record = await visibleRecord(outlast, principal, c.req.param("id"));
-    return artifactResponse(outlast, record.id, c.req.param("name"), c.req.header("range"));
+    return artifactResponse(outlast, record.id, c.req.param("name"), { range: c.req.header("range"), filename: c.req.query("filename") });
   });
 }
 
