@@ -6,6 +6,7 @@ import { addBrand, isBranded } from "./brand.js";
  */
 export type ErrorCode =
   | "bad_request"
+  | "bad_cursor"
   | "unauthorized"
   | "forbidden"
   | "not_found"

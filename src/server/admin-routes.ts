@@ -34,7 +34,15 @@ export function adminRoutes(app: Hono, ctx: ServerContext): void {
       const claims = await verifyToken(key, existing).catch(() => null);
       if (claims?.kind === "owner") owner = claims.owner;
     }
-    owner ??= newId("anon");
+    if (owner === null) {
+      const wait = ctx.sessionLimiter?.take(sessionKey(c.req.raw, c.env)) ?? null;
+      if (wait !== null) {
+        throw new OutlastError("rate_limited", "Too many new sessions from this address; try again after Retry-After seconds", {
+          details: { retryAfterMs: wait },
+        });
+      }
+      owner = newId("anon");
+    }
     const ttl = ctx.options.sessionTtlSeconds;
     const { token, expiresAt } = await signOwnerToken(key, owner, ttl, null);
     const secure = new URL(request.url).protocol === "https:" ? "; Secure" : "";
@@ -42,6 +50,18 @@ export function adminRoutes(app: Hono, ctx: ServerContext): void {
     c.header("cache-control", "no-store");
     return c.json({ owner, token, expiresAt }, 200);
   });
+
+  let warnedNoAddress = false;
+  /** Callers whose address nobody can tell share one budget: safer than none, and said once in the log. */
+  const sessionKey = (request: Request, env: unknown): string => {
+    const address = ctx.clientAddress(request, env);
+    if (address !== null) return address;
+    if (!warnedNoAddress) {
+      warnedNoAddress = true;
+      ctx.log.warn("anonymous sessions: no client address for a request (no socket); all such callers share one session limit: set clientAddress or trustProxy");
+    }
+    return "unknown";
+  };
 
   app.get("/api/v1/queues", async (c) => {
     requireAdmin(await ctx.authenticate(c.req.raw));

@@ -1,14 +1,23 @@
 import { OutlastError } from "../core/errors.js";
 import { checkArtifactName } from "../engine/artifacts.js";
 import type { Outlast } from "../engine/outlast.js";
+import { ARTIFACT_CSP, checkDownloadName, contentDisposition, servedContentType } from "./artifact-headers.js";
 import { errorResponse } from "./errors.js";
 
 /**
  * A task's file as an HTTP answer: the whole file, or one byte range
  * (`Range: bytes=a-b`, `a-`, `-n`) with 206, so players can seek and
- * downloads can resume.
+ * downloads can resume; sandboxed, and downloaded unless it is a kind
+ * shown inline safely (artifact-headers.ts), under `filename` when given.
  */
-export async function artifactResponse(outlast: Outlast, taskId: string, name: string, rangeHeader: string | undefined): Promise<Response> {
+export async function artifactResponse(
+  outlast: Outlast,
+  taskId: string,
+  name: string,
+  request: { range: string | undefined; filename: string | undefined },
+): Promise<Response> {
+  const rangeHeader = request.range;
+  const filename = request.filename === undefined ? name : checkDownloadName(request.filename);
   const notFound = () => new OutlastError("not_found", `Task ${taskId} has no artifact named "${name.slice(0, 200)}"`);
   if (!outlast.artifacts) throw notFound();
   try {
@@ -18,11 +27,13 @@ export async function artifactResponse(outlast: Outlast, taskId: string, name: s
   }
   const info = await outlast.artifacts.info(taskId, name);
   if (!info) throw notFound();
+  const contentType = servedContentType(info.contentType);
   const headers = new Headers({
-    "content-type": info.contentType,
+    "content-type": contentType,
     "accept-ranges": "bytes",
     "cache-control": "private, max-age=3600",
-    "content-disposition": `inline; filename="${name}"`,
+    "content-disposition": contentDisposition(contentType, filename),
+    "content-security-policy": ARTIFACT_CSP,
     "x-content-type-options": "nosniff",
   });
   const range = rangeHeader === undefined ? null : parseRange(rangeHeader, info.size);

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { OutlastError } from "../core/errors.js";
+import { MAX_BODY_DEPTH, nestsDeeperThan } from "./json-depth.js";
 
 /**
  * Reads a JSON body of at most `limit` bytes. Counts while reading, so a
@@ -35,6 +36,11 @@ export async function readJson(request: Request, limit: number): Promise<unknown
     throw new OutlastError("bad_request", "The body is not valid UTF-8");
   }
   if (text.trim().length === 0) throw new OutlastError("bad_request", "The request needs a JSON body");
+  if (nestsDeeperThan(text, MAX_BODY_DEPTH)) {
+    throw new OutlastError("bad_request", `The body nests arrays and objects more than ${MAX_BODY_DEPTH} levels deep; flatten it`, {
+      details: { maxDepth: MAX_BODY_DEPTH },
+    });
+  }
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -46,14 +52,76 @@ function tooLarge(limit: number): OutlastError {
   return new OutlastError("payload_too_large", `The body is larger than ${limit} bytes`, { details: { limit } });
 }
 
-/** Parses with a zod schema; a mismatch is `bad_request` naming the fields. */
+/** One problem with a body, as `details` lists them; `field` names an unknown field. */
+interface BodyIssue {
+  path: (string | number)[];
+  message: string;
+  field?: string;
+}
+
+/**
+ * Parses with a zod schema; a mismatch is `bad_request` naming the fields.
+ * An unknown field of a strict schema is named with the known one it
+ * probably meant, so a misspelt option is an error that says how to fix it.
+ */
 export function parseBody<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => ({ path: issue.path.map((p) => (typeof p === "number" ? p : String(p))), message: issue.message }));
+  const issues = result.error.issues.flatMap((issue): BodyIssue[] => {
+    const path = issue.path.map((p) => (typeof p === "number" ? p : String(p)));
+    if (issue.code !== "unrecognized_keys") return [{ path, message: issue.message }];
+    const known = knownFields(schema, path);
+    return issue.keys.map((field) => ({ path, field, message: unknownFieldMessage(field, known) }));
+  });
   const first = issues[0];
   const where = first && first.path.length > 0 ? `${first.path.join(".")}: ` : "";
   throw new OutlastError("bad_request", `${where}${first?.message ?? "The body has the wrong shape"}`, { details: issues });
+}
+
+function unknownFieldMessage(field: string, known: readonly string[]): string {
+  const meant = closestField(field, known);
+  if (meant !== null) return `Unknown field "${field}": did you mean "${meant}"?`;
+  return known.length > 0 ? `Unknown field "${field}"; the fields are ${known.join(", ")}` : `Unknown field "${field}"`;
+}
+
+/** The fields of the object schema at `path` (through optional and nullable wrappers). */
+function knownFields(schema: z.ZodType, path: readonly (string | number)[]): string[] {
+  let at: z.ZodType | undefined = schema;
+  for (let i = 0; at !== undefined; i++) {
+    while (at instanceof z.ZodOptional || at instanceof z.ZodNullable) at = at.unwrap() as z.ZodType;
+    if (!(at instanceof z.ZodObject)) return [];
+    const shape = at.shape as Record<string, z.ZodType>;
+    if (i === path.length) return Object.keys(shape);
+    at = shape[String(path[i])];
+  }
+  return [];
+}
+
+/** The known field a misspelling most likely meant: same letters but case, `_` and `-`, or two edits away. */
+function closestField(field: string, known: readonly string[]): string | null {
+  const plain = (text: string) => text.toLowerCase().replace(/[_-]/g, "");
+  let best: { name: string; distance: number } | null = null;
+  for (const name of known) {
+    const distance = editDistance(plain(field), plain(name));
+    if (distance <= 2 && (best === null || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name ?? null;
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours. */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const cell = (i: number, j: number) => rows[i]![j]!;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(cell(i - 1, j) + 1, cell(i, j - 1) + 1, cell(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, cell(i - 2, j - 2) + 1);
+      rows[i]![j] = d;
+    }
+  }
+  return cell(a.length, b.length);
 }
 
 const name = z.string().min(1).max(128);
@@ -70,14 +138,16 @@ export const submitBody = z.object({
   timeoutMs: z.number().optional(),
   /** Admin only: whose task it is. */
   owner: z.string().optional(),
-});
+})
+  // Strict: a misspelt option (`prioirty`) is an error, not silently ignored.
+  .strict();
 export type SubmitBody = z.infer<typeof submitBody>;
 
 /** `POST /api/v1/tasks/batch`: one task per input, the same options for all; no idempotency key. */
 export const batchBody = submitBody
   .omit({ input: true, idempotencyKey: true })
   .extend({ inputs: z.array(z.unknown()).min(1).max(10_000) })
-  // Strict: an idempotencyKey or input sent here by mistake is an error, not silently dropped.
+  // Strict as well: an idempotencyKey or input sent here by mistake is an error, not silently dropped.
   .strict();
 
 const limit = z.number().int().min(1).max(1_000_000_000).nullable().optional();

@@ -3,6 +3,7 @@ import type { Outlast } from "../engine/outlast.js";
 import type { AuthConfig, Principal } from "./auth.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { ResolvedOptions } from "./options.js";
+import type { RateLimiter } from "./rate-limit.js";
 import type { SseStream } from "./sse.js";
 
 /** What every route needs, built once per handler. */
@@ -14,6 +15,10 @@ export interface ServerContext {
   metrics: ServerMetrics;
   streams: StreamRegistry;
   authenticate(request: Request, allowQueryToken?: boolean): Promise<Principal>;
+  /** New anonymous sessions per client address; null: no limit. */
+  sessionLimiter: RateLimiter | null;
+  /** The client's address (see `trustProxy`, `clientAddress`); `env` is what the server runtime passed with the request. */
+  clientAddress(request: Request, env: unknown): string | null;
 }
 
 /** Open streams, counted per caller so one owner cannot hold them all. */

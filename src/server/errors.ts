@@ -3,6 +3,7 @@ import { isOutlastError, type ErrorCode } from "../core/errors.js";
 /** The one table from error code to HTTP status. Completeness is checked by the compiler. */
 export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   bad_request: 400,
+  bad_cursor: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
@@ -66,5 +67,9 @@ export function errorResponse(error: unknown): { response: Response; normalized:
   const normalized = normalizeError(error);
   const headers: Record<string, string> = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
   if (normalized.retryAfter !== null) headers["retry-after"] = String(normalized.retryAfter);
+  // The rest of a refused body may still be on its way: a keep-alive client
+  // that sent its next request behind it would have it read as garbage or
+  // reset, so this connection ends with the answer and the client opens another.
+  if (normalized.status === 413) headers.connection = "close";
   return { response: new Response(JSON.stringify(normalized.body), { status: normalized.status, headers }), normalized };
 }

@@ -12,16 +12,19 @@ import { errorResponse } from "./errors.js";
 import { homePage } from "./home.js";
 import { ServerMetrics } from "./metrics.js";
 import { opsRoutes } from "./ops-routes.js";
-import { resolveOptions, type HandlerOptions } from "./options.js";
+import { resolveOptions, type HandlerOptions, type ResolvedOptions } from "./options.js";
+import { forwardedAddress, socketAddressOf } from "./client-address.js";
+import { RateLimiter } from "./rate-limit.js";
 import { streamRoutes } from "./stream-routes.js";
 import { taskRoutes } from "./task-routes.js";
 import { signingKey } from "./tokens.js";
 
 /** A web-standard request handler with the Outlast HTTP API (API.md), and its controls. */
 export interface OutlastHandler {
-  (request: Request): Promise<Response>;
+  /** `env`: what a server runtime passes with the request (@hono/node-server's `{ incoming }` gives the client's address). */
+  (request: Request, env?: unknown): Promise<Response>;
   /** Same as calling the handler; for runtimes that want an object with `fetch`. */
-  fetch(request: Request): Promise<Response>;
+  fetch(request: Request, env?: unknown): Promise<Response>;
   /** The Hono app, to mount under another Hono app or to call `app.request()` in tests. */
   readonly app: Hono;
   /** The admin key this handler accepts. */
@@ -63,7 +66,9 @@ export function createHandler(source: EngineSource, options: HandlerOptions = {}
   const corsOrigins = checkCors(options.cors);
   const allowedOrigins = [...(options.allowedOrigins ?? []), ...corsOrigins];
   const log: PinoLogger = typeof options.logger === "object" ? options.logger : pino({ name: "outlast", level: options.logger ?? "info" });
-  const setup: Setup = { options: { ...options, allowedOrigins, basePath }, adminKey, log, corsOrigins };
+  const setupOptions = { ...options, allowedOrigins, basePath };
+  // Checked now, so a bad option fails here and not on the first request of a lazy handler.
+  const setup: Setup = { options: setupOptions, resolved: resolveOptions(setupOptions), adminKey, log, corsOrigins };
   if (typeof source !== "function") return withPrefix(buildHandler(source, setup), basePath);
 
   let inner: OutlastHandler | null = null;
@@ -83,9 +88,9 @@ export function createHandler(source: EngineSource, options: HandlerOptions = {}
       throw error;
     }));
   const lazy = asHandler({
-    fetch: async (request) => {
+    fetch: async (request, env) => {
       try {
-        return await (await ready()).fetch(request);
+        return await (await ready()).fetch(request, env);
       } catch (error) {
         return errorResponse(error).response;
       }
@@ -107,6 +112,7 @@ export function createHandler(source: EngineSource, options: HandlerOptions = {}
 /** What createHandler checked once, for the handler it builds (now, or on the first request). */
 interface Setup {
   options: HandlerOptions;
+  resolved: ResolvedOptions;
   adminKey: string;
   log: PinoLogger;
   corsOrigins: readonly string[];
@@ -114,7 +120,7 @@ interface Setup {
 
 /** The parts of an {@link OutlastHandler}, made into one: a callable with its controls. */
 function asHandler(parts: {
-  fetch: (request: Request) => Promise<Response>;
+  fetch: (request: Request, env?: unknown) => Promise<Response>;
   app: () => Hono;
   adminKey: string;
   openStreams: () => number;
@@ -131,8 +137,7 @@ function asHandler(parts: {
   return handler;
 }
 
-function buildHandler(outlast: Outlast, { options, adminKey, log, corsOrigins }: Setup): OutlastHandler {
-  const resolved = resolveOptions(options);
+function buildHandler(outlast: Outlast, { options, resolved, adminKey, log, corsOrigins }: Setup): OutlastHandler {
   const auth: AuthConfig = {
     adminKey,
     key: () =>
@@ -155,6 +160,12 @@ function buildHandler(outlast: Outlast, { options, adminKey, log, corsOrigins }:
     metrics,
     streams,
     authenticate: (request, allowQueryToken = false) => authenticate(request, auth, allowQueryToken),
+    sessionLimiter: resolved.sessionRateLimit === null ? null : new RateLimiter(resolved.sessionRateLimit, outlast.clock),
+    clientAddress: (request, env) => {
+      const socket = socketAddressOf(env);
+      const named = resolved.clientAddress?.(request, socket) ?? (resolved.proxyHops > 0 ? forwardedAddress(request, resolved.proxyHops) : null);
+      return named ?? socket;
+    },
   };
   let closing = false;
 
@@ -182,9 +193,9 @@ function buildHandler(outlast: Outlast, { options, adminKey, log, corsOrigins }:
   if (page !== null) app.get("/", (c) => c.html(page));
 
   const handler = asHandler({
-    fetch: async (request) => {
+    fetch: async (request, env) => {
       try {
-        return await app.fetch(request);
+        return await app.fetch(request, env);
       } catch (error) {
         // Hono answers route errors itself; this catches only failures around it.
         log.error({ err: error }, "request failed outside a route");
@@ -210,7 +221,7 @@ function buildHandler(outlast: Outlast, { options, adminKey, log, corsOrigins }:
 /** Answers only under `basePath` ("/jobs" → "/jobs/api/v1/…"), routing as if the prefix were not there. */
 function withPrefix(handler: OutlastHandler, basePath: string): OutlastHandler {
   if (basePath === "") return handler;
-  const fetch = async (request: Request): Promise<Response> => {
+  const fetch = async (request: Request, env?: unknown): Promise<Response> => {
     const url = new URL(request.url);
     if (url.pathname !== basePath && !url.pathname.startsWith(`${basePath}/`)) {
       return errorResponse(new OutlastError("not_found", `No route ${request.method} ${url.pathname.slice(0, 200)}`)).response;
@@ -221,7 +232,7 @@ function withPrefix(handler: OutlastHandler, basePath: string): OutlastHandler {
       init.body = request.body;
       init.duplex = "half";
     }
-    return handler.fetch(new Request(url, init));
+    return handler.fetch(new Request(url, init), env);
   };
   return asHandler({
     fetch,

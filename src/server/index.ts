@@ -8,3 +8,4 @@ export { mintOwnerToken } from "./tokens.js";
 export type { MintOwnerTokenOptions } from "./tokens.js";
 export { STATUS_OF } from "./errors.js";
 export type { ErrorBody } from "./errors.js";
+export { MAX_BODY_DEPTH } from "./json-depth.js";

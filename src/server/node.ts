@@ -51,7 +51,7 @@ export async function serve(outlast: Outlast, options: ServeOptions = {}): Promi
   }
   const handler = createHandler(outlast, options);
   const front = options.app?.(handler);
-  const fetch = front ? async (request: Request) => (await front(request)) ?? handler.fetch(request) : handler.fetch;
+  const fetch = front ? async (request: Request, env?: unknown) => (await front(request)) ?? handler.fetch(request, env) : handler.fetch;
   const host = options.host ?? "127.0.0.1";
   const server = await new Promise<Server>((resolve, reject) => {
     const s = serveNode({ fetch, port: options.port ?? 7391, hostname: host }, () => resolve(s as Server)) as Server;
@@ -100,8 +100,9 @@ export async function serve(outlast: Outlast, options: ServeOptions = {}): Promi
  * @example
  * http.createServer(toNodeListener(createHandler(outlast))).listen(7391);
  */
-export function toNodeListener(handler: (request: Request) => Promise<Response>): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const listener = getRequestListener((request) => handler(request));
+export function toNodeListener(handler: (request: Request, env?: unknown) => Promise<Response>): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  // The env ({ incoming, outgoing }) carries the socket, whose address the session limit counts under.
+  const listener = getRequestListener((request, env) => handler(request, env));
   return async (req, res) => {
     const parsed = req as IncomingMessage & { body?: unknown; rawBody?: unknown };
     if (req.readableEnded && !(parsed.rawBody instanceof Buffer) && req.method !== "GET" && req.method !== "HEAD") {

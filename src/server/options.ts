@@ -1,4 +1,7 @@
 import type { Logger as PinoLogger } from "pino";
+import { OutlastError } from "../core/errors.js";
+import type { ClientAddress } from "./client-address.js";
+import type { RateLimit } from "./rate-limit.js";
 
 /** Options of {@link createHandler}. */
 export interface HandlerOptions {
@@ -10,6 +13,31 @@ export interface HandlerOptions {
   anonymousSessions?: boolean;
   /** Lifetime of an anonymous session. @defaultValue 30 days */
   sessionTtlSeconds?: number;
+  /**
+   * New anonymous sessions (new owners) one client address may start: a
+   * steady rate of `limit` per `windowMs`, with bursts up to `limit`. Over
+   * it, `POST /api/v1/session` answers `429 rate_limited` with Retry-After.
+   * A reload that brings a valid session cookie is not counted. `null`: no limit.
+   * @defaultValue { limit: 20, windowMs: 60000 }
+   */
+  sessionRateLimit?: RateLimit | null;
+  /**
+   * Behind a reverse proxy (or `n` of them), the client's address is read
+   * from X-Forwarded-For: the entry the outermost trusted proxy appended.
+   * Leave it off when clients reach the server directly, or they can name
+   * any address they like.
+   * @defaultValue false (the socket's peer address)
+   * @example createHandler(outlast, { anonymousSessions: true, trustProxy: true }) // one nginx in front
+   */
+  trustProxy?: boolean | number;
+  /**
+   * Names the client's address when neither the socket nor X-Forwarded-For
+   * does (a platform header such as `cf-connecting-ip`, or a runtime without
+   * sockets). Returning null falls back to the socket's address; with none,
+   * all such callers share one budget.
+   * @example clientAddress: (request) => request.headers.get("cf-connecting-ip")
+   */
+  clientAddress?: ClientAddress;
   /** Origins besides the server's own whose pages may write with the session cookie. @defaultValue [] */
   allowedOrigins?: readonly string[];
   /** Largest JSON body. @defaultValue 1 MiB */
@@ -53,6 +81,10 @@ export interface CorsOptions {
 export interface ResolvedOptions {
   anonymousSessions: boolean;
   sessionTtlSeconds: number;
+  sessionRateLimit: RateLimit | null;
+  /** How many X-Forwarded-For entries from the end are trusted proxies'; 0: none. */
+  proxyHops: number;
+  clientAddress: ClientAddress | null;
   allowedOrigins: readonly string[];
   bodyLimitBytes: number;
   maxStreamsPerOwner: number;
@@ -66,6 +98,9 @@ export function resolveOptions(options: HandlerOptions): ResolvedOptions {
   return {
     anonymousSessions: options.anonymousSessions ?? false,
     sessionTtlSeconds: options.sessionTtlSeconds ?? 30 * 24 * 3600,
+    sessionRateLimit: checkRateLimit(options.sessionRateLimit === undefined ? DEFAULT_SESSION_RATE_LIMIT : options.sessionRateLimit),
+    proxyHops: checkProxyHops(options.trustProxy),
+    clientAddress: options.clientAddress ?? null,
     allowedOrigins: options.allowedOrigins ?? [],
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
     maxStreamsPerOwner: options.maxStreamsPerOwner ?? 20,
@@ -74,4 +109,24 @@ export function resolveOptions(options: HandlerOptions): ResolvedOptions {
     streamBufferBytes: options.streamBufferBytes ?? 64 * 1024,
     retryMs: options.retryMs ?? 2000,
   };
+}
+
+const DEFAULT_SESSION_RATE_LIMIT: RateLimit = { limit: 20, windowMs: 60_000 };
+
+function checkRateLimit(rate: RateLimit | null): RateLimit | null {
+  if (rate === null) return null;
+  const { limit, windowMs } = rate ?? {};
+  if (!Number.isSafeInteger(limit) || limit < 1 || !Number.isSafeInteger(windowMs) || windowMs < 1) {
+    throw new OutlastError("bad_request", "sessionRateLimit must be { limit, windowMs }, both whole numbers of at least 1 (or null for no limit)");
+  }
+  return { limit, windowMs };
+}
+
+function checkProxyHops(trustProxy: boolean | number | undefined): number {
+  if (trustProxy === undefined || trustProxy === false) return 0;
+  if (trustProxy === true) return 1;
+  if (!Number.isSafeInteger(trustProxy) || trustProxy < 0 || trustProxy > 32) {
+    throw new OutlastError("bad_request", "trustProxy must be true, false, or how many proxies are in front (a whole number from 0 to 32)");
+  }
+  return trustProxy;
 }

@@ -10,6 +10,7 @@ import type { z } from "zod";
 import type { ServerContext } from "./context.js";
 import { signTaskToken } from "./tokens.js";
 import { artifactResponse } from "./artifact-response.js";
+import { openCursor, sealCursor } from "./page-cursor.js";
 
 const DEFAULT_OWNER = "anonymous";
 
@@ -58,7 +59,7 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
     }
     if (q.queue !== undefined) filter.queue = shortText(q.queue, "queue");
     if (q.name !== undefined) filter.name = shortText(q.name, "name");
-    if (q.cursor !== undefined) filter.cursor = shortText(q.cursor, "cursor");
+    if (q.cursor !== undefined) filter.cursor = openCursor(await ctx.auth.key(), shortText(q.cursor, "cursor"));
     if (q.limit !== undefined) {
       const limit = Number(q.limit);
       if (!/^\d{1,3}$/.test(q.limit) || limit < 1 || limit > 200) throw badQuery("limit", "must be a whole number from 1 to 200");
@@ -67,10 +68,15 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
     if (principal.kind === "admin") {
       if (q.owner !== undefined) filter.owner = shortText(q.owner, "owner");
     } else {
+      // Answering its own tasks instead would let a caller believe it saw the other owner's.
+      if (q.owner !== undefined && q.owner !== principal.owner) {
+        throw new OutlastError("forbidden", "Only the admin key lists another owner's tasks; leave out owner to list your own", { details: { field: "owner" } });
+      }
       filter.owner = principal.owner;
     }
-    const page = await listPage(outlast, filter);
-    return c.json(page);
+    const page = await outlast.list(filter);
+    const nextCursor = page.nextCursor === null ? null : sealCursor(await ctx.auth.key(), page.nextCursor);
+    return c.json({ ...page, nextCursor });
   });
 
   app.get("/api/v1/tasks/:id", async (c) => {
@@ -108,23 +114,13 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
   app.get("/api/v1/tasks/:id/artifacts/:name", async (c) => {
     const principal = await ctx.authenticate(c.req.raw, true);
     const record = await visibleRecord(outlast, principal, c.req.param("id"));
-    return artifactResponse(outlast, record.id, c.req.param("name"), c.req.header("range"));
+    return artifactResponse(outlast, record.id, c.req.param("name"), { range: c.req.header("range"), filename: c.req.query("filename") });
   });
 }
 
 function knownId(id: string): string {
   if (!validId(id)) throw new OutlastError("not_found", `No task ${id.slice(0, 80)}`);
   return id;
-}
-
-async function listPage(outlast: Outlast, filter: Parameters<Outlast["list"]>[0]) {
-  try {
-    return await outlast.list(filter);
-  } catch (error) {
-    // A cursor from elsewhere is the caller's mistake, not the server's.
-    if (filter?.cursor !== undefined && !(error instanceof OutlastError)) throw badQuery("cursor", "is not a cursor this server gave out");
-    throw error;
-  }
 }
 
 /** The fields both submit bodies share. */

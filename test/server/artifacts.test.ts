@@ -88,3 +88,75 @@ test("parseRange covers the forms browsers send", () => {
   assert.equal(parseRange("items=1-2", 10), "unsatisfiable");
   assert.equal(parseRange("bytes=-0", 10), "unsatisfiable");
 });
+
+const KINDS: [name: string, contentType: string, disposition: "inline" | "attachment"][] = [
+  ["page.html", "text/html", "attachment"],
+  ["page.xhtml", "application/xhtml+xml", "attachment"],
+  ["pic.svg", "image/svg+xml", "attachment"],
+  ["shouty.svg", "IMAGE/SVG+XML; charset=utf-8", "attachment"],
+  ["script.js", "text/javascript", "attachment"],
+  ["data.bin", "application/octet-stream", "attachment"],
+  ["odd.type", "not a type\r\nx-evil: 1", "attachment"],
+  ["song.mp3", "audio/mpeg", "inline"],
+  ["clip.webm", "video/webm", "inline"],
+  ["pic.png", "image/png", "inline"],
+  ["notes.txt", "text/plain; charset=utf-8", "inline"],
+  ["doc.pdf", "application/pdf", "inline"],
+];
+
+async function withKinds(t: import("node:test").TestContext) {
+  const h = await harness(t, {
+    define: (o) =>
+      o.define("kinds", {
+        run: async (_input, ctx) => {
+          for (const [name, contentType] of KINDS) await ctx.saveArtifact(name, "<script>alert(1)</script>", { contentType });
+          return null;
+        },
+      }),
+    start: true,
+  });
+  const submitted = await json<{ task: { id: string } }>(await h.request("/api/v1/tasks", { method: "POST", json: { name: "kinds" } }));
+  await collect(h.outlast.watch(submitted.task.id));
+  return { h, base: `/api/v1/tasks/${submitted.task.id}/artifacts` };
+}
+
+test("every artifact is sandboxed and not sniffed; only media, plain text and PDF are shown inline, the rest downloaded", async (t) => {
+  const { h, base } = await withKinds(t);
+  for (const [name, , disposition] of KINDS) {
+    for (const headers of [{}, { range: "bytes=0-3" }]) {
+      const response = await h.request(`${base}/${name}`, { headers });
+      assert.ok(response.status === 200 || response.status === 206, `${name}: ${response.status}`);
+      assert.equal(response.headers.get("content-security-policy"), "sandbox; default-src 'none'", name);
+      assert.equal(response.headers.get("x-content-type-options"), "nosniff", name);
+      assert.equal(response.headers.get("content-disposition"), `${disposition}; filename="${name}"; filename*=UTF-8''${name}`, name);
+      assert.equal(response.headers.get("x-evil"), null);
+      await response.body?.cancel();
+    }
+  }
+  const odd = await h.request(`${base}/odd.type`);
+  assert.equal(odd.headers.get("content-type"), "application/octet-stream", "a content type that is not one is served as bytes");
+  await odd.body?.cancel();
+});
+
+test("?filename= names the download, encoded for any name (RFC 6266); a name that cannot be one is 400", async (t) => {
+  const { h, base } = await withKinds(t);
+  const named = async (name: string, filename: string) => {
+    const response = await h.request(`${base}/${name}?filename=${encodeURIComponent(filename)}`);
+    await response.body?.cancel();
+    assert.equal(response.status, 200, filename);
+    return response.headers.get("content-disposition");
+  };
+  assert.equal(await named("song.mp3", "my-book-chapter-02.mp3"), `inline; filename="my-book-chapter-02.mp3"; filename*=UTF-8''my-book-chapter-02.mp3`);
+  assert.equal(
+    await named("page.html", 'Ünïcødé "quoted" (1).html'),
+    `attachment; filename="_n_c_d_ _quoted_ (1).html"; filename*=UTF-8''%C3%9Cn%C3%AFc%C3%B8d%C3%A9%20%22quoted%22%20%281%29.html`,
+  );
+  assert.equal(await named("notes.txt", "日本語.txt"), `inline; filename="___.txt"; filename*=UTF-8''%E6%97%A5%E6%9C%AC%E8%AA%9E.txt`);
+  for (const bad of ["", "a/b.txt", "..\\up.txt", "nul\u0000.txt", "line\r\nx-evil: 1", "x".repeat(256)]) {
+    const response = await h.request(`${base}/notes.txt?filename=${encodeURIComponent(bad)}`);
+    const body = await json<{ error: { code: string; details?: unknown } }>(response);
+    assert.equal(response.status, 400, JSON.stringify(bad));
+    assert.equal(body.error.code, "bad_request");
+    assert.deepEqual(body.error.details, { field: "filename" });
+  }
+});

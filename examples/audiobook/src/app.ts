@@ -1,3 +1,4 @@
+import { rm } from "node:fs/promises";
 import { OutlastError, isOutlastError, type Outlast, type Task } from "outlast";
 import { STATUS_OF } from "outlast/server";
 import { readLimited } from "./app-body.js";
@@ -63,8 +64,23 @@ export function audiobookApp(options: AudiobookAppOptions): (request: Request) =
     const bytes = await readLimited(request, maxUploadBytes);
     const saved = await saveUpload(dataDir, bytes, filename, { maxBytes: maxUploadBytes });
     const body = JSON.stringify({ name: taskName, input: { bookPath: saved.path, filename }, idempotencyKey: saved.idempotencyKey });
-    return api(asCaller(request, "POST", "/api/v1/tasks", body));
+    inFlight.set(saved.path, (inFlight.get(saved.path) ?? 0) + 1);
+    let accepted = false;
+    try {
+      const answer = await api(asCaller(request, "POST", "/api/v1/tasks", body));
+      accepted = answer.ok;
+      return answer;
+    } finally {
+      const left = inFlight.get(saved.path)! - 1;
+      if (left === 0) inFlight.delete(saved.path);
+      else inFlight.set(saved.path, left);
+      // A refused book goes with the refusal, not at the next sweep, unless it was there before (another
+      // task reads the same bytes) or the same book is being submitted by another request right now.
+      if (!accepted && saved.created && left === 0) await rm(saved.path, { force: true });
+    }
   };
+  /** Uploads between saving and the API's answer, by path. */
+  const inFlight = new Map<string, number>();
 
   const books = async (request: Request): Promise<Response> => {
     const listed = await api(asCaller(request, "GET", `/api/v1/tasks?name=${encodeURIComponent(taskName)}&limit=100`));
@@ -149,7 +165,9 @@ function errorAnswer(error: unknown): Response {
   }
   const body: { error: { code: string; message: string; details?: unknown } } = { error: { code: error.code, message: error.message } };
   if (error.details !== undefined) body.error.details = error.details;
-  return json(STATUS_OF[error.code] ?? 500, body);
+  const status = STATUS_OF[error.code] ?? 500;
+  // As the API does: the rest of a refused upload may still be coming, so this connection ends with the answer.
+  return json(status, body, status === 413 ? { connection: "close" } : {});
 }
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {

@@ -15,6 +15,8 @@ export interface SavedUpload {
   size: number;
   /** ".txt" or ".epub". */
   extension: string;
+  /** Whether this call wrote the file (false: the same bytes were there already, maybe for another task). */
+  created: boolean;
 }
 
 /** Where uploads are kept under a data folder. */
@@ -45,9 +47,10 @@ export async function saveUpload(dataDir: string, bytes: Uint8Array, filename: s
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   const folder = uploadsDir(dataDir);
   const path = join(folder, `${sha256}${extension}`);
-  const saved: SavedUpload = { path, sha256, idempotencyKey: `sha256:${sha256}`, size: bytes.byteLength, extension };
+  const saved: SavedUpload = { path, sha256, idempotencyKey: `sha256:${sha256}`, size: bytes.byteLength, extension, created: false };
   const existing = await stat(path).catch(() => null);
   if (existing?.size === bytes.byteLength) return saved;
+  saved.created = true;
 
   await mkdir(folder, { recursive: true });
   const temp = join(folder, `.${sha256}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`);

@@ -172,6 +172,8 @@ function downloads(id: string, result: Result): HTMLElement {
   const base = `/api/v1/tasks/${encodeURIComponent(id)}/artifacts/`;
   const prefix = slug(result.title);
   const whole = base + encodeURIComponent(result.book);
+  // The server's Content-Disposition names the file, over the link's `download`; ?filename= makes it this name.
+  const saveAs = (artifact: string, filename: string) => `${base}${encodeURIComponent(artifact)}?filename=${encodeURIComponent(filename)}`;
   return h(
     "div",
     { className: "downloads" },
@@ -183,7 +185,7 @@ function downloads(id: string, result: Result): HTMLElement {
     h("audio", { controls: true, preload: "metadata", src: whole, "aria-label": `Listen to ${result.title}` }),
     h(
       "a",
-      { className: "download-book", href: whole, download: `${prefix}.mp3` },
+      { className: "download-book", href: saveAs(result.book, `${prefix}.mp3`), download: `${prefix}.mp3` },
       "Download the whole book",
       h("span", { className: "muted" }, ` (MP3, ${formatBytes(result.bytes)})`),
     ),
@@ -194,7 +196,7 @@ function downloads(id: string, result: Result): HTMLElement {
         h(
           "li",
           {},
-          h("a", { href: base + encodeURIComponent(chapter.artifact), download: `${prefix}-${chapter.artifact}` }, chapter.title || `Chapter ${i + 1}`),
+          h("a", { href: saveAs(chapter.artifact, `${prefix}-${chapter.artifact}`), download: `${prefix}-${chapter.artifact}` }, chapter.title || `Chapter ${i + 1}`),
           h("span", { className: "muted" }, ` ${formatDuration(chapter.seconds)}`),
         ),
       ),
