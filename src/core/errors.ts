@@ -11,6 +11,7 @@ export type ErrorCode =
   | "forbidden"
   | "not_found"
   | "unknown_task_name"
+  | "unknown_queue"
   | "conflict"
   | "payload_too_large"
   | "range_not_satisfiable"

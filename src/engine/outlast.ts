@@ -272,6 +272,13 @@ export class Outlast {
     return this.definitions.get(name)?.queue ?? null;
   }
 
+  /** Whether a task definition or declaration of this process, or an `outlast.queue(…)`, routes to `queue`. */
+  private knowsQueue(queue: string): boolean {
+    if (this.queues.has(queue)) return true;
+    for (const registered of this.definitions.values()) if (registered.queue === queue) return true;
+    return false;
+  }
+
   /** Names of the tasks defined in this process. */
   get taskNames(): string[] {
     return [...this.definitions.keys()];
@@ -364,6 +371,12 @@ export class Outlast {
       throw new OutlastError("unknown_task_name", `No task named "${name}" is defined; call outlast.define("${name}", …) first`);
     }
     const checked = checkSubmitOptions(options, this.clock());
+    if (checked.queue !== undefined && checked.queue !== registered.queue && !this.knowsQueue(checked.queue)) {
+      // A queue nobody routes to would keep its tasks forever (and anyone could make one appear).
+      throw new OutlastError("unknown_queue", `No task or queue declaration here routes to queue "${checked.queue}"; declare it with outlast.queue("${checked.queue}") or drop the option`, {
+        details: { queue: checked.queue },
+      });
+    }
     const definition = registered.definition;
     const value = definition.input ? await validateInput(name, definition.input, input) : input;
     return {

@@ -8,6 +8,7 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   forbidden: 403,
   not_found: 404,
   unknown_task_name: 404,
+  unknown_queue: 400,
   conflict: 409,
   payload_too_large: 413,
   range_not_satisfiable: 416,
