@@ -114,7 +114,8 @@ export class Runner {
     // The stored limits are the store's (an operator may change them): every process reads them again each second.
     this.every(SETTINGS_REFRESH_MS, async () => void (await this.refreshSettings()), true);
     this.every(this.heartbeatMs, () => this.heartbeat());
-    this.every(Math.max(250, Math.min(this.o.leaseMs / 2, 5_000)), () => this.recover());
+    // Often enough that a dead worker's task is taken again within its lease and a second more (a cheap query over running tasks).
+    this.every(Math.max(250, Math.min(this.o.leaseMs / 4, 1_000)), () => this.recover());
     const retention = this.o.retention;
     if (retention !== false) this.every(retention?.checkEveryMs ?? 60_000, () => this.purge(), true);
     this.o.scheduler.start();
