@@ -20,11 +20,15 @@ export class LiveFeed {
   private readonly anyTaskListeners = new Set<(task: Task) => void>();
   private scheduled = false;
 
-  constructor(baseUrl: string, key: string) {
+  /** `onUnauthorized`: the stream was refused the key (the client has no other token to try). */
+  constructor(baseUrl: string, key: string, onUnauthorized: () => void = () => {}) {
     this.client = new OutlastClient({ baseUrl, token: key, storage: null });
     this.stop = this.client.watchMine({
       onEvent: (event) => this.onEvent(event),
       onTask: (task) => this.onTask(task),
+      onError: (error) => {
+        if (error.status === 401) onUnauthorized();
+      },
       onConnectionChange: (state) => {
         this.connection = state;
         this.changed();
