@@ -185,9 +185,9 @@ function Connection() {
   const { feed } = useSession();
   useFeed(feed);
   const state = feed.connection;
-  const label = state === "open" ? "live" : state === "connecting" ? "connecting" : state === "backoff" ? "reconnecting" : state;
+  const label = feed.lost ? "connection lost · reconnecting" : state === "open" ? "live" : state === "connecting" ? "connecting" : state === "backoff" ? "reconnecting" : state;
   return (
-    <span class={`conn conn-${state}`} role="status" aria-label={`Live updates: ${label}`}>
+    <span class={`conn conn-${state}${feed.lost ? " conn-lost" : ""}`} role="status" aria-label={`Live updates: ${label}`}>
       <span class="dot" aria-hidden="true" />
       {label}
     </span>

@@ -11,6 +11,8 @@ type Listener = () => void;
 export class LiveFeed {
   readonly running = new Map<string, Task>();
   connection: ConnectionState = "idle";
+  /** The stream dropped and is not back yet (the client's `lost`). */
+  lost = false;
   /** Rises on every state change of any task, so views that count tasks know to reload. */
   stateVersion = 0;
   private readonly client: OutlastClient;
@@ -29,8 +31,9 @@ export class LiveFeed {
       onError: (error) => {
         if (error.status === 401) onUnauthorized();
       },
-      onConnectionChange: (state) => {
+      onConnectionChange: (state, view) => {
         this.connection = state;
+        this.lost = view.lost;
         this.changed();
       },
     });
