@@ -5,9 +5,16 @@ import { UsageError } from "./args.js";
 /**
  * Exit codes scripts can rely on.
  * 0: done; 1: the task failed or was cancelled, or the operation was refused;
- * 2: the command was called wrongly; 3: the server or database cannot be reached.
+ * 2: the command was called wrongly; 3: the server or database cannot be reached;
+ * 4: the server refused the credential (401, 403) — a script must not take
+ * that for a failed task: the task may well still be running.
  */
-export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, credentialRefused: 4 } as const;
+
+/** The exit codes as every command's help prints them. */
+export const EXIT_CODES_HELP = `Exit codes: 0 ok, 1 task failed/canceled or operation refused, 2 usage or setup error,
+3 server or database unreachable, 4 credential refused (401/403: wrong, expired or
+too weak a token; the task may still be running).`;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
@@ -31,7 +38,10 @@ const NET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "
 export function exitCodeOf(error: unknown): ExitCode {
   if (error instanceof CliError) return error.exitCode;
   if (error instanceof UsageError) return EXIT.usage;
-  if (error instanceof OutlastClientError) return error.code === "network" || error.status === 503 ? EXIT.unreachable : EXIT.failed;
+  if (error instanceof OutlastClientError) {
+    if (error.status === 401 || error.status === 403) return EXIT.credentialRefused;
+    return error.code === "network" || error.status === 503 ? EXIT.unreachable : EXIT.failed;
+  }
   if (isOutlastError(error)) return error.code === "unavailable" ? EXIT.unreachable : EXIT.failed;
   const code = typeof error === "object" && error !== null ? String((error as { code?: unknown }).code ?? "") : "";
   // A setup problem the message says how to fix (npm install pg), like a usage error.

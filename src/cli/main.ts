@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { EXIT, exitCodeOf, messageOf, type ExitCode } from "./errors.js";
+import { EXIT, EXIT_CODES_HELP, exitCodeOf, messageOf, type ExitCode } from "./errors.js";
 
 const USAGE = `Usage: outlast <command> [options]
 
@@ -13,8 +13,7 @@ Commands:
   queue     show and change queue limits on every node
 
 Run outlast <command> --help for its options.
-Exit codes: 0 ok, 1 task failed/canceled or operation refused, 2 usage or setup error,
-3 server or database unreachable.
+${EXIT_CODES_HELP}
 `;
 
 /**

@@ -22,7 +22,8 @@ ${HTTP_FLAGS_HELP}
   --json                  print the queue(s) as JSON
   --help                  show this help
 
-Exit codes: 0 done, 1 refused (no such queue, not the admin key), 2 usage error, 3 server unreachable.
+Exit codes: 0 done, 1 refused (no such queue), 2 usage error, 3 server unreachable,
+4 credential refused (401/403: not the admin key).
 `;
 
 const LIMIT_FLAGS = {

@@ -1,6 +1,7 @@
 import { pino } from "pino";
 import { Outlast } from "../engine/outlast.js";
 import { serve, type ServeOptions } from "../server/node.js";
+import { serveAdminKey, type AdminKeySource, type ServeAdminKey } from "./admin-key.js";
 import { parseArgs, type CommandSpec } from "./args.js";
 import { defineDemoTask } from "./demo-task.js";
 import { DB_FLAGS_HELP, describeTarget, openStore, storeTarget } from "./store-target.js";
@@ -27,7 +28,10 @@ ${DB_FLAGS_HELP}
                     app runs only from a clone of the Outlast repository)
   --help            show this help
 
-Environment: OUTLAST_ADMIN_KEY (else one is generated and printed), OUTLAST_SECRET (token signing).
+Environment: OUTLAST_ADMIN_KEY (else one is made on the first start and kept:
+in outlast-data/admin-key beside a SQLite file, mode 0600; on PostgreSQL in
+the database, shared by every serve node; delete it for a new key),
+OUTLAST_SECRET (token signing).
 `;
 
 const SPEC: CommandSpec = {
@@ -67,7 +71,9 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const leaseMs = args.int("--lease-ms", 100, 24 * 60 * 60 * 1000);
   const outlast = new Outlast({ store: await openStore(target), logger: log, ...(leaseMs !== undefined ? { leaseMs } : {}) });
   let audiobook: AppHook | null = null;
+  let admin: ServeAdminKey;
   try {
+    admin = await serveAdminKey(outlast);
     if (concurrency !== undefined || maxQueued !== undefined) {
       outlast.queue("default", {
         ...(concurrency !== undefined ? { concurrency } : {}),
@@ -87,6 +93,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     port,
     host,
     anonymousSessions: !args.has("--no-anonymous"),
+    adminKey: admin.key,
     logger: log,
     handleSignals: false,
     ...(audiobook ? { app: audiobook, homePage: null } : {}),
@@ -94,7 +101,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
     await outlast.close({ graceMs: 0 }).catch(() => {});
     throw error;
   });
-  const fromEnv = Boolean(process.env.OUTLAST_ADMIN_KEY);
+  const fromEnv = admin.source.kind === "env";
   process.stdout.write(
     [
       "",
@@ -103,6 +110,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       ...(audiobook ? [`  audiobook   ${server.url}/`] : []),
       `  API         ${server.url}/api/v1`,
       `  admin key   ${fromEnv ? "(from OUTLAST_ADMIN_KEY)" : server.handler.adminKey}`,
+      `  key kept    ${whereKept(admin.source)}`,
       `  database    ${describeTarget(target)}`,
       `  workers     ${workers ? outlast.taskNames.join(", ") : "none here (--no-workers)"}`,
       "",
@@ -130,6 +138,17 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   };
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
   process.once("SIGINT", () => void shutdown("SIGINT"));
+}
+
+function whereKept(source: AdminKeySource): string {
+  switch (source.kind) {
+    case "env":
+      return "OUTLAST_ADMIN_KEY (Outlast stores nothing)";
+    case "file":
+      return `${source.path} (the same on every start; delete the file for a new key)`;
+    case "database":
+      return "in the database, beside the token-signing secret (the same on every start and every serve node)";
+  }
 }
 
 /** The audiobook example's entry, present only in this repository (it is a GPL workspace package, not shipped). */

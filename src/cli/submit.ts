@@ -23,7 +23,8 @@ ${HTTP_FLAGS_HELP}
   --help            show this help
 
 Exit codes: 0 submitted (with --watch: succeeded), 1 refused (or with --watch:
-failed or canceled), 2 usage error, 3 server unreachable.
+failed or canceled), 2 usage error, 3 server unreachable, 4 credential refused
+(401/403).
 `;
 
 const SPEC: CommandSpec = {

@@ -22,7 +22,8 @@ ${HTTP_FLAGS_HELP}
   --json            print {"tasks", "nextCursor"}
   --help            show this help
 
-Exit codes: 0 listed, 1 refused, 2 usage error, 3 server unreachable.
+Exit codes: 0 listed, 1 refused, 2 usage error, 3 server unreachable, 4 credential
+refused (401/403).
 `;
 
 const SPEC: CommandSpec = {

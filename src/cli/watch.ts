@@ -17,7 +17,7 @@ ${HTTP_FLAGS_HELP}
   --help            show this help
 
 Exit codes: 0 succeeded, 1 failed or canceled (or no such task), 2 usage error,
-3 server unreachable.
+3 server unreachable, 4 credential refused (401/403), also while the task runs on.
 `;
 
 const SPEC: CommandSpec = { command: "watch", flags: { ...HTTP_FLAGS, "--json": "switch" }, positionals: ["id"] };

@@ -1,9 +1,12 @@
 import { Connection, errorOf, type Subscription } from "./connection.js";
 import type { ConnectionState } from "./machine.js";
 import { defaultStorage, RememberedTasks } from "./remembered.js";
+import { realTimers, type ClientTimers } from "./timers.js";
+import { browserWakeups, type Wakeups } from "./wakeups.js";
 import {
   OutlastClientError,
   type ClientSubmitOptions,
+  type ConnectionView,
   type KeyValueStorage,
   type ListFilter,
   type QueueChange,
@@ -36,6 +39,19 @@ export interface OutlastClientOptions {
   watchdogMs?: number;
   /** Longest wait between reconnect attempts. @defaultValue 30000 */
   maxBackoffMs?: number;
+  /**
+   * Longest wait between reconnect attempts while a watched task is
+   * unfinished: a page showing a bar should come back soon after the server
+   * does. @defaultValue 5000
+   */
+  unfinishedMaxBackoffMs?: number;
+  /**
+   * What ends a reconnect wait early; null for nothing.
+   * @defaultValue browserWakeups(): the browser's `online` event and the tab becoming visible
+   */
+  wakeups?: Wakeups | null;
+  /** The timers of reconnects and the watchdog. @defaultValue setTimeout */
+  timers?: ClientTimers;
   /** A fetch implementation. @defaultValue globalThis.fetch */
   fetch?: typeof fetch;
 }
@@ -81,6 +97,9 @@ export class OutlastClient {
       },
       watchdogMs: options.watchdogMs ?? 40_000,
       maxBackoffMs: options.maxBackoffMs ?? 30_000,
+      unfinishedMaxBackoffMs: options.unfinishedMaxBackoffMs ?? 5_000,
+      timers: options.timers ?? realTimers,
+      wakeups: options.wakeups === undefined ? browserWakeups() : options.wakeups,
       onFinal: (task) => this.remembered?.remove(task.id),
     });
   }
@@ -88,6 +107,21 @@ export class OutlastClient {
   /** The shared connection's state. */
   get connectionState(): ConnectionState {
     return this.connection.state;
+  }
+
+  /** The shared connection as a page shows it: its state, and whether it is lost (dropped and not back yet). */
+  get connectionView(): ConnectionView {
+    return { state: this.connection.state, lost: this.connection.lost };
+  }
+
+  /**
+   * Calls `listener` on every change of the shared connection, whatever is
+   * watched (for one "connection lost" banner per page); returns the
+   * function that stops.
+   * @example client.onConnectionChange(({ lost }) => (banner.hidden = !lost));
+   */
+  onConnectionChange(listener: (view: ConnectionView) => void): () => void {
+    return this.connection.observe(listener);
   }
 
   /** Submit a task; remembers its id until it finishes. 202 (new or resumed) and 200 (existing, by idempotency key) both resolve. */

@@ -1,7 +1,9 @@
 import { applyEvent } from "../core/fold.js";
 import { backoffDelay, next, type ConnectionState, type Signal } from "./machine.js";
 import { SseParser, type SseMessage } from "./sse-parser.js";
-import { OutlastClientError, type StreamEvent, type Task, type TaskEvent, type WatchHandlers } from "./types.js";
+import type { ClientTimers } from "./timers.js";
+import { OutlastClientError, type ConnectionView, type StreamEvent, type Task, type TaskEvent, type WatchHandlers } from "./types.js";
+import type { Wakeups } from "./wakeups.js";
 
 /** One `watch()` or `watchMine()` call. */
 export interface Subscription {
@@ -21,6 +23,11 @@ export interface ConnectionDeps {
   exists(id: string): Promise<boolean>;
   watchdogMs: number;
   maxBackoffMs: number;
+  /** The lower cap while a watched task is unfinished: someone is looking at its bar. */
+  unfinishedMaxBackoffMs: number;
+  timers: ClientTimers;
+  /** Ends a backoff early (`online`, the tab shown again); null for none. */
+  wakeups: Wakeups | null;
   /** Called for every task that reached its final state. */
   onFinal(task: Task): void;
 }
@@ -34,6 +41,8 @@ const FINAL = new Set(["succeeded", "failed", "canceled"]);
  */
 export class Connection {
   state: ConnectionState = "idle";
+  /** From a drop until a stream is open again: what a page shows as "connection lost". */
+  lost = false;
   private readonly subs = new Set<Subscription>();
   private readonly tasks = new Map<string, Task>();
   private cursor: string | undefined;
@@ -42,8 +51,10 @@ export class Connection {
   private attempt = 0;
   private retryBaseMs = 1000;
   private minDelayMs = 0;
-  private timer: ReturnType<typeof setTimeout> | null = null;
-  private watchdog: ReturnType<typeof setTimeout> | null = null;
+  private timer: (() => void) | null = null;
+  private watchdog: (() => void) | null = null;
+  private unwake: (() => void) | null = null;
+  private readonly viewers = new Set<(view: ConnectionView) => void>();
   private failure = new OutlastClientError(403, "forbidden", "The server refused to stream these tasks to this caller");
 
   constructor(private readonly deps: ConnectionDeps) {}
@@ -66,12 +77,23 @@ export class Connection {
     this.signal("close");
   }
 
+  /** Calls `listener` on every change of state, whoever watches what. */
+  observe(listener: (view: ConnectionView) => void): () => void {
+    this.viewers.add(listener);
+    return () => this.viewers.delete(listener);
+  }
+
   /** Feed a signal to the machine; performs the entry action of the new state. */
   signal(signal: Signal): void {
     const to = next(this.state, signal);
     if (to === null) return;
     this.state = to;
-    for (const sub of this.subs) sub.handlers.onConnectionChange?.(to);
+    // Lost stays true through the attempts (connecting, refreshing) so a badge does not flicker between them.
+    if (to === "backoff") this.lost = true;
+    else if (to === "open" || to === "idle" || to === "failed" || to === "closed") this.lost = false;
+    const view: ConnectionView = { state: to, lost: this.lost };
+    for (const sub of this.subs) sub.handlers.onConnectionChange?.(to, view);
+    for (const viewer of this.viewers) viewer(view);
     this.enter(to);
   }
 
@@ -85,12 +107,14 @@ export class Connection {
         return;
       case "backoff": {
         this.stopRequest();
-        const delay = Math.max(this.minDelayMs, backoffDelay(this.attempt++, this.retryBaseMs, this.deps.maxBackoffMs));
+        const cap = this.hasUnfinished() ? Math.min(this.deps.maxBackoffMs, this.deps.unfinishedMaxBackoffMs) : this.deps.maxBackoffMs;
+        const delay = Math.max(this.minDelayMs, backoffDelay(this.attempt++, this.retryBaseMs, cap));
         this.minDelayMs = 0;
-        this.timer = setTimeout(() => {
+        this.timer = this.deps.timers.after(delay, () => {
           this.timer = null;
           this.signal("retryDue");
-        }, delay);
+        });
+        this.unwake = this.deps.wakeups?.(() => this.signal("wake")) ?? null;
         return;
       }
       case "refreshing": {
@@ -123,10 +147,24 @@ export class Connection {
     this.generation++;
     this.request?.abort();
     this.request = null;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.();
     this.timer = null;
-    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog?.();
     this.watchdog = null;
+    this.unwake?.();
+    this.unwake = null;
+  }
+
+  /** A watched task not known to be finished (one not seen yet counts: it was watched for a reason). */
+  private hasUnfinished(): boolean {
+    for (const sub of this.subs) {
+      const ids = sub.tasks === "mine" ? this.tasks.keys() : sub.tasks;
+      for (const id of ids) {
+        const task = this.tasks.get(id);
+        if (!task || !FINAL.has(task.state)) return true;
+      }
+    }
+    return false;
   }
 
   private url(): string {
@@ -199,11 +237,11 @@ export class Connection {
 
   /** No byte for `watchdogMs` (pings come every 15 s): the connection is dead even if TCP has not noticed. */
   private armWatchdog(generation: number): void {
-    if (this.watchdog) clearTimeout(this.watchdog);
-    this.watchdog = setTimeout(() => {
+    this.watchdog?.();
+    this.watchdog = this.deps.timers.after(this.deps.watchdogMs, () => {
       this.watchdog = null;
       if (generation === this.generation) this.signal("dropped");
-    }, this.deps.watchdogMs);
+    });
   }
 
   private onMessage(message: SseMessage): void {

@@ -13,8 +13,12 @@ export type {
   TaskEvent,
   Progress,
   ConnectionState,
+  ConnectionView,
   QueueView,
   QueueChange,
 } from "./types.js";
 export { SseParser } from "./sse-parser.js";
+export { browserWakeups } from "./wakeups.js";
+export type { Wakeups, WakeTarget, VisibilityTarget } from "./wakeups.js";
+export type { ClientTimers } from "./timers.js";
 export type { SseMessage } from "./sse-parser.js";

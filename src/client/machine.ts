@@ -41,6 +41,8 @@ export type Signal =
   | "pruned"
   /** The backoff delay is over. */
   | "retryDue"
+  /** A moment to try again at once instead of waiting: the browser went online, or the tab became visible. */
+  | "wake"
   | "close";
 
 /** Entering `connecting` again from `connecting` restarts the request; "ignore" leaves everything as it is. */
@@ -48,42 +50,50 @@ export const TRANSITIONS: Readonly<Record<ConnectionState, Readonly<Record<Signa
   idle: {
     change: "connecting", empty: "ignore", opened: "ignore", ended: "ignore", dropped: "ignore", unauthorized: "ignore",
     refreshed: "ignore", refreshFailed: "ignore", forbidden: "ignore", notFound: "ignore", pruned: "ignore", retryDue: "ignore",
+    wake: "ignore",
     close: "closed",
   },
   connecting: {
     change: "connecting", empty: "idle", opened: "open", ended: "idle", dropped: "backoff", unauthorized: "refreshing",
     refreshed: "ignore", refreshFailed: "ignore", forbidden: "failed", notFound: "pruning", pruned: "ignore", retryDue: "ignore",
+    wake: "ignore",
     close: "closed",
   },
   open: {
     change: "connecting", empty: "idle", opened: "ignore", ended: "idle", dropped: "backoff", unauthorized: "refreshing",
     refreshed: "ignore", refreshFailed: "ignore", forbidden: "failed", notFound: "pruning", pruned: "ignore", retryDue: "ignore",
+    wake: "ignore",
     close: "closed",
   },
   backoff: {
     // A change while waiting keeps the wait: the server was unreachable a moment ago.
     change: "ignore", empty: "idle", opened: "ignore", ended: "ignore", dropped: "ignore", unauthorized: "ignore",
     refreshed: "ignore", refreshFailed: "ignore", forbidden: "ignore", notFound: "ignore", pruned: "ignore", retryDue: "connecting",
+    wake: "connecting",
     close: "closed",
   },
   refreshing: {
     change: "ignore", empty: "idle", opened: "ignore", ended: "ignore", dropped: "ignore", unauthorized: "ignore",
     refreshed: "connecting", refreshFailed: "failed", forbidden: "ignore", notFound: "ignore", pruned: "ignore", retryDue: "ignore",
+    wake: "ignore",
     close: "closed",
   },
   pruning: {
     change: "ignore", empty: "idle", opened: "ignore", ended: "ignore", dropped: "backoff", unauthorized: "refreshing",
     refreshed: "ignore", refreshFailed: "ignore", forbidden: "failed", notFound: "ignore", pruned: "connecting", retryDue: "ignore",
+    wake: "ignore",
     close: "closed",
   },
   failed: {
     change: "connecting", empty: "idle", opened: "ignore", ended: "ignore", dropped: "ignore", unauthorized: "ignore",
     refreshed: "ignore", refreshFailed: "ignore", forbidden: "ignore", notFound: "ignore", pruned: "ignore", retryDue: "ignore",
+    wake: "ignore",
     close: "closed",
   },
   closed: {
     change: "ignore", empty: "ignore", opened: "ignore", ended: "ignore", dropped: "ignore", unauthorized: "ignore",
     refreshed: "ignore", refreshFailed: "ignore", forbidden: "ignore", notFound: "ignore", pruned: "ignore", retryDue: "ignore",
+    wake: "ignore",
     close: "ignore",
   },
 };

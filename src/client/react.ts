@@ -1,7 +1,7 @@
 import { createContext, createElement, useContext, useMemo, useSyncExternalStore, type ReactNode } from "react";
 import type { OutlastClient } from "./client.js";
 import type { ConnectionState } from "./machine.js";
-import type { OutlastClientError, Progress, Task, TaskState } from "./types.js";
+import type { ConnectionView, OutlastClientError, Progress, Task, TaskState } from "./types.js";
 
 /** What `useTask` returns. Everything is null until the first snapshot arrives. */
 export interface TaskView {
@@ -16,6 +16,8 @@ export interface UnfinishedTasksView {
   /** Tasks that were unfinished when this page first saw them, oldest first; they stay (in their final state) once they finish. */
   tasks: readonly Task[];
   connection: ConnectionState | null;
+  /** The stream dropped and is not back yet (see {@link ConnectionView}): show "connection lost". */
+  connectionLost: boolean;
   error: OutlastClientError | null;
 }
 
@@ -75,7 +77,7 @@ export function taskStore(client: OutlastClient, id: string | null): ExternalSto
  * client's one shared connection.
  */
 export function unfinishedTasksStore(client: OutlastClient): ExternalStore<UnfinishedTasksView> {
-  return sharedWatch<UnfinishedTasksView>({ tasks: [], connection: null, error: null }, (set, get) => {
+  return sharedWatch<UnfinishedTasksView>({ tasks: [], connection: null, connectionLost: false, error: null }, (set, get) => {
     const order: string[] = [];
     const byId = new Map<string, Task>();
     return client.watchMine({
@@ -88,10 +90,25 @@ export function unfinishedTasksStore(client: OutlastClient): ExternalStore<Unfin
         byId.set(task.id, task);
         set({ ...get(), tasks: order.map((id) => byId.get(id)).filter((t): t is Task => t !== undefined), error: null });
       },
-      onConnectionChange: (connection) => set({ ...get(), connection }),
+      onConnectionChange: (connection, view) => set({ ...get(), connection, connectionLost: view.lost }),
       onError: (error) => set({ ...get(), error }),
     });
   });
+}
+
+/** The client's shared connection, live, whatever is watched. */
+export function connectionStore(client: OutlastClient): ExternalStore<ConnectionView> {
+  let view = client.connectionView;
+  return {
+    getSnapshot: () => view,
+    subscribe: (onChange) => {
+      view = client.connectionView;
+      return client.onConnectionChange((next) => {
+        view = next;
+        onChange();
+      });
+    },
+  };
 }
 
 const ClientContext = createContext<OutlastClient | null>(null);
@@ -136,5 +153,18 @@ export function useTask(id: string | null): TaskView {
 export function useUnfinishedTasks(): UnfinishedTasksView {
   const client = useOutlastClient();
   const store = useMemo(() => unfinishedTasksStore(client), [client]);
+  return useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot);
+}
+
+/**
+ * The client's one connection: its state and whether it is lost, for a
+ * "connection lost — reconnecting…" banner.
+ * @example
+ * const { lost } = useConnection();
+ * return lost ? <p role="status">Connection lost, reconnecting…</p> : null;
+ */
+export function useConnection(): ConnectionView {
+  const client = useOutlastClient();
+  const store = useMemo(() => connectionStore(client), [client]);
   return useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot);
 }

@@ -22,8 +22,19 @@ export interface WatchHandlers {
   onFinish?(task: Task): void;
   /** The watch cannot go on: the task does not exist for this caller, or access was refused. */
   onError?(error: OutlastClientError): void;
-  /** The connection moved to another state (for a "reconnecting…" badge). */
-  onConnectionChange?(state: ConnectionState): void;
+  /** The connection moved to another state (for a "reconnecting…" badge); `view.lost` is the "connection lost" of {@link ConnectionView}. */
+  onConnectionChange?(state: ConnectionState, view: ConnectionView): void;
+}
+
+/** The shared connection as a page shows it. */
+export interface ConnectionView {
+  state: ConnectionState;
+  /**
+   * True from the moment a stream dropped (network, server gone) until one is
+   * open again, across every retry in between: show "connection lost". False
+   * while idle, open, closed, or `failed` (refused: see `onError`).
+   */
+  lost: boolean;
 }
 
 /** Options of `submit()` (API.md, POST /api/v1/tasks). */

@@ -64,9 +64,11 @@ export class ApiError extends Error {
 
 /** Calls to the server's API with the admin key. */
 export class Api {
+  /** `onUnauthorized`: the server refused the key (it restarted with another one), so every panel would fail alike. */
   constructor(
     readonly baseUrl: string,
     readonly key: string,
+    private readonly onUnauthorized: () => void = () => {},
   ) {}
 
   get<T>(path: string): Promise<T> {
@@ -90,6 +92,7 @@ export class Api {
     } catch {
       throw new ApiError(0, "network", "The server cannot be reached");
     }
+    if (response.status === 401) this.onUnauthorized();
     if (!response.ok) {
       const body = (await response.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
       throw new ApiError(response.status, body?.error?.code ?? "error", body?.error?.message ?? `HTTP ${response.status}`);

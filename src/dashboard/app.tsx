@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { Api, ApiError } from "./api.js";
 import { apiBase, forgetKey, initialKey, saveKey } from "./auth.js";
 import { ChartsCard } from "./charts.js";
@@ -12,23 +12,35 @@ import { TaskPage } from "./task-page.js";
 import { TasksPage } from "./tasks-page.js";
 import { NodesCard, WorkersCard } from "./workers.js";
 
-/** The dashboard: a login until a key is known, then the signed-in shell. */
+const KEY_REFUSED = "The server refused the admin key: it may have restarted with a new one. Sign in again with the key it printed.";
+
+/**
+ * The dashboard: a login until a key is known, then the signed-in shell; a
+ * 401 from any call signs out, back to the login, saying why.
+ */
 export function App() {
   const [key, setKey] = useState(() => initialKey());
-  if (!key) return <Login onKey={setKey} />;
-  return (
-    <Shell
-      key={key}
-      adminKey={key}
-      onLogout={() => {
-        forgetKey();
-        setKey(null);
-      }}
-    />
-  );
+  const [notice, setNotice] = useState<string | null>(null);
+  if (!key) {
+    return (
+      <Login
+        notice={notice}
+        onKey={(next) => {
+          setNotice(null);
+          setKey(next);
+        }}
+      />
+    );
+  }
+  const signOut = (why: string | null) => {
+    forgetKey();
+    setNotice(why);
+    setKey(null);
+  };
+  return <Shell key={key} adminKey={key} onLogout={() => signOut(null)} onRefused={() => signOut(KEY_REFUSED)} />;
 }
 
-function Login({ onKey }: { onKey: (key: string) => void }) {
+function Login({ onKey, notice }: { onKey: (key: string) => void; notice: string | null }) {
   const [value, setValue] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -55,6 +67,11 @@ function Login({ onKey }: { onKey: (key: string) => void }) {
       >
         <h1>Outlast</h1>
         <p class="muted">Sign in with the admin key the server printed when it started (or set in OUTLAST_ADMIN_KEY).</p>
+        {notice && !error ? (
+          <p class="notice" role="status">
+            {notice}
+          </p>
+        ) : null}
         <label for="admin-key">Admin key</label>
         <input id="admin-key" type="password" autoComplete="off" value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} autoFocus />
         {error ? <p class="error-note" role="alert">{error}</p> : null}
@@ -66,8 +83,14 @@ function Login({ onKey }: { onKey: (key: string) => void }) {
   );
 }
 
-function Shell({ adminKey, onLogout }: { adminKey: string; onLogout: () => void }) {
-  const session = useMemo(() => ({ api: new Api(apiBase(), adminKey), feed: new LiveFeed(apiBase(), adminKey) }), [adminKey]);
+function Shell({ adminKey, onLogout, onRefused }: { adminKey: string; onLogout: () => void; onRefused: () => void }) {
+  // Through a ref: the session lives as long as the key, the callback is new each render.
+  const refused = useRef(onRefused);
+  refused.current = onRefused;
+  const session = useMemo(() => {
+    const onUnauthorized = () => refused.current();
+    return { api: new Api(apiBase(), adminKey, onUnauthorized), feed: new LiveFeed(apiBase(), adminKey, onUnauthorized) };
+  }, [adminKey]);
   useEffect(() => () => session.feed.close(), [session]);
   const route = useRoute();
   return (
@@ -162,9 +185,9 @@ function Connection() {
   const { feed } = useSession();
   useFeed(feed);
   const state = feed.connection;
-  const label = state === "open" ? "live" : state === "connecting" ? "connecting" : state === "backoff" ? "reconnecting" : state;
+  const label = feed.lost ? "connection lost · reconnecting" : state === "open" ? "live" : state === "connecting" ? "connecting" : state === "backoff" ? "reconnecting" : state;
   return (
-    <span class={`conn conn-${state}`} role="status" aria-label={`Live updates: ${label}`}>
+    <span class={`conn conn-${state}${feed.lost ? " conn-lost" : ""}`} role="status" aria-label={`Live updates: ${label}`}>
       <span class="dot" aria-hidden="true" />
       {label}
     </span>

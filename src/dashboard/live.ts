@@ -11,6 +11,8 @@ type Listener = () => void;
 export class LiveFeed {
   readonly running = new Map<string, Task>();
   connection: ConnectionState = "idle";
+  /** The stream dropped and is not back yet (the client's `lost`). */
+  lost = false;
   /** Rises on every state change of any task, so views that count tasks know to reload. */
   stateVersion = 0;
   private readonly client: OutlastClient;
@@ -20,13 +22,18 @@ export class LiveFeed {
   private readonly anyTaskListeners = new Set<(task: Task) => void>();
   private scheduled = false;
 
-  constructor(baseUrl: string, key: string) {
+  /** `onUnauthorized`: the stream was refused the key (the client has no other token to try). */
+  constructor(baseUrl: string, key: string, onUnauthorized: () => void = () => {}) {
     this.client = new OutlastClient({ baseUrl, token: key, storage: null });
     this.stop = this.client.watchMine({
       onEvent: (event) => this.onEvent(event),
       onTask: (task) => this.onTask(task),
-      onConnectionChange: (state) => {
+      onError: (error) => {
+        if (error.status === 401) onUnauthorized();
+      },
+      onConnectionChange: (state, view) => {
         this.connection = state;
+        this.lost = view.lost;
         this.changed();
       },
     });

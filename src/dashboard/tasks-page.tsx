@@ -110,8 +110,8 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
                 </td>
                 <td>{t.name}</td>
                 <td>{t.queue}</td>
-                <td>{t.owner}</td>
-                <td>
+                <td class="wrap">{t.owner}</td>
+                <td class="wrap">
                   <ProgressCell task={t} />
                 </td>
                 <td>

@@ -40,5 +40,5 @@ test("outlast queue list, set and reset change a running server's queue limits o
     assert.equal(result.code, 2, `${bad.join(" ")}: ${result.stderr}`);
   }
   const refused = await runCli(["queue", "list", "--url", url, "--token", "not-the-admin-key-at-all"]);
-  assert.equal(refused.code, 1);
+  assert.equal(refused.code, 4);
 });

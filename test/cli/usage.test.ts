@@ -15,7 +15,7 @@ test("outlast with no command or --help lists the commands and exit codes; an un
     const r = await runCli(args);
     assert.equal(r.code, 0, r.stderr);
     for (const command of COMMANDS) assert.match(r.stdout, new RegExp(`^  ${command} `, "m"));
-    assert.match(r.stdout, /3 server or database unreachable/);
+    assert.match(r.stdout, /3 server or database unreachable, 4 credential refused/);
   }
   const r = await runCli(["deploy"]);
   assert.equal(r.code, 2);

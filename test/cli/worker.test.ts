@@ -47,7 +47,7 @@ test("serve --no-workers plus a worker process on the same SQLite file: submit, 
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /no\.such\.task/);
   const noToken = await runCli(["tasks", "--url", url], { env: { OUTLAST_ADMIN_KEY: "" } });
-  assert.equal(noToken.code, 1);
+  assert.equal(noToken.code, 4, "a refused credential has its own exit code");
   assert.match(noToken.stderr, /pass --token, or set OUTLAST_TOKEN or OUTLAST_ADMIN_KEY/);
 
   // The table and its filters.

@@ -19,9 +19,10 @@ export interface DashboardServer {
 
 /**
  * A real server on a free port: SQLite temp file, demo.count and
- * report.build (a task that waits for `ms` and logs), workers started.
+ * report.build (a task that waits for `ms` and logs), and the tasks of
+ * `define`; workers started.
  */
-export async function dashboardServer(t: TestContext): Promise<DashboardServer> {
+export async function dashboardServer(t: TestContext, options: { define?: (outlast: Outlast) => void } = {}): Promise<DashboardServer> {
   const outlast = new Outlast({
     store: sqliteStore({ path: tempDbPath(t) }),
     leaseMs: 2000,
@@ -41,6 +42,7 @@ export async function dashboardServer(t: TestContext): Promise<DashboardServer> 
       return { pages: 3 };
     },
   });
+  options.define?.(outlast);
   await outlast.start();
   const server = await serve(outlast, { port: 0, adminKey: ADMIN_KEY, secret: SECRET, logger: "silent", shutdownGraceMs: 0 });
   t.after(async () => {

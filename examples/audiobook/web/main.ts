@@ -1,5 +1,5 @@
 import "./styles.css";
-import { OutlastClient, type ConnectionState, type Task } from "outlast/client";
+import { OutlastClient, type ConnectionState, type ConnectionView, type Task } from "outlast/client";
 import { BookCard, type Book } from "./book-card.js";
 import { h } from "./dom.js";
 import { formatBytes } from "./format.js";
@@ -227,9 +227,11 @@ const LIVE_LABEL: Record<ConnectionState, string> = {
   closed: "",
 };
 
-function showConnection(state: ConnectionState): void {
-  live.textContent = LIVE_LABEL[state] ?? "";
+function showConnection({ state, lost }: ConnectionView): void {
+  // Lost holds across the retries, so the words do not flicker between "Connecting" and "Reconnecting".
+  live.textContent = lost ? "Connection lost — reconnecting…" : (LIVE_LABEL[state] ?? "");
   live.dataset.state = state;
+  live.dataset.lost = String(lost);
 }
 
 // --- wiring ---
@@ -259,6 +261,7 @@ setInterval(() => {
   }
 }, 5000);
 
+client.onConnectionChange(showConnection);
 setNotice("");
 showError("");
 empty.hidden = true;
@@ -271,6 +274,5 @@ loadBooks()
         if (task.name === TASK_NAME && !books.has(task.id)) refreshList();
         upsert(task);
       },
-      onConnectionChange: showConnection,
     });
   });
