@@ -9,10 +9,11 @@ export type TaskEventType = "state" | "progress" | "log" | "step";
  * Why a task went back to `queued`: a backoff after a failed attempt
  * (`retry` from `running`), run again after it ended (`retry` from
  * `failed`/`canceled` by outlast.retry, `resumed` by a submit with its
- * idempotency key), handed back by a stopping worker (`released`), or its
+ * idempotency key, `restarted` from scratch by such a submit when it failed
+ * with UnrecoverableError), handed back by a stopping worker (`released`), or its
  * worker lost (`lease_expired`). A task's first event has none.
  */
-export type StateReason = "retry" | "resumed" | "released" | "lease_expired";
+export type StateReason = "retry" | "resumed" | "restarted" | "released" | "lease_expired";
 
 export type TaskEventData =
   | {

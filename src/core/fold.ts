@@ -36,6 +36,7 @@ export function applyEvent<T extends Task>(task: T, event: TaskEvent): T {
         next.runAt = event.at;
         if (task.state === "failed" || task.state === "canceled" || task.state === "succeeded") next.result = null;
         if (event.maxAttempts !== undefined) next.maxAttempts = event.maxAttempts;
+        if (event.reason === "restarted") next.progress = {};
       }
       break;
     case "running":

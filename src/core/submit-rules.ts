@@ -1,4 +1,5 @@
 import type { TaskState } from "./states.js";
+import type { TaskError } from "./task.js";
 
 /**
  * What a submit does, decided once for every store.
@@ -6,13 +7,17 @@ import type { TaskState } from "./states.js";
  * With an idempotency key that names a task already stored, the submit
  * answers that task while it is queued, running or succeeded (`existing`),
  * and runs it again from its recorded steps when it failed or was canceled
- * (`resume`); without one it stores a new task (`create`). Both `create`
- * and `resume` add a queued task, so both must fit the queue's limits.
+ * (`resume`) — unless it failed with UnrecoverableError: resuming would
+ * only fail again, so it starts over with the new input, its steps and
+ * checkpoint dropped (`restart`). Without one it stores a new task
+ * (`create`). Each but `existing` adds a queued task, so it must fit the
+ * queue's limits.
  */
-export type SubmitDecision = "create" | "existing" | "resume";
+export type SubmitDecision = "create" | "existing" | "resume" | "restart";
 
-export function submitDecision(found: { state: TaskState } | null): SubmitDecision {
+export function submitDecision(found: { state: TaskState; error: TaskError | null } | null): SubmitDecision {
   if (found === null) return "create";
+  if (found.state === "failed" && found.error?.unrecoverable === true) return "restart";
   return found.state === "failed" || found.state === "canceled" ? "resume" : "existing";
 }
 

@@ -5,6 +5,11 @@ import type { TaskState } from "./states.js";
 export interface TaskError {
   message: string;
   code?: string;
+  /**
+   * The handler threw UnrecoverableError: running it again from its steps
+   * cannot help, so a submit with the task's idempotency key starts it over.
+   */
+  unrecoverable?: true;
 }
 
 /**

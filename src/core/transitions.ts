@@ -75,12 +75,16 @@ export function expiryDecision(task: { cancelRequested: boolean; attempt: number
   return { kind: "requeue", event: stateEvent("queued", { reason: LEASE_EXPIRED }) };
 }
 
+/** Why an ended task runs again: an operator's retry, a resume by its idempotency key, or a restart from scratch (core/submit-rules.ts). */
+export type RerunReason = "retry" | "resumed" | "restarted";
+
 /**
- * An ended task run again (a retry by an operator, a resume by its
- * idempotency key): queued now with `budget` more attempts than it has
- * used; steps and checkpoint kept, result, error and cancel cleared.
+ * An ended task run again: queued now with `budget` more attempts than it
+ * has used; result, error and cancel cleared; steps and checkpoint kept,
+ * except by a restart, which drops them and its progress and takes the
+ * new input.
  */
-export function rerunTransition(task: { attempt: number }, reason: "retry" | "resumed", budget: number): { maxAttempts: number; event: TaskEventData } {
+export function rerunTransition(task: { attempt: number }, reason: RerunReason, budget: number): { maxAttempts: number; event: TaskEventData } {
   const maxAttempts = task.attempt + budget;
   return { maxAttempts, event: stateEvent("queued", { reason, maxAttempts }) };
 }

@@ -140,7 +140,8 @@ export class Execution {
     const task = this.claimed.task;
     const error = this.cause === "timeout" ? CAUSE_CODES.timeout : toTaskError(thrown);
     const attemptsLeft = task.attempt < task.maxAttempts;
-    if (thrown instanceof UnrecoverableError || !attemptsLeft) return { state: "failed", error };
+    if (thrown instanceof UnrecoverableError) return { state: "failed", error: { ...error, unrecoverable: true } };
+    if (!attemptsLeft) return { state: "failed", error };
     const delay =
       thrown instanceof RetryLaterError ? Math.max(0, thrown.delayMs) : backoffDelay(task.attempt, this.registered.definition.backoff);
     return { state: "retry", error, runAt: now + delay };

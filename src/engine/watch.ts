@@ -123,7 +123,7 @@ export interface WatchDeps {
 
 /**
  * Replays a task's log after a cursor, then follows it live, ending after
- * the final state. It subscribes before reading history so nothing slips
+ * the final state (the last event, not a final state the task left again). It subscribes before reading history so nothing slips
  * between the two; duplicates are dropped by seq.
  */
 export async function* watchTask(deps: WatchDeps, taskId: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent> {
@@ -154,15 +154,18 @@ export async function* watchTask(deps: WatchDeps, taskId: string, options: Watch
     };
     const isEnd = (event: StoredEvent) => event.data.type === "state" && isFinal(event.data.state);
 
-    // History, page by page.
+    // History, page by page. A final state followed by more events is not
+    // the end: the task ran again (resumed, restarted, retried).
+    let ended = false;
     for (;;) {
       const page = await deps.store.readEvents(taskId, lastSeq, PAGE);
       for (const event of page) {
         yield deliver(event);
-        if (isEnd(event)) return;
+        ended = isEnd(event);
       }
       if (page.length < PAGE) break;
     }
+    if (ended) return;
 
     // Live, until the task ends, the caller aborts, or the engine closes.
     while (!options.signal?.aborted && !mailbox.closed) {
@@ -174,8 +177,8 @@ export async function* watchTask(deps: WatchDeps, taskId: string, options: Watch
           // A gap of something other than superseded progress: fill it from the log.
           for (const missed of await deps.store.readEvents(taskId, lastSeq, event.seq - lastSeq - 1)) {
             if (missed.seq >= event.seq) break;
+            // Not the end even if final: `event` comes after it.
             yield deliver(missed);
-            if (isEnd(missed)) return;
           }
         }
         yield deliver(event);

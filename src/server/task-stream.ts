@@ -51,6 +51,7 @@ export async function pumpTask(outlast: Outlast, sse: SseStream, taskId: string,
     if (sse.closed) return;
     const { event: name, json } = eventJson(event);
     sse.sendJson(name, json, event.cursor);
-    if (isEndEvent(event)) return sse.close();
   }
+  // The watch ends after the task's final state (or the caller's abort).
+  sse.close();
 }

@@ -209,7 +209,8 @@ export interface SubmitRequest {
 export type SubmitOutcome =
   | { kind: "created"; task: TaskRecord }
   | { kind: "existing"; task: TaskRecord }
-  | { kind: "resumed"; task: TaskRecord };
+  | { kind: "resumed"; task: TaskRecord }
+  | { kind: "restarted"; task: TaskRecord };
 
 export interface TaskFilter {
   owner?: string;

@@ -111,12 +111,13 @@ test("an upload is stored once under its hash, atomically; bad ones are refused 
   const bytes = encode(THREE_CHAPTERS);
   const first = await saveUpload(dataDir, bytes, "Fox.TXT", { maxBytes: 10_000 });
   assert.match(first.sha256, /^[0-9a-f]{64}$/);
-  assert.equal(first.idempotencyKey, `sha256:${first.sha256}`);
+  assert.equal(first.idempotencyKey, `sha256:${first.sha256}.txt`, "the key covers the bytes and the format");
   assert.equal(first.path, join(dataDir, "uploads", `${first.sha256}.txt`));
   assert.equal(first.size, bytes.byteLength);
   assert.deepEqual(await readFile(first.path), Buffer.from(bytes));
   const again = await saveUpload(dataDir, bytes, "other-name.txt", { maxBytes: 10_000 });
-  assert.deepEqual(again, first);
+  assert.deepEqual({ ...again, created: true }, first);
+  assert.equal(again.created, false, "the same bytes were there already");
   assert.deepEqual(await readdir(join(dataDir, "uploads")), [`${first.sha256}.txt`]);
 
   const code = (expected: string) => (error: unknown) => error instanceof OutlastError && error.code === expected;

@@ -133,10 +133,11 @@ test("a conversion that failed after chapter 2 resumes from chapter 3 when the s
   const narrator = recordingNarrator((call) => {
     if (call === 3 && !failed) {
       failed = true;
-      throw new UnrecoverableError("The speech engine fell over", { code: "injected" });
+      // An ordinary failure of its last attempt: sending the book again resumes it.
+      throw Object.assign(new Error("The speech engine fell over"), { code: "injected" });
     }
   });
-  defineAudiobook(outlast, { narrator });
+  defineAudiobook(outlast, { narrator, maxAttempts: 1 });
   await outlast.start();
   const saved = await saveUpload(outlast.store.localDataDir!, book, "fox.txt", { maxBytes: 100_000 });
   const first = await submitBook(outlast, saved, "fox.txt");
@@ -211,16 +212,43 @@ test("a submit naming a file outside the uploads folder is refused; a missing or
   }
 });
 
+test("text sent as .epub fails, and the same bytes sent as .txt become a new book that succeeds; sent as .epub again it starts over", async (t) => {
+  const outlast = engine(t);
+  const narrator = recordingNarrator();
+  defineAudiobook(outlast, { narrator });
+  await outlast.start();
+  const dataDir = outlast.store.localDataDir!;
+  const asEpub = await saveUpload(dataDir, book, "fox.epub", { maxBytes: 100_000 });
+  const wrong = (await submitBook(outlast, asEpub, "fox.epub")).task;
+  await collect(outlast.watch(wrong.id));
+  const failed = await outlast.get(wrong.id);
+  assert.equal(failed?.error?.code, "not_a_book", JSON.stringify(failed?.error));
+  assert.equal(failed?.error?.unrecoverable, true, "the error says running it again from its steps cannot help");
+
+  const asText = await saveUpload(dataDir, book, "fox.txt", { maxBytes: 100_000 });
+  const fixed = await submitBook(outlast, asText, "fox.txt");
+  assert.equal(fixed.outcome, "created", "another format is another book, not a resume of the failed one");
+  assert.notEqual(fixed.task.id, wrong.id);
+  await collect(outlast.watch(fixed.task.id));
+  assert.equal((await outlast.get(fixed.task.id))?.state, "succeeded");
+
+  const again = await submitBook(outlast, asEpub, "fox.epub");
+  assert.deepEqual([again.outcome, again.task.id], ["restarted", wrong.id], "an unrecoverable failure starts over rather than resuming");
+  await collect(outlast.watch(wrong.id));
+  const final = await outlast.get(wrong.id);
+  assert.equal(final?.error?.code, "not_a_book", JSON.stringify(final));
+});
+
 test("a book file that changed between attempts fails with book_changed instead of mixing two books", async (t) => {
   const outlast = engine(t);
   let failed = false;
   const narrator = recordingNarrator((call) => {
     if (call === 2 && !failed) {
       failed = true;
-      throw new UnrecoverableError("Stopped after chapter 1");
+      throw new Error("Stopped after chapter 1");
     }
   });
-  defineAudiobook(outlast, { narrator });
+  defineAudiobook(outlast, { narrator, maxAttempts: 1 });
   await outlast.start();
   const saved = await saveUpload(outlast.store.localDataDir!, book, "fox.txt", { maxBytes: 100_000 });
   const first = await submitBook(outlast, saved, "fox.txt");

@@ -94,7 +94,7 @@ test("UnrecoverableError fails at once; running out of attempts fails with the l
   await collect(outlast.watch(always.id));
   const a = await outlast.get(fatal.id);
   assert.equal(a?.state, "failed");
-  assert.deepEqual(a?.error, { message: "not an EPUB", code: "bad_file" });
+  assert.deepEqual(a?.error, { message: "not an EPUB", code: "bad_file", unrecoverable: true });
   assert.equal(calls, 1);
   const b = await outlast.get(always.id);
   assert.equal(b?.state, "failed");
@@ -207,7 +207,9 @@ test("idempotency key: attach while running, return when done, resume from steps
   const again = await outlast.submitWithOutcome("book", { chapters: 3 }, { idempotencyKey: key, owner: "reader" });
   assert.equal(again.outcome, "resumed");
   assert.equal(again.task.id, first.task.id);
-  await collect(outlast.watch(first.task.id, { after: again.task.lastSeq - 1 }));
+  // Watched from its first event, the task's old failure is history, not the end.
+  const states = (await collect(outlast.watch(first.task.id))).flatMap((e) => (e.type === "state" ? [e.state] : []));
+  assert.deepEqual(states, ["queued", "running", "failed", "queued", "running", "succeeded"]);
   assert.deepEqual(ran, [0, 1, 2]);
   const done = await outlast.submitWithOutcome("book", { chapters: 3 }, { idempotencyKey: key, owner: "reader" });
   assert.equal(done.outcome, "existing");

@@ -10,7 +10,12 @@ export interface SavedUpload {
   path: string;
   /** Hex SHA-256 of the bytes. */
   sha256: string;
-  /** The submit's idempotency key: `sha256:<hex>`. */
+  /**
+   * The submit's idempotency key, `sha256:<hex><ext>`: what decides the
+   * result — the bytes and the format read from the name. The same bytes
+   * under another format are another book (plain text saved as `.epub`
+   * fails; renamed `.txt` it is read as text).
+   */
   idempotencyKey: string;
   size: number;
   /** ".txt" or ".epub". */
@@ -47,7 +52,7 @@ export async function saveUpload(dataDir: string, bytes: Uint8Array, filename: s
   const sha256 = createHash("sha256").update(bytes).digest("hex");
   const folder = uploadsDir(dataDir);
   const path = join(folder, `${sha256}${extension}`);
-  const saved: SavedUpload = { path, sha256, idempotencyKey: `sha256:${sha256}`, size: bytes.byteLength, extension, created: false };
+  const saved: SavedUpload = { path, sha256, idempotencyKey: `sha256:${sha256}${extension}`, size: bytes.byteLength, extension, created: false };
   const existing = await stat(path).catch(() => null);
   if (existing?.size === bytes.byteLength) return saved;
   saved.created = true;

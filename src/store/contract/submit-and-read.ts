@@ -142,6 +142,37 @@ export function submitAndRead(harness: ContractHarness): void {
     });
   }
 
+  test("the same key restarts a task that failed unrecoverably: same id, new input, steps, checkpoint and progress dropped", async (t) => {
+    const store = await harness.make(t);
+    const key = "key-unrecoverable";
+    const first = await submitNew(store, T0, { idempotencyKey: key, input: { format: "epub" } });
+    const claimed = await claimOne(store, T0 + 1);
+    assert.equal(await store.recordStep(claimed.lease, "parse", { chapters: 0 }, T0 + 2), true);
+    assert.equal(await store.recordCheckpoint(claimed.lease, { at: "parse" }, T0 + 2), true);
+    assert.equal(await store.recordProgress(claimed.lease, { percent: 10 }, T0 + 2), true);
+    const error = { message: "not an EPUB", code: "bad_book", unrecoverable: true } as const;
+    assert.equal(await store.finish(claimed.lease, { state: "failed", error }, T0 + 3), true);
+    assert.deepEqual((await mustGet(store, first.id)).error, error);
+
+    const restarted = await store.submit(submitRequest({ idempotencyKey: key, input: { format: "txt" }, maxAttempts: 2 }), T0 + 10);
+    assert.equal(restarted.kind, "restarted");
+    assert.equal(restarted.task.id, first.id);
+    assert.equal(restarted.task.state, "queued");
+    assert.deepEqual(restarted.task.input, { format: "txt" });
+    assert.equal(restarted.task.checkpoint, null);
+    assert.equal(restarted.task.progress, null);
+    assert.equal(restarted.task.error, null);
+    assert.equal(restarted.task.maxAttempts - restarted.task.attempt, 2);
+    assert.deepEqual(await mustGet(store, first.id), restarted.task);
+    const last = (await allEvents(store, first.id)).at(-1)!;
+    assert.deepEqual(last.data, { type: "state", state: "queued", reason: "restarted", maxAttempts: restarted.task.maxAttempts });
+
+    const again = await claimOne(store, T0 + 11);
+    assert.equal(again.task.id, first.id);
+    assert.equal(again.steps.size, 0, "a restart runs every step again");
+    assert.deepEqual(await store.getSteps(first.id), new Map());
+  });
+
   test("a different owner or a different name with the same key makes a new task", async (t) => {
     const store = await harness.make(t);
     const key = "same-key";

@@ -1,7 +1,7 @@
 import { QueueFullError } from "../../core/errors.js";
 import { fullScope, retryAfterHint, submitDecision } from "../../core/submit-rules.js";
 import type { TaskRecord } from "../../core/task.js";
-import { firstQueuedEvent, rerunTransition } from "../../core/transitions.js";
+import { firstQueuedEvent, rerunTransition, type RerunReason } from "../../core/transitions.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
 import { additionsByQueue, checkNew } from "../additions.js";
 import { encode, rowToTask, type TaskRow } from "./rows.js";
@@ -69,12 +69,21 @@ export class PgSubmits {
             `SELECT * FROM ${this.s}.tasks WHERE owner = $1 AND name = $2 AND idempotency_key = $3 FOR UPDATE`,
             [request.owner, request.name, request.idempotencyKey],
           );
-    switch (submitDecision(found ?? null)) {
+    switch (submitDecision(found ? rowToTask(found) : null)) {
       case "existing":
         return { kind: "existing", task: rowToTask(found!) };
       case "resume":
         await this.checkRoom(tx, found!.queue, found!.owner);
         return { kind: "resumed", task: rowToTask(await this.rerun(tx, found!, now, "resumed", request.maxAttempts)) };
+      case "restart":
+        await this.checkRoom(tx, found!.queue, found!.owner);
+        await rows(
+          tx.db,
+          `WITH st AS (DELETE FROM ${this.s}.task_steps WHERE task_id = $1)
+           UPDATE ${this.s}.tasks SET input = $2, checkpoint = NULL, progress = NULL, progress_seq = NULL WHERE id = $1`,
+          [found!.id, encode(request.input)],
+        );
+        return { kind: "restarted", task: rowToTask(await this.rerun(tx, found!, now, "restarted", request.maxAttempts)) };
       case "create": {
         await this.checkRoom(tx, request.queue, request.owner);
         const [task] = await this.insertMany(tx, [{ request, now }]);
@@ -84,7 +93,7 @@ export class PgSubmits {
   }
 
   /** An ended task queued again (retry, resume), steps and checkpoint kept. */
-  async rerun(tx: Tx, row: TaskRow, now: number, reason: "retry" | "resumed", budget: number = row.attempt_budget): Promise<TaskRow> {
+  async rerun(tx: Tx, row: TaskRow, now: number, reason: RerunReason, budget: number = row.attempt_budget): Promise<TaskRow> {
     const { maxAttempts, event } = rerunTransition(row, reason, budget);
     const [updated] = await rows<TaskRow>(
       tx.db,

@@ -64,6 +64,7 @@ export function prepareStatements(db: Database) {
          finished_at = NULL, cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL
        WHERE id = @id RETURNING *`,
     ),
+    startOver: s<[{ id: string; input: string }]>("UPDATE tasks SET input = @input, checkpoint = NULL, progress = NULL, progress_seq = NULL WHERE id = @id"),
     countQueued: s<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = ?"),
     countOwnerQueued: s<[string, string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = ? AND owner = ?"),
     countRunning: s<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'running' AND queue = ?"),

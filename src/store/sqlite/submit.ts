@@ -1,6 +1,6 @@
 import { QueueFullError } from "../../core/errors.js";
 import { fullScope, retryAfterHint, submitDecision } from "../../core/submit-rules.js";
-import { firstQueuedEvent, rerunTransition } from "../../core/transitions.js";
+import { firstQueuedEvent, rerunTransition, type RerunReason } from "../../core/transitions.js";
 import type { TaskRecord } from "../../core/task.js";
 import { additionsByQueue, checkNew } from "../additions.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
@@ -14,12 +14,17 @@ export class SqliteSubmits {
 
   one(request: SubmitRequest, now: number): SubmitOutcome {
     const found = request.idempotencyKey === null ? undefined : this.tx.sql.byIdempotencyKey.get(request.owner, request.name, request.idempotencyKey);
-    switch (submitDecision(found ?? null)) {
+    switch (submitDecision(found ? rowToTask(found) : null)) {
       case "existing":
         return { kind: "existing", task: rowToTask(found!) };
       case "resume":
         this.checkRoom(found!.queue, found!.owner);
         return { kind: "resumed", task: rowToTask(this.rerun(found!, now, "resumed", request.maxAttempts)) };
+      case "restart":
+        this.checkRoom(found!.queue, found!.owner);
+        this.tx.sql.deleteSteps.run(found!.id);
+        this.tx.sql.startOver.run({ id: found!.id, input: encode(request.input) });
+        return { kind: "restarted", task: rowToTask(this.rerun(found!, now, "restarted", request.maxAttempts)) };
       case "create":
         this.checkRoom(request.queue, request.owner);
         return { kind: "created", task: this.insert(request, now) };
@@ -36,7 +41,7 @@ export class SqliteSubmits {
   }
 
   /** An ended task queued again (retry, resume), steps and checkpoint kept. */
-  rerun(row: TaskRow, now: number, reason: "retry" | "resumed", budget: number = row.attempt_budget): TaskRow {
+  rerun(row: TaskRow, now: number, reason: RerunReason, budget: number = row.attempt_budget): TaskRow {
     const seq = row.last_seq + 1;
     const { maxAttempts, event } = rerunTransition(row, reason, budget);
     const updated = this.tx.sql.requeue.get({ id: row.id, now, seq, max_attempts: maxAttempts })!;
