@@ -5,6 +5,7 @@ import type { Task } from "../core/task.js";
 import { toPublicEvent } from "../core/events.js";
 import type { Store } from "../store/store.js";
 import type { Hub } from "./hub.js";
+import { Mailbox } from "./mailbox.js";
 
 /** An event as `watch()` yields it, with the cursor to resume after it. */
 export type WatchEvent = (TaskEvent & { cursor: string }) | { type: "reset"; taskId: string; seq: number; task: Task; cursor: string };
@@ -48,69 +49,6 @@ export class CursorCodec {
     if (dot < 0 || cursor.slice(0, dot) !== this.databaseId.slice(0, 8)) return null;
     const seq = Number(cursor.slice(dot + 1));
     return Number.isSafeInteger(seq) && seq >= 0 ? seq : null;
-  }
-}
-
-// A pending promise alone does not keep Node running, and the stores' feeds
-// are unref'd so an app can exit: while any watch awaits its next event, one
-// ref'd timer keeps the process alive, as an open socket would. Counted, so
-// ten thousand waiting watchers cost one timer, not one each per event.
-let waitingWatches = 0;
-let keepAlive: NodeJS.Timeout | null = null;
-
-function holdProcess(): void {
-  if (waitingWatches++ === 0) keepAlive = setInterval(() => {}, 2 ** 30);
-}
-
-function releaseProcess(): void {
-  if (--waitingWatches === 0 && keepAlive) {
-    clearInterval(keepAlive);
-    keepAlive = null;
-  }
-}
-
-/**
- * A bounded, ordered mailbox. Only one progress event is ever waiting: a
- * newer one replaces it (moving to the back), so a slow consumer makes the
- * queue drop intermediate progress instead of growing.
- */
-class Mailbox {
-  private items: StoredEvent[] = [];
-  private notify: (() => void) | null = null;
-  /** The engine closed: no event will come, so waiting ends. */
-  closed = false;
-
-  close(): void {
-    this.closed = true;
-    this.notify?.();
-  }
-
-  push(event: StoredEvent): void {
-    if (event.data.type === "progress") {
-      const i = this.items.findIndex((e) => e.data.type === "progress");
-      if (i >= 0) this.items.splice(i, 1);
-    }
-    this.items.push(event);
-    this.notify?.();
-  }
-
-  take(): StoredEvent | undefined {
-    return this.items.shift();
-  }
-
-  wait(signal: AbortSignal | undefined): Promise<void> {
-    if (this.items.length > 0 || this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      holdProcess();
-      const done = () => {
-        releaseProcess();
-        this.notify = null;
-        signal?.removeEventListener("abort", done);
-        resolve();
-      };
-      this.notify = done;
-      signal?.addEventListener("abort", done, { once: true });
-    });
   }
 }
 
