@@ -17,6 +17,19 @@ export interface WatchOptions {
   signal?: AbortSignal;
   /** Watch as this owner: another owner's task is not found. */
   owner?: string;
+  /**
+   * Live events held while the consumer is not taking them (superseded
+   * progress is never held). Past it they are let go and re-read from the
+   * task's log when the consumer takes again: nothing is lost, and a stuck
+   * consumer costs bounded memory. @defaultValue 1000
+   */
+  backlog?: number;
+  /**
+   * Told (from the event feed, so it must not throw or block) each time the
+   * backlog overflows: a consumer that can come back later, such as an event
+   * stream whose client resumes with Last-Event-ID, may rather be cut then.
+   */
+  onOverflow?: () => void;
 }
 
 const PAGE = 500;
@@ -65,7 +78,7 @@ export interface WatchDeps {
  * between the two; duplicates are dropped by seq.
  */
 export async function* watchTask(deps: WatchDeps, taskId: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent> {
-  const mailbox = new Mailbox();
+  const mailbox = new Mailbox(options.backlog, options.onOverflow);
   const stopListening = deps.hub.onTask(taskId, (event) => mailbox.push(event));
   const stopOnClose = deps.hub.onClose(() => mailbox.close());
   try {
@@ -92,19 +105,29 @@ export async function* watchTask(deps: WatchDeps, taskId: string, options: Watch
     };
     const isEnd = (event: StoredEvent) => event.data.type === "state" && isFinal(event.data.state);
 
-    // History, page by page.
-    for (;;) {
-      const page = await deps.store.readEvents(taskId, lastSeq, PAGE);
-      for (const event of page) {
-        yield deliver(event);
-        if (isEnd(event)) return;
+    // The log after what was delivered, page by page; true when it ended the task.
+    async function* replay(): AsyncGenerator<WatchEvent, boolean> {
+      for (;;) {
+        const page = await deps.store.readEvents(taskId, lastSeq, PAGE);
+        for (const event of page) {
+          yield deliver(event);
+          if (isEnd(event)) return true;
+        }
+        if (page.length < PAGE) return false;
       }
-      if (page.length < PAGE) break;
     }
+
+    if (yield* replay()) return;
 
     // Live, until the task ends, the caller aborts, or the engine closes.
     while (!options.signal?.aborted && !mailbox.closed) {
       await mailbox.wait(options.signal);
+      if (mailbox.overflowed) {
+        // Reopened first, so what is committed while the log is read lands in the mailbox (duplicates go by seq).
+        mailbox.reopen();
+        if (yield* replay()) return;
+        continue;
+      }
       let event: StoredEvent | undefined;
       while ((event = mailbox.take()) !== undefined) {
         if (event.seq <= lastSeq) continue;
