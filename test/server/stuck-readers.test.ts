@@ -25,24 +25,9 @@ function stuckReader(port: number, path: string): { socket: Socket; received: Bu
 }
 
 /** The whole events in what a raw reader got (a frame cut short by the server is not one). */
-function framesOf(bytes: Buffer): ParsedEvent[] {
-  const text = bytes.toString("utf8");
-  const body = text.slice(text.indexOf("\r\n\r\n") + 4);
-  const out: ParsedEvent[] = [];
-  const frames = body.split("\n\n");
-  frames.pop();
-  for (const frame of frames) {
-    let id: string | undefined;
-    let event = "message";
-    let data = "";
-    for (const line of frame.split("\n")) {
-      if (line.startsWith("id: ")) id = line.slice(4);
-      else if (line.startsWith("event: ")) event = line.slice(7);
-      else if (line.startsWith("data: ")) data += line.slice(6);
-    }
-    if (data !== "") out.push({ id, event, data: JSON.parse(data) as Record<string, unknown> });
-  }
-  return out;
+async function framesOf(bytes: Buffer): Promise<ParsedEvent[]> {
+  const body = new Uint8Array(bytes.subarray(bytes.indexOf("\r\n\r\n") + 4));
+  return readAll(new SseReader(new Response(body)));
 }
 
 async function readAll(reader: SseReader): Promise<ParsedEvent[]> {
@@ -119,7 +104,7 @@ test("readers that never read are cut with bounded bytes held for them, a normal
     const ended = new Promise<void>((resolve) => s.socket.once("close", () => resolve()));
     s.socket.resume();
     await ended;
-    const before = framesOf(Buffer.concat(s.received));
+    const before = await framesOf(Buffer.concat(s.received));
     assert.equal(before[0]?.event, "snapshot");
     const last = before.at(-1)!;
     assert.notEqual(last.data.state, "succeeded", "cut before the end");
