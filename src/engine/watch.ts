@@ -5,6 +5,7 @@ import type { Task } from "../core/task.js";
 import { toPublicEvent } from "../core/events.js";
 import type { Store } from "../store/store.js";
 import type { Hub } from "./hub.js";
+import { Mailbox } from "./mailbox.js";
 
 /** An event as `watch()` yields it, with the cursor to resume after it. */
 export type WatchEvent = (TaskEvent & { cursor: string }) | { type: "reset"; taskId: string; seq: number; task: Task; cursor: string };
@@ -16,6 +17,19 @@ export interface WatchOptions {
   signal?: AbortSignal;
   /** Watch as this owner: another owner's task is not found. */
   owner?: string;
+  /**
+   * Live events held while the consumer is not taking them (superseded
+   * progress is never held). Past it they are let go and re-read from the
+   * task's log when the consumer takes again: nothing is lost, and a stuck
+   * consumer costs bounded memory. @defaultValue 1000
+   */
+  backlog?: number;
+  /**
+   * Told (from the event feed, so it must not throw or block) each time the
+   * backlog overflows: a consumer that can come back later, such as an event
+   * stream whose client resumes with Last-Event-ID, may rather be cut then.
+   */
+  onOverflow?: () => void;
 }
 
 const PAGE = 500;
@@ -51,69 +65,6 @@ export class CursorCodec {
   }
 }
 
-// A pending promise alone does not keep Node running, and the stores' feeds
-// are unref'd so an app can exit: while any watch awaits its next event, one
-// ref'd timer keeps the process alive, as an open socket would. Counted, so
-// ten thousand waiting watchers cost one timer, not one each per event.
-let waitingWatches = 0;
-let keepAlive: NodeJS.Timeout | null = null;
-
-function holdProcess(): void {
-  if (waitingWatches++ === 0) keepAlive = setInterval(() => {}, 2 ** 30);
-}
-
-function releaseProcess(): void {
-  if (--waitingWatches === 0 && keepAlive) {
-    clearInterval(keepAlive);
-    keepAlive = null;
-  }
-}
-
-/**
- * A bounded, ordered mailbox. Only one progress event is ever waiting: a
- * newer one replaces it (moving to the back), so a slow consumer makes the
- * queue drop intermediate progress instead of growing.
- */
-class Mailbox {
-  private items: StoredEvent[] = [];
-  private notify: (() => void) | null = null;
-  /** The engine closed: no event will come, so waiting ends. */
-  closed = false;
-
-  close(): void {
-    this.closed = true;
-    this.notify?.();
-  }
-
-  push(event: StoredEvent): void {
-    if (event.data.type === "progress") {
-      const i = this.items.findIndex((e) => e.data.type === "progress");
-      if (i >= 0) this.items.splice(i, 1);
-    }
-    this.items.push(event);
-    this.notify?.();
-  }
-
-  take(): StoredEvent | undefined {
-    return this.items.shift();
-  }
-
-  wait(signal: AbortSignal | undefined): Promise<void> {
-    if (this.items.length > 0 || this.closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      holdProcess();
-      const done = () => {
-        releaseProcess();
-        this.notify = null;
-        signal?.removeEventListener("abort", done);
-        resolve();
-      };
-      this.notify = done;
-      signal?.addEventListener("abort", done, { once: true });
-    });
-  }
-}
-
 export interface WatchDeps {
   store: Store;
   hub: Hub;
@@ -127,7 +78,7 @@ export interface WatchDeps {
  * between the two; duplicates are dropped by seq.
  */
 export async function* watchTask(deps: WatchDeps, taskId: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent> {
-  const mailbox = new Mailbox();
+  const mailbox = new Mailbox(options.backlog, options.onOverflow);
   const stopListening = deps.hub.onTask(taskId, (event) => mailbox.push(event));
   const stopOnClose = deps.hub.onClose(() => mailbox.close());
   try {
@@ -154,22 +105,32 @@ export async function* watchTask(deps: WatchDeps, taskId: string, options: Watch
     };
     const isEnd = (event: StoredEvent) => event.data.type === "state" && isFinal(event.data.state);
 
-    // History, page by page. A final state followed by more events is not
-    // the end: the task ran again (resumed, restarted, retried).
-    let ended = false;
-    for (;;) {
-      const page = await deps.store.readEvents(taskId, lastSeq, PAGE);
-      for (const event of page) {
-        yield deliver(event);
-        ended = isEnd(event);
+    // The log after what was delivered, page by page; true when its last
+    // event ended the task. A final state followed by more events is not the
+    // end: the task ran again (resumed, restarted, retried).
+    async function* replay(): AsyncGenerator<WatchEvent, boolean> {
+      let ended = false;
+      for (;;) {
+        const page = await deps.store.readEvents(taskId, lastSeq, PAGE);
+        for (const event of page) {
+          yield deliver(event);
+          ended = isEnd(event);
+        }
+        if (page.length < PAGE) return ended;
       }
-      if (page.length < PAGE) break;
     }
-    if (ended) return;
+
+    if (yield* replay()) return;
 
     // Live, until the task ends, the caller aborts, or the engine closes.
     while (!options.signal?.aborted && !mailbox.closed) {
       await mailbox.wait(options.signal);
+      if (mailbox.overflowed) {
+        // Reopened first, so what is committed while the log is read lands in the mailbox (duplicates go by seq).
+        mailbox.reopen();
+        if (yield* replay()) return;
+        continue;
+      }
       let event: StoredEvent | undefined;
       while ((event = mailbox.take()) !== undefined) {
         if (event.seq <= lastSeq) continue;

@@ -170,7 +170,7 @@ export class MultiStream {
         return;
       }
     }
-    for await (const event of this.outlast.watch(id, { after: codec.encode(followed.seq ?? 0), signal })) {
+    for await (const event of this.outlast.watch(id, { after: codec.encode(followed.seq ?? 0), signal, ...this.sse.watchLimits() })) {
       await this.sse.ready();
       if (this.sse.closed) return;
       followed.seq = event.seq;

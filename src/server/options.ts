@@ -1,5 +1,6 @@
 import type { Logger as PinoLogger } from "pino";
 import { OutlastError } from "../core/errors.js";
+import { DEFAULT_BACKLOG } from "../engine/mailbox.js";
 import type { ClientAddress } from "./client-address.js";
 import type { RateLimit } from "./rate-limit.js";
 
@@ -50,6 +51,15 @@ export interface HandlerOptions {
   stuckMs?: number;
   /** Bytes queued per stream before a slow reader's progress is compacted. @defaultValue 65536 */
   streamBufferBytes?: number;
+  /**
+   * Live events (superseded progress aside) a stream holds per watched task
+   * while its reader's buffer is full. Past it the reader is cut, and its
+   * client resumes with Last-Event-ID from the log, missing nothing: a reader
+   * that cannot keep up costs the server bounded memory and constant work
+   * per event, and never slows the task or other readers.
+   * @defaultValue 1000
+   */
+  streamBacklog?: number;
   /** Reconnect delay told to clients (`retry:`). @defaultValue 2000 */
   retryMs?: number;
   /** A pino logger, or a level for the handler's own. @defaultValue "info" */
@@ -91,6 +101,7 @@ export interface ResolvedOptions {
   pingMs: number;
   stuckMs: number;
   streamBufferBytes: number;
+  streamBacklog: number;
   retryMs: number;
 }
 
@@ -107,8 +118,16 @@ export function resolveOptions(options: HandlerOptions): ResolvedOptions {
     pingMs: options.pingMs ?? 15_000,
     stuckMs: options.stuckMs ?? 60_000,
     streamBufferBytes: options.streamBufferBytes ?? 64 * 1024,
+    streamBacklog: checkBacklog(options.streamBacklog ?? DEFAULT_BACKLOG),
     retryMs: options.retryMs ?? 2000,
   };
+}
+
+function checkBacklog(backlog: number): number {
+  if (!Number.isSafeInteger(backlog) || backlog < 1) {
+    throw new OutlastError("bad_request", `streamBacklog must be a whole number of at least 1 (events held for a slow reader), not ${JSON.stringify(backlog)}`);
+  }
+  return backlog;
 }
 
 const DEFAULT_SESSION_RATE_LIMIT: RateLimit = { limit: 20, windowMs: 60_000 };

@@ -9,12 +9,21 @@ export interface SseOptions {
   stuckMs: number;
   /** Reconnect delay the stream tells the client at its start. @defaultValue 2000 */
   retryMs: number;
+  /** Live events held per watched task while the reader's buffer is full, before the reader is cut. @defaultValue 1000 */
+  backlog: number;
   /** The engine's clock and timers (fake in tests). */
   clock: Clock;
   timers: Timers;
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * Why a stream ended: the client left, the server closed it, the reader took
+ * nothing for `stuckMs` (stuck), or it fell more than `backlog` events behind
+ * while its buffer was full (behind).
+ */
+export type CloseReason = "client" | "server" | "stuck" | "behind";
 
 /**
  * One Server-Sent Events response. Writers wait on {@link ready} so a slow
@@ -30,7 +39,7 @@ export class SseStream {
   private blockedSince: number | null = null;
   private done = false;
   /** Why the stream ended, for logs and tests. */
-  closeReason: "client" | "server" | "stuck" | null = null;
+  closeReason: CloseReason | null = null;
 
   constructor(private readonly options: SseOptions) {
     this.body = new ReadableStream<Uint8Array>(
@@ -60,6 +69,22 @@ export class SseStream {
   ready(): Promise<void> {
     if (this.done || this.writable) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /**
+   * What a watch feeding this stream is given: its backlog bound, and on
+   * overflow the reader is cut if it is the one holding things up. Cut, not
+   * closed: a close would wait behind the bytes the reader is not taking,
+   * while a cut lets them go, and the client resumes with the id of the last
+   * whole event it read (the log has the rest).
+   */
+  watchLimits(): { backlog: number; onOverflow: () => void } {
+    return {
+      backlog: this.options.backlog,
+      onOverflow: () => {
+        if (!this.writable) this.cut("behind");
+      },
+    };
   }
 
   /** Sends one event. Ids must not hold CR or LF (they would split the frame). */
@@ -113,14 +138,18 @@ export class SseStream {
     }
     const now = this.options.clock();
     this.blockedSince ??= now;
-    if (now - this.blockedSince >= this.options.stuckMs) {
-      try {
-        this.controller.error(new Error("reader stuck"));
-      } catch {
-        // Already closed.
-      }
-      this.finish("stuck");
+    if (now - this.blockedSince >= this.options.stuckMs) this.cut("stuck");
+  }
+
+  /** Ends the response abruptly (the server side lets go of the socket), for a reader that cannot keep up. */
+  private cut(reason: "stuck" | "behind"): void {
+    if (this.done) return;
+    try {
+      this.controller.error(new Error(`reader ${reason}`));
+    } catch {
+      // Already closed.
     }
+    this.finish(reason);
   }
 
   private wake(): void {
@@ -130,7 +159,7 @@ export class SseStream {
     for (const resolve of waiters) resolve();
   }
 
-  private finish(reason: "client" | "server" | "stuck"): void {
+  private finish(reason: CloseReason): void {
     if (this.done) return;
     this.done = true;
     this.closeReason = reason;

@@ -76,6 +76,7 @@ function open(ctx: ServerContext, principal: Principal): SseStream {
     stuckMs: ctx.options.stuckMs,
     highWaterMark: ctx.options.streamBufferBytes,
     retryMs: ctx.options.retryMs,
+    backlog: ctx.options.streamBacklog,
     clock: ctx.outlast.clock,
     timers: ctx.outlast.timers,
   });

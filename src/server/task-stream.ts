@@ -33,7 +33,8 @@ export function isEndEvent(event: WatchEvent): boolean {
 /**
  * Feeds one task to a stream: a snapshot (unless resuming), then its log
  * after the cursor, then live events, waiting for the reader between events
- * so the engine's mailbox compacts progress for a slow one. Closes the
+ * so the engine's mailbox compacts progress for a slow one (and the stream
+ * cuts one that falls `backlog` events behind). Closes the
  * stream after the final state.
  */
 export async function pumpTask(outlast: Outlast, sse: SseStream, taskId: string, after: string | undefined, signal: AbortSignal): Promise<void> {
@@ -46,7 +47,7 @@ export async function pumpTask(outlast: Outlast, sse: SseStream, taskId: string,
     if (isFinal(task.state)) return sse.close();
     from = codec.encode(task.lastSeq);
   }
-  for await (const event of outlast.watch(taskId, { after: from, signal })) {
+  for await (const event of outlast.watch(taskId, { after: from, signal, ...sse.watchLimits() })) {
     await sse.ready();
     if (sse.closed) return;
     const { event: name, json } = eventJson(event);
