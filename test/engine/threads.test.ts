@@ -37,7 +37,7 @@ test("errors keep their meaning across the thread: UnrecoverableError fails at o
   const final = await outlast.get(task.id);
   assert.equal(final?.state, "failed");
   assert.equal(final?.attempt, 1);
-  assert.deepEqual(final?.error, { message: "bad book", code: "bad_book" });
+  assert.deepEqual(final?.error, { message: "bad book", code: "bad_book", unrecoverable: true });
 });
 
 test("cancel reaches the thread through ctx.signal", async (t) => {
