@@ -17,4 +17,5 @@ export type {
   QueueChange,
 } from "./types.js";
 export { SseParser } from "./sse-parser.js";
+export { newerCopy } from "../core/fold.js";
 export type { SseMessage } from "./sse-parser.js";

@@ -50,3 +50,17 @@ export function applyEvent<T extends Task>(task: T, event: TaskEvent): T {
   }
   return next;
 }
+
+/**
+ * The newer of two copies of one task (by `lastSeq`), with the estimates
+ * (`position`, `etaMs`, `remainingMs`) of `read`, the copy the server
+ * answered most recently: events never carry estimates, so a copy folded
+ * further from a stream keeps those of the last read while it stays in the
+ * same state. A page passes a read as `read`, and for a task from the stream
+ * passes its previous copy as `read`.
+ */
+export function newerCopy<T extends Task>(task: T, read: T): T {
+  if (read.lastSeq >= task.lastSeq) return read;
+  if (task.state !== read.state) return task;
+  return { ...task, position: read.position, etaMs: read.etaMs, remainingMs: read.remainingMs };
+}
