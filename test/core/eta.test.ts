@@ -1,9 +1,12 @@
 // The ETA rule (src/core/eta.ts) on its own: examples from issue #12 and
-// properties checked against a slot-by-slot simulation.
+// properties checked against a slot-by-slot simulation; and how a page keeps
+// a read's estimates (newerCopy).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { queuedEtaMs, runningLeftMs, type QueuedShare, type RunningShare } from "../../src/core/eta.js";
+import { newerCopy } from "../../src/core/fold.js";
+import type { Task } from "../../src/core/task.js";
 
 test("a running task's time left comes from its rate once it reports a percent, else from the mean run time", () => {
   assert.equal(runningLeftMs({ elapsedMs: 10_000, percent: 50 }, null), 10_000);
@@ -95,3 +98,20 @@ test("property: a running task's time left is never negative and null only witho
     }),
   );
 });
+
+test("a copy folded from events keeps the estimates of the last read while it stays in the same state", () => {
+  const read: Task = { ...blankRunning(), lastSeq: 4, remainingMs: 9_000 };
+  const folded: Task = { ...read, lastSeq: 6, remainingMs: 30_000, progress: { percent: 60 } };
+  assert.deepEqual(newerCopy(folded, read), { ...folded, remainingMs: 9_000 }, "newer events, the read's figure");
+  assert.equal(newerCopy(read, { ...read, lastSeq: 7 }).lastSeq, 7, "a newer read wins whole");
+  const ended: Task = { ...folded, state: "succeeded", remainingMs: null };
+  assert.equal(newerCopy(ended, read), ended, "a task that left the state drops the figure");
+});
+
+function blankRunning(): Task {
+  return {
+    id: "task_1", name: "book", queue: "q", owner: "o", state: "running", priority: 0, attempt: 1, maxAttempts: 3, progress: {},
+    position: null, etaMs: null, remainingMs: null, result: null, error: null,
+    createdAt: "2030-01-01T00:00:00.000Z", runAt: "2030-01-01T00:00:00.000Z", startedAt: "2030-01-01T00:00:00.000Z", finishedAt: null, lastSeq: 0,
+  };
+}
