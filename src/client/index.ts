@@ -21,4 +21,5 @@ export { SseParser } from "./sse-parser.js";
 export { browserWakeups } from "./wakeups.js";
 export type { Wakeups, WakeTarget, VisibilityTarget } from "./wakeups.js";
 export type { ClientTimers } from "./timers.js";
+export { newerCopy } from "../core/fold.js";
 export type { SseMessage } from "./sse-parser.js";

@@ -6,8 +6,9 @@ import type { Task } from "./task.js";
  * a task, used by the browser client to keep its copy current and checked by
  * the store contract (folding a task's log from seq 1 gives what the store
  * holds). An event at or below the task's `lastSeq` changes nothing.
- * `position` and `etaMs` are the server's estimates: an event can only end
- * them (once the task is no longer queued).
+ * `position`, `etaMs` and `remainingMs` are the server's estimates: an
+ * event can only end them (once the task leaves the state they belong to);
+ * a reader refreshes them by reading the task again.
  */
 export function applyEvent<T extends Task>(task: T, event: TaskEvent): T {
   if (event.seq <= task.lastSeq) return task;
@@ -20,6 +21,7 @@ export function applyEvent<T extends Task>(task: T, event: TaskEvent): T {
     next.position = null;
     next.etaMs = null;
   }
+  if (event.state !== "running") next.remainingMs = null;
   switch (event.state) {
     case "queued":
       next.finishedAt = null;
@@ -48,4 +50,18 @@ export function applyEvent<T extends Task>(task: T, event: TaskEvent): T {
       next.error = event.error ?? null;
   }
   return next;
+}
+
+/**
+ * The newer of two copies of one task (by `lastSeq`), with the estimates
+ * (`position`, `etaMs`, `remainingMs`) of `read`, the copy the server
+ * answered most recently: events never carry estimates, so a copy folded
+ * further from a stream keeps those of the last read while it stays in the
+ * same state. A page passes a read as `read`, and for a task from the stream
+ * passes its previous copy as `read`.
+ */
+export function newerCopy<T extends Task>(task: T, read: T): T {
+  if (read.lastSeq >= task.lastSeq) return read;
+  if (task.state !== read.state) return task;
+  return { ...task, position: read.position, etaMs: read.etaMs, remainingMs: read.remainingMs };
 }

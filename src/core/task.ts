@@ -58,6 +58,12 @@ export interface Task<Result = unknown> {
   position: number | null;
   /** Estimated milliseconds until it finishes, while queued, else null. */
   etaMs: number | null;
+  /**
+   * Estimated milliseconds until it finishes, while running, else null: from
+   * its progress rate, or the queue's mean run time before it reports any
+   * (an extension of v1, docs/api-extensions.md).
+   */
+  remainingMs: number | null;
   /** What the handler returned, once succeeded; else null. */
   result: Result | null;
   error: TaskError | null;
@@ -82,7 +88,14 @@ export function toIso(ms: number | null): string | null {
 
 const lastIso = { ms: Number.NaN, text: "" };
 
-export function toPublicTask(record: TaskRecord, position: number | null = null, etaMs: number | null = null): Task {
+/** The estimates the engine adds to a stored task (engine/presenter.ts); each is kept only in the state it belongs to. */
+export interface TaskEstimates {
+  position?: number | null;
+  etaMs?: number | null;
+  remainingMs?: number | null;
+}
+
+export function toPublicTask(record: TaskRecord, estimates: TaskEstimates = {}): Task {
   return {
     id: record.id,
     name: record.name,
@@ -93,8 +106,9 @@ export function toPublicTask(record: TaskRecord, position: number | null = null,
     attempt: record.attempt,
     maxAttempts: record.maxAttempts,
     progress: record.progress ?? {},
-    position: record.state === "queued" ? position : null,
-    etaMs: record.state === "queued" ? etaMs : null,
+    position: record.state === "queued" ? (estimates.position ?? null) : null,
+    etaMs: record.state === "queued" ? (estimates.etaMs ?? null) : null,
+    remainingMs: record.state === "running" ? (estimates.remainingMs ?? null) : null,
     result: record.result ?? null,
     error: record.error,
     createdAt: toIso(record.createdAt),

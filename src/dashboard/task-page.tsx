@@ -1,6 +1,6 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import type { StreamEvent } from "../client/index.js";
+import { newerCopy, type StreamEvent } from "../client/index.js";
 import { ApiError, type Task, type TaskDetail, type TaskEvent } from "./api.js";
 import { useSession } from "./context.js";
 import { tasksHref } from "./router.js";
@@ -8,6 +8,8 @@ import { ActionButton, Ago, Card, duration, Empty, ErrorNote, Json, ProgressBar,
 
 /** Events the timeline keeps in the page; older ones stay on the server. */
 const MAX_TIMELINE = 2000;
+/** How often a waiting or running task's estimates are read again: they change with no event. */
+const ESTIMATE_REFRESH_MS = 5000;
 
 /** One task: its state and bar live, input, result or error, logs, timeline, and cancel/retry. */
 export function TaskPage({ id }: { id: string }) {
@@ -40,7 +42,8 @@ export function TaskPage({ id }: { id: string }) {
     // Listen before reading, so an event that lands in between is not lost; duplicates are dropped by seq.
     const stop = feed.onTaskEvent(id, (latest, event) => {
       if (!live) return;
-      setTask(latest);
+      // Events carry no estimates: the last read's stay until the next read.
+      setTask((current) => (current ? newerCopy(latest, current) : latest));
       if (isLogEvent(event)) setEvents((list) => appendEvents(list, [event]));
       // A result or error arrives with the final state; the record has the rest (checkpoint).
       if (event.type === "state" && ["succeeded", "failed", "canceled"].includes(event.state)) setReloads((n) => n + 1);
@@ -49,7 +52,7 @@ export function TaskPage({ id }: { id: string }) {
       (d) => {
         if (!live) return;
         setDetail(d);
-        setTask((current) => (current && current.lastSeq > d.task.lastSeq ? current : d.task));
+        setTask((current) => (current ? newerCopy(current, d.task) : d.task));
         setEvents((list) => appendEvents(d.events, list));
       },
       (err: unknown) => live && setError(err instanceof ApiError && err.status === 404 ? `No task ${id}` : String((err as Error).message)),
@@ -59,6 +62,18 @@ export function TaskPage({ id }: { id: string }) {
       stop();
     };
   }, [id, reloads]);
+
+  const waitingOrRunning = task?.state === "queued" || task?.state === "running";
+  useEffect(() => {
+    if (!waitingOrRunning) return;
+    const timer = setInterval(() => {
+      api.get<{ task: Task }>(path).then(
+        (read) => setTask((current) => (current ? newerCopy(current, read.task) : read.task)),
+        () => {},
+      );
+    }, ESTIMATE_REFRESH_MS);
+    return () => clearInterval(timer);
+  }, [path, waitingOrRunning]);
 
   const loadMore = async () => {
     if (!detail?.nextAfter) return;
@@ -103,6 +118,8 @@ export function TaskPage({ id }: { id: string }) {
           <Fact label="Finished"><Ago at={task.finishedAt} /></Fact>
           <Fact label="Run time">{duration(runMs)}</Fact>
           {task.position !== null ? <Fact label="Position">{task.position}</Fact> : null}
+          {task.etaMs !== null ? <Fact label="Done in">about {duration(task.etaMs)}</Fact> : null}
+          {task.remainingMs !== null ? <Fact label="Time left">about {duration(task.remainingMs)}</Fact> : null}
           {detail.idempotencyKey ? <Fact label="Idempotency key"><span class="mono">{detail.idempotencyKey}</span></Fact> : null}
           {detail.workerId ? <Fact label="Worker"><span class="mono">{detail.workerId}</span></Fact> : null}
         </dl>

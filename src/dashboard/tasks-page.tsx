@@ -144,7 +144,10 @@ function ProgressCell({ task }: { task: Task }) {
   if (task.state === "queued") {
     const wait = Date.parse(task.runAt) - Date.now();
     if (wait > 1000) return <span class="muted" title={new Date(task.runAt).toLocaleString()}>scheduled, starts in {duration(wait)}</span>;
-    if (task.position !== null) return <span class="muted">waiting · #{task.position} in its queue</span>;
+    if (task.position !== null) {
+      const eta = task.etaMs !== null ? ` · done in about ${duration(task.etaMs)}` : "";
+      return <span class="muted">waiting · #{task.position} in its queue{eta}</span>;
+    }
   }
   return <ProgressBar task={task} />;
 }

@@ -131,6 +131,8 @@ test("upload a book, watch the bar move, reload mid-way and see it carry on, dow
   await second.reached;
   await card(page).first().getByText(/^Chapter 2 of 3/).waitFor();
   await card(page).first().getByText(/[1-9]\d*% of this chapter spoken/).waitFor();
+  // Issue #12: a running book says how long it has left.
+  await card(page).first().getByText(/% of this chapter spoken · done in /).waitFor();
   assert.equal(await card(page).count(), 2);
   assert.equal(await card(page).first().locator(".book-notice").isVisible(), false);
 

@@ -151,7 +151,10 @@ function detailLine(task: Task): string {
     }
     case "running": {
       const within = withinChapter(progress.data);
-      return within === null ? "" : `${Math.floor(within * 100)}% of this chapter spoken`;
+      const parts: string[] = [];
+      if (within !== null) parts.push(`${Math.floor(within * 100)}% of this chapter spoken`);
+      if (task.remainingMs !== null) parts.push(`done in ${formatEta(task.remainingMs)}`);
+      return parts.join(" · ");
     }
     case "failed":
       return task.error?.message ?? "The conversion failed";

@@ -1,11 +1,13 @@
 import "./styles.css";
-import { OutlastClient, type ConnectionState, type ConnectionView, type Task } from "outlast/client";
+import { newerCopy, OutlastClient, type ConnectionState, type ConnectionView, type Task } from "outlast/client";
 import { BookCard, type Book } from "./book-card.js";
 import { h } from "./dom.js";
 import { formatBytes } from "./format.js";
 
 const TASK_NAME = "audiobook.convert";
 const BOOK_FILE = /\.(txt|epub)$/i;
+/** How often the page reads the estimates of its waiting and running books again. */
+const ESTIMATE_REFRESH_MS = 5000;
 
 const root = document.getElementById("app");
 if (!root) throw new Error("The page has no #app element");
@@ -41,20 +43,21 @@ root.append(
 
 // --- books on the page ---
 
-/** Takes the newer copy of a task: a list answer may be older than what the stream already said. */
+/**
+ * Takes the newer copy of a task read from the server: a list answer may be
+ * older than what the stream already said, but its estimates are the latest.
+ */
 function upsert(task: Task, filename?: string | null, note?: string | null, title?: string | null): void {
   if (task.name !== TASK_NAME) return;
   const known = books.get(task.id);
   const book: Book = {
-    task: known && known.task.lastSeq > task.lastSeq ? known.task : task,
+    task: known ? newerCopy(known.task, task) : task,
     filename: filename ?? known?.filename ?? null,
     title: title ?? known?.title ?? null,
     notice: note === undefined ? (known?.notice ?? null) : note,
   };
   // A note about the last upload is stale once the book fails or is stopped again.
   if (note === undefined && known && known.task.state !== book.task.state && (book.task.state === "failed" || book.task.state === "canceled")) book.notice = null;
-  // Queue position and ETA are only in snapshots and reads; keep them until the task leaves the queue.
-  if (book.task !== task && book.task.state === "queued" && task.state === "queued") book.task = { ...book.task, position: task.position, etaMs: task.etaMs };
   books.set(task.id, book);
   let card = cards.get(task.id);
   if (!card) {
@@ -254,12 +257,12 @@ drop.addEventListener("drop", (event) => {
   if (file) void upload(file);
 });
 
-// Position and ETA change while a book waits, without events: read waiting books now and then.
+// Position and time left change with no event (time passes, books ahead end): read waiting and running books now and then.
 setInterval(() => {
   for (const { task } of books.values()) {
-    if (task.state === "queued") client.get(task.id).then((t) => upsert(t), () => {});
+    if (task.state === "queued" || task.state === "running") client.get(task.id).then((t) => upsert(t), () => {});
   }
-}, 5000);
+}, ESTIMATE_REFRESH_MS);
 
 client.onConnectionChange(showConnection);
 setNotice("");
@@ -272,7 +275,9 @@ loadBooks()
     client.watchMine({
       onTask: (task) => {
         if (task.name === TASK_NAME && !books.has(task.id)) refreshList();
-        upsert(task);
+        // Events carry no estimates: the last read's stay until the next read.
+        const known = books.get(task.id)?.task;
+        upsert(known ? newerCopy(task, known) : task);
       },
     });
   });

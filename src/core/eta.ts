@@ -1,0 +1,94 @@
+/**
+ * How long until a task ends, from the work ahead of it: what the running
+ * tasks have left and what each waiting task is expected to take, spread over
+ * the queue's slots. Pure; engine/presenter.ts feeds it stored figures.
+ *
+ * Every waiting task is expected to take the queue's recent mean run time, so
+ * the slots take them in turn: the k-th task ahead starts when the k-th slot
+ * frees up, counting each slot's run of back-to-back tasks.
+ */
+
+/** A running task as the estimate sees it. */
+export interface RunningShare {
+  /** Milliseconds this attempt has run. */
+  elapsedMs: number;
+  /** Its last reported percent (0..100), if it reported one. */
+  percent?: number | undefined;
+}
+
+export interface QueuedShare {
+  /** 1-based place among the queue's runnable tasks. */
+  position: number;
+  /** Tasks of the queue that run at once; null (or Infinity) when nothing limits them. */
+  concurrency: number | null;
+  /** The queue's running tasks. */
+  running: readonly RunningShare[];
+  /** Mean run time of the queue's recent successes, or null without history. */
+  meanMs: number | null;
+}
+
+/**
+ * Milliseconds a running task has left: from its rate once it reported a
+ * percent (elapsed / percent × what remains), else the mean run time less
+ * what it has run; null with neither.
+ */
+export function runningLeftMs(task: RunningShare, meanMs: number | null): number | null {
+  const elapsed = Math.max(0, finiteOr(task.elapsedMs, 0));
+  const percent = task.percent;
+  if (percent !== undefined && Number.isFinite(percent) && percent > 0) {
+    if (percent >= 100) return 0;
+    const byRate = (elapsed / percent) * (100 - percent);
+    // A speck of a percent makes the rate meaningless (and unbounded): the mean says more then.
+    if (byRate <= Number.MAX_SAFE_INTEGER) return Math.round(byRate);
+  }
+  const mean = usableMean(meanMs);
+  return mean === null ? null : Math.max(0, mean - elapsed);
+}
+
+/**
+ * Milliseconds until a waiting task finishes: until a slot is free for it
+ * (after the running tasks' time left and the tasks ahead of it), plus its
+ * own expected run. Null without history, or for a position that is not one.
+ */
+export function queuedEtaMs(share: QueuedShare): number | null {
+  const mean = usableMean(share.meanMs);
+  if (mean === null || !Number.isSafeInteger(share.position) || share.position < 1) return null;
+  const left = share.running.map((task) => Math.round(runningLeftMs(task, mean) ?? mean));
+  const limit = share.concurrency === null || !(share.concurrency >= 1) ? Infinity : Math.floor(share.concurrency);
+  // More slots than tasks to place changes nothing; this bounds the work for an unlimited queue.
+  const slots = Math.min(limit, left.length + share.position);
+  // When more tasks run than the limit allows (it was lowered), the longest ones hold the slots.
+  const held = left.sort((a, b) => b - a).slice(0, slots);
+  return startOfNth(held, slots - held.length, mean, share.position) + mean;
+}
+
+/**
+ * When the n-th (1-based) waiting task starts: the n-th smallest of every
+ * slot's free times (free, free + mean, free + 2·mean, …), where `idle` slots
+ * are free now. Found by bisection on whole milliseconds, so it is exact.
+ */
+function startOfNth(busy: readonly number[], idle: number, mean: number, n: number): number {
+  if (idle >= n) return 0;
+  const step = Math.max(1, mean);
+  const startsBy = (t: number) => {
+    let count = idle * (Math.floor(t / step) + 1);
+    for (const free of busy) if (free <= t) count += Math.floor((t - free) / step) + 1;
+    return count;
+  };
+  let lo = 0;
+  let hi = Math.max(0, ...busy) + Math.ceil(n / (busy.length + idle)) * step;
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (startsBy(mid) >= n) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+function usableMean(meanMs: number | null): number | null {
+  return meanMs === null || !Number.isFinite(meanMs) || meanMs < 0 ? null : Math.round(meanMs);
+}
+
+function finiteOr(value: number, fallback: number): number {
+  return Number.isFinite(value) ? value : fallback;
+}
