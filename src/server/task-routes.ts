@@ -1,6 +1,7 @@
 import type { Hono } from "hono";
 import { OutlastError } from "../core/errors.js";
 import { isTaskState } from "../core/states.js";
+import { isStorableText } from "../core/text.js";
 import type { SubmitOptions } from "../engine/definitions.js";
 import type { Outlast } from "../engine/outlast.js";
 import { checkTaskToken, requireOwnerOrAdmin, scopeOf, validId, visibleRecord } from "./access.js";
@@ -59,6 +60,10 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
     }
     if (q.queue !== undefined) filter.queue = shortText(q.queue, "queue");
     if (q.name !== undefined) filter.name = shortText(q.name, "name");
+    if (q.q !== undefined) {
+      if (!isStorableText(shortText(q.q, "q"))) throw badQuery("q", "must not hold NUL or half of a surrogate pair");
+      filter.search = q.q;
+    }
     if (q.cursor !== undefined) filter.cursor = openCursor(await ctx.auth.key(), shortText(q.cursor, "cursor"));
     if (q.limit !== undefined) {
       const limit = Number(q.limit);

@@ -159,6 +159,9 @@ export interface StoreListener {
   wake?(queues: ReadonlySet<string> | null): void;
 }
 
+/** The columns a {@link TaskFilter.search} prefix is matched against, each through an index of its own. */
+export const SEARCH_COLUMNS = ["id", "owner", "name"] as const;
+
 /** Most expired leases one `recoverExpired` call handles, earliest expiry first (ties by task id), on every store. */
 export const EXPIRY_BATCH = 500;
 
@@ -216,6 +219,12 @@ export interface TaskFilter {
   state?: TaskState;
   queue?: string;
   name?: string;
+  /**
+   * Tasks whose id, owner or name starts with this text: case-sensitive,
+   * every character literal (`%` and `_` too), answered from indexes
+   * (core/prefix.ts, SEARCH_COLUMNS). Other filters still apply.
+   */
+  search?: string;
   /** Page size. */
   limit: number;
   /** From a previous page's `nextCursor`. */
