@@ -384,6 +384,7 @@ export class Outlast {
       name,
       queue: checked.queue ?? registered.queue,
       owner: checked.owner ?? DEFAULT_OWNER,
+      title: checked.title ?? null,
       input: value === undefined ? null : value,
       priority: checked.priority ?? definition.priority ?? 0,
       runAt: checked.runAt ?? this.clock(),

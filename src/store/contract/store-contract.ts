@@ -8,6 +8,7 @@ import { operations } from "./operations.js";
 import { search } from "./search.js";
 import { stateMachineProperty } from "./state-machine-property.js";
 import { submitAndRead } from "./submit-and-read.js";
+import { titles } from "./titles.js";
 
 /**
  * How the contract suite gets stores. Each store implementation supplies
@@ -35,6 +36,7 @@ export function storeContract(label: string, harness: ContractHarness): void {
     describe("events and feed", () => eventsAndFeed(harness));
     describe("operations", () => operations(harness));
     describe("search", () => search(harness));
+    describe("titles", () => titles(harness));
     describe("state machine (property)", () => stateMachineProperty(harness));
   });
 }

@@ -134,6 +134,13 @@ CREATE INDEX tasks_search_id ON ${s}.tasks(id COLLATE "C");
 CREATE INDEX tasks_search_owner ON ${s}.tasks(owner COLLATE "C");
 CREATE INDEX tasks_search_name ON ${s}.tasks(name COLLATE "C");`,
   },
+  {
+    // A task's title (core/title.ts), searched by prefix like id, owner and name (see version 5).
+    version: 6,
+    sql: (s) => `
+ALTER TABLE ${s}.tasks ADD COLUMN title text;
+CREATE INDEX tasks_search_title ON ${s}.tasks(title COLLATE "C") WHERE title IS NOT NULL;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -116,6 +116,12 @@ UPDATE queues SET declared = json_object('concurrency', concurrency, 'maxQueued'
     version: 4,
     sql: `CREATE INDEX tasks_name ON tasks(name, seq);`,
   },
+  {
+    // A task's title (core/title.ts), searched by prefix like id, owner and name.
+    version: 5,
+    sql: `ALTER TABLE tasks ADD COLUMN title TEXT;
+CREATE INDEX tasks_title ON tasks(title) WHERE title IS NOT NULL;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
