@@ -153,7 +153,7 @@ function Page({ route }: { route: Route }) {
   }
 }
 
-/** One field: tasks whose id, owner or name starts with the text; or, asked for, the task of an exact id. */
+/** One field: tasks whose id, owner, name or title starts with the text; or, asked for, the task of an exact id. */
 function Search() {
   const [kind, setKind] = useState<"prefix" | "id">("prefix");
   const [text, setText] = useState("");
@@ -175,7 +175,7 @@ function Search() {
       <input
         aria-label="Search"
         type="search"
-        placeholder="Id, owner or name…"
+        placeholder="Id, owner, name or title…"
         value={text}
         onInput={(e) => setText((e.target as HTMLInputElement).value)}
       />

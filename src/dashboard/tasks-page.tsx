@@ -3,14 +3,14 @@ import { query, type Task, type TaskPage } from "./api.js";
 import { useSession } from "./context.js";
 import { usePoll } from "./hooks.js";
 import { navigate, tasksHref } from "./router.js";
-import { ActionButton, Ago, Card, duration, Empty, ErrorNote, ProgressBar, StateBadge, TaskLink } from "./ui.js";
+import { ActionButton, Ago, Card, duration, Empty, ErrorNote, ProgressBar, StateBadge, TaskLink, TitledName } from "./ui.js";
 
 const PAGE_SIZE = 50;
 const STATES = ["", "queued", "running", "succeeded", "failed", "canceled"] as const;
 
 /**
- * Tasks by state, queue, name and owner, and by a prefix of id, owner or
- * name (`q`, the search box), newest first, one page at a time
+ * Tasks by state, queue, name and owner, and by a prefix of id, owner,
+ * name or title (`q`, the search box), newest first, one page at a time
  * (the list cursor; earlier cursors are kept for "Previous"). Rows on the
  * page follow the live stream.
  */
@@ -61,7 +61,7 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
       >
         <label>
           Starts with
-          <input name="q" value={draft.q} placeholder="id, owner or name" onInput={(e) => setDraft({ ...draft, q: (e.target as HTMLInputElement).value })} />
+          <input name="q" value={draft.q} placeholder="id, owner, name or title" onInput={(e) => setDraft({ ...draft, q: (e.target as HTMLInputElement).value })} />
         </label>
         <label>
           State
@@ -114,7 +114,9 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
                 <td>
                   <StateBadge state={t.state} />
                 </td>
-                <td>{t.name}</td>
+                <td class="wrap">
+                  <TitledName task={t} />
+                </td>
                 <td>{t.queue}</td>
                 <td class="wrap">{t.owner}</td>
                 <td class="wrap">

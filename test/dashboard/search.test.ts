@@ -70,3 +70,30 @@ describe("search and pagination in Chromium", () => {
     assert.match((await eventually(() => textOf(page, '[role="alert"]'), "not found")) ?? "", /No task tsk_nope/);
   });
 });
+
+describe("task titles in Chromium", () => {
+  test("a title shows in the task list and on the task page, and the search box finds it by its first letters", async (t) => {
+    const { outlast, url } = await dashboardServer(t);
+    const titled = await outlast.submit("demo.count", { to: 1 }, { owner: "tia", title: "Der Zauberberg 🏔", delayMs: 3_600_000 });
+    const untitled = await outlast.submit("demo.count", { to: 1 }, { owner: "tia", delayMs: 3_600_000 });
+
+    const { page } = await openBrowser(t);
+    await page.goto(url);
+    await page.fill('input[aria-label="Search"]', "Der Zau");
+    await page.press('input[aria-label="Search"]', "Enter");
+    const row = page.locator(`table[aria-label="Tasks"] tbody tr[data-task="${titled.id}"]`);
+    assert.equal(await eventually(async () => ((await row.count()) === 1 ? (await row.locator(".task-title").textContent())?.trim() : undefined), "the titled task"), "Der Zauberberg 🏔");
+    assert.equal(await page.locator('table[aria-label="Tasks"] tbody tr').count(), 1, "only the titled task");
+
+    await page.fill('input[aria-label="Search"]', "tia");
+    await page.press('input[aria-label="Search"]', "Enter");
+    const untitledRow = page.locator(`table[aria-label="Tasks"] tbody tr[data-task="${untitled.id}"]`);
+    await eventually(async () => ((await untitledRow.count()) === 1 ? true : undefined), "both of tia's tasks");
+    assert.equal(await untitledRow.locator(".task-title").count(), 0, "no title, just the name");
+    await screenshot(page, "dashboard-task-titles");
+
+    await row.locator("a").first().click();
+    const facts = () => page.locator("dl.facts").textContent();
+    assert.match(await eventually(async () => ((await facts())?.includes("Title") ? await facts() : undefined), "the task page's facts") ?? "", /TitleDer Zauberberg 🏔/);
+  });
+});
