@@ -129,6 +129,7 @@ test("a database held by another process past the busy timeout answers unavailab
     name: "x",
     queue: "default",
     owner: "o",
+    title: null,
     input: null,
     priority: 0,
     runAt: Date.now(),

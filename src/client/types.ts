@@ -56,6 +56,8 @@ export interface ListFilter {
   state?: TaskState;
   queue?: string;
   name?: string;
+  /** A prefix of the task's id, owner or name (case-sensitive; `%` and `_` are plain characters). */
+  q?: string;
   limit?: number;
   cursor?: string;
 }

@@ -16,6 +16,7 @@ export type ErrorCode =
   | "payload_too_large"
   | "range_not_satisfiable"
   | "invalid_input"
+  | "invalid_title"
   | "queue_full"
   | "rate_limited"
   | "unavailable"

@@ -21,6 +21,8 @@ export interface TaskRecord {
   name: string;
   queue: string;
   owner: string;
+  /** What the task is about, for people (`title` at submit, or `ctx.setTitle`); null when none was given. */
+  title: string | null;
   state: TaskState;
   priority: number;
   /** Attempts started so far (0 while it has never run). */
@@ -49,6 +51,8 @@ export interface Task<Result = unknown> {
   name: string;
   queue: string;
   owner: string;
+  /** What the task is about (core/title.ts), or null. */
+  title: string | null;
   state: TaskState;
   priority: number;
   attempt: number;
@@ -101,6 +105,7 @@ export function toPublicTask(record: TaskRecord, estimates: TaskEstimates = {}):
     name: record.name,
     queue: record.queue,
     owner: record.owner,
+    title: record.title,
     state: record.state,
     priority: record.priority,
     attempt: record.attempt,

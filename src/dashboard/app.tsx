@@ -153,9 +153,9 @@ function Page({ route }: { route: Route }) {
   }
 }
 
-/** One field: a task id opens that task; otherwise search owners or names. */
+/** One field: tasks whose id, owner, name or title starts with the text; or, asked for, the task of an exact id. */
 function Search() {
-  const [kind, setKind] = useState<"id" | "owner" | "name">("id");
+  const [kind, setKind] = useState<"prefix" | "id">("prefix");
   const [text, setText] = useState("");
   return (
     <form
@@ -165,15 +165,20 @@ function Search() {
         e.preventDefault();
         const value = text.trim();
         if (!value) return;
-        navigate(kind === "id" ? taskHref(value) : tasksHref({ [kind]: value }));
+        navigate(kind === "id" ? taskHref(value) : tasksHref({ q: value }));
       }}
     >
       <select aria-label="Search by" value={kind} onChange={(e) => setKind((e.target as HTMLSelectElement).value as typeof kind)}>
+        <option value="prefix">Starts with</option>
         <option value="id">Task id</option>
-        <option value="owner">Owner</option>
-        <option value="name">Name</option>
       </select>
-      <input aria-label="Search" type="search" placeholder="Search…" value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)} />
+      <input
+        aria-label="Search"
+        type="search"
+        placeholder="Id, owner, name or title…"
+        value={text}
+        onInput={(e) => setText((e.target as HTMLInputElement).value)}
+      />
       <button class="btn" type="submit">
         Go
       </button>

@@ -2,7 +2,7 @@ import type { Task } from "./api.js";
 import { useSession } from "./context.js";
 import { useFeed, usePoll, useReloadOnStateChange } from "./hooks.js";
 import { tasksHref } from "./router.js";
-import { ActionButton, Ago, Card, Empty, ErrorNote, ProgressBar, StateBadge, TaskLink } from "./ui.js";
+import { ActionButton, Ago, Card, Empty, ErrorNote, ProgressBar, StateBadge, TaskLink, TitledName } from "./ui.js";
 
 const SHOWN = 50;
 
@@ -37,7 +37,9 @@ function TaskTable({ tasks, cancel }: { tasks: Task[]; cancel: (id: string) => P
             <td>
               <TaskLink id={t.id} />
             </td>
-            <td>{t.name}</td>
+            <td class="wrap">
+              <TitledName task={t} />
+            </td>
             <td>{t.owner}</td>
             <td>
               <ProgressBar task={t} />

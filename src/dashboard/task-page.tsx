@@ -108,6 +108,7 @@ export function TaskPage({ id }: { id: string }) {
           </div>
         </div>
         <dl class="facts">
+          {task.title !== null ? <Fact label="Title">{task.title}</Fact> : null}
           <Fact label="Name">{task.name}</Fact>
           <Fact label="Queue"><a href={tasksHref({ queue: task.queue })}>{task.queue}</a></Fact>
           <Fact label="Owner"><a href={tasksHref({ owner: task.owner })}>{task.owner}</a></Fact>

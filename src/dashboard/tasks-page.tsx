@@ -3,13 +3,14 @@ import { query, type Task, type TaskPage } from "./api.js";
 import { useSession } from "./context.js";
 import { usePoll } from "./hooks.js";
 import { navigate, tasksHref } from "./router.js";
-import { ActionButton, Ago, Card, duration, Empty, ErrorNote, ProgressBar, StateBadge, TaskLink } from "./ui.js";
+import { ActionButton, Ago, Card, duration, Empty, ErrorNote, ProgressBar, StateBadge, TaskLink, TitledName } from "./ui.js";
 
 const PAGE_SIZE = 50;
 const STATES = ["", "queued", "running", "succeeded", "failed", "canceled"] as const;
 
 /**
- * Tasks by state, queue, name and owner, newest first, one page at a time
+ * Tasks by state, queue, name and owner, and by a prefix of id, owner,
+ * name or title (`q`, the search box), newest first, one page at a time
  * (the list cursor; earlier cursors are kept for "Previous"). Rows on the
  * page follow the live stream.
  */
@@ -20,6 +21,7 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
     queue: params.get("queue") ?? "",
     name: params.get("name") ?? "",
     owner: params.get("owner") ?? "",
+    q: params.get("q") ?? "",
   };
   const key = JSON.stringify(filter);
   const [cursors, setCursors] = useState<string[]>([]);
@@ -54,9 +56,13 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
         onSubmit={(e) => {
           e.preventDefault();
           const get = (k: keyof typeof draft) => draft[k].trim() || undefined;
-          navigate(tasksHref({ state: get("state"), queue: get("queue"), name: get("name"), owner: get("owner") }));
+          navigate(tasksHref({ q: get("q"), state: get("state"), queue: get("queue"), name: get("name"), owner: get("owner") }));
         }}
       >
+        <label>
+          Starts with
+          <input name="q" value={draft.q} placeholder="id, owner, name or title" onInput={(e) => setDraft({ ...draft, q: (e.target as HTMLInputElement).value })} />
+        </label>
         <label>
           State
           <select name="state" value={draft.state} onChange={(e) => setDraft({ ...draft, state: (e.target as HTMLSelectElement).value })}>
@@ -108,7 +114,9 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
                 <td>
                   <StateBadge state={t.state} />
                 </td>
-                <td>{t.name}</td>
+                <td class="wrap">
+                  <TitledName task={t} />
+                </td>
                 <td>{t.queue}</td>
                 <td class="wrap">{t.owner}</td>
                 <td class="wrap">

@@ -137,3 +137,15 @@ export function ErrorNote({ error }: { error: string | null }) {
 export function Empty({ children }: { children: ComponentChildren }) {
   return <p class="empty">{children}</p>;
 }
+
+/** A task's name, with its title (what it is about) above it when it has one. */
+export function TitledName({ task }: { task: Task }) {
+  if (task.title === null) return <>{task.name}</>;
+  return (
+    <>
+      <span class="task-title">{task.title}</span>
+      <br />
+      <span class="muted">{task.name}</span>
+    </>
+  );
+}

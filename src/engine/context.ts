@@ -2,6 +2,7 @@ import { OutlastError, TaskAbortedError } from "../core/errors.js";
 import type { StepResult } from "../core/json.js";
 import { normalizeProgress, type Progress } from "../core/progress.js";
 import type { TaskRecord } from "../core/task.js";
+import { checkTitle } from "../core/title.js";
 import type { Lease, Store } from "../store/store.js";
 import type { ArtifactData, ArtifactInfo, ArtifactStore } from "./artifacts.js";
 import { checkArtifactName } from "./artifacts.js";
@@ -32,6 +33,14 @@ export interface TaskContext {
   checkpoint(data: unknown): Promise<void>;
   /** Append a line to the task's event log (bounded per task). */
   log(message: string): Promise<void>;
+  /**
+   * Say what the task is about (1 to 200 characters, else
+   * OutlastError("invalid_title")): kept with the task, shown by the
+   * dashboard and found by its search. Watchers see it on their next read of
+   * the task; it sends no event.
+   * @example await ctx.setTitle(book.title);
+   */
+  setTitle(title: string): Promise<void>;
   /**
    * Save a file under `name` (letters, digits, ".", "_", "-"), served at
    * `GET /api/v1/tasks/:id/artifacts/:name`. Saving the same name again replaces it.
@@ -172,6 +181,13 @@ export class Context implements TaskContext {
   async checkpoint(data: unknown): Promise<void> {
     if (this.closed) return;
     const ok = await this.track(this.deps.store.recordCheckpoint(this.lease, data, this.deps.clock()));
+    if (!ok) this.fenced();
+  }
+
+  async setTitle(title: string): Promise<void> {
+    const checked = checkTitle(title);
+    if (this.closed) return;
+    const ok = await this.track(this.deps.store.recordTitle(this.lease, checked, this.deps.clock()));
     if (!ok) this.fenced();
   }
 

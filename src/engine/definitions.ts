@@ -55,6 +55,13 @@ export interface SubmitOptions {
   runAt?: Date | number | string;
   /** Overrides the definition's queue. */
   queue?: string;
+  /**
+   * What the task is about, for people: shown by the dashboard and found by
+   * its search. 1 to 200 characters, else OutlastError("invalid_title"). A
+   * handler can set or change it later with `ctx.setTitle`.
+   * @example await outlast.submit("audiobook.convert", input, { title: "Moby-Dick" });
+   */
+  title?: string;
   maxAttempts?: number;
   timeoutMs?: number;
   /**

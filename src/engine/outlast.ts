@@ -384,6 +384,7 @@ export class Outlast {
       name,
       queue: checked.queue ?? registered.queue,
       owner: checked.owner ?? DEFAULT_OWNER,
+      title: checked.title ?? null,
       input: value === undefined ? null : value,
       priority: checked.priority ?? definition.priority ?? 0,
       runAt: checked.runAt ?? this.clock(),
@@ -411,8 +412,8 @@ export class Outlast {
     return record && owns(scope, record) ? record : null;
   }
 
-  /** Tasks, newest first, one page at a time. */
-  async list(filter: { owner?: string; state?: TaskState; queue?: string; name?: string; limit?: number; cursor?: string } = {}): Promise<{
+  /** Tasks, newest first, one page at a time; `search` is a prefix of the id, owner or name (TaskFilter.search). */
+  async list(filter: { owner?: string; state?: TaskState; queue?: string; name?: string; search?: string; limit?: number; cursor?: string } = {}): Promise<{
     tasks: Task[];
     nextCursor: string | null;
   }> {

@@ -1,5 +1,6 @@
 import { OutlastError } from "../core/errors.js";
 import { isStorableText } from "../core/text.js";
+import { checkTitle } from "../core/title.js";
 import type { SubmitOptions } from "./definitions.js";
 
 export interface CheckedSubmitOptions {
@@ -8,6 +9,7 @@ export interface CheckedSubmitOptions {
   idempotencyKey?: string;
   runAt?: number;
   queue?: string;
+  title?: string;
   maxAttempts?: number;
   timeoutMs?: number;
 }
@@ -24,6 +26,7 @@ export function checkSubmitOptions(options: SubmitOptions, now: number): Checked
     out.queue = text(options.queue, "queue", 128);
     if (!/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(out.queue)) throw bad("queue", "may hold only letters, digits, '.', '_', ':' and '-'");
   }
+  if (options.title !== undefined) out.title = checkTitle(options.title);
   if (options.priority !== undefined) out.priority = integer(options.priority, "priority", -1_000_000, 1_000_000);
   if (options.maxAttempts !== undefined) out.maxAttempts = integer(options.maxAttempts, "maxAttempts", 1, 1000);
   if (options.timeoutMs !== undefined) out.timeoutMs = integer(options.timeoutMs, "timeoutMs", 1, 7 * 24 * 60 * 60 * 1000);

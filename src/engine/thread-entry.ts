@@ -68,6 +68,7 @@ const ctx: TaskContext = {
     return stored;
   },
   checkpoint: (data: unknown) => call<void>({ op: "checkpoint", data }),
+  setTitle: (title: string) => call<void>({ op: "title", title }),
   log: (message: string) => call<void>({ op: "log", message: String(message) }),
   async saveArtifact(name: string, data: string | Uint8Array, options: { contentType?: string } = {}) {
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : new Uint8Array(data);

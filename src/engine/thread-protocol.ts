@@ -8,6 +8,7 @@ export type FromThread =
   | { t: "call"; id: number; op: "step"; name: string; value: unknown }
   | { t: "call"; id: number; op: "checkpoint"; data: unknown }
   | { t: "call"; id: number; op: "log"; message: string }
+  | { t: "call"; id: number; op: "title"; title: string }
   | { t: "call"; id: number; op: "artifact"; name: string; bytes: Uint8Array; contentType: string | undefined }
   | { t: "done"; value: unknown }
   | { t: "fail"; error: ThreadError };

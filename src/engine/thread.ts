@@ -83,6 +83,8 @@ function runThread<Result>(module: string, input: unknown, ctx: TaskContext, opt
               return void reply(message.id, ctx.step(message.name, () => message.value));
             case "checkpoint":
               return void reply(message.id, ctx.checkpoint(message.data));
+            case "title":
+              return void reply(message.id, ctx.setTitle(message.title));
             case "log":
               return void reply(message.id, ctx.log(message.message));
             case "artifact":

@@ -136,6 +136,8 @@ export const submitBody = z.object({
   delayMs: z.number().optional(),
   maxAttempts: z.number().optional(),
   timeoutMs: z.number().optional(),
+  /** Checked by core/title.ts, so a bad one answers invalid_title whatever its type. */
+  title: z.unknown().optional(),
   /** Admin only: whose task it is. */
   owner: z.string().optional(),
 })

@@ -13,6 +13,7 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   payload_too_large: 413,
   range_not_satisfiable: 416,
   invalid_input: 422,
+  invalid_title: 400,
   queue_full: 429,
   rate_limited: 429,
   unavailable: 503,

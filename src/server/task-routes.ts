@@ -1,6 +1,7 @@
 import type { Hono } from "hono";
 import { OutlastError } from "../core/errors.js";
 import { isTaskState } from "../core/states.js";
+import { isStorableText } from "../core/text.js";
 import type { SubmitOptions } from "../engine/definitions.js";
 import type { Outlast } from "../engine/outlast.js";
 import { checkTaskToken, requireOwnerOrAdmin, scopeOf, validId, visibleRecord } from "./access.js";
@@ -42,7 +43,7 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
       throw new OutlastError("unknown_task_name", `No task named "${body.name}" is defined on this server`);
     }
     checkQueueAllowed(outlast, principal, body);
-    for (const key of ["queue", "priority", "runAt", "delayMs", "maxAttempts", "timeoutMs"] as const) {
+    for (const key of ["queue", "priority", "runAt", "delayMs", "maxAttempts", "timeoutMs", "title"] as const) {
       if (body[key] !== undefined) (options as unknown as Record<string, unknown>)[key] = body[key];
     }
     return { body, options };
@@ -59,6 +60,10 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
     }
     if (q.queue !== undefined) filter.queue = shortText(q.queue, "queue");
     if (q.name !== undefined) filter.name = shortText(q.name, "name");
+    if (q.q !== undefined) {
+      if (!isStorableText(shortText(q.q, "q"))) throw badQuery("q", "must not hold NUL or half of a surrogate pair");
+      filter.search = q.q;
+    }
     if (q.cursor !== undefined) filter.cursor = openCursor(await ctx.auth.key(), shortText(q.cursor, "cursor"));
     if (q.limit !== undefined) {
       const limit = Number(q.limit);

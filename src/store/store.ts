@@ -79,6 +79,8 @@ export interface WorkerStore {
   /** Record a step's result; returns false (and records nothing) when fenced. */
   recordStep(lease: Lease, name: string, result: unknown, now: number): Promise<boolean>;
   recordCheckpoint(lease: Lease, data: unknown, now: number): Promise<boolean>;
+  /** Set the task's title (core/title.ts checks it first). No event: watchers see it on their next read of the task. */
+  recordTitle(lease: Lease, title: string, now: number): Promise<boolean>;
   /** Append a log line; past the per-task limit it is dropped (still `true`). */
   appendLog(lease: Lease, message: string, now: number): Promise<boolean>;
   /** End an attempt: success, failure, a retry at `runAt`, or cancellation (core/transitions.ts). */
@@ -159,6 +161,9 @@ export interface StoreListener {
   wake?(queues: ReadonlySet<string> | null): void;
 }
 
+/** The columns a {@link TaskFilter.search} prefix is matched against, each through an index of its own. */
+export const SEARCH_COLUMNS = ["id", "owner", "name", "title"] as const;
+
 /** Most expired leases one `recoverExpired` call handles, earliest expiry first (ties by task id), on every store. */
 export const EXPIRY_BATCH = 500;
 
@@ -198,6 +203,8 @@ export interface SubmitRequest {
   name: string;
   queue: string;
   owner: string;
+  /** core/title.ts checks it before it gets here. */
+  title: string | null;
   input: unknown;
   priority: number;
   runAt: number;
@@ -217,6 +224,12 @@ export interface TaskFilter {
   state?: TaskState;
   queue?: string;
   name?: string;
+  /**
+   * Tasks whose id, owner, name or title starts with this text: case-sensitive,
+   * every character literal (`%` and `_` too), answered from indexes
+   * (core/prefix.ts, SEARCH_COLUMNS). Other filters still apply.
+   */
+  search?: string;
   /** Page size. */
   limit: number;
   /** From a previous page's `nextCursor`. */

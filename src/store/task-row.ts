@@ -15,6 +15,7 @@ export interface TaskRow {
   name: string;
   queue: string;
   owner: string;
+  title: string | null;
   state: TaskState;
   priority: number;
   attempt: number;
@@ -67,6 +68,7 @@ export function rowToTask(row: TaskRow): TaskRecord {
     name: row.name,
     queue: row.queue,
     owner: row.owner,
+    title: row.title,
     state: row.state,
     priority: row.priority,
     attempt: row.attempt,

@@ -73,6 +73,7 @@ test("a book becomes one MP3 per chapter and a whole-book MP3, with progress per
   assert.equal(final?.state, "succeeded", JSON.stringify(final?.error));
   const result = final.result as AudiobookResult;
   assert.equal(result.title, "The Fox Book");
+  assert.equal(final.title, "The Fox Book", "the task's title is the book's");
   assert.equal(result.book, "book.mp3");
   assert.deepEqual(
     result.chapters.map((c) => [c.title, c.artifact]),

@@ -141,6 +141,7 @@ describe("tasks routes", () => {
 
   test("owner tokens limited to queues may submit only there", async (t) => {
     const h = await harness(t);
+    h.outlast.queue("tts");
     const { token } = await mintOwnerToken(h.outlast, { owner: "carol", secret: SECRET, queues: ["tts"] });
     await expectError(
       await h.request("/api/v1/tasks", { method: "POST", token, json: { name: "demo.count", input: { to: 1 }, queue: "default" } }),

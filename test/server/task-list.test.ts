@@ -52,3 +52,36 @@ test("a cursor the server did not give out answers 400 bad_cursor; its own curso
     assert.deepEqual(body.error.details, { field: "cursor" });
   }
 });
+
+test("q finds tasks by a prefix of id, owner or name: an owner among its own, the admin among all, page by page", async (t) => {
+  const { h, alice } = await twoOwners(t);
+  const all = await json<Page>(await h.request("/api/v1/tasks"));
+  const bobs = all.tasks.filter((task) => task.owner === "bob");
+  assert.equal(bobs.length, 1);
+
+  const admin = await json<Page>(await h.request("/api/v1/tasks?q=bo"));
+  assert.deepEqual(admin.tasks.map((task) => task.id), [bobs[0]!.id], "owner prefix");
+  const byName = await json<Page>(await h.request("/api/v1/tasks?q=demo."));
+  assert.equal(byName.tasks.length, 4, "name prefix, every owner for the admin");
+  const byId = await json<Page>(await h.request(`/api/v1/tasks?q=${encodeURIComponent(bobs[0]!.id.slice(0, -3))}`));
+  assert.deepEqual(byId.tasks.map((task) => task.id), [bobs[0]!.id], "id prefix");
+  assert.deepEqual((await json<Page>(await h.request("/api/v1/tasks?q=%25"))).tasks, [], "a % is literal");
+
+  const own = await json<Page>(await h.request("/api/v1/tasks?q=bo", { token: alice }));
+  assert.deepEqual(own.tasks, [], "an owner never finds another owner's tasks");
+  const first = await json<Page>(await h.request("/api/v1/tasks?q=demo&limit=2", { token: alice }));
+  assert.equal(first.tasks.length, 2);
+  assert.ok(first.nextCursor !== null);
+  const second = await json<Page>(await h.request(`/api/v1/tasks?q=demo&limit=2&cursor=${encodeURIComponent(first.nextCursor)}`, { token: alice }));
+  assert.equal(second.tasks.length, 1);
+  assert.equal(second.nextCursor, null);
+  assert.deepEqual(new Set([...first.tasks, ...second.tasks].map((task) => task.owner)), new Set(["alice"]));
+
+  for (const q of ["", "x".repeat(513), "a\u0000b"]) {
+    const response = await h.request(`/api/v1/tasks?q=${encodeURIComponent(q)}`);
+    const body = await json<Err>(response);
+    assert.equal(response.status, 400, `${JSON.stringify(q)}: ${JSON.stringify(body)}`);
+    assert.equal(body.error.code, "bad_request");
+    assert.deepEqual(body.error.details, { field: "q" });
+  }
+});

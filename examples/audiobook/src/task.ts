@@ -104,6 +104,16 @@ export function submitBook(
   return outlast.submitWithOutcome(name ?? AUDIOBOOK_TASK, input, { ...submit, idempotencyKey: upload.idempotencyKey });
 }
 
+/** `text` cut to `max` UTF-16 units between characters (never half an emoji), or "Untitled" when empty. */
+function titleOfAtMost(text: string, max: number): string {
+  let out = "";
+  for (const char of text) {
+    if (out.length + char.length > max) break;
+    out += char;
+  }
+  return out || "Untitled";
+}
+
 async function convert(outlast: Outlast, input: AudiobookInput, ctx: TaskContext, narrator: Narrator, limits: BookLimits): Promise<AudiobookResult> {
   const artifacts = outlast.artifacts;
   if (!artifacts) throw new UnrecoverableError("No artifact storage is configured for the MP3 files", { code: "no_artifacts" });
@@ -115,6 +125,8 @@ async function convert(outlast: Outlast, input: AudiobookInput, ctx: TaskContext
     const parsed = await load();
     return { title: parsed.title, chapters: parsed.chapters.map((c) => ({ title: c.title, chars: c.text.length })) };
   });
+  // The dashboard lists and searches tasks by title: the book's, not the task's name.
+  await ctx.setTitle(titleOfAtMost(plan.title, 200));
   const count = plan.chapters.length;
   const totalChars = plan.chapters.reduce((sum, c) => sum + c.chars, 0);
   const width = Math.max(2, String(count).length);

@@ -11,6 +11,7 @@ const WORKER_WRITES: ReadonlyArray<[string, (store: Store, lease: Lease, now: nu
   ["recordProgress", (s, l, now) => s.recordProgress(l, { percent: 50, message: "half" }, now)],
   ["recordStep", (s, l, now) => s.recordStep(l, "fenced-step", { x: 1 }, now)],
   ["recordCheckpoint", (s, l, now) => s.recordCheckpoint(l, { at: "fenced" }, now)],
+  ["recordTitle", (s, l, now) => s.recordTitle(l, "fenced title", now)],
   ["appendLog", (s, l, now) => s.appendLog(l, "fenced line", now)],
   ["finish succeeded", (s, l, now) => s.finish(l, { state: "succeeded", result: "fenced" }, now)],
   ["finish failed", (s, l, now) => s.finish(l, { state: "failed", error: { message: "fenced" } }, now)],

@@ -5,8 +5,10 @@ import { claimingAndLimits } from "./claiming-and-limits.js";
 import { eventsAndFeed } from "./events-and-feed.js";
 import { leasesAndFencing } from "./leases-and-fencing.js";
 import { operations } from "./operations.js";
+import { search } from "./search.js";
 import { stateMachineProperty } from "./state-machine-property.js";
 import { submitAndRead } from "./submit-and-read.js";
+import { titles } from "./titles.js";
 
 /**
  * How the contract suite gets stores. Each store implementation supplies
@@ -33,6 +35,8 @@ export function storeContract(label: string, harness: ContractHarness): void {
     describe("leases and fencing", () => leasesAndFencing(harness));
     describe("events and feed", () => eventsAndFeed(harness));
     describe("operations", () => operations(harness));
+    describe("search", () => search(harness));
+    describe("titles", () => titles(harness));
     describe("state machine (property)", () => stateMachineProperty(harness));
   });
 }

@@ -20,6 +20,7 @@ export function submitRequest(overrides: Partial<SubmitRequest> = {}): SubmitReq
     name: NAME,
     queue: QUEUE,
     owner: "alice",
+    title: null,
     input: { n: 1 },
     priority: 0,
     runAt: T0,

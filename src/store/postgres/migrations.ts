@@ -123,6 +123,24 @@ CREATE INDEX tasks_owner_queued ON ${s}.tasks(owner, queue) WHERE state = 'queue
 ALTER TABLE ${s}.queues ADD COLUMN declared jsonb NOT NULL DEFAULT '{}', ADD COLUMN overrides jsonb NOT NULL DEFAULT '{}';
 UPDATE ${s}.queues SET declared = jsonb_build_object('concurrency', concurrency, 'maxQueued', max_queued, 'ownerConcurrency', owner_concurrency, 'ownerMaxQueued', owner_max_queued);`,
   },
+  {
+    // The dashboard's prefix search (TaskFilter.search) compares in the "C"
+    // collation, so it needs indexes in that collation: the ones above use
+    // the database's, which may order text differently (en_US and the like).
+    // Each costs an entry per state change (see version 1); search is why.
+    version: 5,
+    sql: (s) => `
+CREATE INDEX tasks_search_id ON ${s}.tasks(id COLLATE "C");
+CREATE INDEX tasks_search_owner ON ${s}.tasks(owner COLLATE "C");
+CREATE INDEX tasks_search_name ON ${s}.tasks(name COLLATE "C");`,
+  },
+  {
+    // A task's title (core/title.ts), searched by prefix like id, owner and name (see version 5).
+    version: 6,
+    sql: (s) => `
+ALTER TABLE ${s}.tasks ADD COLUMN title text;
+CREATE INDEX tasks_search_title ON ${s}.tasks(title COLLATE "C") WHERE title IS NOT NULL;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -268,6 +268,10 @@ export class PostgresStore implements Store {
     return this.write((tx) => this.workerWrites.checkpoint(tx, lease, data, now));
   }
 
+  recordTitle(lease: Lease, title: string, now: number): Promise<boolean> {
+    return this.write((tx) => this.workerWrites.title(tx, lease, title, now));
+  }
+
   appendLog(lease: Lease, message: string, now: number): Promise<boolean> {
     return this.write((tx) => this.workerWrites.log(tx, lease, message, now, this.maxLogsPerTask));
   }

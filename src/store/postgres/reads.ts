@@ -3,7 +3,8 @@ import * as limits from "../../core/queue-limits.js";
 import type { QueueSettings, StoredPatches } from "../../core/queue-limits.js";
 import type { TaskState } from "../../core/states.js";
 import type { TaskRecord } from "../../core/task.js";
-import { blankQueue, type QueueInfo, type TaskFilter, type TaskPage, type WorkerHeartbeat } from "../store.js";
+import { prefixRange } from "../../core/prefix.js";
+import { blankQueue, SEARCH_COLUMNS, type QueueInfo, type TaskFilter, type TaskPage, type WorkerHeartbeat } from "../store.js";
 import { decode, rowToEvent, rowToTask, type EventRow, type TaskRow } from "./rows.js";
 import { rows, type Queryable } from "./sql.js";
 
@@ -39,6 +40,21 @@ export class PgReads {
     if (filter.state !== undefined) add("state = ?", filter.state);
     if (filter.queue !== undefined) add("queue = ?", filter.queue);
     if (filter.name !== undefined) add("name = ?", filter.name);
+    if (filter.search !== undefined) {
+      const range = prefixRange(filter.search);
+      if (range === null) where.push("false");
+      else {
+        params.push(range.from);
+        const from = `$${params.length}`;
+        if (range.below !== null) params.push(range.below);
+        const below = `$${params.length}`;
+        // COLLATE "C": code point order whatever the database's collation, and the collation of the search indexes.
+        const terms = SEARCH_COLUMNS.map(
+          (column) => `(${column} COLLATE "C" >= ${from}${range.below === null ? "" : ` AND ${column} COLLATE "C" < ${below}`})`,
+        );
+        where.push(`(${terms.join(" OR ")})`);
+      }
+    }
     if (filter.cursor !== undefined) {
       const before = Number.parseInt(filter.cursor, 36);
       if (Number.isSafeInteger(before)) add("seq < ?", before);

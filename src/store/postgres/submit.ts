@@ -184,7 +184,7 @@ export class PgSubmits {
         inputs.push(input);
         // null: the plain "queued" event ($2), the same for most tasks.
         const event = r.runAt > now ? JSON.stringify(firstEvents[k]) : null;
-        return [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event];
+        return [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event, r.title];
       }),
     );
     await rows(
@@ -192,12 +192,12 @@ export class PgSubmits {
       `WITH i AS (
          SELECT e->>0 AS id, e->>1 AS name, e->>2 AS queue, e->>3 AS owner, (e->>4)::int AS priority, (e->>5)::int AS max_attempts,
            (e->>6)::bigint AS timeout_ms, e->>7 AS input, e->>8 AS idempotency_key, (e->>9)::bigint AS created_at,
-           (e->>10)::bigint AS run_at, e->>11 AS event, ord
+           (e->>10)::bigint AS run_at, e->>11 AS event, e->>12 AS title, ord
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)
        ), t AS (
-         INSERT INTO ${this.s}.tasks(id, name, queue, owner, state, priority, max_attempts, attempt_budget, timeout_ms, input,
+         INSERT INTO ${this.s}.tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input,
            idempotency_key, created_at, run_at, last_seq)
-         SELECT id, name, queue, owner, 'queued', priority, max_attempts, max_attempts, timeout_ms, input, idempotency_key, created_at, run_at, 1
+         SELECT id, name, queue, owner, title, 'queued', priority, max_attempts, max_attempts, timeout_ms, input, idempotency_key, created_at, run_at, 1
          FROM i ORDER BY ord
        )
        -- Every row of i is inserted or the statement fails: no join back to t.
@@ -215,6 +215,7 @@ export class PgSubmits {
         name: r.name,
         queue: r.queue,
         owner: r.owner,
+        title: r.title,
         state: "queued",
         priority: r.priority,
         attempt: 0,

@@ -160,6 +160,16 @@ export class PgWorkerWrites {
     return found.length === 1;
   }
 
+  async title(tx: Tx, lease: Lease, title: string, now: number): Promise<boolean> {
+    const found = await rows(
+      tx.db,
+      `UPDATE ${this.s}.tasks t SET title = $4 FROM (SELECT $1::text AS id, $2::bigint AS token, $3::bigint AS now) i
+       WHERE ${FENCE} RETURNING t.id`,
+      [lease.taskId, lease.token, now, title],
+    );
+    return found.length === 1;
+  }
+
   async log(tx: Tx, lease: Lease, message: string, now: number, maxLogs: number): Promise<boolean> {
     // The count is read in the statement, which picks the line as kept in the last place or any other.
     const normal: TaskEventData = { type: "log", message };

@@ -110,6 +110,18 @@ CREATE TABLE schedules (name TEXT PRIMARY KEY, last_tick INTEGER NOT NULL) WITHO
 ALTER TABLE queues ADD COLUMN overrides TEXT NOT NULL DEFAULT '{}';
 UPDATE queues SET declared = json_object('concurrency', concurrency, 'maxQueued', max_queued, 'ownerConcurrency', owner_concurrency, 'ownerMaxQueued', owner_max_queued);`,
   },
+  {
+    // The dashboard's prefix search (TaskFilter.search) reads each column
+    // through an index: id has its unique one, owner tasks_owner; name had none.
+    version: 4,
+    sql: `CREATE INDEX tasks_name ON tasks(name, seq);`,
+  },
+  {
+    // A task's title (core/title.ts), searched by prefix like id, owner and name.
+    version: 5,
+    sql: `ALTER TABLE tasks ADD COLUMN title TEXT;
+CREATE INDEX tasks_title ON tasks(title) WHERE title IS NOT NULL;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -3,7 +3,8 @@ import type { StoredEvent } from "../../core/events.js";
 import * as limits from "../../core/queue-limits.js";
 import type { QueueSettings } from "../../core/queue-limits.js";
 import type { TaskRecord } from "../../core/task.js";
-import { blankQueue, type QueueInfo, type TaskFilter, type TaskPage, type WorkerHeartbeat } from "../store.js";
+import { prefixRange } from "../../core/prefix.js";
+import { blankQueue, SEARCH_COLUMNS, type QueueInfo, type TaskFilter, type TaskPage, type WorkerHeartbeat } from "../store.js";
 import { stepsOf } from "./claim.js";
 import { rowToEvent, rowToTask, type TaskRow } from "./rows.js";
 import type { QueueRow, Statements } from "./statements.js";
@@ -27,6 +28,7 @@ export class SqliteReads {
     if (filter.state !== undefined) (where.push("state = @state"), (params.state = filter.state));
     if (filter.queue !== undefined) (where.push("queue = @queue"), (params.queue = filter.queue));
     if (filter.name !== undefined) (where.push("name = @name"), (params.name = filter.name));
+    if (filter.search !== undefined) where.push(searchCondition(filter.search, params));
     if (filter.cursor !== undefined) {
       const before = Number.parseInt(filter.cursor, 36);
       if (Number.isSafeInteger(before)) (where.push("seq < @before"), (params.before = before));
@@ -94,6 +96,16 @@ export class SqliteReads {
     }
     return [...queues.values()].sort(limits.byName);
   }
+}
+
+/** `search` as ranges over indexed columns (core/prefix.ts); BINARY collation compares in code point order. */
+function searchCondition(search: string, params: Record<string, string | number>): string {
+  const range = prefixRange(search);
+  if (range === null) return "0";
+  params.search_from = range.from;
+  if (range.below !== null) params.search_below = range.below;
+  const terms = SEARCH_COLUMNS.map((column) => `(${column} >= @search_from${range.below === null ? "" : ` AND ${column} < @search_below`})`);
+  return `(${terms.join(" OR ")})`;
 }
 
 export function patchesOf(row: QueueRow): limits.StoredPatches {

@@ -5,7 +5,7 @@ import { decode, type TaskRow } from "./rows.js";
 
 /** The columns a claim needs to hand a task to its handler. */
 export const CLAIM_COLUMNS =
-  "seq, id, name, queue, owner, priority, attempt, max_attempts, timeout_ms, input, progress, checkpoint, idempotency_key, created_at, run_at, last_seq, lease_token";
+  "seq, id, name, queue, owner, title, priority, attempt, max_attempts, timeout_ms, input, progress, checkpoint, idempotency_key, created_at, run_at, last_seq, lease_token";
 
 export type ClaimRow = Pick<
   TaskRow,
@@ -14,6 +14,7 @@ export type ClaimRow = Pick<
   | "name"
   | "queue"
   | "owner"
+  | "title"
   | "priority"
   | "attempt"
   | "max_attempts"
@@ -35,6 +36,7 @@ export function claimedRecord(row: ClaimRow, now: number, workerId: string, expi
     name: row.name,
     queue: row.queue,
     owner: row.owner,
+    title: row.title,
     state: "running",
     priority: row.priority,
     attempt: row.attempt,
@@ -64,6 +66,7 @@ export function newTaskRecord(request: SubmitRequest, now: number): TaskRecord {
     name: request.name,
     queue: request.queue,
     owner: request.owner,
+    title: request.title,
     state: "queued",
     priority: request.priority,
     attempt: 0,

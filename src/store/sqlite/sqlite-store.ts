@@ -208,6 +208,10 @@ export class SqliteStore implements Store {
     return this.batch.write(() => this.workerWrites.checkpoint(lease, data, now));
   }
 
+  recordTitle(lease: Lease, title: string, now: number): Promise<boolean> {
+    return this.batch.write(() => this.workerWrites.title(lease, title, now));
+  }
+
   appendLog(lease: Lease, message: string, now: number): Promise<boolean> {
     return this.batch.write(() => this.workerWrites.log(lease, message, now));
   }

@@ -56,8 +56,8 @@ export function prepareStatements(db: Database) {
     fence: s<[string], Fenced>("SELECT id, owner, queue, state, attempt, last_seq, lease_token, lease_expires_at, progress_seq FROM tasks WHERE id = ?"),
     byIdempotencyKey: s<[string, string, string], TaskRow>("SELECT * FROM tasks WHERE owner = ? AND name = ? AND idempotency_key = ?"),
     insertTask: s<[Record<string, unknown>]>(
-      `INSERT INTO tasks(id, name, queue, owner, state, priority, max_attempts, attempt_budget, timeout_ms, input, idempotency_key, created_at, run_at, last_seq)
-       VALUES (@id, @name, @queue, @owner, 'queued', @priority, @max_attempts, @max_attempts, @timeout_ms, @input, @idempotency_key, @created_at, @run_at, 1)`,
+      `INSERT INTO tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input, idempotency_key, created_at, run_at, last_seq)
+       VALUES (@id, @name, @queue, @owner, @title, 'queued', @priority, @max_attempts, @max_attempts, @timeout_ms, @input, @idempotency_key, @created_at, @run_at, 1)`,
     ),
     requeue: s<[{ id: string; now: number; seq: number; max_attempts: number }], TaskRow>(
       `UPDATE tasks SET state = 'queued', run_at = @now, last_seq = @seq, max_attempts = @max_attempts, error = NULL, result = NULL,
@@ -113,6 +113,7 @@ export function prepareStatements(db: Database) {
     deleteEvent: s<[string, number]>("DELETE FROM task_events WHERE task_id = ? AND seq = ?"),
     bumpSeq: s<[number, string]>("UPDATE tasks SET last_seq = ? WHERE id = ?"),
     setCheckpoint: s<[string, string]>("UPDATE tasks SET checkpoint = ? WHERE id = ?"),
+    setTitle: s<[string, string]>("UPDATE tasks SET title = ? WHERE id = ?"),
     logCount: s<[string], { log_count: number }>("SELECT log_count FROM tasks WHERE id = ?"),
     addLog: s<[number, string]>("UPDATE tasks SET last_seq = ?, log_count = log_count + 1 WHERE id = ?"),
     finishIfHeld: s<

@@ -59,6 +59,7 @@ export class SqliteSubmits {
       name: request.name,
       queue: request.queue,
       owner: request.owner,
+      title: request.title,
       priority: request.priority,
       max_attempts: request.maxAttempts,
       timeout_ms: request.timeoutMs,

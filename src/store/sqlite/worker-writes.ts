@@ -46,6 +46,13 @@ export class SqliteWorkerWrites {
     return true;
   }
 
+  title(lease: Lease, title: string, now: number): boolean {
+    const row = this.tx.fenced(lease, now);
+    if (!row) return false;
+    this.tx.sql.setTitle.run(title, row.id);
+    return true;
+  }
+
   /** Past the per-task limit a line is dropped, and the write still counts as done. */
   log(lease: Lease, message: string, now: number): boolean {
     const row = this.tx.fenced(lease, now);
