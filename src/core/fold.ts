@@ -12,7 +12,8 @@ import type { Task } from "./task.js";
  */
 export function applyEvent<T extends Task>(task: T, event: TaskEvent): T {
   if (event.seq <= task.lastSeq) return task;
-  const next: T = { ...task, lastSeq: event.seq, attempt: event.attempt };
+  // Any event says the task moved on: a lost worker's task was taken again, or its worker is back.
+  const next: T = { ...task, lastSeq: event.seq, attempt: event.attempt, workerLost: false };
   if (event.type === "progress") next.progress = event.progress;
   if (event.type !== "state") return next;
 

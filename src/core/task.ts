@@ -68,6 +68,11 @@ export interface Task<Result = unknown> {
    * (an extension of v1, docs/api-extensions.md).
    */
   remainingMs: number | null;
+  /**
+   * Running, but its worker stopped renewing the lease (it died or lost the
+   * database): the task is taken again shortly, from its recorded steps.
+   */
+  workerLost: boolean;
   /** What the handler returned, once succeeded; else null. */
   result: Result | null;
   error: TaskError | null;
@@ -97,6 +102,7 @@ export interface TaskEstimates {
   position?: number | null;
   etaMs?: number | null;
   remainingMs?: number | null;
+  workerLost?: boolean;
 }
 
 export function toPublicTask(record: TaskRecord, estimates: TaskEstimates = {}): Task {
@@ -114,6 +120,7 @@ export function toPublicTask(record: TaskRecord, estimates: TaskEstimates = {}):
     position: record.state === "queued" ? (estimates.position ?? null) : null,
     etaMs: record.state === "queued" ? (estimates.etaMs ?? null) : null,
     remainingMs: record.state === "running" ? (estimates.remainingMs ?? null) : null,
+    workerLost: record.state === "running" && estimates.workerLost === true,
     result: record.result ?? null,
     error: record.error,
     createdAt: toIso(record.createdAt),

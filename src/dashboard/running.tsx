@@ -74,6 +74,7 @@ export function FailuresCard() {
             <li key={t.id} data-task={t.id}>
               <div class="failure-head">
                 <StateBadge state={t.state} />
+                {t.workerLost ? <span class="badge badge-paused">worker lost</span> : null}
                 <TaskLink id={t.id} />
                 <span class="muted">
                   {t.name} · {t.owner} · attempt {t.attempt}/{t.maxAttempts} · <Ago at={t.finishedAt} />

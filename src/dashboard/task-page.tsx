@@ -103,6 +103,7 @@ export function TaskPage({ id }: { id: string }) {
         <div class="task-summary">
           <StateBadge state={task.state} />
           {detail.cancelRequested && task.state === "running" ? <span class="badge badge-paused">cancel requested</span> : null}
+          {task.workerLost ? <span class="badge badge-paused" title="Its worker stopped renewing the lease; another takes it again shortly, from its recorded steps">worker lost · waiting to be taken again</span> : null}
           <div class="task-bar">
             <ProgressBar task={task} label="Task progress" />
           </div>

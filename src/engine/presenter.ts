@@ -34,7 +34,8 @@ export class Presenter {
     const now = this.clock();
     if (record.state === "running") {
       const meanMs = await this.reuse(this.durations, record.queue, now, () => this.store.recentDurationMs(record.queue));
-      return toPublicTask(record, { remainingMs: runningLeftMs(shareOf(record, now), meanMs) });
+      const workerLost = record.leaseExpiresAt !== null && record.leaseExpiresAt < now;
+      return toPublicTask(record, { remainingMs: runningLeftMs(shareOf(record, now), meanMs), workerLost });
     }
     if (record.state !== "queued") return toPublicTask(record);
     const position = await this.store.queuePosition(record.id, now);

@@ -67,10 +67,16 @@ test("a task whose worker stopped heartbeating is taken again once its lease run
   await b.start();
   await time.advance(9_000);
   assert.equal((await b.get(task.id))?.state, "running", "the lease still holds");
-  // The lease ran out at 10 s: taken again within the lease and 2 s more, on B's time.
+  // The lease ran out at 10 s: until another worker takes it, the task says its worker is lost.
+  assert.equal((await b.get(task.id))?.workerLost, false, "a live lease is not a lost worker");
+  const watcher = makeEngine(t, { path, clock: () => T0 + 10_500, timers: time.timers });
+  const lost = await watcher.get(task.id);
+  assert.deepEqual([lost?.state, lost?.workerLost], ["running", true]);
+  // Taken again within the lease and 2 s more, on B's time.
   await time.advance(3_000);
   await until(async () => (await b.get(task.id))?.state === "succeeded", "B to take it again and run it");
   assert.equal((await b.get(task.id))?.result, "b");
+  assert.equal((await watcher.get(task.id))?.workerLost, false);
   release();
 });
 
