@@ -1,5 +1,5 @@
 import type { StoredEvent } from "../core/events.js";
-import type { DeclarationConflict, QueueLimitsPatch, QueueSettings } from "../core/queue-limits.js";
+import { byName, type DeclarationConflict, type QueueLimitsPatch, type QueueSettings } from "../core/queue-limits.js";
 import type { Progress } from "../core/progress.js";
 import type { TaskState } from "../core/states.js";
 import type { TaskRecord } from "../core/task.js";
@@ -182,6 +182,20 @@ export interface QueueInfo extends QueueConfig {
   /** The limits an operator set, which hold over what code declares. */
   overrides: QueueLimitsPatch;
   counts: Record<TaskState, number>;
+}
+
+/** Every queue, from its stored settings and its task counts by state (a queue known only from its tasks has the blank settings), by name. */
+export function queueList(settings: readonly QueueSettings[], counts: readonly { queue: string; state: TaskState; n: number }[]): QueueInfo[] {
+  const queues = new Map<string, QueueInfo>();
+  for (const queue of settings) {
+    queues.set(queue.name, { ...blankQueue(queue.name), ...queue.limits, paused: queue.paused, overrides: queue.overrides });
+  }
+  for (const row of counts) {
+    let queue = queues.get(row.queue);
+    if (!queue) queues.set(row.queue, (queue = blankQueue(row.queue)));
+    queue.counts[row.state] = row.n;
+  }
+  return [...queues.values()].sort(byName);
 }
 
 /** A queue known only from its tasks (no stored settings), before its counts are added. */

@@ -3,6 +3,7 @@ import type { Progress } from "../core/progress.js";
 import type { TaskState } from "../core/states.js";
 import type { TaskError, TaskRecord } from "../core/task.js";
 import type { FinishTransition } from "../core/transitions.js";
+import type { WorkerHeartbeat } from "./store.js";
 
 /**
  * A `tasks` row as both SQL stores read it: snake_case columns, times as
@@ -106,4 +107,29 @@ export function rowToEvent(row: EventRowBase): StoredEvent {
 /** The columns a final state (or a retry's return to the queue) writes: the result only when succeeded, JSON as text. */
 export function finalColumns(change: FinishTransition): { state: string; result: string | null; error: string | null } {
   return { state: change.state, result: change.state === "succeeded" ? encode(change.result) : null, error: change.error === null ? null : encode(change.error) };
+}
+
+/** A `workers` row, as both stores keep it (the lists as JSON text). */
+export interface WorkerRow {
+  id: string;
+  host: string;
+  pid: number;
+  queues: string;
+  started_at: number;
+  heartbeat_at: number;
+  running: string;
+  streams: number | null;
+}
+
+export function rowToWorker(row: WorkerRow): WorkerHeartbeat {
+  return {
+    id: row.id,
+    host: row.host,
+    pid: row.pid,
+    queues: JSON.parse(row.queues) as string[],
+    startedAt: row.started_at,
+    heartbeatAt: row.heartbeat_at,
+    running: JSON.parse(row.running) as string[],
+    streams: row.streams,
+  };
 }

@@ -4,8 +4,9 @@ import type { QueueSettings, StoredPatches } from "../../core/queue-limits.js";
 import type { TaskState } from "../../core/states.js";
 import type { TaskRecord } from "../../core/task.js";
 import { prefixRange } from "../../core/prefix.js";
-import { blankQueue, SEARCH_COLUMNS, type QueueInfo, type TaskFilter, type TaskPage, type WorkerHeartbeat } from "../store.js";
+import { queueList, SEARCH_COLUMNS, type QueueInfo, type TaskFilter, type TaskPage, type WorkerHeartbeat } from "../store.js";
 import { decode, rowToEvent, rowToTask, type EventRow, type TaskRow } from "./rows.js";
+import { rowToWorker, type WorkerRow } from "../task-row.js";
 import { rows, type Queryable } from "./sql.js";
 
 /** A `queues` row. */
@@ -105,18 +106,8 @@ export class PgReads {
   }
 
   async workers(db: Queryable, aliveSince: number): Promise<WorkerHeartbeat[]> {
-    type WorkerRow = { id: string; host: string; pid: number; queues: string; started_at: number; heartbeat_at: number; running: string; streams: number | null };
     const found = await rows<WorkerRow>(db, `SELECT * FROM ${this.s}.workers WHERE heartbeat_at >= $1 ORDER BY started_at, id`, [aliveSince]);
-    return found.map((row) => ({
-      id: row.id,
-      host: row.host,
-      pid: row.pid,
-      queues: JSON.parse(row.queues) as string[],
-      startedAt: row.started_at,
-      heartbeatAt: row.heartbeat_at,
-      running: JSON.parse(row.running) as string[],
-      streams: row.streams,
-    }));
+    return found.map(rowToWorker);
   }
 
   async queueSettings(db: Queryable): Promise<QueueSettings[]> {
@@ -129,25 +120,9 @@ export class PgReads {
       rows<QueueRow>(db, `SELECT * FROM ${this.s}.queues`),
       rows<{ queue: string; state: TaskState; n: number }>(db, `SELECT queue, state, count(*) AS n FROM ${this.s}.tasks GROUP BY queue, state`),
     ]);
-    const queues = new Map<string, QueueInfo>();
-    for (const row of configs) {
-      queues.set(row.name, {
-        ...blankQueue(row.name),
-        concurrency: row.concurrency,
-        maxQueued: row.max_queued,
-        ownerConcurrency: row.owner_concurrency,
-        ownerMaxQueued: row.owner_max_queued,
-        paused: row.paused,
-        overrides: limits.readPatch(row.overrides),
-      });
-    }
-    for (const row of counts) {
-      let queue = queues.get(row.queue);
-      if (!queue) queues.set(row.queue, (queue = blankQueue(row.queue)));
-      queue.counts[row.state] = row.n;
-    }
-    return [...queues.values()].sort(limits.byName);
+    return queueList(configs.map(settingsOf), counts);
   }
+
 }
 
 export function patchesOf(row: QueueRow): StoredPatches {

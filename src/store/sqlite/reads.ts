@@ -4,9 +4,10 @@ import * as limits from "../../core/queue-limits.js";
 import type { QueueSettings } from "../../core/queue-limits.js";
 import type { TaskRecord } from "../../core/task.js";
 import { prefixRange } from "../../core/prefix.js";
-import { blankQueue, SEARCH_COLUMNS, type QueueInfo, type TaskFilter, type TaskPage, type WorkerHeartbeat } from "../store.js";
+import { queueList, SEARCH_COLUMNS, type QueueInfo, type TaskFilter, type TaskPage, type WorkerHeartbeat } from "../store.js";
 import { stepsOf } from "./claim.js";
 import { rowToEvent, rowToTask, type TaskRow } from "./rows.js";
+import { rowToWorker } from "../task-row.js";
 import type { QueueRow, Statements } from "./statements.js";
 
 /** Reads, outside any write: SQLite's WAL lets them run beside a writer. */
@@ -60,16 +61,7 @@ export class SqliteReads {
   }
 
   workers(aliveSince: number): WorkerHeartbeat[] {
-    return this.sql.workers.all(aliveSince).map((row) => ({
-      id: row.id,
-      host: row.host,
-      pid: row.pid,
-      queues: JSON.parse(row.queues) as string[],
-      startedAt: row.started_at,
-      heartbeatAt: row.heartbeat_at,
-      running: JSON.parse(row.running) as string[],
-      streams: row.streams,
-    }));
+    return this.sql.workers.all(aliveSince).map(rowToWorker);
   }
 
   queueSettings(): QueueSettings[] {
@@ -77,24 +69,7 @@ export class SqliteReads {
   }
 
   queues(): QueueInfo[] {
-    const queues = new Map<string, QueueInfo>();
-    for (const row of this.sql.allQueues.all()) {
-      queues.set(row.name, {
-        ...blankQueue(row.name),
-        concurrency: row.concurrency,
-        maxQueued: row.max_queued,
-        ownerConcurrency: row.owner_concurrency,
-        ownerMaxQueued: row.owner_max_queued,
-        paused: row.paused === 1,
-        overrides: limits.readPatch(JSON.parse(row.overrides)),
-      });
-    }
-    for (const row of this.sql.countsByQueue.all()) {
-      let queue = queues.get(row.queue);
-      if (!queue) queues.set(row.queue, (queue = blankQueue(row.queue)));
-      queue.counts[row.state] = row.n;
-    }
-    return [...queues.values()].sort(limits.byName);
+    return queueList(this.sql.allQueues.all().map(settingsOf), this.sql.countsByQueue.all());
   }
 }
 
