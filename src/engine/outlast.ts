@@ -422,6 +422,15 @@ export class Outlast {
     return { tasks: await Promise.all(page.tasks.map((t) => this.present(t))), nextCursor: page.nextCursor };
   }
 
+  /** Like {@link list}, the stored records as they are (no position or ETA is counted): for reading many at once. */
+  async listRecords(filter: { owner?: string; state?: TaskState; queue?: string; name?: string; search?: string; limit?: number; cursor?: string } = {}): Promise<{
+    tasks: TaskRecord[];
+    nextCursor: string | null;
+  }> {
+    await this.ready();
+    return this.store.listTasks({ ...filter, limit: filter.limit ?? 50 });
+  }
+
   /**
    * Cancel a task: a queued one at once, a running one by aborting its
    * `ctx.signal` (it ends `canceled` when the handler returns). Cancelling a

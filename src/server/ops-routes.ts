@@ -18,11 +18,22 @@ const MAX_EVENTS_PAGE = 500;
 export function opsRoutes(app: Hono, ctx: ServerContext): { close(): void } {
   const { outlast } = ctx;
   const stats = new TaskStats((listener) => outlast.onTaskEvents({}, listener));
+  // The live feed counts from now; what happened before (a restart) is read back from the stored tasks, once, when first asked.
+  const liveSince = Date.now();
+  let loaded: Promise<unknown> | null = null;
+  const history = () =>
+    (loaded ??= stats
+      .load((cursor) => outlast.listRecords({ limit: 1000, ...(cursor === undefined ? {} : { cursor }) }), liveSince - KEEP_MS, liveSince)
+      .catch((error: unknown) => {
+        loaded = null;
+        ctx.log.warn({ err: error }, "reading the last day's task history for the dashboard failed");
+      }));
   const startedAt = new Date().toISOString();
 
   app.get("/api/v1/stats", async (c) => {
     requireAdmin(await ctx.authenticate(c.req.raw));
     const windowMs = parseWindow(c.req.query("window") ?? "15m");
+    await history();
     return c.json(stats.series(windowMs, Date.now()));
   });
 

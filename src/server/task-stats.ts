@@ -1,4 +1,5 @@
 import type { StoredEvent } from "../core/events.js";
+import type { TaskRecord } from "../core/task.js";
 
 /** One time bucket of one queue, as `GET /api/v1/stats` answers it. */
 export interface StatsBucket {
@@ -51,9 +52,10 @@ const TARGET_BUCKETS = 60;
 /**
  * Throughput and latency per queue over the last day, from the engine's
  * events as they happen: a bounded in-memory ring, so drawing a chart never
- * scans the task table. It starts empty when the process starts and counts
- * what this process hears (every process on the database, through the store's
- * event feed).
+ * scans the task table. It counts what this process hears (every process on
+ * the database, through the store's event feed), and at start it is filled
+ * from the stored tasks of the day before (`load`), so a restart keeps the
+ * history that retention has not removed.
  */
 export class TaskStats {
   private readonly queues = new Map<string, Map<number, Fine>>();
@@ -71,6 +73,46 @@ export class TaskStats {
     this.queues.clear();
     this.startedAt.clear();
     this.queuedAt.clear();
+  }
+
+  /**
+   * Fill the ring from stored tasks (newest first, pages from `read`) with
+   * what happened from `since` until `until` — the moment the live feed
+   * took over, so nothing is counted twice. Submits count at `createdAt`,
+   * ends at `finishedAt` (with the last attempt's run time), starts at
+   * `startedAt` (waiting since its `runAt`); a task still queued or running
+   * is remembered, so its live end is timed. Stops after `maxTasks`.
+   */
+  async load(read: (cursor: string | undefined) => Promise<{ tasks: TaskRecord[]; nextCursor: string | null }>, since: number, until: number, maxTasks = 100_000): Promise<number> {
+    let cursor: string | undefined;
+    let seen = 0;
+    const within = (at: number | null): at is number => at !== null && at >= since && at < until;
+    for (;;) {
+      const page = await read(cursor);
+      for (const task of page.tasks) {
+        if (within(task.createdAt)) this.fine(task.queue, task.createdAt).submitted++;
+        if (within(task.startedAt)) {
+          const bucket = this.fine(task.queue, task.startedAt);
+          bucket.waitCount++;
+          bucket.waitSum += Math.max(0, task.startedAt - Math.min(task.runAt, task.startedAt));
+        }
+        if (within(task.finishedAt) && (task.state === "succeeded" || task.state === "failed" || task.state === "canceled")) {
+          const bucket = this.fine(task.queue, task.finishedAt);
+          bucket[task.state]++;
+          if (task.startedAt !== null) addRun(bucket, Math.max(0, task.finishedAt - task.startedAt));
+        }
+        if (task.state === "running" && task.startedAt !== null && !this.startedAt.has(task.id)) remember(this.startedAt, task.id, task.startedAt);
+        if (task.state === "queued" && !this.queuedAt.has(task.id)) remember(this.queuedAt, task.id, task.runAt);
+      }
+      seen += page.tasks.length;
+      const oldest = page.tasks.at(-1);
+      // Newest first: a page that reaches before the window has read every task made within it.
+      if (page.nextCursor === null || seen >= maxTasks || (oldest !== undefined && oldest.createdAt < since - KEEP_MS)) break;
+      cursor = page.nextCursor;
+    }
+    // Buckets were made newest first here; pruning expects the oldest first.
+    for (const [queue, fines] of this.queues) this.queues.set(queue, new Map([...fines].sort(([a], [b]) => a - b)));
+    return seen;
   }
 
   /** Feeds one event; exposed so the ring can be tested without an engine. */

@@ -4,7 +4,8 @@ import type { StateReason, StoredEvent } from "../../src/core/events.js";
 import { percentile, TaskStats } from "../../src/server/task-stats.js";
 import { until } from "../support/engine.js";
 import { guardLeaks } from "../support/leaks.js";
-import { harness, json } from "../server/harness.js";
+import { createHandler } from "../../src/server/handler.js";
+import { ADMIN_KEY, harness, json, SECRET } from "../server/harness.js";
 
 guardLeaks();
 
@@ -67,6 +68,31 @@ describe("TaskStats ring", () => {
 });
 
 describe("dashboard routes", () => {
+  test("a server started after tasks ran shows their throughput from the stored tasks, counted once", async (t) => {
+    const h = await harness(t, { start: true });
+    for (let i = 0; i < 3; i++) {
+      const { task } = await json<{ task: { id: string } }>(await h.request("/api/v1/tasks", { method: "POST", json: { name: "demo.count", input: { to: 1, everyMs: 0 } } }));
+      await until(async () => (await h.outlast.get(task.id))?.state === "succeeded", "the task");
+    }
+    // Another server on the same database, as after a restart: it heard none of those events.
+    const restarted = createHandler(h.outlast, { adminKey: ADMIN_KEY, secret: SECRET, logger: "silent" });
+    t.after(() => restarted.close());
+    const stats = async () =>
+      json<{ all: { submitted: number; succeeded: number; runMeanMs: number | null }[] }>(
+        await restarted(new Request("http://x/api/v1/stats?window=15m", { headers: { authorization: `Bearer ${ADMIN_KEY}` } })),
+      );
+    const total = (series: { all: { submitted: number; succeeded: number }[] }, key: "submitted" | "succeeded") => series.all.reduce((n, b) => n + b[key], 0);
+    const first = await stats();
+    assert.equal(total(first, "submitted"), 3);
+    assert.equal(total(first, "succeeded"), 3);
+    assert.ok(first.all.some((b) => b.runMeanMs !== null), "run times come back too");
+    // One more task, heard live: counted once, not again from the table.
+    const { task } = await json<{ task: { id: string } }>(await h.request("/api/v1/tasks", { method: "POST", json: { name: "demo.count", input: { to: 1, everyMs: 0 } } }));
+    await until(async () => (await h.outlast.get(task.id))?.state === "succeeded", "the live task");
+    await until(async () => total(await stats(), "succeeded") === 4, "the live task counted");
+    assert.equal(total(await stats(), "submitted"), 4);
+  });
+
   test("/dashboard serves the page, its script and stylesheet, with ETags", async (t) => {
     const h = await harness(t);
     const page = await h.request("/dashboard", { token: null });
