@@ -1,5 +1,5 @@
 export { Outlast } from "./engine/outlast.js";
-export type { OutlastOptions, LifecycleEvents, OwnerScope, QueueLimitsChange } from "./engine/outlast.js";
+export type { OutlastOptions, StopOptions, LifecycleEvents, OwnerScope, QueueLimitsChange } from "./engine/outlast.js";
 export type { QueueLimits, QueueSettings } from "./core/queue-limits.js";
 export type { TaskDefinition, TaskSpec, TaskDeclaration, SubmitOptions, QueueOptions, DefinedTask } from "./engine/definitions.js";
 export { declareTask } from "./engine/declaration.js";

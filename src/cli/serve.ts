@@ -5,6 +5,7 @@ import { serveAdminKey, type AdminKeySource, type ServeAdminKey } from "./admin-
 import { parseArgs, type CommandSpec } from "./args.js";
 import { defineDemoTask } from "./demo-task.js";
 import { DB_FLAGS_HELP, describeTarget, openStore, storeTarget } from "./store-target.js";
+import { GRACE_FLAG_HELP, stopOnSignals } from "./stop-signals.js";
 import { loadTasks } from "./tasks-module.js";
 
 export const DEFAULT_PORT = 7391;
@@ -23,6 +24,7 @@ ${DB_FLAGS_HELP}
   --max-queued N    most tasks waiting on the default queue (default: no limit)
   --lease-ms N      how long a worker holds a task without a heartbeat before
                     another may take it (default 15000)
+${GRACE_FLAG_HELP}
   --no-anonymous    turn off anonymous browser sessions (POST /api/v1/session)
   --max-upload-mb N largest book the audiobook app at / accepts (default 20; the
                     app runs only from a clone of the Outlast repository)
@@ -44,6 +46,7 @@ const SPEC: CommandSpec = {
     "--tasks": "value",
     "--no-workers": "switch",
     "--lease-ms": "value",
+    "--grace-ms": "value",
     "--concurrency": "value",
     "--max-queued": "value",
     "--no-anonymous": "switch",
@@ -65,6 +68,7 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
   const target = storeTarget(args.string("--db") ?? "./outlast.db", args.string("--schema"));
   const tasksPath = args.string("--tasks");
   const workers = !args.has("--no-workers");
+  const graceMs = args.int("--grace-ms", 0, 24 * 60 * 60 * 1000) ?? 10_000;
   const maxUploadBytes = (args.int("--max-upload-mb", 1, 4096) ?? 20) * 1024 * 1024;
 
   const log = pino({ name: "outlast", level: process.env.OUTLAST_LOG_LEVEL ?? "info" });
@@ -123,21 +127,8 @@ export async function serveCommand(argv: readonly string[]): Promise<void> {
       "",
     ].join("\n"),
   );
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "shutting down: ending streams and draining workers");
-    try {
-      await server.close();
-      await outlast.close();
-    } catch (error) {
-      log.error({ err: error }, "shutdown failed");
-      process.exitCode = 1;
-    }
-  };
-  process.once("SIGTERM", () => void shutdown("SIGTERM"));
-  process.once("SIGINT", () => void shutdown("SIGINT"));
+  // Closing the engine first ends the server's streams and stops it listening (serve registered it), then drains.
+  stopOnSignals({ command: "serve", outlast, graceMs });
 }
 
 function whereKept(source: AdminKeySource): string {

@@ -2,6 +2,7 @@ import { pino } from "pino";
 import { Outlast } from "../engine/outlast.js";
 import { parseArgs, UsageError, type CommandSpec } from "./args.js";
 import { DB_FLAGS_HELP, describeTarget, openStore, storeTarget } from "./store-target.js";
+import { GRACE_FLAG_HELP, stopOnSignals } from "./stop-signals.js";
 import { loadTasks } from "./tasks-module.js";
 
 export const WORKER_HELP = `Usage: outlast worker --tasks FILE [options]
@@ -23,14 +24,14 @@ ${DB_FLAGS_HELP}
   --concurrency N   most tasks this process runs at once, per queue
                     (the queue's own concurrency still caps every process together)
   --queues A,B      run only these queues (default: every queue the module uses)
-  --grace-ms N      on SIGTERM/SIGINT, how long running tasks may take to finish
-                    before they are released to other workers (default 10000)
+${GRACE_FLAG_HELP}
   --lease-ms N      how long this worker holds a task without a heartbeat before
                     another may take it (default 15000)
   --help            show this help
 
 Prints one line "worker … ready" when it is claiming work. Exit codes: 0 after a
-graceful stop, 1 failure, 2 usage error, 3 database unreachable.
+drain (every task finished or handed back), 1 failure or a forced stop (second
+signal), 2 usage error, 3 database unreachable.
 `;
 
 const SPEC: CommandSpec = {
@@ -80,26 +81,5 @@ export async function workerCommand(argv: readonly string[]): Promise<void> {
     throw error;
   }
 
-  let stopping = false;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      // A second signal: the operator does not want to wait for the grace period.
-      log.warn({ signal }, "stopping now");
-      process.exit(1);
-    }
-    stopping = true;
-    log.info({ signal, graceMs }, "stopping: no new claims, running tasks get the grace period");
-    outlast
-      .close({ graceMs })
-      .catch((error: unknown) => {
-        log.error({ err: error }, "shutdown failed");
-        process.exitCode = 1;
-      })
-      .finally(() => {
-        process.off("SIGTERM", shutdown);
-        process.off("SIGINT", shutdown);
-      });
-  };
-  process.on("SIGTERM", shutdown);
-  process.on("SIGINT", shutdown);
+  stopOnSignals({ command: "worker", outlast, graceMs });
 }

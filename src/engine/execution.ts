@@ -93,6 +93,11 @@ export class Execution {
     this.cancelGrace = this.deps.timers.after(cause === "lease_lost" ? 0 : this.deps.abortGraceMs, () => this.abandon?.());
   }
 
+  /** After an abort, settle without waiting the rest of the handler's grace (a forced shutdown). */
+  settleNow(): void {
+    if (this.cause !== null) this.abandon?.();
+  }
+
   private async run(): Promise<void> {
     const task = this.claimed.task;
     const timeoutMs = task.timeoutMs ?? this.registered.definition.timeoutMs ?? null;

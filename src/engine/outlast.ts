@@ -23,6 +23,26 @@ import { Scheduler } from "./scheduler.js";
 import { CursorCodec, watchTask, type WatchEvent, type WatchOptions } from "./watch.js";
 import { checkSubmitOptions, checkTaskSpec } from "./submit-options.js";
 
+/** How `stop()` and `close()` treat the tasks still running. */
+export interface StopOptions {
+  /**
+   * How long running tasks may take to finish before they are aborted and
+   * handed back (released without spending an attempt).
+   * @defaultValue 10000
+   */
+  graceMs?: number;
+  /**
+   * When it aborts, the grace ends at once: running tasks are aborted and
+   * their leases released without waiting for handlers that ignore their
+   * signal (a second Ctrl-C).
+   * @example
+   * const force = new AbortController();
+   * process.once("SIGINT", () => force.abort());
+   * await outlast.close({ graceMs: 30_000, force: force.signal });
+   */
+  force?: AbortSignal;
+}
+
 export interface OutlastOptions {
   store: Store;
   /** How long a worker holds a task without renewing its lease. @defaultValue 15000 */
@@ -602,13 +622,13 @@ export class Outlast {
    * Stop claiming, let running tasks finish within `graceMs`, then abort the
    * rest and release their leases so another worker resumes them at once.
    */
-  async stop(options: { graceMs?: number } = {}): Promise<void> {
+  async stop(options: StopOptions = {}): Promise<void> {
     if (!this.runner.running) return;
-    await this.runner.stop(options.graceMs ?? 10_000);
+    await this.runner.stop(options.graceMs ?? 10_000, options.force);
   }
 
   /** Stop workers, end every watcher, and close the store. */
-  async close(options: { graceMs?: number } = {}): Promise<void> {
+  async close(options: StopOptions = {}): Promise<void> {
     // Servers and handlers first: no new requests, streams told to come back, while the workers drain.
     const closers = [...this.closers].reverse();
     this.closers.clear();

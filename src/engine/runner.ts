@@ -126,7 +126,7 @@ export class Runner {
    * Stop claiming, let running tasks finish within `graceMs`, then abort the
    * rest and release their leases so another worker resumes them at once.
    */
-  async stop(graceMs: number): Promise<void> {
+  async stop(graceMs: number, force?: AbortSignal): Promise<void> {
     this.running = false;
     this.o.scheduler.stop();
     this.stopWake?.();
@@ -136,9 +136,17 @@ export class Runner {
     await Promise.all([...this.workers.values()].map((worker) => worker.settled()));
     const running = () => [...this.workers.values()].flatMap((w) => [...w.running.values(), ...w.finishing]);
     const grace = delay(graceMs, this.o.timers);
-    await Promise.race([Promise.allSettled(running().map((e) => e.done)), grace.promise]);
+    // Forcing ends the grace, and does not wait for handlers that ignore their signal: their leases are released now.
+    const forced = new Promise<void>((resolve) => {
+      if (force?.aborted) resolve();
+      force?.addEventListener("abort", () => resolve(), { once: true });
+    });
+    await Promise.race([Promise.allSettled(running().map((e) => e.done)), grace.promise, forced]);
     grace.cancel();
     for (const execution of running()) execution.abort("shutdown");
+    void forced.then(() => {
+      for (const execution of running()) execution.settleNow();
+    });
     await Promise.allSettled(running().map((e) => e.done));
     for (const cancel of this.stopTimers) cancel();
     this.stopTimers = [];
