@@ -192,12 +192,13 @@ export async function runScenario(options: ScenarioOptions): Promise<StoreReport
     token: ADMIN_KEY,
     perSecond: options.perSecond,
     seconds: options.seconds,
-    input: { steps: 5, ms: 60 },
+    // Long enough (about 1.5 s) that kills land mid-task and watchers reconnect mid-stream.
+    input: { steps: 6, ms: 250 },
     onAcknowledged(ack) {
       if (following.size >= options.maxWatchers) return;
       const watcher = new TaskWatcher(ack.id, cluster.url, ADMIN_KEY);
       watchers.push(watcher);
-      const run = watcher.follow(drainDeadline, { min: 200, max: 1_500 });
+      const run = watcher.follow(drainDeadline, { min: 200, max: 800 });
       following.add(run);
       void run.finally(() => following.delete(run));
     },

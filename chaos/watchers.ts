@@ -94,6 +94,8 @@ export interface WatcherCheck {
   repeats: number;
   /** Events received that the store does not hold (other than progress, which is compacted). */
   unknown: number;
+  /** Non-progress events held against the store: what the gap check covered. */
+  checked: number;
   resets: number;
   connects: number;
   unfinished: number;
@@ -102,7 +104,7 @@ export interface WatcherCheck {
 
 /** Holds each watcher's events against the store's non-progress log of its task. */
 export function checkWatchers(watchers: readonly TaskWatcher[], logOf: (taskId: string) => Received[]): WatcherCheck {
-  const check: WatcherCheck = { watchers: watchers.length, gaps: 0, repeats: 0, unknown: 0, resets: 0, connects: 0, unfinished: 0, examples: [] };
+  const check: WatcherCheck = { watchers: watchers.length, gaps: 0, repeats: 0, unknown: 0, checked: 0, resets: 0, connects: 0, unfinished: 0, examples: [] };
   for (const w of watchers) {
     check.resets += w.resets;
     check.connects += w.connects;
@@ -121,6 +123,7 @@ export function checkWatchers(watchers: readonly TaskWatcher[], logOf: (taskId: 
     const got = new Set(w.received.filter((e) => e.type !== "progress").map((e) => e.seq));
     const stored = logOf(w.taskId).filter((e) => e.type !== "progress" && e.seq > w.baseline!);
     const storedSeqs = new Set(stored.map((e) => e.seq));
+    check.checked += stored.length;
     for (const e of stored) {
       if (got.has(e.seq)) continue;
       check.gaps++;
