@@ -35,4 +35,13 @@ export function cleanUpOnSignals(): void {
   };
   process.on("SIGINT", handler);
   process.on("SIGTERM", handler);
+  // A bug in the run itself must not leave processes, a mount or a schema behind either.
+  const crash = (error: unknown) => {
+    console.error(`chaos: the run crashed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    if (interrupted) return;
+    interrupted = true;
+    void cleanUpEverything().finally(() => process.exit(2));
+  };
+  process.on("uncaughtException", crash);
+  process.on("unhandledRejection", crash);
 }

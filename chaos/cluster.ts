@@ -27,6 +27,8 @@ export interface UnplannedExit {
 export class Cluster {
   readonly rss = new RssMeter();
   readonly unplanned: UnplannedExit[] = [];
+  /** Starts that failed and were tried again (a worker refused to start during a fault). */
+  readonly failedStarts: { role: string; at: number; reason: string }[] = [];
   private serveProcess: Spawned | null = null;
   private readonly workerProcesses: (Spawned | null)[] = [];
   private readonly planned = new WeakSet<Spawned>();
@@ -52,9 +54,23 @@ export class Cluster {
     this.serveProcess = this.watch("serve", await startCli(args, /Outlast is running on/, this.env()), () => this.startServe());
   }
 
+  /**
+   * Starts worker `i`, trying again (at most 30 times, 500 ms apart) while it
+   * cannot start: a worker that finds the disk full or the database down
+   * exits, as it should, and is started again once the fault is over.
+   */
   async startWorker(i: number): Promise<void> {
     const args = ["worker", "--db", this.options.db, "--tasks", TASKS, "--lease-ms", String(this.options.leaseMs), "--grace-ms", "0"];
-    this.workerProcesses[i] = this.watch(`worker`, await startCli(args, /^worker \S+ ready:/m, this.env()), () => this.startWorker(i));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.workerProcesses[i] = this.watch(`worker`, await startCli(args, /^worker \S+ ready:/m, this.env()), () => this.startWorker(i));
+        return;
+      } catch (error) {
+        if (attempt >= 30 || this.closing) throw error;
+        this.failedStarts.push({ role: "worker", at: Date.now(), reason: String(error).split("\n").slice(1, 2).join("") });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
   }
 
   private watch(role: string, spawned: Spawned, restart: () => Promise<void>): Spawned {

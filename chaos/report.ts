@@ -26,6 +26,7 @@ export function summaryTable(reports: readonly StoreReport[]): string {
     ["**watcher gaps / repeats**", (r) => `${r.watchers.gaps} / ${r.watchers.repeats}`],
     ["watcher resets / unknown events / unfinished", (r) => `${r.watchers.resets} / ${r.watchers.unknown} / ${r.watchers.unfinished}`],
     ["unplanned process exits", (r) => String(r.unplannedExits.length)],
+    ["process starts refused during a fault", (r) => String(r.failedStarts.length)],
     ["peak RSS serve / worker", (r) => `${r.peakRssMb.serve ?? "—"} / ${r.peakRssMb.worker ?? "—"} MB`],
   ];
   return table(["", ...reports.map((r) => r.store)], rows.map(([label, cell]) => [label, ...reports.map(cell)]));

@@ -72,6 +72,7 @@ if (reports.length > 0) {
   console.log(summaryTable(reports));
   console.log(`\n${recoveryTableText(reports)}\n`);
   for (const r of reports) for (const note of r.notes) console.log(`${r.store}: ${note}`);
+  for (const r of reports) for (const reason of new Set(r.failedStarts.map((f) => `${f.role}: ${f.reason}`))) console.log(`${r.store}: start refused, tried again: ${reason}`);
   for (const r of reports) for (const exit of r.unplannedExits) console.log(`${r.store}: ${exit.role} exited unplanned (code ${exit.code}):\n${exit.tail}`);
   const dir = new URL("./results/", import.meta.url).pathname;
   mkdirSync(dir, { recursive: true });

@@ -45,6 +45,8 @@ export interface StoreReport {
   recovery: RecoveryRow[];
   peakRssMb: Record<string, number>;
   unplannedExits: { role: string; code: number | null; tail: string }[];
+  /** Process starts refused during a fault and tried again, with the first line of why. */
+  failedStarts: { role: string; reason: string }[];
   notes: string[];
 }
 
@@ -240,6 +242,7 @@ export async function runScenario(options: ScenarioOptions): Promise<StoreReport
     recovery: recoveryTable(faults, clock),
     peakRssMb: Object.fromEntries([...cluster.rss.peakKb].map(([role, kb]) => [role, Math.round(kb / 1024)])),
     unplannedExits: cluster.unplanned.map((u) => ({ role: u.role, code: u.code, tail: u.tail.slice(-1500) })),
+    failedStarts: cluster.failedStarts.map((f) => ({ role: f.role, reason: f.reason })),
     notes,
   };
 }
