@@ -46,6 +46,8 @@ export function failures(reports: readonly StoreReport[]): string[] {
     if (r.acknowledged === 0) out.push(`${r.store}: no task was acknowledged`);
     if (r.lost > 0) out.push(`${r.store}: ${r.lost} acknowledged tasks never finished: ${r.lostIds.join(", ")}`);
     if (r.watchers.gaps > 0 || r.watchers.repeats > 0) out.push(`${r.store}: watchers saw ${r.watchers.gaps} gaps and ${r.watchers.repeats} repeats: ${r.watchers.examples.join("; ")}`);
+    // A watcher that never saw its task end, or saw an event the store does not hold, is a hang or a made-up event.
+    if (r.watchers.unfinished > 0 || r.watchers.unknown > 0) out.push(`${r.store}: ${r.watchers.unfinished} watchers never saw their task end, ${r.watchers.unknown} events were not in the store`);
     if (r.steps.duplicates > 0) out.push(`${r.store}: ${r.steps.duplicates} step executions ran again though recorded: ${r.steps.examples.join("; ")}`);
   }
   return out;

@@ -43,6 +43,8 @@ export interface StoreReport {
   steps: ExecutionCount;
   watchers: WatcherCheck;
   recovery: RecoveryRow[];
+  /** Every fault: seconds into the run, and its recovery in ms (null: no task finished after it). */
+  faultLog: { kind: string; atS: number; recoveryMs: number | null; detail?: string }[];
   peakRssMb: Record<string, number>;
   unplannedExits: { role: string; code: number | null; tail: string }[];
   /** Process starts refused during a fault and tried again, with the first line of why. */
@@ -180,7 +182,8 @@ export async function runScenario(options: ScenarioOptions): Promise<StoreReport
   const faults: FaultRecord[] = [];
   const killed = new Set<number>();
   let stopped = false;
-  const until = Date.now() + options.seconds * 1000;
+  const started = Date.now();
+  const until = started + options.seconds * 1000;
   const injecting = Promise.all([
     killWorkersRepeatedly(cluster, { everyMs: 4_000, pauseMs: 500, until, maxKills: 1_000 }, faults, killed, () => stopped),
     setup.faults(cluster, faults, until, () => stopped),
@@ -240,6 +243,7 @@ export async function runScenario(options: ScenarioOptions): Promise<StoreReport
     steps: countExecutions(readExecutionLog(execLog), steps, killed, finished),
     watchers: checkWatchers(watchers, (id) => events.get(id) ?? []),
     recovery: recoveryTable(faults, clock),
+    faultLog: faults.map((f) => ({ kind: f.kind, atS: Math.round((f.at - started) / 100) / 10, recoveryMs: clock.recoveryMs(f), ...(f.detail ? { detail: f.detail } : {}) })),
     peakRssMb: Object.fromEntries([...cluster.rss.peakKb].map(([role, kb]) => [role, Math.round(kb / 1024)])),
     unplannedExits: cluster.unplanned.map((u) => ({ role: u.role, code: u.code, tail: u.tail.slice(-1500) })),
     failedStarts: cluster.failedStarts.map((f) => ({ role: f.role, reason: f.reason })),
