@@ -30,9 +30,10 @@ export function adminRoutes(app: Hono, ctx: ServerContext): void {
     let owner: string | null = null;
     const existing = readCookie(request.headers.get("cookie"), SESSION_COOKIE);
     if (existing) {
-      // A reload keeps its owner, so its tasks stay visible.
+      // A reload keeps its owner, so its tasks stay visible. Only a session's own token is renewed:
+      // any other (short-lived, limited to queues) must not be swapped for a long, unlimited one.
       const claims = await verifyToken(key, existing).catch(() => null);
-      if (claims?.kind === "owner") owner = claims.owner;
+      if (claims?.kind === "owner" && claims.session === true && claims.queues === null) owner = claims.owner;
     }
     if (owner === null) {
       const wait = ctx.sessionLimiter?.take(sessionKey(c.req.raw, c.env)) ?? null;
@@ -44,7 +45,7 @@ export function adminRoutes(app: Hono, ctx: ServerContext): void {
       owner = newId("anon");
     }
     const ttl = ctx.options.sessionTtlSeconds;
-    const { token, expiresAt } = await signOwnerToken(key, owner, ttl, null);
+    const { token, expiresAt } = await signOwnerToken(key, owner, ttl, null, Date.now(), { session: true });
     const secure = new URL(request.url).protocol === "https:" ? "; Secure" : "";
     c.header("set-cookie", `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${ttl}${secure}`);
     c.header("cache-control", "no-store");

@@ -6,7 +6,14 @@ import type { Outlast } from "../engine/outlast.js";
 
 /** Who a verified token speaks for. */
 export type TokenClaims =
-  | { kind: "owner"; owner: string; queues: readonly string[] | null; expiresAt: number }
+  | {
+      kind: "owner";
+      owner: string;
+      queues: readonly string[] | null;
+      expiresAt: number;
+      /** Made by `POST /api/v1/session` for an anonymous visitor: the only kind that route renews. */
+      session?: true;
+    }
   | { kind: "task"; owner: string; taskId: string; expiresAt: number };
 
 const ISSUER = "outlast";
@@ -48,10 +55,12 @@ export async function signOwnerToken(
   ttlSeconds: number,
   queues: readonly string[] | null,
   now = Date.now(),
+  options: { session?: boolean } = {},
 ): Promise<{ token: string; expiresAt: string }> {
   const exp = Math.floor(now / 1000) + ttlSeconds;
   const claims: Record<string, unknown> = { typ: "owner" };
   if (queues) claims.q = [...queues];
+  if (options.session) claims.ses = true;
   const token = await new SignJWT(claims)
     .setProtectedHeader({ alg: "HS256" })
     .setIssuer(ISSUER)
@@ -89,7 +98,7 @@ export async function verifyToken(key: Uint8Array, token: string): Promise<Token
     if (q !== undefined && !(Array.isArray(q) && q.every((x) => typeof x === "string"))) {
       throw new OutlastError("unauthorized", "The token is not valid");
     }
-    return { kind: "owner", owner, queues: q === undefined ? null : (q as string[]), expiresAt };
+    return { kind: "owner", owner, queues: q === undefined ? null : (q as string[]), expiresAt, ...(payload.ses === true ? { session: true as const } : {}) };
   }
   if (payload.typ === "task" && typeof payload.tid === "string") {
     return { kind: "task", owner, taskId: payload.tid, expiresAt };

@@ -65,6 +65,22 @@ test("a reload with a valid session cookie keeps its owner and does not count", 
   assert.deepEqual(await startMany(start, 2), [200, 429]);
 });
 
+test("a token that is not a session's own is not renewed: a short, queue-limited token cannot be swapped for a long unlimited one", async (t) => {
+  const { start, base } = await sessions(t);
+  const minted = (await (
+    await fetch(`${base}/api/v1/tokens`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ owner: "carol", ttlSeconds: 60, queues: ["tts"] }),
+    })
+  ).json()) as { token: string };
+  const swapped = (await (await start({ cookie: `outlast_session=${minted.token}` })).json()) as { owner: string };
+  assert.notEqual(swapped.owner, "carol", "another owner's token is not made a session");
+  const session = (await (await start()).json()) as { owner: string; token: string };
+  const renewed = (await (await start({ cookie: `outlast_session=${session.token}` })).json()) as { owner: string };
+  assert.equal(renewed.owner, session.owner, "a session's own token is renewed");
+});
+
 test("X-Forwarded-For names the address only with trustProxy, and then only the entry the proxy added", async (t) => {
   const plain = await sessions(t, { sessionRateLimit: { limit: 2, windowMs: 60_000 } });
   const spoofing = (i: number) => plain.start({ "x-forwarded-for": `198.51.100.${i}` });
