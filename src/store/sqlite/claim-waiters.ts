@@ -23,6 +23,8 @@ export class ClaimWaiters {
   private readonly byQueue = new Map<string, Set<Waiter>>();
   /** Answered inside the transaction now being written; handed out on commit. */
   private answered: [Waiter, ClaimResult][] = [];
+  /** Added by the transaction now being written: they wait only if it commits. */
+  private added: Waiter[] = [];
 
   constructor(private readonly claim: (request: ClaimRequest, now: number) => ClaimResult) {}
 
@@ -50,6 +52,7 @@ export class ClaimWaiters {
     // A batch retried with savepoints registers the same claim again: keep one.
     for (const other of set) if (other.request === request) this.drop(other);
     set.add(waiter);
+    this.added.push(waiter);
   }
 
   /** Inside a transaction whose latest touching write was made at `at`: let waiters on the touched queues claim. */
@@ -66,13 +69,22 @@ export class ClaimWaiters {
   }
 
   committed(): void {
+    this.added = [];
     const answered = this.answered;
     this.answered = [];
     for (const [waiter, result] of answered) this.finish(waiter, result);
   }
 
+  /**
+   * The transaction did not commit: its answers are void, and the claims it
+   * added wait for nothing (their write is tried again, or rejected) — left
+   * waiting, one could later take tasks for a caller that is gone.
+   */
   rolledBack(): void {
     this.answered = [];
+    const added = this.added;
+    this.added = [];
+    for (const waiter of added) this.drop(waiter);
   }
 
   /** Answer every waiting claim empty: its worker claims again (on close, or after another process committed). */

@@ -96,6 +96,11 @@ export class SqliteStore implements Store {
     const sql = prepareStatements(this.db);
     this.feed = new EventFeed(this.db, options.pollIntervalMs ?? 20);
     this.waiters = new ClaimWaiters((request, now) => this.claims.now(request, now));
+    // Before each try at a batch, and when a batch is given up: what a try that did not commit kept is dropped.
+    const rolledBack = () => {
+      this.tx.appended = [];
+      this.waiters.rolledBack();
+    };
     this.batch = new WriteBatch(
       this.db,
       (queues, mode) => {
@@ -103,11 +108,9 @@ export class SqliteStore implements Store {
         // Savepoint rollbacks may have undone some kept events, so a safe-mode batch is read back instead.
         this.feed.committed(queues, mode === "fast" ? this.tx.appended : null);
       },
-      () => {
-        this.tx.appended = [];
-        this.waiters.rolledBack();
-      },
+      rolledBack,
       (queues, at) => this.waiters.tryIn(queues, at),
+      rolledBack,
     );
     this.tx = new SqliteTx(sql, this.batch, this.feed);
     this.submits = new SqliteSubmits(this.tx);

@@ -44,6 +44,8 @@ export class WriteBatch {
     private readonly beforeAttempt: (mode: "fast" | "safe") => void = () => {},
     /** Runs inside the transaction after its writes, with the queues they touched and the latest time of those writes. */
     private readonly beforeCommit: (touchedQueues: ReadonlySet<string>, at: number) => void = () => {},
+    /** Called when a batch is given up (every write rejected): what its tries kept must go too. */
+    private readonly abandoned: () => void = () => {},
   ) {
     const savepoint = db.transaction((run: () => unknown) => run());
     const fast = db.transaction((writes: PendingWrite[]): Outcome[] => {
@@ -134,6 +136,7 @@ export class WriteBatch {
 
   private rejectAll(writes: PendingWrite[], error: unknown): void {
     this.touchedQueues = new Set();
+    this.abandoned();
     const reason = unavailable(error);
     for (const write of writes) write.reject(reason);
   }
