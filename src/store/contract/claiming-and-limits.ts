@@ -271,6 +271,20 @@ export function claimingAndLimits(harness: ContractHarness): void {
     assert.equal(refill.flatMap((r) => r.tasks).length, 1);
   });
 
+  test("a limit lowered below what is running gives nothing until enough finish, with and without per-owner limits", async (t) => {
+    const store = await harness.make(t);
+    await limits(store, { concurrency: 4 });
+    for (let i = 0; i < 6; i++) await submitNew(store, T0);
+    const running = (await claim(store, T0, { limit: 4 })).tasks;
+    assert.equal(running.length, 4);
+    for (const ownerConcurrency of [undefined, 10]) {
+      await store.setQueueLimits(QUEUE, { concurrency: 2, ownerConcurrency: ownerConcurrency ?? null }, false, T0 + 1);
+      assert.deepEqual((await claim(store, T0 + 2, { limit: 5 })).tasks, [], `4 running over a limit of 2 (ownerConcurrency ${ownerConcurrency})`);
+    }
+    for (const claimed of running.slice(0, 3)) assert.equal(await store.finish(claimed.lease, { state: "succeeded", result: null }, T0 + 3), true);
+    assert.equal((await claim(store, T0 + 4, { limit: 5 })).tasks.length, 1, "one running, one place free");
+  });
+
   test("per-owner concurrency lets other owners run", async (t) => {
     const store = await harness.make(t);
     await limits(store, { ownerConcurrency: 1 });

@@ -90,7 +90,8 @@ export class PgClaims {
     const ownerLimit = free ? null : mode.ownerLimit;
     const concurrency = free ? null : mode.concurrency;
     // $8: the queue's concurrency; the places left are counted in this statement's snapshot.
-    const slots = `least($4, coalesce($8::int - (SELECT count(*) FROM ${s}.tasks WHERE state = 'running' AND queue = $1), $4))`;
+    // Never below 0: an operator may lower the limit under what is running.
+    const slots = `greatest(0, least($4, coalesce($8::int - (SELECT count(*) FROM ${s}.tasks WHERE state = 'running' AND queue = $1), $4)))`;
     const picked =
       ownerLimit === null
         ? `SELECT seq FROM ${s}.tasks
