@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, link, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Outlast } from "../engine/outlast.js";
 import { CliError, EXIT } from "./errors.js";
@@ -44,11 +44,17 @@ async function keyFile(path: string): Promise<string> {
   const existing = await readKey(path);
   if (existing !== null) return existing;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // Written whole under a name of its own, then linked into place: two servers
+  // starting at once keep one key (link fails on an existing file), and a
+  // reader never sees a half-written one.
+  const temp = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
+  await writeFile(temp, `${makeKey()}\n`, { mode: 0o600, flag: "wx" });
   try {
-    // "wx": two servers starting at once on one file must not each write a key of their own.
-    await writeFile(path, `${makeKey()}\n`, { mode: 0o600, flag: "wx" });
+    await link(temp, path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  } finally {
+    await rm(temp, { force: true });
   }
   const written = await readKey(path);
   if (written === null) throw new CliError(`The admin key file ${path} vanished while it was being made; start again`, EXIT.failed);

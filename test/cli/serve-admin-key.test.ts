@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { serveAdminKey } from "../../src/cli/admin-key.js";
+import { makeEngine } from "../support/engine.js";
 import { dirname, join } from "node:path";
 import { guardLeaks } from "../support/leaks.js";
 import { PG_URL, testSchema } from "../support/pg.js";
@@ -67,4 +69,13 @@ test("on PostgreSQL, serve keeps the admin key it made in the database and every
   assert.equal(await statusWith(second.url, first.key), 200);
   await stop(second.child);
   assert.match(first.kept, /in the database/);
+});
+
+test("many servers starting at once on one data folder all get the one key, never a half-written file", async (t) => {
+  const outlast = makeEngine(t);
+  const keys = await Promise.all(Array.from({ length: 20 }, () => serveAdminKey(outlast, {})));
+  assert.equal(new Set(keys.map((k) => k.key)).size, 1);
+  const path = join(outlast.store.localDataDir!, "admin-key");
+  assert.equal(readFileSync(path, "utf8").trim(), keys[0]!.key);
+  assert.deepEqual(readdirSync(dirname(path)).filter((f) => f.endsWith(".tmp")), [], "no temporary file is left");
 });
