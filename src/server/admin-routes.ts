@@ -5,6 +5,7 @@ import type { QueueInfo } from "../store/store.js";
 import { checkOrigin, readCookie, requireAdmin, SESSION_COOKIE } from "./auth.js";
 import { parseBody, queuePatchBody, readJson, tokenBody } from "./body.js";
 import type { QueueLimitsChange } from "../engine/outlast.js";
+import { limitKey } from "./client-address.js";
 import type { ServerContext } from "./context.js";
 import { MAX_TTL_SECONDS, DEFAULT_OWNER_TTL_SECONDS, checkOwner, signOwnerToken, verifyToken } from "./tokens.js";
 
@@ -56,7 +57,7 @@ export function adminRoutes(app: Hono, ctx: ServerContext): void {
   /** Callers whose address nobody can tell share one budget: safer than none, and said once in the log. */
   const sessionKey = (request: Request, env: unknown): string => {
     const address = ctx.clientAddress(request, env);
-    if (address !== null) return address;
+    if (address !== null) return limitKey(address);
     if (!warnedNoAddress) {
       warnedNoAddress = true;
       ctx.log.warn("anonymous sessions: no client address for a request (no socket); all such callers share one session limit: set clientAddress or trustProxy");

@@ -28,3 +28,32 @@ export function forwardedAddress(request: Request, hops: number): string | null 
     .filter((entry) => entry.length > 0);
   return entries[Math.max(0, entries.length - hops)] ?? null;
 }
+
+/**
+ * The key an address is limited under. An IPv4 address mapped into IPv6
+ * (`::ffff:1.2.3.4`) is the IPv4 address; any other IPv6 address counts by
+ * its /64 — one subscriber's whole block, which a client can otherwise
+ * rotate through for a fresh budget per address.
+ */
+export function limitKey(address: string): string {
+  const bare = address.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(bare);
+  if (mapped) return mapped[1]!;
+  if (bare.includes(":") && /^[0-9a-f:.]+$/i.test(bare)) return `${expandIPv6(bare).slice(0, 4).join(":")}::/64`;
+  return bare;
+}
+
+function expandIPv6(address: string): string[] {
+  // An embedded IPv4 tail stands for the last two groups.
+  const v4 = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(address);
+  let text = address;
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${address.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = "", tail] = text.split("::");
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === undefined || tail === "" ? [] : tail.split(":");
+  const fill = tail === undefined ? [] : Array.from({ length: 8 - left.length - right.length }, () => "0");
+  return [...left, ...fill, ...right].map((group) => group.toLowerCase().replace(/^0+(?=.)/, ""));
+}

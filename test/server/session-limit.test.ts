@@ -3,6 +3,7 @@ import { test, type TestContext } from "node:test";
 import { defineDemoTask } from "../../src/cli/demo-task.js";
 import { createHandler } from "../../src/server/handler.js";
 import { RateLimiter } from "../../src/server/rate-limit.js";
+import { limitKey } from "../../src/server/client-address.js";
 import type { HandlerOptions } from "../../src/server/options.js";
 import { makeEngine } from "../support/engine.js";
 import { FakeTime } from "../support/fake-time.js";
@@ -122,4 +123,15 @@ test("the limiter's memory is bounded: idle addresses are forgotten after a wind
   assert.equal(typeof limiter.take("10.9.9.9"), "number", "the address still in use keeps its count");
   for (let i = 0; i < 2000; i++) limiter.take(`flood-${i}`);
   assert.equal(limiter.size, 500, "a flood of new addresses within one window stops at the ceiling");
+});
+
+test("addresses are limited by IPv4 address, and IPv6 by its /64 (mapped IPv4 counts as IPv4)", () => {
+  assert.equal(limitKey("203.0.113.7"), "203.0.113.7");
+  assert.equal(limitKey("::ffff:203.0.113.7"), "203.0.113.7");
+  assert.equal(limitKey("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+  assert.equal(limitKey("2001:DB8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+  assert.equal(limitKey("[2001:db8::1]"), "2001:db8:0:0::/64");
+  assert.equal(limitKey("fe80::1%eth0"), "fe80:0:0:0::/64");
+  assert.equal(limitKey("::1"), "0:0:0:0::/64");
+  assert.equal(limitKey("2001:db8:1:2::1.2.3.4"), "2001:db8:1:2::/64");
 });
