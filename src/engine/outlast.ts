@@ -292,11 +292,16 @@ export class Outlast {
     return this.definitions.get(name)?.queue ?? null;
   }
 
-  /** Whether a task definition or declaration of this process, or an `outlast.queue(…)`, routes to `queue`. */
-  private knowsQueue(queue: string): boolean {
+  /**
+   * Whether a task definition or declaration of this process, or an
+   * `outlast.queue(…)`, routes to `queue` — or the store keeps settings for
+   * it (another process declared it when it started, or an operator set its limits).
+   */
+  private async knowsQueue(queue: string): Promise<boolean> {
     if (this.queues.has(queue)) return true;
     for (const registered of this.definitions.values()) if (registered.queue === queue) return true;
-    return false;
+    await this.ready();
+    return (await this.limits.get(queue, true)) !== undefined;
   }
 
   /** Names of the tasks defined in this process. */
@@ -391,9 +396,9 @@ export class Outlast {
       throw new OutlastError("unknown_task_name", `No task named "${name}" is defined; call outlast.define("${name}", …) first`);
     }
     const checked = checkSubmitOptions(options, this.clock());
-    if (checked.queue !== undefined && checked.queue !== registered.queue && !this.knowsQueue(checked.queue)) {
+    if (checked.queue !== undefined && checked.queue !== registered.queue && !(await this.knowsQueue(checked.queue))) {
       // A queue nobody routes to would keep its tasks forever (and anyone could make one appear).
-      throw new OutlastError("unknown_queue", `No task or queue declaration here routes to queue "${checked.queue}"; declare it with outlast.queue("${checked.queue}") or drop the option`, {
+      throw new OutlastError("unknown_queue", `No process declared queue "${checked.queue}": declare it with outlast.queue("${checked.queue}") or drop the option`, {
         details: { queue: checked.queue },
       });
     }

@@ -27,3 +27,12 @@ test("a submit naming a queue nothing routes to answers 400 unknown_queue and st
   assert.equal(taken.status, 202);
   assert.equal((await json<{ task: { queue: string } }>(taken)).task.queue, "side");
 });
+
+test("a queue another process declared (its settings are stored) is taken on a node that does not declare it", async (t) => {
+  const h = await harness(t);
+  // As a worker process does at start: its queue's settings are stored.
+  await h.outlast.store.declareQueue("gpu", { concurrency: 1 }, Date.now());
+  const taken = await h.request("/api/v1/tasks", { method: "POST", json: { name: "demo.count", input: { to: 1 }, queue: "gpu" } });
+  assert.equal(taken.status, 202);
+  assert.equal((await json<{ task: { queue: string } }>(taken)).task.queue, "gpu");
+});
