@@ -69,18 +69,22 @@ export function audiobookApp(options: AudiobookAppOptions): (request: Request) =
     try {
       const answer = await api(asCaller(request, "POST", "/api/v1/tasks", body));
       accepted = answer.ok;
+      if (accepted) remember(acceptedPaths, saved.path);
       return answer;
     } finally {
       const left = inFlight.get(saved.path)! - 1;
       if (left === 0) inFlight.delete(saved.path);
       else inFlight.set(saved.path, left);
       // A refused book goes with the refusal, not at the next sweep, unless it was there before (another
-      // task reads the same bytes) or the same book is being submitted by another request right now.
-      if (!accepted && saved.created && left === 0) await rm(saved.path, { force: true });
+      // task reads the same bytes), the same book is being submitted by another request right now, or
+      // another request's submit of it was accepted meanwhile (another owner's task reads it).
+      if (!accepted && saved.created && left === 0 && !acceptedPaths.has(saved.path)) await rm(saved.path, { force: true });
     }
   };
   /** Uploads between saving and the API's answer, by path. */
   const inFlight = new Map<string, number>();
+  /** Books some task of this process's API accepted: a later refusal of the same bytes keeps them. */
+  const acceptedPaths = new Set<string>();
 
   const books = async (request: Request): Promise<Response> => {
     const listed = await api(asCaller(request, "GET", `/api/v1/tasks?name=${encodeURIComponent(taskName)}&limit=100`));
@@ -172,4 +176,13 @@ function errorAnswer(error: unknown): Response {
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json; charset=utf-8", ...headers } });
+}
+
+/** Most accepted books remembered; the oldest is forgotten first (the sweep still keeps a book a task reads). */
+const MAX_REMEMBERED = 10_000;
+
+function remember(paths: Set<string>, path: string): void {
+  paths.delete(path);
+  paths.add(path);
+  if (paths.size > MAX_REMEMBERED) paths.delete(paths.values().next().value!);
 }
