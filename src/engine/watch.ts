@@ -74,7 +74,7 @@ export interface WatchDeps {
 
 /**
  * Replays a task's log after a cursor, then follows it live, ending after
- * the final state (the last event, not a final state the task left again). It subscribes before reading history so nothing slips
+ * the final state (an old run's end is replaced by a `reset` to the task as it is). It subscribes before reading history so nothing slips
  * between the two; duplicates are dropped by seq.
  */
 export async function* watchTask(deps: WatchDeps, taskId: string, options: WatchOptions = {}): AsyncGenerator<WatchEvent> {
@@ -105,18 +105,29 @@ export async function* watchTask(deps: WatchDeps, taskId: string, options: Watch
     };
     const isEnd = (event: StoredEvent) => event.data.type === "state" && isFinal(event.data.state);
 
-    // The log after what was delivered, page by page; true when its last
-    // event ended the task. A final state followed by more events is not the
-    // end: the task ran again (resumed, restarted, retried).
+    // The log after what was delivered, page by page; true when it ended the
+    // task. A final state that more events follow belongs to a run that is
+    // over (the task was resumed, restarted or retried since): instead of it
+    // and the rest of the history, the task as it is now (`reset`), so a
+    // reader never takes an old run's end for the task's.
     async function* replay(): AsyncGenerator<WatchEvent, boolean> {
-      let ended = false;
       for (;;) {
         const page = await deps.store.readEvents(taskId, lastSeq, PAGE);
         for (const event of page) {
+          if (isEnd(event)) {
+            const task = await deps.snapshot(taskId);
+            if (task && task.lastSeq > event.seq) {
+              lastSeq = task.lastSeq;
+              yield { type: "reset", taskId, seq: task.lastSeq, task, cursor: codec.encode(task.lastSeq) };
+              if (isFinal(task.state)) return true;
+              break;
+            }
+            yield deliver(event);
+            return true;
+          }
           yield deliver(event);
-          ended = isEnd(event);
         }
-        if (page.length < PAGE) return ended;
+        if (page.length < PAGE && lastSeq >= (page.at(-1)?.seq ?? lastSeq)) return false;
       }
     }
 
