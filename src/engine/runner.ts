@@ -137,9 +137,11 @@ export class Runner {
     const running = () => [...this.workers.values()].flatMap((w) => [...w.running.values(), ...w.finishing]);
     const grace = delay(graceMs, this.o.timers);
     // Forcing ends the grace, and does not wait for handlers that ignore their signal: their leases are released now.
+    let onForce = () => {};
     const forced = new Promise<void>((resolve) => {
+      onForce = resolve;
       if (force?.aborted) resolve();
-      force?.addEventListener("abort", () => resolve(), { once: true });
+      force?.addEventListener("abort", onForce, { once: true });
     });
     await Promise.race([Promise.allSettled(running().map((e) => e.done)), grace.promise, forced]);
     grace.cancel();
@@ -148,6 +150,8 @@ export class Runner {
       for (const execution of running()) execution.settleNow();
     });
     await Promise.allSettled(running().map((e) => e.done));
+    // A long-lived signal must not keep a listener per stop.
+    force?.removeEventListener("abort", onForce);
     for (const cancel of this.stopTimers) cancel();
     this.stopTimers = [];
     this.workers.clear();

@@ -83,7 +83,7 @@ export class TaskStats {
    * `startedAt` (waiting since its `runAt`); a task still queued or running
    * is remembered, so its live end is timed. Stops after `maxTasks`.
    */
-  async load(read: (cursor: string | undefined) => Promise<{ tasks: TaskRecord[]; nextCursor: string | null }>, since: number, until: number, maxTasks = 100_000): Promise<number> {
+  async load(read: (cursor: string | undefined) => Promise<{ tasks: TaskRecord[]; nextCursor: string | null }>, since: number, until: number, maxTasks = 20_000): Promise<number> {
     let cursor: string | undefined;
     let seen = 0;
     const within = (at: number | null): at is number => at !== null && at >= since && at < until;

@@ -208,11 +208,13 @@ export function claimingAndLimits(harness: ContractHarness): void {
   test("a paused queue gives nothing; resumed, it gives again", async (t) => {
     const [a, b] = await harness.makePair(t);
     const task = await submitNew(a, T0);
-    await a.setQueuePaused(QUEUE, true, T0);
+    assert.equal(await a.setQueuePaused(QUEUE, true, T0), true);
+    assert.equal(await b.setQueuePaused(QUEUE, true, T0), false, "pausing a paused queue changes nothing");
     assert.deepEqual((await claim(a, T0, { limit: 5 })).tasks, []);
     assert.deepEqual((await claim(b, T0, { limit: 5 })).tasks, [], "the pause holds for every connection");
     assert.equal((await a.listQueues()).find((q) => q.name === QUEUE)?.paused, true);
-    await b.setQueuePaused(QUEUE, false, T0 + 1);
+    assert.equal(await b.setQueuePaused(QUEUE, false, T0 + 1), true);
+    assert.equal(await a.setQueuePaused(QUEUE, false, T0 + 1), false, "resuming a running queue changes nothing");
     assert.equal((await claimOne(a, T0 + 1)).task.id, task.id);
   });
 

@@ -80,7 +80,7 @@ export class PgSubmits {
         await rows(
           tx.db,
           `WITH st AS (DELETE FROM ${this.s}.task_steps WHERE task_id = $1)
-           UPDATE ${this.s}.tasks SET input = $2, checkpoint = NULL, progress = NULL, progress_seq = NULL WHERE id = $1`,
+           UPDATE ${this.s}.tasks SET input = $2, checkpoint = NULL, progress = NULL, progress_seq = NULL, log_count = 0 WHERE id = $1`,
           [found!.id, encode(request.input)],
         );
         return { kind: "restarted", task: rowToTask(await this.rerun(tx, found!, now, "restarted", request.maxAttempts)) };

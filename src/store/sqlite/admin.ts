@@ -32,7 +32,7 @@ export class SqliteAdmin {
   setQueuePaused(name: string, paused: boolean, now: number): boolean {
     this.tx.forgetQueue(name);
     this.ensureQueue(name, now);
-    const changed = this.tx.sql.pauseQueue.run(paused ? 1 : 0, now, name).changes === 1;
+    const changed = this.tx.sql.pauseQueue.run(paused ? 1 : 0, now, name, paused ? 1 : 0).changes === 1;
     if (!paused) this.tx.touch(name, now);
     return changed;
   }

@@ -44,7 +44,7 @@ export function prepareStatements(db: Database) {
     ),
     // A queue nobody declared has the default limits (core/queue-limits.ts).
     ensureQueue: s<[string, number | null, number]>("INSERT OR IGNORE INTO queues(name, concurrency, paused, updated_at) VALUES (?, ?, 0, ?)"),
-    pauseQueue: s<[number, number, string]>("UPDATE queues SET paused = ?, updated_at = ? WHERE name = ?"),
+    pauseQueue: s<[number, number, string, number]>("UPDATE queues SET paused = ?, updated_at = ? WHERE name = ? AND paused <> ?"),
     queue: s<[string], QueueRow>("SELECT * FROM queues WHERE name = ?"),
     allQueues: s<[], QueueRow>("SELECT * FROM queues"),
     countsByQueue: s<[], { queue: string; state: TaskState; n: number }>(
@@ -64,7 +64,9 @@ export function prepareStatements(db: Database) {
          finished_at = NULL, cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL
        WHERE id = @id RETURNING *`,
     ),
-    startOver: s<[{ id: string; input: string }]>("UPDATE tasks SET input = @input, checkpoint = NULL, progress = NULL, progress_seq = NULL WHERE id = @id"),
+    startOver: s<[{ id: string; input: string }]>(
+      "UPDATE tasks SET input = @input, checkpoint = NULL, progress = NULL, progress_seq = NULL, log_count = 0 WHERE id = @id",
+    ),
     countQueued: s<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = ?"),
     countOwnerQueued: s<[string, string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = ? AND owner = ?"),
     countRunning: s<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'running' AND queue = ?"),
@@ -147,7 +149,7 @@ export function prepareStatements(db: Database) {
     workers: s<
       [number],
       { id: string; host: string; pid: number; queues: string; started_at: number; heartbeat_at: number; running: string; streams: number | null }
-    >("SELECT * FROM workers WHERE heartbeat_at >= ? ORDER BY started_at"),
+    >("SELECT * FROM workers WHERE heartbeat_at >= ? ORDER BY started_at, id"),
     events: s<[string, number, number], EventRow>("SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
     insertEvent: s<[string, string, string, number, string, number, number, string]>(
       "INSERT INTO task_events(task_id, owner, queue, seq, kind, attempt, at, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
