@@ -48,6 +48,8 @@ export interface ClientSubmitOptions {
   delayMs?: number;
   maxAttempts?: number;
   timeoutMs?: number;
+  /** What the task is about, for people (1 to 200 characters): shown in lists and found by `q`. */
+  title?: string;
 }
 
 export interface ListFilter {
@@ -56,7 +58,7 @@ export interface ListFilter {
   state?: TaskState;
   queue?: string;
   name?: string;
-  /** A prefix of the task's id, owner or name (case-sensitive; `%` and `_` are plain characters). */
+  /** A prefix of the task's id, owner, name or title (case-sensitive; `%` and `_` are plain characters). */
   q?: string;
   limit?: number;
   cursor?: string;
