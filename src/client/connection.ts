@@ -108,13 +108,15 @@ export class Connection {
       case "backoff": {
         this.stopRequest();
         const cap = this.hasUnfinished() ? Math.min(this.deps.maxBackoffMs, this.deps.unfinishedMaxBackoffMs) : this.deps.maxBackoffMs;
-        const delay = Math.max(this.minDelayMs, backoffDelay(this.attempt++, this.retryBaseMs, cap));
+        const asked = this.minDelayMs;
+        const delay = Math.max(asked, backoffDelay(this.attempt++, this.retryBaseMs, cap));
         this.minDelayMs = 0;
         this.timer = this.deps.timers.after(delay, () => {
           this.timer = null;
           this.signal("retryDue");
         });
-        this.unwake = this.deps.wakeups?.(() => this.signal("wake")) ?? null;
+        // A server that said when to come back (Retry-After) is not called earlier because the tab woke up.
+        if (asked === 0) this.unwake = this.deps.wakeups?.(() => this.signal("wake")) ?? null;
         return;
       }
       case "refreshing": {

@@ -110,6 +110,32 @@ test("a wakeup (online, the tab shown) ends the backoff at once; none is listene
   );
 });
 
+test("after a 503 with Retry-After, a wakeup does not call the server before that time", async (t) => {
+  const time = new FakeTime(0);
+  const hand = new HandWakeups();
+  let requests = 0;
+  const busy: typeof fetch = async () => {
+    requests++;
+    return new Response(JSON.stringify({ error: { code: "unavailable", message: "busy" } }), {
+      status: 503,
+      headers: { "content-type": "application/json", "retry-after": "20" },
+    });
+  };
+  const client = new OutlastClient({ baseUrl: "http://fake", token: "tok", storage: null, fetch: busy, timers: time.timers, wakeups: hand.wakeups });
+  t.after(() => client.close());
+  client.watch("tsk_1", {});
+  await settle();
+  assert.equal(requests, 1);
+  assert.equal(client.connectionState, "backoff");
+  assert.equal(hand.listening, 0, "no wakeup is listened to while the server's Retry-After runs");
+  hand.fire();
+  await settle();
+  assert.equal(requests, 1);
+  await time.advance(20_000);
+  await settle();
+  assert.equal(requests, 2, "the server is called again once its Retry-After has passed");
+});
+
 test("while a watched task is unfinished the backoff stays within 5 s however long the server is down", async (t) => {
   const { time, server, client } = setup(t);
   server.up = true;
