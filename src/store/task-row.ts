@@ -40,6 +40,8 @@ export interface TaskRow {
   cancel_requested: boolean | number;
   worker_id: string | null;
   lease_token: number;
+  /** Its place in the round-robin across owners (core/turns.ts); null while it waits to be due. */
+  turn: number | null;
   lease_expires_at: number | null;
 }
 

@@ -157,6 +157,40 @@ export function claimingAndLimits(harness: ContractHarness): void {
     assert.equal((await claim(store, T0 + 10)).tasks.length, 0);
   });
 
+  test("claims take turns across owners: one owner's backlog delays another's task by one claim round", async (t) => {
+    const store = await harness.make(t);
+    await store.submitMany(Array.from({ length: 300 }, (_, i) => submitRequest({ owner: "alice", input: { i } })), T0);
+    const bob = await submitNew(store, T0 + 1, { owner: "bob" });
+    const first = (await claim(store, T0 + 2, { limit: 2 })).tasks.map((c) => c.task.owner);
+    assert.deepEqual(first, ["alice", "bob"], "bob's one task is in the first round, not behind alice's 300");
+    assert.equal((await mustGet(store, bob.id)).state, "running");
+
+    // Owners who keep submitting alternate; a higher priority still comes first.
+    for (let i = 0; i < 3; i++) {
+      await submitNew(store, T0 + 3, { owner: "carol", input: { i } });
+      await submitNew(store, T0 + 3, { owner: "bob", input: { i } });
+    }
+    const urgent = await submitNew(store, T0 + 4, { owner: "alice", priority: 5 });
+    const next = (await claim(store, T0 + 5, { limit: 7 })).tasks;
+    assert.equal(next[0]!.task.id, urgent.id);
+    assert.deepEqual(
+      next.slice(1).map((c) => c.task.owner),
+      ["alice", "carol", "bob", "alice", "carol", "bob"],
+      "each owner with work gets a task a round",
+    );
+  });
+
+  test("a delayed task that becomes due is taken in the current round, not behind the backlog that arrived meanwhile", async (t) => {
+    const store = await harness.make(t);
+    const delayed = await submitNew(store, T0, { owner: "bob", runAt: T0 + 1_000 });
+    await store.submitMany(Array.from({ length: 50 }, () => submitRequest({ owner: "alice" })), T0 + 10);
+    assert.equal((await store.queuePosition(delayed.id, T0 + 10)), null, "not yet due: no place");
+    assert.equal((await claim(store, T0 + 20, { limit: 1 })).tasks[0]!.task.owner, "alice");
+    assert.equal(await store.queuePosition(delayed.id, T0 + 1_000), 1, "due: at the front of its round");
+    const due = (await claim(store, T0 + 1_000, { limit: 2 })).tasks.map((c) => c.task.id);
+    assert.ok(due.includes(delayed.id), "the due task is claimed in the first claim after its runAt");
+  });
+
   test("a delayed task is not claimed before its runAt, and nextRunAt says when", async (t) => {
     const store = await harness.make(t);
     const later = await submitNew(store, T0, { runAt: T0 + 5_000 });

@@ -16,6 +16,15 @@ export class PgClaims {
   readonly limited = new Set<string>();
 
   async claim(tx: Tx, request: ClaimRequest, now: number): Promise<ClaimResult> {
+    // Delayed tasks that are due now join their priority's round (core/turns.ts); rows another claim is promoting are left to it.
+    await rows(
+      tx.db,
+      `UPDATE ${this.s}.tasks t SET turn = coalesce((SELECT min(r.turn) FROM ${this.s}.tasks r WHERE r.state = 'queued' AND r.queue = t.queue
+           AND r.priority = t.priority AND r.turn IS NOT NULL), 0)
+       WHERE t.seq = ANY (ARRAY(SELECT seq FROM ${this.s}.tasks WHERE state = 'queued' AND queue = $1 AND turn IS NULL AND run_at <= $2 FOR UPDATE SKIP LOCKED))`,
+      [request.queue, now],
+      `outlast:${this.s}:promote`,
+    );
     let claimed: ClaimedRow[] = [];
     let concurrency: number | null = null;
     const hinted = this.limited.has(request.queue);
@@ -63,7 +72,7 @@ export class PgClaims {
       const [row] = await rows<{ at: number | null }>(
         tx.db,
         `SELECT CASE WHEN $3::int IS NULL OR (SELECT count(*) FROM ${this.s}.tasks WHERE state = 'running' AND queue = $1) < $3
-           THEN (SELECT min(run_at) FROM ${this.s}.tasks WHERE state = 'queued' AND queue = $1 AND run_at > $2) END AS at`,
+           THEN (SELECT min(run_at) FROM ${this.s}.tasks WHERE state = 'queued' AND queue = $1 AND turn IS NULL AND run_at > $2) END AS at`,
         [request.queue, now, concurrency],
         `outlast:${this.s}:next`,
       );
@@ -73,7 +82,7 @@ export class PgClaims {
   }
 
   /**
-   * Claim runnable tasks in one statement, in priority, run_at, insertion
+   * Claim runnable tasks in one statement, in priority, turn (core/turns.ts), insertion
    * order: up to the request's limit and, with `concurrency`, no more than
    * the queue's free places; with `ownerLimit`, owners stay within that many
    * running tasks. `free`: claim only if the queue has no limits and is not
@@ -95,29 +104,29 @@ export class PgClaims {
     const picked =
       ownerLimit === null
         ? `SELECT seq FROM ${s}.tasks
-           WHERE state = 'queued' AND queue = $1 AND run_at <= $2 AND name = ANY($3::text[])
+           WHERE state = 'queued' AND queue = $1 AND turn IS NOT NULL AND name = ANY($3::text[])
            ${
              free
                ? `AND NOT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1
                     AND (q.paused OR q.concurrency IS NOT NULL OR q.owner_concurrency IS NOT NULL))`
                : ""
            }
-           ORDER BY priority DESC, run_at, seq LIMIT ${free ? "$4" : slots} FOR UPDATE SKIP LOCKED`
+           ORDER BY priority DESC, turn, seq LIMIT ${free ? "$4" : slots} FOR UPDATE SKIP LOCKED`
         : // Owners at their limit are left out, then each owner gets at most its free places.
           `WITH c AS (
-             SELECT seq, owner, priority, run_at FROM ${s}.tasks
-             WHERE state = 'queued' AND queue = $1 AND run_at <= $2 AND name = ANY($3::text[])
+             SELECT seq, owner, priority, turn FROM ${s}.tasks
+             WHERE state = 'queued' AND queue = $1 AND turn IS NOT NULL AND name = ANY($3::text[])
                AND owner NOT IN (SELECT owner FROM ${s}.tasks WHERE state = 'running' AND queue = $1 GROUP BY owner HAVING count(*) >= $9)
-             ORDER BY priority DESC, run_at, seq LIMIT $4 * 8 + 32 FOR UPDATE SKIP LOCKED
+             ORDER BY priority DESC, turn, seq LIMIT $4 * 8 + 32 FOR UPDATE SKIP LOCKED
            ), busy AS (
              SELECT owner, count(*) AS n FROM ${s}.tasks
              WHERE state = 'running' AND queue = $1 AND owner IN (SELECT owner FROM c) GROUP BY owner
            ), ranked AS (
-             SELECT c.seq, c.priority, c.run_at, coalesce(busy.n, 0)
-               + row_number() OVER (PARTITION BY c.owner ORDER BY c.priority DESC, c.run_at, c.seq) AS place
+             SELECT c.seq, c.priority, c.turn, coalesce(busy.n, 0)
+               + row_number() OVER (PARTITION BY c.owner ORDER BY c.priority DESC, c.turn, c.seq) AS place
              FROM c LEFT JOIN busy ON busy.owner = c.owner
            )
-           SELECT seq FROM ranked WHERE place <= $9 ORDER BY priority DESC, run_at, seq LIMIT ${slots}`;
+           SELECT seq FROM ranked WHERE place <= $9 ORDER BY priority DESC, turn, seq LIMIT ${slots}`;
     const params: unknown[] = [request.queue, now, request.names, request.limit, request.workerId, now + request.leaseMs, RUNNING_JSON];
     if (!free) params.push(concurrency);
     if (ownerLimit !== null) params.push(ownerLimit);
@@ -141,7 +150,7 @@ export class PgClaims {
            ? `,
          -- When the claim came up short: when the next delayed task is due (evaluated once, and only then).
          CASE WHEN (SELECT count(*) FROM u) < $4
-           THEN (SELECT min(run_at) FROM ${s}.tasks WHERE state = 'queued' AND queue = $1 AND run_at > $2) END AS next_run_at`
+           THEN (SELECT min(run_at) FROM ${s}.tasks WHERE state = 'queued' AND queue = $1 AND turn IS NULL AND run_at > $2) END AS next_run_at`
            : ""
        }
        FROM u LEFT JOIN LATERAL (
@@ -150,7 +159,7 @@ export class PgClaims {
          SELECT array_agg(name) AS names, array_agg(result) AS results FROM ${s}.task_steps
          WHERE task_id = u.id AND u.last_seq > 2
        ) st ON true
-       ORDER BY u.priority DESC, u.run_at, u.seq`,
+       ORDER BY u.priority DESC, u.turn, u.seq`,
       params,
       `outlast:${s}:claim:${free ? "free" : ownerLimit === null ? "limited" : "owner"}`,
     );

@@ -141,6 +141,19 @@ CREATE INDEX tasks_search_name ON ${s}.tasks(name COLLATE "C");`,
 ALTER TABLE ${s}.tasks ADD COLUMN title text;
 CREATE INDEX tasks_search_title ON ${s}.tasks(title COLLATE "C") WHERE title IS NOT NULL;`,
   },
+  {
+    // Claims take turns across owners (core/turns.ts): the runnable index orders by turn, and holds
+    // only tasks with one; delayed tasks wait in an index of their own until a claim gives them a turn.
+    // Tasks queued before start without one and are given theirs by the first claim.
+    version: 7,
+    sql: (s) => `
+ALTER TABLE ${s}.tasks ADD COLUMN turn bigint;
+DROP INDEX ${s}.tasks_runnable;
+DROP INDEX ${s}.tasks_owner_queued;
+CREATE INDEX tasks_runnable ON ${s}.tasks(queue, priority DESC, turn, seq) WHERE state = 'queued' AND turn IS NOT NULL;
+CREATE INDEX tasks_due ON ${s}.tasks(queue, run_at) WHERE state = 'queued' AND turn IS NULL;
+CREATE INDEX tasks_owner_queued ON ${s}.tasks(owner, queue, turn) WHERE state = 'queued';`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

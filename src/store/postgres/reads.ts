@@ -70,11 +70,13 @@ export class PgReads {
   }
 
   async position(db: Queryable, id: string, now: number): Promise<number | null> {
+    // Runnable tasks in claim order (core/turns.ts); a due task not yet given its turn is at the front of its priority.
     const [row] = await rows<{ n: number | null }>(
       db,
-      `SELECT (SELECT count(*) FROM ${this.s}.tasks o WHERE o.state = 'queued' AND o.queue = t.queue AND o.run_at <= $2
-               AND (o.priority > t.priority OR (o.priority = t.priority AND (o.run_at < t.run_at OR (o.run_at = t.run_at AND o.seq < t.seq))))) AS n
-       FROM ${this.s}.tasks t WHERE t.id = $1 AND t.state = 'queued' AND t.run_at <= $2`,
+      `SELECT (SELECT count(*) FROM ${this.s}.tasks o WHERE o.state = 'queued' AND o.queue = t.queue AND o.turn IS NOT NULL
+               AND (o.priority > t.priority OR (o.priority = t.priority AND t.turn IS NOT NULL
+                 AND (o.turn < t.turn OR (o.turn = t.turn AND o.seq < t.seq))))) AS n
+       FROM ${this.s}.tasks t WHERE t.id = $1 AND t.state = 'queued' AND (t.turn IS NOT NULL OR t.run_at <= $2)`,
       [id, now],
     );
     return row && row.n !== null ? row.n + 1 : null;

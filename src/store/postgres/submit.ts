@@ -98,9 +98,14 @@ export class PgSubmits {
     const [updated] = await rows<TaskRow>(
       tx.db,
       `WITH u AS (
-         UPDATE ${this.s}.tasks SET state = 'queued', run_at = $2, last_seq = last_seq + 1, max_attempts = $3,
-           error = NULL, result = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL, lease_expires_at = NULL
-         WHERE id = $1 RETURNING *
+         UPDATE ${this.s}.tasks t SET state = 'queued', run_at = $2, last_seq = t.last_seq + 1, max_attempts = $3,
+           error = NULL, result = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL, lease_expires_at = NULL,
+           -- Queued again now, it takes a turn like a new task (core/turns.ts, nextTurn).
+           turn = (SELECT CASE WHEN l.turn IS NULL THEN coalesce(r.turn, 0) ELSE greatest(l.turn + 1, coalesce(r.turn, l.turn + 1)) END
+             FROM (SELECT max(x.turn) AS turn FROM ${this.s}.tasks x WHERE x.state = 'queued' AND x.queue = t.queue AND x.owner = t.owner) l,
+                  (SELECT min(x.turn) AS turn FROM ${this.s}.tasks x WHERE x.state = 'queued' AND x.queue = t.queue AND x.priority = t.priority
+                     AND x.turn IS NOT NULL) r)
+         WHERE t.id = $1 RETURNING t.*
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'state', attempt, $2, $4 FROM u
@@ -194,11 +199,26 @@ export class PgSubmits {
            (e->>6)::bigint AS timeout_ms, e->>7 AS input, e->>8 AS idempotency_key, (e->>9)::bigint AS created_at,
            (e->>10)::bigint AS run_at, e->>11 AS event, e->>12 AS title, ord
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)
+       ), last AS (
+         -- Turns (core/turns.ts, nextTurn): after the owner's last queued one, not before its priority's round;
+         -- tasks of one owner in this statement take the next ones in order. A delayed task gets its own when due.
+         SELECT o.queue, o.owner, (SELECT max(x.turn) FROM ${this.s}.tasks x WHERE x.state = 'queued' AND x.queue = o.queue AND x.owner = o.owner) AS turn
+         FROM (SELECT DISTINCT queue, owner FROM i) o
+       ), round AS (
+         SELECT p.queue, p.priority, (SELECT min(x.turn) FROM ${this.s}.tasks x
+           WHERE x.state = 'queued' AND x.queue = p.queue AND x.priority = p.priority AND x.turn IS NOT NULL) AS turn
+         FROM (SELECT DISTINCT queue, priority FROM i) p
+       ), turned AS (
+         SELECT i.*, CASE WHEN i.run_at > i.created_at THEN NULL ELSE
+             CASE WHEN last.turn IS NULL THEN coalesce(round.turn, 0) ELSE greatest(last.turn + 1, coalesce(round.turn, last.turn + 1)) END
+             + row_number() OVER (PARTITION BY i.queue, i.owner ORDER BY i.ord) - 1
+           END AS turn
+         FROM i JOIN last USING (queue, owner) JOIN round USING (queue, priority)
        ), t AS (
          INSERT INTO ${this.s}.tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input,
-           idempotency_key, created_at, run_at, last_seq)
-         SELECT id, name, queue, owner, title, 'queued', priority, max_attempts, max_attempts, timeout_ms, input, idempotency_key, created_at, run_at, 1
-         FROM i ORDER BY ord
+           idempotency_key, created_at, run_at, last_seq, turn)
+         SELECT id, name, queue, owner, title, 'queued', priority, max_attempts, max_attempts, timeout_ms, input, idempotency_key, created_at, run_at, 1, turn
+         FROM turned ORDER BY ord
        )
        -- Every row of i is inserted or the statement fails: no join back to t.
        INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)

@@ -96,6 +96,8 @@ export class PgWorkerWrites {
          UPDATE ${this.s}.tasks t SET state = i.state, result = i.result, error = i.error,
            finished_at = CASE WHEN i.state = 'queued' THEN NULL ELSE i.now END,
            run_at = coalesce(i.run_at, t.run_at),
+           -- A retry that waits gets its turn when it is due; one due now keeps its (core/turns.ts).
+           turn = CASE WHEN i.run_at > i.now THEN NULL ELSE t.turn END,
            last_seq = t.last_seq + 1, worker_id = NULL, lease_expires_at = NULL
          FROM i WHERE ${FENCE} AND t.id = ANY ($2::text[])
          RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt, i.now, i.data

@@ -18,6 +18,8 @@ export class SqliteClaims {
       slots = Math.min(slots, config.concurrency - sql.countRunning.get(request.queue)!.n);
     }
     if (slots <= 0) return { tasks: [], nextRunAt: null };
+    // Delayed tasks that are due now join the queue's round (core/turns.ts).
+    sql.promoteDue.run({ queue: request.queue, now });
 
     const ownerLimit = config?.owner_concurrency ?? null;
     // With a per-owner limit some candidates are skipped, so look further ahead.
@@ -26,7 +28,6 @@ export class SqliteClaims {
     if (ownerLimit === null) return this.inOneStatement(request, slots, now);
     const candidates = sql.runnableForOwners.all({
       queue: request.queue,
-      now,
       names: JSON.stringify(request.names),
       limit: slots * 8 + 32,
       owner_limit: ownerLimit,
@@ -70,7 +71,7 @@ export class SqliteClaims {
       expires,
     });
     // RETURNING gives no order; hand tasks out in claim order.
-    rows.sort((a, b) => b.priority - a.priority || a.run_at - b.run_at || a.seq - b.seq);
+    rows.sort((a, b) => b.priority - a.priority || (a.turn ?? 0) - (b.turn ?? 0) || a.seq - b.seq);
     const tasks = rows.map((row) => this.claimed(row, now, request.workerId, expires));
     return { tasks, nextRunAt: this.nextRunAt(request.queue, tasks.length < slots, now) };
   }

@@ -122,6 +122,18 @@ UPDATE queues SET declared = json_object('concurrency', concurrency, 'maxQueued'
     sql: `ALTER TABLE tasks ADD COLUMN title TEXT;
 CREATE INDEX tasks_title ON tasks(title) WHERE title IS NOT NULL;`,
   },
+  {
+    // Claims take turns across owners (core/turns.ts): the runnable index orders by turn, and holds
+    // only tasks with one; delayed tasks wait in an index of their own until a claim gives them a turn.
+    // Tasks queued before start without one and are given theirs by the first claim.
+    version: 6,
+    sql: `ALTER TABLE tasks ADD COLUMN turn INTEGER;
+DROP INDEX tasks_runnable;
+DROP INDEX tasks_owner_queued;
+CREATE INDEX tasks_runnable ON tasks(queue, priority DESC, turn, seq, name) WHERE state = 'queued' AND turn IS NOT NULL;
+CREATE INDEX tasks_due ON tasks(queue, run_at) WHERE state = 'queued' AND turn IS NULL;
+CREATE INDEX tasks_owner_queued ON tasks(queue, owner, turn) WHERE state = 'queued';`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

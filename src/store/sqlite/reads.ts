@@ -44,8 +44,8 @@ export class SqliteReads {
 
   position(id: string, now: number): number | null {
     const row = this.sql.byId.get(id);
-    if (!row || row.state !== "queued" || row.run_at > now) return null;
-    return this.sql.position.get({ queue: row.queue, priority: row.priority, run_at: row.run_at, seq: row.seq, now })!.n + 1;
+    if (!row || row.state !== "queued" || (row.turn === null && row.run_at > now)) return null;
+    return this.sql.position.get({ queue: row.queue, priority: row.priority, turn: row.turn, seq: row.seq })!.n + 1;
   }
 
   recentDurationMs(queue: string): number | null {

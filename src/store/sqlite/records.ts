@@ -5,7 +5,7 @@ import { decode, type TaskRow } from "./rows.js";
 
 /** The columns a claim needs to hand a task to its handler. */
 export const CLAIM_COLUMNS =
-  "seq, id, name, queue, owner, title, priority, attempt, max_attempts, timeout_ms, input, progress, checkpoint, idempotency_key, created_at, run_at, last_seq, lease_token";
+  "seq, id, name, queue, owner, title, priority, attempt, max_attempts, timeout_ms, input, progress, checkpoint, idempotency_key, created_at, run_at, last_seq, lease_token, turn";
 
 export type ClaimRow = Pick<
   TaskRow,
@@ -27,6 +27,7 @@ export type ClaimRow = Pick<
   | "run_at"
   | "last_seq"
   | "lease_token"
+  | "turn"
 >;
 
 /** The record of a task just claimed, from its row as it reads after the claim's update. */

@@ -56,11 +56,11 @@ export function prepareStatements(db: Database) {
     fence: s<[string], Fenced>("SELECT id, owner, queue, state, attempt, last_seq, lease_token, lease_expires_at, progress_seq FROM tasks WHERE id = ?"),
     byIdempotencyKey: s<[string, string, string], TaskRow>("SELECT * FROM tasks WHERE owner = ? AND name = ? AND idempotency_key = ?"),
     insertTask: s<[Record<string, unknown>]>(
-      `INSERT INTO tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input, idempotency_key, created_at, run_at, last_seq)
-       VALUES (@id, @name, @queue, @owner, @title, 'queued', @priority, @max_attempts, @max_attempts, @timeout_ms, @input, @idempotency_key, @created_at, @run_at, 1)`,
+      `INSERT INTO tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input, idempotency_key, created_at, run_at, last_seq, turn)
+       VALUES (@id, @name, @queue, @owner, @title, 'queued', @priority, @max_attempts, @max_attempts, @timeout_ms, @input, @idempotency_key, @created_at, @run_at, 1, @turn)`,
     ),
-    requeue: s<[{ id: string; now: number; seq: number; max_attempts: number }], TaskRow>(
-      `UPDATE tasks SET state = 'queued', run_at = @now, last_seq = @seq, max_attempts = @max_attempts, error = NULL, result = NULL,
+    requeue: s<[{ id: string; now: number; seq: number; max_attempts: number; turn: number }], TaskRow>(
+      `UPDATE tasks SET state = 'queued', run_at = @now, turn = @turn, last_seq = @seq, max_attempts = @max_attempts, error = NULL, result = NULL,
          finished_at = NULL, cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL
        WHERE id = @id RETURNING *`,
     ),
@@ -71,18 +71,28 @@ export function prepareStatements(db: Database) {
     countOwnerQueued: s<[string, string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = ? AND owner = ?"),
     countRunning: s<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'running' AND queue = ?"),
     countOwnerRunning: s<[string, string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'running' AND queue = ? AND owner = ?"),
-    runnableForOwners: s<[{ queue: string; now: number; names: string; limit: number; owner_limit: number }], ClaimRow>(
-      `SELECT ${CLAIM_COLUMNS} FROM tasks WHERE state = 'queued' AND queue = @queue AND run_at <= @now AND name IN (SELECT value FROM json_each(@names))
+    // Runnable tasks are the queued ones with a turn (core/turns.ts); delayed ones get theirs when due (promoteDue).
+    runnableForOwners: s<[{ queue: string; names: string; limit: number; owner_limit: number }], ClaimRow>(
+      `SELECT ${CLAIM_COLUMNS} FROM tasks WHERE state = 'queued' AND queue = @queue AND turn IS NOT NULL AND name IN (SELECT value FROM json_each(@names))
          AND owner NOT IN (SELECT owner FROM tasks WHERE state = 'running' AND queue = @queue GROUP BY owner HAVING count(*) >= @owner_limit)
-       ORDER BY priority DESC, run_at, seq LIMIT @limit`,
+       ORDER BY priority DESC, turn, seq LIMIT @limit`,
+    ),
+    promoteDue: s<[{ queue: string; now: number }]>(
+      `UPDATE tasks SET turn = coalesce((SELECT min(r.turn) FROM tasks r WHERE r.state = 'queued' AND r.queue = tasks.queue
+           AND r.priority = tasks.priority AND r.turn IS NOT NULL), 0)
+       WHERE state = 'queued' AND queue = @queue AND turn IS NULL AND run_at <= @now`,
+    ),
+    ownerLastTurn: s<[string, string], { t: number | null }>("SELECT max(turn) AS t FROM tasks WHERE state = 'queued' AND queue = ? AND owner = ?"),
+    roundAt: s<[string, number], { t: number | null }>(
+      "SELECT min(turn) AS t FROM tasks WHERE state = 'queued' AND queue = ? AND priority = ? AND turn IS NOT NULL",
     ),
     claimBatch: s<[{ queue: string; now: number; names: string; limit: number; worker: string; expires: number }], ClaimRow>(
       `UPDATE tasks SET state = 'running', attempt = attempt + 1, started_at = @now, worker_id = @worker,
          lease_token = lease_token + 1, lease_expires_at = @expires, last_seq = last_seq + 1
        WHERE seq IN (
-         SELECT seq FROM tasks WHERE state = 'queued' AND queue = @queue AND run_at <= @now
+         SELECT seq FROM tasks WHERE state = 'queued' AND queue = @queue AND turn IS NOT NULL
            AND name IN (SELECT value FROM json_each(@names))
-         ORDER BY priority DESC, run_at, seq LIMIT @limit)
+         ORDER BY priority DESC, turn, seq LIMIT @limit)
        RETURNING ${CLAIM_COLUMNS}`,
     ),
     markRunning: s<[{ seq_row: number; now: number; worker: string; expires: number; seq: number }]>(
@@ -90,10 +100,13 @@ export function prepareStatements(db: Database) {
          lease_token = lease_token + 1, lease_expires_at = @expires, last_seq = @seq
        WHERE seq = @seq_row`,
     ),
-    nextRunAt: s<[string, number], { at: number | null }>("SELECT min(run_at) AS at FROM tasks WHERE state = 'queued' AND queue = ? AND run_at > ?"),
-    position: s<[{ queue: string; priority: number; run_at: number; seq: number; now: number }], { n: number }>(
-      `SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = @queue AND run_at <= @now
-         AND (priority > @priority OR (priority = @priority AND (run_at < @run_at OR (run_at = @run_at AND seq < @seq))))`,
+    nextRunAt: s<[string, number], { at: number | null }>(
+      "SELECT min(run_at) AS at FROM tasks WHERE state = 'queued' AND queue = ? AND turn IS NULL AND run_at > ?",
+    ),
+    // A due task not yet given its turn is placed at the front of its priority, where a claim puts it.
+    position: s<[{ queue: string; priority: number; turn: number | null; seq: number }], { n: number }>(
+      `SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = @queue AND turn IS NOT NULL
+         AND (priority > @priority OR (priority = @priority AND @turn IS NOT NULL AND (turn < @turn OR (turn = @turn AND seq < @seq))))`,
     ),
     recentDuration: s<[string], { ms: number | null }>(
       `SELECT avg(finished_at - started_at) AS ms FROM
@@ -132,8 +145,10 @@ export function prepareStatements(db: Database) {
          worker_id = NULL, lease_expires_at = NULL
        WHERE id = @id`,
     ),
-    backToQueue: s<[{ id: string; seq: number; run_at: number; error: string | null; attempt_delta: number }]>(
-      `UPDATE tasks SET state = 'queued', run_at = @run_at, last_seq = @seq, error = @error, attempt = attempt - @attempt_delta,
+    // Back now: it keeps its turn (the front of its round); back later (a retry's backoff): a turn when due.
+    backToQueue: s<[{ id: string; seq: number; run_at: number; now: number; error: string | null; attempt_delta: number }]>(
+      `UPDATE tasks SET state = 'queued', run_at = @run_at, turn = CASE WHEN @run_at > @now THEN NULL ELSE turn END,
+         last_seq = @seq, error = @error, attempt = attempt - @attempt_delta,
          worker_id = NULL, lease_expires_at = NULL
        WHERE id = @id`,
     ),

@@ -44,7 +44,8 @@ export class SqliteSubmits {
   rerun(row: TaskRow, now: number, reason: RerunReason, budget: number = row.attempt_budget): TaskRow {
     const seq = row.last_seq + 1;
     const { maxAttempts, event } = rerunTransition(row, reason, budget);
-    const updated = this.tx.sql.requeue.get({ id: row.id, now, seq, max_attempts: maxAttempts })!;
+    const turn = this.tx.turnFor(row.queue, row.owner, row.priority);
+    const updated = this.tx.sql.requeue.get({ id: row.id, now, seq, max_attempts: maxAttempts, turn })!;
     this.tx.event(updated, seq, row.attempt, now, event);
     this.tx.countQueued(row.queue, row.owner);
     this.tx.touch(row.queue, now);
@@ -67,6 +68,8 @@ export class SqliteSubmits {
       idempotency_key: request.idempotencyKey,
       created_at: now,
       run_at: request.runAt,
+      // A delayed task gets its turn when it is due.
+      turn: request.runAt > now ? null : this.tx.turnFor(request.queue, request.owner, request.priority),
     });
     this.tx.event(request, 1, 0, now, firstQueuedEvent(request.runAt, now));
     this.tx.countQueued(request.queue, request.owner);

@@ -1,4 +1,5 @@
 import type { TaskEventData } from "../../core/events.js";
+import { nextTurn } from "../../core/turns.js";
 import type { Lease } from "../store.js";
 import type { EventFeed, LocalEvent } from "./feed.js";
 import type { TaskRow } from "./rows.js";
@@ -66,6 +67,24 @@ export class SqliteTx {
       memo.set(key, n);
     }
     return n;
+  }
+
+  /**
+   * The turn of a task `owner` queues now at `priority` (core/turns.ts),
+   * read once per group commit and counted on, so a burst costs two index
+   * reads per owner, not per task.
+   */
+  turnFor(queue: string, owner: string, priority: number): number {
+    const memo = this.batch.memo;
+    const ownerKey = `t\0${queue}\0${owner}`;
+    const roundKey = `r\0${queue}\0${priority}`;
+    let last = memo.get(ownerKey) as number | null | undefined;
+    if (last === undefined) last = this.sql.ownerLastTurn.get(queue, owner)?.t ?? null;
+    let round = memo.get(roundKey) as number | null | undefined;
+    if (round === undefined) memo.set(roundKey, (round = this.sql.roundAt.get(queue, priority)?.t ?? null));
+    const turn = nextTurn(last, round);
+    memo.set(ownerKey, turn);
+    return turn;
   }
 
   /** Keep the cached counts true after adding a queued task. */

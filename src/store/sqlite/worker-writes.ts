@@ -71,7 +71,7 @@ export class SqliteWorkerWrites {
       const row = this.tx.fenced(lease, now);
       if (!row) return false;
       const seq = row.last_seq + 1;
-      this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: change.runAt ?? now, error: encode(change.error), attempt_delta: 0 });
+      this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: change.runAt ?? now, now, error: encode(change.error), attempt_delta: 0 });
       this.tx.event(row, seq, row.attempt, now, change.event);
       this.tx.touch(row.queue, now);
       return true;
@@ -89,7 +89,7 @@ export class SqliteWorkerWrites {
     const row = this.tx.fenced(lease, now);
     if (!row) return false;
     const seq = row.last_seq + 1;
-    this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, error: null, attempt_delta: 1 });
+    this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, now, error: null, attempt_delta: 1 });
     this.tx.event(row, seq, row.attempt - 1, now, RELEASE_EVENT);
     this.tx.touch(row.queue, now);
     return true;
@@ -103,7 +103,7 @@ export class SqliteWorkerWrites {
         this.end(row, decision.transition, now);
       } else {
         const seq = row.last_seq + 1;
-        this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, error: null, attempt_delta: 0 });
+        this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, now, error: null, attempt_delta: 0 });
         this.tx.event(row, seq, row.attempt, now, decision.event);
       }
       this.tx.touch(row.queue, now);
