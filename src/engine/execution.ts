@@ -80,6 +80,9 @@ export class Execution {
     return this.controller.signal;
   }
 
+  /** The handler returned, threw or was left behind: no grace timer is needed any more. */
+  private handlerSettled = false;
+
   /** Abort the handler's signal; the first cause wins. */
   abort(cause: AbortCause): void {
     if (this.cause !== null) return;
@@ -90,7 +93,8 @@ export class Execution {
     this.markGo();
     // A handler that ignores its signal is given a grace period, then left behind:
     // its later writes are fenced because the task's state moves on without it.
-    this.cancelGrace = this.deps.timers.after(cause === "lease_lost" ? 0 : this.deps.abortGraceMs, () => this.abandon?.());
+    // One that has returned already (its outcome is being written) needs none: a timer then would outlive it.
+    if (!this.handlerSettled) this.cancelGrace = this.deps.timers.after(cause === "lease_lost" ? 0 : this.deps.abortGraceMs, () => this.abandon?.());
   }
 
   /** After an abort, settle without waiting the rest of the handler's grace (a forced shutdown). */
@@ -118,6 +122,7 @@ export class Execution {
         outcome = await Promise.race([handler, abandoned]);
       }
     } finally {
+      this.handlerSettled = true;
       this.cancelTimeout?.();
       this.cancelGrace?.();
     }

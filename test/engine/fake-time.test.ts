@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { makeEngine, until } from "../support/engine.js";
-import { FakeTime } from "../support/fake-time.js";
+import { FakeTime, settle } from "../support/fake-time.js";
 import { guardLeaks } from "../support/leaks.js";
 import { tempDbPath } from "../support/temp.js";
 
@@ -105,4 +105,31 @@ test("a thousand progress reports are saved as one, when the coalescing interval
   assert.equal(events.filter((e) => e.type === "progress").length, 1, "one saved progress event for a thousand reports");
   finish();
   await until(async () => (await outlast.get(task.id))?.state === "succeeded", "the task to end");
+});
+
+test("stopping while a finished handler's outcome is being written leaves no grace timer behind", async (t) => {
+  const time = new FakeTime(T0);
+  const outlast = makeEngine(t, { clock: time.clock, timers: time.timers });
+  outlast.define("quick", { run: () => "done" });
+  // The outcome's write waits until the test lets it go: the execution is finishing, its handler settled.
+  let letGo: () => void = () => {};
+  const held = new Promise<void>((resolve) => (letGo = resolve));
+  let finishing: () => void = () => {};
+  const reached = new Promise<void>((resolve) => (finishing = resolve));
+  const finish = outlast.store.finish.bind(outlast.store);
+  outlast.store.finish = async (...args) => {
+    finishing();
+    await held;
+    return finish(...args);
+  };
+  await outlast.start();
+  await outlast.submit("quick", null);
+  await reached;
+  const stopped = outlast.stop({ graceMs: 0 });
+  // The grace (0 ms, on fake time) ends once the stop reaches it: it aborts what is still going on, this execution included.
+  await settle(20);
+  await time.advance(0);
+  letGo();
+  await stopped;
+  assert.equal(time.waiting, 0, "no timer of the engine is left once it stopped");
 });
