@@ -90,16 +90,10 @@ export class TaskStats {
     for (;;) {
       const page = await read(cursor);
       for (const task of page.tasks) {
-        if (within(task.createdAt)) this.fine(task.queue, task.createdAt).submitted++;
-        if (within(task.startedAt)) {
-          const bucket = this.fine(task.queue, task.startedAt);
-          bucket.waitCount++;
-          bucket.waitSum += Math.max(0, task.startedAt - Math.min(task.runAt, task.startedAt));
-        }
+        if (within(task.createdAt)) this.submitted(task.queue, task.createdAt);
+        if (within(task.startedAt)) this.started(task.queue, task.startedAt, Math.min(task.runAt, task.startedAt));
         if (within(task.finishedAt) && (task.state === "succeeded" || task.state === "failed" || task.state === "canceled")) {
-          const bucket = this.fine(task.queue, task.finishedAt);
-          bucket[task.state]++;
-          if (task.startedAt !== null) addRun(bucket, Math.max(0, task.finishedAt - task.startedAt));
+          this.ended(task.queue, task.finishedAt, task.state, task.startedAt);
         }
         if (task.state === "running" && task.startedAt !== null && !this.startedAt.has(task.id)) remember(this.startedAt, task.id, task.startedAt);
         if (task.state === "queued" && !this.queuedAt.has(task.id)) remember(this.queuedAt, task.id, task.runAt);
@@ -124,32 +118,43 @@ export class TaskStats {
       case "queued": {
         const ready = data.runAt !== undefined ? Math.max(at, Date.parse(data.runAt) || at) : at;
         remember(this.queuedAt, event.taskId, ready);
-        if (data.reason === undefined) this.fine(event.queue, at).submitted++;
+        if (data.reason === undefined) this.submitted(event.queue, at);
         return;
       }
       case "running": {
         remember(this.startedAt, event.taskId, at);
         const queued = this.queuedAt.get(event.taskId);
         this.queuedAt.delete(event.taskId);
-        if (queued !== undefined) {
-          const bucket = this.fine(event.queue, at);
-          bucket.waitCount++;
-          bucket.waitSum += Math.max(0, at - queued);
-        }
+        if (queued !== undefined) this.started(event.queue, at, queued);
         return;
       }
       case "succeeded":
       case "failed":
       case "canceled": {
-        const bucket = this.fine(event.queue, at);
-        bucket[data.state]++;
         this.queuedAt.delete(event.taskId);
-        const started = this.startedAt.get(event.taskId);
+        const started = this.startedAt.get(event.taskId) ?? null;
         this.startedAt.delete(event.taskId);
-        if (started !== undefined) addRun(bucket, Math.max(0, at - started));
+        this.ended(event.queue, at, data.state, started);
         return;
       }
     }
+  }
+
+  // What a submit, a start and an end add to their buckets: the same whether heard live or read back.
+  private submitted(queue: string, at: number): void {
+    this.fine(queue, at).submitted++;
+  }
+
+  private started(queue: string, at: number, readySince: number): void {
+    const bucket = this.fine(queue, at);
+    bucket.waitCount++;
+    bucket.waitSum += Math.max(0, at - readySince);
+  }
+
+  private ended(queue: string, at: number, state: "succeeded" | "failed" | "canceled", startedAt: number | null): void {
+    const bucket = this.fine(queue, at);
+    bucket[state]++;
+    if (startedAt !== null) addRun(bucket, Math.max(0, at - startedAt));
   }
 
   /** The last `windowMs` up to `now`, cut into about 60 buckets per queue. */

@@ -4,6 +4,7 @@ import type { TaskState } from "../core/states.js";
 import type { TaskError, TaskRecord } from "../core/task.js";
 import type { FinishTransition } from "../core/transitions.js";
 import type { WorkerHeartbeat } from "./store.js";
+import { readPatch, type QueueSettings, type StoredPatches } from "../core/queue-limits.js";
 
 /**
  * A `tasks` row as both SQL stores read it: snake_case columns, times as
@@ -133,5 +134,31 @@ export function rowToWorker(row: WorkerRow): WorkerHeartbeat {
     heartbeatAt: row.heartbeat_at,
     running: JSON.parse(row.running) as string[],
     streams: row.streams,
+  };
+}
+
+/** A `queues` row as both stores read it: SQLite keeps `paused` as 0/1 and the patches as JSON text, PostgreSQL as boolean and jsonb. */
+export interface QueueRowBase {
+  name: string;
+  concurrency: number | null;
+  max_queued: number | null;
+  owner_concurrency: number | null;
+  owner_max_queued: number | null;
+  paused: boolean | number;
+  declared: unknown;
+  overrides: unknown;
+}
+
+export function rowToPatches(row: Pick<QueueRowBase, "declared" | "overrides">): StoredPatches {
+  const parsed = (value: unknown) => (typeof value === "string" ? (JSON.parse(value) as unknown) : value);
+  return { declared: readPatch(parsed(row.declared)), overrides: readPatch(parsed(row.overrides)) };
+}
+
+export function rowToQueueSettings(row: QueueRowBase): QueueSettings {
+  return {
+    name: row.name,
+    paused: row.paused === true || row.paused === 1,
+    limits: { concurrency: row.concurrency, maxQueued: row.max_queued, ownerConcurrency: row.owner_concurrency, ownerMaxQueued: row.owner_max_queued },
+    ...rowToPatches(row),
   };
 }

@@ -4,7 +4,8 @@ import type { DeclarationConflict, QueueLimitsPatch, QueueSettings, StoredPatche
 import { endTransition } from "../../core/transitions.js";
 import type { CancelOutcome, RetryOutcome, SubmitRequest } from "../store.js";
 import type { PgClaims } from "./claim.js";
-import { patchesOf, type QueueRow } from "./reads.js";
+import type { QueueRow } from "./reads.js";
+import { rowToPatches } from "../task-row.js";
 import { rowToTask, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
 import type { PgSubmits } from "./submit.js";
@@ -22,13 +23,13 @@ export class PgAdmin {
 
   async declareQueue(tx: Tx, name: string, incoming: QueueLimitsPatch, now: number): Promise<{ settings: QueueSettings; conflicts: DeclarationConflict[] }> {
     const row = await this.lockQueue(tx, name, now);
-    const next = limits.applyDeclaration(patchesOf(row), incoming);
+    const next = limits.applyDeclaration(rowToPatches(row), incoming);
     return { settings: await this.writeLimits(tx, row, next, now), conflicts: next.conflicts };
   }
 
   async setQueueLimits(tx: Tx, name: string, change: QueueLimitsPatch, reset: boolean, now: number): Promise<QueueSettings> {
     const row = await this.lockQueue(tx, name, now);
-    return this.writeLimits(tx, row, limits.applyOverride(patchesOf(row), change, reset), now);
+    return this.writeLimits(tx, row, limits.applyOverride(rowToPatches(row), change, reset), now);
   }
 
   async setQueuePaused(tx: Tx, name: string, paused: boolean, now: number): Promise<boolean> {

@@ -2,6 +2,7 @@ import { RUNNING_EVENT } from "../../core/transitions.js";
 import type { ClaimedTask, ClaimRequest, ClaimResult } from "../store.js";
 import { decode, rowToTask, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
+import { roundOf } from "./turn-sql.js";
 import { storedEvent, type Tx } from "./tx.js";
 
 const RUNNING_JSON = JSON.stringify(RUNNING_EVENT);
@@ -19,8 +20,7 @@ export class PgClaims {
     // Delayed tasks that are due now join their priority's round (core/turns.ts); rows another claim is promoting are left to it.
     await rows(
       tx.db,
-      `UPDATE ${this.s}.tasks t SET turn = coalesce((SELECT min(r.turn) FROM ${this.s}.tasks r WHERE r.state = 'queued' AND r.queue = t.queue
-           AND r.priority = t.priority AND r.turn IS NOT NULL), 0)
+      `UPDATE ${this.s}.tasks t SET turn = coalesce(${roundOf(this.s, "t.queue", "t.priority")}, 0)
        WHERE t.seq = ANY (ARRAY(SELECT seq FROM ${this.s}.tasks WHERE state = 'queued' AND queue = $1 AND turn IS NULL AND run_at <= $2 FOR UPDATE SKIP LOCKED))`,
       [request.queue, now],
       `outlast:${this.s}:promote`,
@@ -72,7 +72,7 @@ export class PgClaims {
       const [row] = await rows<{ at: number | null }>(
         tx.db,
         `SELECT CASE WHEN $3::int IS NULL OR (SELECT count(*) FROM ${this.s}.tasks WHERE state = 'running' AND queue = $1) < $3
-           THEN (SELECT min(run_at) FROM ${this.s}.tasks WHERE state = 'queued' AND queue = $1 AND turn IS NULL AND run_at > $2) END AS at`,
+           THEN ${nextDue(this.s)} END AS at`,
         [request.queue, now, concurrency],
         `outlast:${this.s}:next`,
       );
@@ -150,7 +150,7 @@ export class PgClaims {
            ? `,
          -- When the claim came up short: when the next delayed task is due (evaluated once, and only then).
          CASE WHEN (SELECT count(*) FROM u) < $4
-           THEN (SELECT min(run_at) FROM ${s}.tasks WHERE state = 'queued' AND queue = $1 AND turn IS NULL AND run_at > $2) END AS next_run_at`
+           THEN ${nextDue(s)} END AS next_run_at`
            : ""
        }
        FROM u LEFT JOIN LATERAL (
@@ -164,4 +164,9 @@ export class PgClaims {
       `outlast:${s}:claim:${free ? "free" : ownerLimit === null ? "limited" : "owner"}`,
     );
   }
+}
+
+/** When the queue's next delayed task is due, for a statement whose $1 is the queue and $2 now. */
+function nextDue(s: string): string {
+  return `(SELECT min(run_at) FROM ${s}.tasks WHERE state = 'queued' AND queue = $1 AND turn IS NULL AND run_at > $2)`;
 }

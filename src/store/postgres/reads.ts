@@ -1,25 +1,16 @@
 import type { StoredEvent } from "../../core/events.js";
 import * as limits from "../../core/queue-limits.js";
-import type { QueueSettings, StoredPatches } from "../../core/queue-limits.js";
+import type { QueueSettings } from "../../core/queue-limits.js";
 import type { TaskState } from "../../core/states.js";
 import type { TaskRecord } from "../../core/task.js";
 import { prefixRange } from "../../core/prefix.js";
 import { queueList, SEARCH_COLUMNS, type QueueInfo, type TaskFilter, type TaskPage, type WorkerHeartbeat } from "../store.js";
 import { decode, rowToEvent, rowToTask, type EventRow, type TaskRow } from "./rows.js";
-import { rowToWorker, type WorkerRow } from "../task-row.js";
+import { rowToQueueSettings, rowToWorker, type QueueRowBase, type WorkerRow } from "../task-row.js";
 import { rows, type Queryable } from "./sql.js";
 
 /** A `queues` row. */
-export type QueueRow = {
-  name: string;
-  concurrency: number | null;
-  max_queued: number | null;
-  owner_concurrency: number | null;
-  owner_max_queued: number | null;
-  paused: boolean;
-  declared: unknown;
-  overrides: unknown;
-};
+export type QueueRow = QueueRowBase & { paused: boolean };
 
 /** Reads outside any write, on the pool, for one schema. */
 export class PgReads {
@@ -114,7 +105,7 @@ export class PgReads {
 
   async queueSettings(db: Queryable): Promise<QueueSettings[]> {
     const found = await rows<QueueRow>(db, `SELECT * FROM ${this.s}.queues`);
-    return found.map(settingsOf).sort(limits.byName);
+    return found.map(rowToQueueSettings).sort(limits.byName);
   }
 
   async queues(db: Queryable): Promise<QueueInfo[]> {
@@ -122,20 +113,7 @@ export class PgReads {
       rows<QueueRow>(db, `SELECT * FROM ${this.s}.queues`),
       rows<{ queue: string; state: TaskState; n: number }>(db, `SELECT queue, state, count(*) AS n FROM ${this.s}.tasks GROUP BY queue, state`),
     ]);
-    return queueList(configs.map(settingsOf), counts);
+    return queueList(configs.map(rowToQueueSettings), counts);
   }
 
-}
-
-export function patchesOf(row: QueueRow): StoredPatches {
-  return { declared: limits.readPatch(row.declared), overrides: limits.readPatch(row.overrides) };
-}
-
-function settingsOf(row: QueueRow): QueueSettings {
-  return {
-    name: row.name,
-    paused: row.paused,
-    limits: { concurrency: row.concurrency, maxQueued: row.max_queued, ownerConcurrency: row.owner_concurrency, ownerMaxQueued: row.owner_max_queued },
-    ...patchesOf(row),
-  };
 }

@@ -7,6 +7,7 @@ import { additionsByQueue, checkNew } from "../additions.js";
 import { encode, rowToTask, type TaskRow } from "./rows.js";
 import type { PgReads } from "./reads.js";
 import { rows } from "./sql.js";
+import { nextTurn, ownerLastTurn, roundOf } from "./turn-sql.js";
 import { storedEvent, type Tx } from "./tx.js";
 
 const QUEUED_EVENT = JSON.stringify(firstQueuedEvent(0, 0));
@@ -101,10 +102,8 @@ export class PgSubmits {
          UPDATE ${this.s}.tasks t SET state = 'queued', run_at = $2, last_seq = t.last_seq + 1, max_attempts = $3,
            error = NULL, result = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL, lease_expires_at = NULL,
            -- Queued again now, it takes a turn like a new task (core/turns.ts, nextTurn).
-           turn = (SELECT CASE WHEN l.turn IS NULL THEN coalesce(r.turn, 0) ELSE greatest(l.turn + 1, coalesce(r.turn, l.turn + 1)) END
-             FROM (SELECT max(x.turn) AS turn FROM ${this.s}.tasks x WHERE x.state = 'queued' AND x.queue = t.queue AND x.owner = t.owner) l,
-                  (SELECT min(x.turn) AS turn FROM ${this.s}.tasks x WHERE x.state = 'queued' AND x.queue = t.queue AND x.priority = t.priority
-                     AND x.turn IS NOT NULL) r)
+           turn = (SELECT ${nextTurn("l.turn", "r.turn")}
+             FROM (SELECT ${ownerLastTurn(this.s, "t.queue", "t.owner")} AS turn) l, (SELECT ${roundOf(this.s, "t.queue", "t.priority")} AS turn) r)
          WHERE t.id = $1 RETURNING t.*
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
@@ -202,15 +201,12 @@ export class PgSubmits {
        ), last AS (
          -- Turns (core/turns.ts, nextTurn): after the owner's last queued one, not before its priority's round;
          -- tasks of one owner in this statement take the next ones in order. A delayed task gets its own when due.
-         SELECT o.queue, o.owner, (SELECT max(x.turn) FROM ${this.s}.tasks x WHERE x.state = 'queued' AND x.queue = o.queue AND x.owner = o.owner) AS turn
-         FROM (SELECT DISTINCT queue, owner FROM i) o
+         SELECT o.queue, o.owner, ${ownerLastTurn(this.s, "o.queue", "o.owner")} AS turn FROM (SELECT DISTINCT queue, owner FROM i) o
        ), round AS (
-         SELECT p.queue, p.priority, (SELECT min(x.turn) FROM ${this.s}.tasks x
-           WHERE x.state = 'queued' AND x.queue = p.queue AND x.priority = p.priority AND x.turn IS NOT NULL) AS turn
-         FROM (SELECT DISTINCT queue, priority FROM i) p
+         SELECT p.queue, p.priority, ${roundOf(this.s, "p.queue", "p.priority")} AS turn FROM (SELECT DISTINCT queue, priority FROM i) p
        ), turned AS (
          SELECT i.*, CASE WHEN i.run_at > i.created_at THEN NULL ELSE
-             CASE WHEN last.turn IS NULL THEN coalesce(round.turn, 0) ELSE greatest(last.turn + 1, coalesce(round.turn, last.turn + 1)) END
+             ${nextTurn("last.turn", "round.turn")}
              + row_number() OVER (PARTITION BY i.queue, i.owner ORDER BY i.ord) - 1
            END AS turn
          FROM i JOIN last USING (queue, owner) JOIN round USING (queue, priority)

@@ -3,7 +3,7 @@ import * as limits from "../../core/queue-limits.js";
 import type { DeclarationConflict, QueueLimitsPatch, QueueSettings, StoredPatches } from "../../core/queue-limits.js";
 import { endTransition } from "../../core/transitions.js";
 import type { CancelOutcome, RetryOutcome, SubmitRequest } from "../store.js";
-import { patchesOf } from "./reads.js";
+import { rowToPatches } from "../task-row.js";
 import { rowToTask } from "./rows.js";
 import type { QueueRow } from "./statements.js";
 import type { SqliteSubmits } from "./submit.js";
@@ -20,13 +20,13 @@ export class SqliteAdmin {
 
   declareQueue(name: string, incoming: QueueLimitsPatch, now: number): { settings: QueueSettings; conflicts: DeclarationConflict[] } {
     const row = this.queueRow(name, now);
-    const next = limits.applyDeclaration(patchesOf(row), incoming);
+    const next = limits.applyDeclaration(rowToPatches(row), incoming);
     return { settings: this.writeLimits(row, next, now), conflicts: next.conflicts };
   }
 
   setQueueLimits(name: string, change: QueueLimitsPatch, reset: boolean, now: number): QueueSettings {
     const row = this.queueRow(name, now);
-    return this.writeLimits(row, limits.applyOverride(patchesOf(row), change, reset), now);
+    return this.writeLimits(row, limits.applyOverride(rowToPatches(row), change, reset), now);
   }
 
   setQueuePaused(name: string, paused: boolean, now: number): boolean {

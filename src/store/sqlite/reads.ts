@@ -7,8 +7,8 @@ import { prefixRange } from "../../core/prefix.js";
 import { queueList, SEARCH_COLUMNS, type QueueInfo, type TaskFilter, type TaskPage, type WorkerHeartbeat } from "../store.js";
 import { stepsOf } from "./claim.js";
 import { rowToEvent, rowToTask, type TaskRow } from "./rows.js";
-import { rowToWorker } from "../task-row.js";
-import type { QueueRow, Statements } from "./statements.js";
+import { rowToQueueSettings, rowToWorker } from "../task-row.js";
+import type { Statements } from "./statements.js";
 
 /** Reads, outside any write: SQLite's WAL lets them run beside a writer. */
 export class SqliteReads {
@@ -65,11 +65,11 @@ export class SqliteReads {
   }
 
   queueSettings(): QueueSettings[] {
-    return this.sql.allQueues.all().map(settingsOf).sort(limits.byName);
+    return this.sql.allQueues.all().map(rowToQueueSettings).sort(limits.byName);
   }
 
   queues(): QueueInfo[] {
-    return queueList(this.sql.allQueues.all().map(settingsOf), this.sql.countsByQueue.all());
+    return queueList(this.sql.allQueues.all().map(rowToQueueSettings), this.sql.countsByQueue.all());
   }
 }
 
@@ -81,17 +81,4 @@ function searchCondition(search: string, params: Record<string, string | number>
   if (range.below !== null) params.search_below = range.below;
   const terms = SEARCH_COLUMNS.map((column) => `(${column} >= @search_from${range.below === null ? "" : ` AND ${column} < @search_below`})`);
   return `(${terms.join(" OR ")})`;
-}
-
-export function patchesOf(row: QueueRow): limits.StoredPatches {
-  return { declared: limits.readPatch(JSON.parse(row.declared)), overrides: limits.readPatch(JSON.parse(row.overrides)) };
-}
-
-function settingsOf(row: QueueRow): QueueSettings {
-  return {
-    name: row.name,
-    paused: row.paused === 1,
-    limits: { concurrency: row.concurrency, maxQueued: row.max_queued, ownerConcurrency: row.owner_concurrency, ownerMaxQueued: row.owner_max_queued },
-    ...patchesOf(row),
-  };
 }

@@ -2,18 +2,10 @@ import type { Database, RunResult } from "better-sqlite3";
 import type { TaskState } from "../../core/states.js";
 import { CLAIM_COLUMNS, type ClaimRow } from "./records.js";
 import type { EventRow, TaskRow } from "./rows.js";
+import type { QueueRowBase } from "../task-row.js";
 
 /** A `queues` row. */
-export interface QueueRow {
-  name: string;
-  concurrency: number | null;
-  max_queued: number | null;
-  owner_concurrency: number | null;
-  owner_max_queued: number | null;
-  paused: number;
-  declared: string;
-  overrides: string;
-}
+export type QueueRow = QueueRowBase & { paused: number; declared: string; overrides: string };
 
 export type Fenced = Pick<
   TaskRow,
