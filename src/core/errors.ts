@@ -21,10 +21,12 @@ export type ErrorCode =
   | "rate_limited"
   | "unavailable"
   | "store_version"
+  | "signal_timeout"
+  | "child_failed"
   | "internal";
 
 /** Why a handler's `ctx.signal` was aborted (its `reason.code`). */
-export type AbortCode = "canceled" | "timeout" | "shutdown" | "lease_lost";
+export type AbortCode = "canceled" | "timeout" | "shutdown" | "lease_lost" | "suspended";
 
 /**
  * The reason of an aborted `ctx.signal`, and what a handler's writes throw
@@ -139,6 +141,43 @@ export class RetryLaterError extends Error {
     addBrand(this, RetryLaterError.brand);
     this.name = "RetryLaterError";
     this.delayMs = options.delayMs;
+  }
+}
+
+/**
+ * `ctx.waitForSignal` waited longer than its `timeoutMs`: catch it to go on
+ * without the signal.
+ */
+export class SignalTimeoutError extends OutlastError {
+  static override readonly brand: string = "outlast.SignalTimeoutError";
+  readonly signalName: string;
+  constructor(name: string, timeoutMs: number | null) {
+    super("signal_timeout", `No signal "${name}" arrived${timeoutMs === null ? "" : ` within ${timeoutMs} ms`}`, { details: { signal: name } });
+    addBrand(this, SignalTimeoutError.brand);
+    this.name = "SignalTimeoutError";
+    this.signalName = name;
+  }
+}
+
+/**
+ * A child task failed (or was canceled) beyond what the failure policy of
+ * `ctx.runChildren` tolerates. Fails the parent without a retry: running it
+ * again would meet the same child; retry the parent to run the failed
+ * children again.
+ */
+export class ChildTaskFailedError extends OutlastError {
+  static override readonly brand: string = "outlast.ChildTaskFailedError";
+  readonly childId: string;
+  readonly childKey: string | null;
+  constructor(child: { id: string; key: string | null; name: string; error: { message: string } | null }) {
+    const label = child.key === null ? child.id : `"${child.key}" (${child.id})`;
+    super("child_failed", `Child task ${label} of ${child.name} did not succeed${child.error ? `: ${child.error.message}` : ""}`, {
+      details: { childId: child.id, key: child.key },
+    });
+    addBrand(this, ChildTaskFailedError.brand);
+    this.name = "ChildTaskFailedError";
+    this.childId = child.id;
+    this.childKey = child.key;
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Progress } from "./progress.js";
 import type { TaskState } from "./states.js";
 import { toIso, type TaskError } from "./task.js";
+import type { WaitingFor } from "./waits.js";
 
 /** The kinds of entry in a task's event log. */
 export type TaskEventType = "state" | "progress" | "log" | "step";
@@ -10,10 +11,10 @@ export type TaskEventType = "state" | "progress" | "log" | "step";
  * (`retry` from `running`), run again after it ended (`retry` from
  * `failed`/`canceled` by outlast.retry, `resumed` by a submit with its
  * idempotency key, `restarted` from scratch by such a submit when it failed
- * with UnrecoverableError), handed back by a stopping worker (`released`), or its
- * worker lost (`lease_expired`). A task's first event has none.
+ * with UnrecoverableError), handed back by a stopping worker (`released`), its
+ * worker lost (`lease_expired`), or what it waited for happened (`woken`). A task's first event has none.
  */
-export type StateReason = "retry" | "resumed" | "restarted" | "released" | "lease_expired";
+export type StateReason = "retry" | "resumed" | "restarted" | "released" | "lease_expired" | "woken";
 
 export type TaskEventData =
   | {
@@ -25,6 +26,8 @@ export type TaskEventData =
       reason?: StateReason;
       /** On a `queued` event that runs an ended task again (resumed, retried): its new attempt budget. */
       maxAttempts?: number;
+      /** On a `waiting` event: what the task waits for. */
+      waitingFor?: WaitingFor;
     }
   | { type: "progress"; progress: Progress }
   | { type: "log"; message: string }

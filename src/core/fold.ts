@@ -23,6 +23,7 @@ export function applyEvent<T extends Task>(task: T, event: TaskEvent): T {
     next.etaMs = null;
   }
   if (event.state !== "running") next.remainingMs = null;
+  next.waitingFor = event.state === "waiting" ? (event.waitingFor ?? null) : null;
   switch (event.state) {
     case "queued":
       next.finishedAt = null;
@@ -44,6 +45,8 @@ export function applyEvent<T extends Task>(task: T, event: TaskEvent): T {
       break;
     case "running":
       next.startedAt = event.at;
+      break;
+    case "waiting":
       break;
     default:
       next.finishedAt = event.at;

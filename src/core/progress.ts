@@ -1,3 +1,5 @@
+import type { ChildCounts } from "./waits.js";
+
 /** What a handler reports with `ctx.progress()`; every field is optional. */
 export interface Progress {
   percent?: number;
@@ -5,6 +7,8 @@ export interface Progress {
   total?: number;
   message?: string;
   data?: unknown;
+  /** A parent's children by state: set by the store, never by a handler (core/waits.ts). */
+  children?: ChildCounts;
 }
 
 /**

@@ -1,7 +1,7 @@
 /** The lifecycle of a task. See the glossary in README.md. */
-export type TaskState = "queued" | "running" | "succeeded" | "failed" | "canceled";
+export type TaskState = "queued" | "running" | "waiting" | "succeeded" | "failed" | "canceled";
 
-export const TASK_STATES: readonly TaskState[] = ["queued", "running", "succeeded", "failed", "canceled"];
+export const TASK_STATES: readonly TaskState[] = ["queued", "running", "waiting", "succeeded", "failed", "canceled"];
 
 export type FinalState = Extract<TaskState, "succeeded" | "failed" | "canceled">;
 
@@ -9,7 +9,10 @@ const LEGAL: Readonly<Record<TaskState, readonly TaskState[]>> = {
   // queued → canceled: a cancel before any worker took it.
   queued: ["running", "canceled"],
   // running → queued: a retry after backoff, a released lease, or a lost one.
-  running: ["queued", "succeeded", "failed", "canceled"],
+  // running → waiting: the handler waits (children, a sleep, a signal) and gives its slot back.
+  running: ["queued", "waiting", "succeeded", "failed", "canceled"],
+  // waiting → queued: what it waited for happened; → succeeded/failed: a group's children ended (core/waits.ts).
+  waiting: ["queued", "succeeded", "failed", "canceled"],
   succeeded: [],
   // failed/canceled → queued: a resume (idempotent resubmit or explicit retry).
   failed: ["queued"],

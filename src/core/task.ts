@@ -1,5 +1,6 @@
 import type { Progress } from "./progress.js";
 import type { TaskState } from "./states.js";
+import { waitingFor, type WaitingFor, type WaitSpec } from "./waits.js";
 
 /** How a failed task's error is kept and shown. */
 export interface TaskError {
@@ -43,6 +44,12 @@ export interface TaskRecord {
   cancelRequested: boolean;
   workerId: string | null;
   leaseExpiresAt: number | null;
+  /** The task that submitted this one as a child (or the group it belongs to), else null. */
+  parentId: string | null;
+  /** Its key among its parent's children (unique there), else null. */
+  childKey: string | null;
+  /** What it waits for while `waiting` (core/waits.ts), else null. */
+  wait: WaitSpec | null;
 }
 
 /** A task as the library and the HTTP API show it (API.md, "The task object"). */
@@ -81,6 +88,10 @@ export interface Task<Result = unknown> {
   startedAt: string | null;
   finishedAt: string | null;
   lastSeq: number;
+  /** The parent task (or group) this one is a child of, else null. */
+  parentId: string | null;
+  /** What it waits for while `waiting`, else null. */
+  waitingFor: WaitingFor | null;
 }
 
 export function toIso(ms: number): string;
@@ -128,5 +139,7 @@ export function toPublicTask(record: TaskRecord, estimates: TaskEstimates = {}):
     startedAt: toIso(record.startedAt),
     finishedAt: toIso(record.finishedAt),
     lastSeq: record.lastSeq,
+    parentId: record.parentId,
+    waitingFor: record.state === "waiting" && record.wait !== null ? waitingFor(record.wait) : null,
   };
 }

@@ -1,6 +1,7 @@
 import type { StateReason, TaskEventData } from "./events.js";
 import type { TaskState } from "./states.js";
 import type { TaskError } from "./task.js";
+import { waitingFor, type WaitSpec } from "./waits.js";
 
 /**
  * The rules of a task's life, decided once for every store: each function
@@ -14,7 +15,9 @@ export type FinishOutcome =
   | { state: "succeeded"; result: unknown }
   | { state: "failed"; error: TaskError }
   | { state: "retry"; error: TaskError; runAt: number }
-  | { state: "canceled"; error?: TaskError };
+  | { state: "canceled"; error?: TaskError }
+  /** The handler waits (core/waits.ts): the task gives its slot back until the wait is over. */
+  | { state: "waiting"; wait: WaitSpec };
 
 /** The columns an ended attempt leaves, and the state event that says so. */
 export interface FinishTransition {
@@ -30,7 +33,15 @@ export interface FinishTransition {
   event: TaskEventData;
 }
 
-export function finishTransition(outcome: FinishOutcome): FinishTransition {
+/** A handler that waits: its state event, and what it waits for. The attempt it used is given back, as by a release. */
+export function waitTransition(wait: WaitSpec): TaskEventData {
+  return stateEvent("waiting", { waitingFor: waitingFor(wait) });
+}
+
+/** What it waited for happened: queued now, to run its handler again from its steps. */
+export const WOKEN_EVENT: TaskEventData = Object.freeze(stateEvent("queued", { reason: "woken" }));
+
+export function finishTransition(outcome: Exclude<FinishOutcome, { state: "waiting" }>): FinishTransition {
   switch (outcome.state) {
     case "succeeded": {
       const result = outcome.result === undefined ? null : outcome.result;

@@ -1,5 +1,15 @@
 import { OutlastError, TaskAbortedError } from "../core/errors.js";
-import type { StepResult } from "../core/json.js";
+import type { Jsonified, StepResult } from "../core/json.js";
+import { WAIT_STEP_PREFIX, type ChildOutcome, type WaitSpec } from "../core/waits.js";
+import {
+  ContextWaits,
+  type ChildHandle,
+  type ChildOptions,
+  type ChildSpec,
+  type RunChildrenOptions,
+  type SignalWaitOptions,
+  type WaitServices,
+} from "./context-waits.js";
 import { normalizeProgress, type Progress } from "../core/progress.js";
 import type { TaskRecord } from "../core/task.js";
 import { checkTitle } from "../core/title.js";
@@ -46,6 +56,35 @@ export interface TaskContext {
    * `GET /api/v1/tasks/:id/artifacts/:name`. Saving the same name again replaces it.
    */
   saveArtifact(name: string, data: ArtifactData, options?: { contentType?: string }): Promise<ArtifactInfo>;
+  /**
+   * Wait `ms` without holding a worker slot: the task is `waiting`, and runs
+   * again from its steps once the time is up (on any worker, after any
+   * restart), when this call returns. Code before it runs again: put work in steps.
+   */
+  sleep(ms: number): Promise<void>;
+  /** Like {@link sleep}, until a time. */
+  sleepUntil(until: Date | number): Promise<void>;
+  /**
+   * Wait, without a worker slot, for `outlast.signal(taskId, name, payload)`
+   * (or `POST /api/v1/tasks/:id/signals/:name`) and return its payload; a
+   * signal sent earlier is kept until the task asks. Throws SignalTimeoutError
+   * after `timeoutMs`.
+   * @example const { approved } = await ctx.waitForSignal("review", { timeoutMs: 86_400_000, schema: z.object({ approved: z.boolean() }) });
+   */
+  waitForSignal<Payload = unknown>(name: string, options?: SignalWaitOptions<Payload>): Promise<Payload>;
+  /**
+   * Submit a child task (same owner; its own queue, limits and retries),
+   * once per `key`: a parent run again gets the same child back.
+   */
+  child<Result = unknown>(key: string, name: string, input?: unknown, options?: ChildOptions): Promise<ChildHandle<Result>>;
+  /**
+   * Submit children (once per key) and wait for them without a worker slot;
+   * returns their outcomes in order. Under "fail-fast" (the default) a failed
+   * child cancels the rest and throws ChildTaskFailedError; "continue" returns
+   * every outcome; `{ maxFailures: n }` tolerates n failures.
+   * @example const outcomes = await ctx.runChildren(chapters.map((c, i) => ({ key: `chapter-${i}`, name: "tts.chapter", input: c, weight: c.words })));
+   */
+  runChildren<Result = unknown>(children: readonly ChildSpec[], options?: RunChildrenOptions): Promise<ChildOutcome<Jsonified<Result>>[]>;
 }
 
 export interface TaskInfo {
@@ -93,6 +132,7 @@ export class ProgressCoalescer {
 
 export interface ContextDeps {
   store: Store;
+  waits: WaitServices;
   clock: Clock;
   logger: Logger;
   coalescer: ProgressCoalescer;
@@ -106,6 +146,7 @@ export class Context implements TaskContext {
   private pending: Progress | null = null;
   private closed = false;
   private readonly inflight = new Map<string, Promise<unknown>>();
+  private readonly waits: ContextWaits;
   /** Writes in flight, so the engine can wait for them before the final state. */
   private writes: Promise<unknown> = Promise.resolve();
 
@@ -121,7 +162,9 @@ export class Context implements TaskContext {
     private readonly steps: Map<string, unknown>,
     private readonly signalOf: () => AbortSignal,
     private readonly onLeaseLost: () => void,
+    suspend: (wait: WaitSpec) => Promise<never>,
   ) {
+    this.waits = new ContextWaits(deps.waits, record, steps, suspend);
     this.task = Object.freeze({
       id: record.id,
       name: record.name,
@@ -154,6 +197,7 @@ export class Context implements TaskContext {
     if (typeof name !== "string" || name.length === 0 || name.length > 200) {
       throw new OutlastError("bad_request", "A step name must be a string of 1 to 200 characters");
     }
+    if (name.startsWith(WAIT_STEP_PREFIX)) throw new OutlastError("bad_request", `Step names starting with "${WAIT_STEP_PREFIX}" are kept for waits`);
     if (this.steps.has(name)) return this.steps.get(name) as StepResult<T>;
     const running = this.inflight.get(name);
     if (running) return running as Promise<StepResult<T>>;
@@ -210,6 +254,26 @@ export class Context implements TaskContext {
     if (this.signal.aborted && (this.signal.reason as { code?: string } | undefined)?.code === "lease_lost") this.fenced();
     await this.log(`Saved ${name} (${saved.size} bytes)`);
     return saved;
+  }
+
+  sleep(ms: number): Promise<void> {
+    return this.waits.sleep(ms);
+  }
+
+  sleepUntil(until: Date | number): Promise<void> {
+    return this.waits.sleepUntil(until instanceof Date ? until.getTime() : until);
+  }
+
+  waitForSignal<Payload = unknown>(name: string, options?: SignalWaitOptions<Payload>): Promise<Payload> {
+    return this.waits.waitForSignal(name, options);
+  }
+
+  child<Result = unknown>(key: string, name: string, input?: unknown, options?: ChildOptions): Promise<ChildHandle<Result>> {
+    return this.waits.child<Result>(key, name, input, options);
+  }
+
+  runChildren<Result = unknown>(children: readonly ChildSpec[], options?: RunChildrenOptions): Promise<ChildOutcome<Jsonified<Result>>[]> {
+    return this.waits.runChildren<Result>(children, options);
   }
 
   /** Steps recorded so far (for handlers that run in a worker thread). */

@@ -18,6 +18,12 @@ export interface TaskSpec<Input = unknown> {
   timeoutMs?: number;
   /** Default priority of submits; higher runs first. @defaultValue 0 */
   priority?: number;
+  /**
+   * Schemas of the signals its handler waits for (`ctx.waitForSignal`), by
+   * name: every process that declares the task refuses a bad payload (422)
+   * before it is stored, even one that runs no workers.
+   */
+  signals?: Readonly<Record<string, StandardSchemaV1>>;
 }
 
 /** What `outlast.define()` takes: the spec and the handler. */

@@ -1,5 +1,7 @@
 import { backoffDelay } from "../core/backoff.js";
-import { RetryLaterError, TaskAbortedError, UnrecoverableError } from "../core/errors.js";
+import { ChildTaskFailedError, RetryLaterError, TaskAbortedError, UnrecoverableError } from "../core/errors.js";
+import type { WaitSpec } from "../core/waits.js";
+import type { WaitServices } from "./context-waits.js";
 import type { TaskError } from "../core/task.js";
 import type { ClaimedTask, FinishOutcome, Store } from "../store/store.js";
 import type { ArtifactStore } from "./artifacts.js";
@@ -18,6 +20,7 @@ export interface ExecutionDeps {
   /** How long an aborted handler may take to return before its task is settled without it. */
   abortGraceMs: number;
   artifacts: ArtifactStore | null;
+  waits: WaitServices;
 }
 
 const CAUSE_CODES: Record<AbortCause, TaskError> = {
@@ -57,7 +60,16 @@ export class Execution {
     private readonly registered: RegisteredDefinition,
   ) {
     this.taskId = claimed.task.id;
-    this.context = new Context(deps, claimed.task, claimed.lease, claimed.steps, () => this.signal, () => this.abort("lease_lost"));
+    this.context = new Context(
+      deps,
+      claimed.task,
+      claimed.lease,
+      claimed.steps,
+      () => this.signal,
+      () => this.abort("lease_lost"),
+      (wait) => this.suspend(wait),
+    );
+    this.suspended = new Promise((resolve) => (this.markSuspended = resolve));
     this.finishing = new Promise((resolve) => (this.markFinishing = resolve));
     this.go = new Promise((resolve) => (this.markGo = resolve));
     this.done = this.go.then(() => this.run()).finally(() => this.markFinishing());
@@ -78,6 +90,25 @@ export class Execution {
       if (this.reason) this.controller.abort(this.reason);
     }
     return this.controller.signal;
+  }
+
+  /** Settles with what the handler waits for, once it waits (core/waits.ts). */
+  private readonly suspended: Promise<{ ok: "suspended"; wait: WaitSpec }>;
+  private markSuspended!: (value: { ok: "suspended"; wait: WaitSpec }) => void;
+  private waiting = false;
+
+  /**
+   * The handler waits: the attempt ends here as `waiting`, and the handler
+   * is let go (the promise it awaits never settles; its signal says why).
+   * It runs again from its steps when the wait is over.
+   */
+  private suspend(wait: WaitSpec): Promise<never> {
+    if (!this.waiting && this.cause === null) {
+      this.waiting = true;
+      this.markSuspended({ ok: "suspended", wait });
+      this.controller?.abort(new TaskAbortedError("suspended", "The task waits; its handler runs again when the wait is over"));
+    }
+    return new Promise<never>(() => {});
   }
 
   /** The handler returned, threw or was left behind: no grace timer is needed any more. */
@@ -107,7 +138,7 @@ export class Execution {
     const timeoutMs = task.timeoutMs ?? this.registered.definition.timeoutMs ?? null;
     if (timeoutMs !== null) this.cancelTimeout = this.deps.timers.after(timeoutMs, () => this.abort("timeout"));
 
-    let outcome: { ok: true; value: unknown } | { ok: false; error: unknown };
+    let outcome: { ok: true; value: unknown } | { ok: false; error: unknown } | { ok: "suspended"; wait: WaitSpec };
     const abandoned = new Promise<{ ok: false; error: unknown }>((resolve) => {
       this.abandon = () => resolve({ ok: false, error: this.reason });
     });
@@ -119,7 +150,7 @@ export class Execution {
           (value) => ({ ok: true as const, value }),
           (error: unknown) => ({ ok: false as const, error }),
         );
-        outcome = await Promise.race([handler, abandoned]);
+        outcome = await Promise.race([handler, abandoned, this.suspended]);
       }
     } finally {
       this.handlerSettled = true;
@@ -129,18 +160,19 @@ export class Execution {
     await this.context.close();
     if (this.cause === "lease_lost") return;
     const now = this.deps.clock();
-    if (this.cause === "shutdown" && !outcome.ok) {
+    if (this.cause === "shutdown" && outcome.ok !== true) {
       await this.deps.store.release(this.claimed.lease, now);
       return;
     }
-    const finish = this.outcomeFor(outcome, now);
+    const finish: FinishOutcome =
+      outcome.ok === "suspended" && this.cause === null ? { state: "waiting", wait: outcome.wait } : this.outcomeFor(outcome.ok === "suspended" ? { ok: false, error: this.reason } : outcome, now);
     const write = this.deps.store.finish(this.claimed.lease, finish, now);
     this.markFinishing();
     const recorded = await write;
     if (!recorded) this.deps.logger.warn({ taskId: task.id }, "task outcome was fenced: the lease was lost");
   }
 
-  private outcomeFor(outcome: { ok: true; value: unknown } | { ok: false; error: unknown }, now: number): FinishOutcome {
+  private outcomeFor(outcome: { ok: true; value: unknown } | { ok: false; error: unknown }, now: number): Exclude<FinishOutcome, { state: "waiting" }> {
     if (this.cause === "cancel") return { state: "canceled", error: CAUSE_CODES.cancel };
     // A handler that returns after its timeout still failed the attempt.
     if (outcome.ok && this.cause !== "timeout") {
@@ -151,6 +183,8 @@ export class Execution {
     const error = this.cause === "timeout" ? CAUSE_CODES.timeout : toTaskError(thrown);
     const attemptsLeft = task.attempt < task.maxAttempts;
     if (thrown instanceof UnrecoverableError) return { state: "failed", error: { ...error, unrecoverable: true } };
+    // The same child would fail it again: a retry of the parent (which runs its failed children again) is the way on.
+    if (thrown instanceof ChildTaskFailedError) return { state: "failed", error };
     if (!attemptsLeft) return { state: "failed", error };
     const delay =
       thrown instanceof RetryLaterError ? Math.max(0, thrown.delayMs) : backoffDelay(task.attempt, this.registered.definition.backoff);

@@ -7,7 +7,8 @@ import { newId } from "../core/ids.js";
 import { validateInput } from "../core/schema.js";
 import type { TaskState } from "../core/states.js";
 import { toPublicTask, type Task, type TaskRecord } from "../core/task.js";
-import type { QueueInfo, Store, StoreInfo, SubmitOutcome, SubmitRequest, WorkerHeartbeat } from "../store/store.js";
+import type { QueueInfo, Store, StoreInfo, SubmitOutcome, SubmitRequest, TaskFilter, WorkerHeartbeat } from "../store/store.js";
+import { TaskFamilies, type GroupRequest } from "./families.js";
 import type { QueueSettings } from "../core/queue-limits.js";
 import { Presenter } from "./presenter.js";
 import { QueueSettingsCopy, type QueueLimitsChange } from "./queue-settings.js";
@@ -81,6 +82,8 @@ export interface LifecycleEvents {
   succeeded: TaskEvent;
   failed: TaskEvent;
   canceled: TaskEvent;
+  /** The task waits (children, a sleep, a signal) without a worker slot. */
+  waiting: TaskEvent;
 }
 
 const DEFAULT_QUEUE = "default";
@@ -121,6 +124,7 @@ export class Outlast {
   readonly timers: Timers;
   /** Workers, heartbeats, recovery, retention and schedules (runner.ts). */
   private readonly runner: Runner;
+  private readonly families: TaskFamilies;
 
   constructor(options: OutlastOptions) {
     const store = (options as Partial<OutlastOptions> | undefined)?.store as Partial<Store> | undefined;
@@ -145,7 +149,18 @@ export class Outlast {
           : null;
     this.scheduler = new Scheduler(this.store, this.clock, this.logger, this.timers);
     this.limits = new QueueSettingsCopy(this.store, this.clock, this.logger);
+    this.families = new TaskFamilies(
+      this.store,
+      this.clock,
+      (name, input, submitOptions) => this.buildRequest(name, input, submitOptions),
+      (taskName) => this.definitions.get(taskName)?.definition.signals,
+      async (id) => {
+        const outcome = await this.store.cancel(id, this.clock());
+        if (outcome.kind === "requested") this.runner.abortHere(id, "cancel");
+      },
+    );
     this.runner = new Runner({
+      waits: this.families,
       store: this.store,
       workerId: this.workerId,
       leaseMs,
@@ -483,6 +498,51 @@ export class Outlast {
       throw new OutlastError("conflict", `Task ${id} is ${outcome.task.state}; only failed or canceled tasks can be retried`);
     }
     return this.present(outcome.task);
+  }
+
+  /**
+   * Submit a group: its children run (each on its own queue), then the
+   * optional `then` task with their outcomes; the group is a task (an id, a
+   * state, events) that ends with them, its progress rolled up from theirs.
+   * An idempotency key that matches attaches to that group, or runs a failed
+   * or canceled one again.
+   * @example const group = await outlast.submitGroup({ name: "render", owner, children: segments.map((s) => ({ name: "render.segment", input: s })), then: { name: "render.join", input: {} } });
+   */
+  async submitGroup(group: GroupRequest): Promise<Task> {
+    return (await this.submitGroupWithOutcome(group)).task;
+  }
+
+  /** Like {@link submitGroup}, and says whether the group was created, found, or resumed. */
+  async submitGroupWithOutcome(group: GroupRequest): Promise<{ outcome: SubmitOutcome["kind"]; task: Task }> {
+    await this.ready();
+    const outcome = await this.families.submitGroup(group);
+    return { outcome: outcome.kind, task: toPublicTask(outcome.task) };
+  }
+
+  /**
+   * Send a signal to a task: one waiting for it (`ctx.waitForSignal`) runs
+   * again with the payload; an unfinished one that is not waiting for it yet
+   * keeps it until it does. Throws OutlastError("conflict") for a finished
+   * task, InvalidInputError when the payload fails the signal's schema.
+   * @example await outlast.signal(task.id, "approved", { by: "ana" }, { owner });
+   */
+  async signal(id: string, name: string, payload?: unknown, scope: OwnerScope = {}): Promise<{ delivered: boolean; task: Task }> {
+    await this.ready();
+    const record = await this.getRecord(id, scope);
+    if (!record) throw new OutlastError("not_found", `No task ${String(id).slice(0, 80)}`);
+    const outcome = await this.families.signal(record, name, payload);
+    return { delivered: outcome.kind === "delivered", task: await this.present(outcome.kind === "delivered" || outcome.kind === "kept" ? outcome.task : record) };
+  }
+
+  /** A task's children in submit order, a page at a time; scoped like {@link get} (another owner's parent is not found). */
+  async children(id: string, options: { limit?: number; cursor?: string } = {}, scope: OwnerScope = {}): Promise<{ tasks: Task[]; nextCursor: string | null }> {
+    await this.ready();
+    await this.mustOwn(id, scope);
+    if (!(await this.getRecord(id))) throw new OutlastError("not_found", `No task ${String(id).slice(0, 80)}`);
+    const filter: TaskFilter = { parentId: id, limit: options.limit ?? 50 };
+    if (options.cursor !== undefined) filter.cursor = options.cursor;
+    const page = await this.store.listTasks(filter);
+    return { tasks: await Promise.all(page.tasks.map((t) => this.present(t))), nextCursor: page.nextCursor };
   }
 
   /** Another owner's task is "not found" for a scoped call (an owner never changes, so one read settles it). */

@@ -1,3 +1,4 @@
+import type { WaitServices } from "./context-waits.js";
 import { hostname } from "node:os";
 import { OutlastError } from "../core/errors.js";
 import type { QueueSettings } from "../core/queue-limits.js";
@@ -17,6 +18,7 @@ export interface RunnerOptions {
   leaseMs: number;
   pollIntervalMs: number;
   abortGraceMs: number;
+  waits: WaitServices;
   /** `false` keeps finished tasks forever. */
   retention: false | Partial<Record<"succeededMs" | "failedMs" | "canceledMs" | "checkEveryMs", number>> | undefined;
   clock: Clock;
@@ -103,6 +105,7 @@ export class Runner {
           coalescer: this.o.coalescer,
           abortGraceMs: this.o.abortGraceMs,
           artifacts: this.o.artifacts,
+          waits: this.o.waits,
         },
       );
       this.workers.set(name, worker);
@@ -218,6 +221,8 @@ export class Runner {
   private async recover(): Promise<void> {
     const n = await this.o.store.recoverExpired(this.o.clock(), "The worker running this task stopped responding and no attempts are left");
     if (n > 0) this.o.logger.warn({ recovered: n }, "recovered tasks whose worker stopped responding");
+    // Sleeps that ended and signal waits that timed out: the same sweep, so a wait ends within about a second of its time.
+    await this.o.store.wakeDue(this.o.clock());
   }
 
   private async purge(): Promise<void> {

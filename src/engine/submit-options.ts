@@ -54,6 +54,12 @@ export function checkTaskSpec(name: string, spec: Record<string, unknown>): void
       if (backoff.baseMs !== undefined) integer(backoff.baseMs, "backoff.baseMs", 0, MAX_DELAY_MS);
       if (backoff.maxMs !== undefined) integer(backoff.maxMs, "backoff.maxMs", 0, MAX_DELAY_MS);
     }
+    if (spec.signals !== undefined) {
+      if (spec.signals === null || typeof spec.signals !== "object" || Array.isArray(spec.signals)) throw bad("signals", "must be { name: schema }");
+      for (const [signal, schema] of Object.entries(spec.signals as Record<string, { "~standard"?: { validate?: unknown } } | null>)) {
+        if (typeof schema?.["~standard"]?.validate !== "function") throw bad(`signals.${signal}`, "must be a Standard Schema validator");
+      }
+    }
     const input = spec.input as { "~standard"?: { validate?: unknown } } | null | undefined;
     if (input !== undefined && typeof input?.["~standard"]?.validate !== "function") {
       throw bad("input", "must be a Standard Schema validator (zod, valibot, arktype…), like z.object({ … })");

@@ -74,7 +74,17 @@ const ctx: TaskContext = {
     const bytes = typeof data === "string" ? new TextEncoder().encode(data) : new Uint8Array(data);
     return call({ op: "artifact", name, bytes, contentType: options.contentType }, [bytes.buffer as ArrayBuffer]);
   },
+  sleep: notInThread("sleep"),
+  sleepUntil: notInThread("sleepUntil"),
+  waitForSignal: notInThread("waitForSignal"),
+  child: notInThread("child"),
+  runChildren: notInThread("runChildren"),
 };
+
+/** Waits and children need the engine's store: a thread handler does its waiting in a task that runs in the main thread. */
+function notInThread(name: string): () => Promise<never> {
+  return () => Promise.reject(new UnrecoverableError(`ctx.${name} is not available to a handler in a worker thread; call it from a task that runs in the main thread`, { code: "not_in_thread" }));
+}
 
 try {
   const mod = (await import(start.module)) as Record<string, unknown>;

@@ -18,6 +18,9 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   rate_limited: 429,
   unavailable: 503,
   store_version: 503,
+  // Raised inside handlers, not by routes; a task's error carries them.
+  signal_timeout: 409,
+  child_failed: 409,
   internal: 500,
 };
 

@@ -5,6 +5,7 @@ import type { TaskState } from "../core/states.js";
 import type { TaskRecord } from "../core/task.js";
 import type { FinishOutcome } from "../core/transitions.js";
 import { TASK_STATES } from "../core/states.js";
+import type { WaitSpec } from "../core/waits.js";
 
 /**
  * The only door to persistence. Shaped by the task model, not by SQL: the
@@ -22,7 +23,7 @@ import { TASK_STATES } from "../core/states.js";
  * Writes are all-or-nothing: a refusal (QueueFullError, a conflict) is
  * decided before any statement runs, and any throw rolls its write back.
  */
-export interface Store extends TaskStore, WorkerStore, EventStore, OpsStore {
+export interface Store extends TaskStore, WorkerStore, EventStore, OpsStore, WaitStore {
   readonly capabilities: StoreCapabilities;
   /** A folder beside the database for task files (SQLite), or absent when the store has none. */
   readonly localDataDir?: string | null;
@@ -68,6 +69,45 @@ export interface TaskStore {
    */
   submitInTransaction?(connection: unknown, request: SubmitRequest, now: number): Promise<SubmitOutcome>;
 }
+
+/**
+ * Children, groups and durable waits (core/waits.ts). A child's change
+ * settles its waiting parent in the same transaction: its rolled-up
+ * progress, and its wake (or, for a group, its end) when the failure policy
+ * says so, so no process has to watch for it.
+ */
+export interface WaitStore {
+  /**
+   * Submit children of `parentId` (each request's `parent` names it): a key
+   * already used under that parent answers the existing child instead, so a
+   * parent run again never submits one twice. All new ones or none
+   * (QueueFullError). Answers every child asked for, in order.
+   */
+  submitChildren(parentId: string, requests: readonly SubmitRequest[], now: number): Promise<TaskRecord[]>;
+  /**
+   * A group: `group` (with a `wait` of kind "group") starts waiting, its
+   * children queued, all in one transaction; an idempotency key that matches
+   * answers the existing group (`existing`), or runs a failed or canceled one
+   * again (`resumed`: its failed and canceled children queued again).
+   */
+  submitGroup(group: SubmitRequest, children: readonly SubmitRequest[], now: number): Promise<SubmitOutcome>;
+  /** A task's children in submit order (for the engine; pages for people go through listTasks' `parentId`). */
+  children(parentId: string): Promise<TaskRecord[]>;
+  /**
+   * Send a signal: a task waiting for `name` gets it as its wait's step and
+   * is queued; any other unfinished task keeps it until it waits for it
+   * (oldest first). A finished task refuses it.
+   */
+  signal(taskId: string, name: string, payload: unknown, now: number): Promise<SignalOutcome>;
+  /** Wake waiting tasks whose sleep ended or whose signal timed out (at most EXPIRY_BATCH); returns how many. */
+  wakeDue(now: number): Promise<number>;
+}
+
+export type SignalOutcome =
+  | { kind: "delivered"; task: TaskRecord }
+  | { kind: "kept"; task: TaskRecord }
+  | { kind: "final"; task: TaskRecord }
+  | { kind: "missing" };
 
 /** What workers do: claim, report under a lease, end an attempt; and the recovery of lost leases. */
 export interface WorkerStore {
@@ -225,6 +265,10 @@ export interface SubmitRequest {
   maxAttempts: number;
   timeoutMs: number | null;
   idempotencyKey: string | null;
+  /** A child: its parent, its key there (unique under the parent), and its share of the parent's rolled-up progress. */
+  parent?: { id: string; key: string; weight: number };
+  /** A task that starts waiting rather than queued: a group (core/waits.ts). */
+  wait?: WaitSpec;
 }
 
 export type SubmitOutcome =
@@ -238,6 +282,8 @@ export interface TaskFilter {
   state?: TaskState;
   queue?: string;
   name?: string;
+  /** Only the children of this task, in submit order (oldest first) rather than newest first. */
+  parentId?: string;
   /**
    * Tasks whose id, owner, name or title starts with this text: case-sensitive,
    * every character literal (`%` and `_` too), answered from indexes

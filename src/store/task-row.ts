@@ -4,6 +4,7 @@ import type { TaskState } from "../core/states.js";
 import type { TaskError, TaskRecord } from "../core/task.js";
 import type { FinishTransition } from "../core/transitions.js";
 import type { WorkerHeartbeat } from "./store.js";
+import type { ChildRow, WaitSpec } from "../core/waits.js";
 import { readPatch, type QueueSettings, type StoredPatches } from "../core/queue-limits.js";
 
 /**
@@ -44,6 +45,16 @@ export interface TaskRow {
   /** Its place in the round-robin across owners (core/turns.ts); null while it waits to be due. */
   turn: number | null;
   lease_expires_at: number | null;
+  parent_id: string | null;
+  child_key: string | null;
+  /** Its share of its parent's rolled-up progress. */
+  weight: number;
+  /** JSON of a WaitSpec while waiting (core/waits.ts). */
+  wait: string | null;
+  /** When the clock ends its wait (a sleep, a signal's timeout); null otherwise. */
+  wake_at: number | null;
+  /** How many children it has submitted, so only parents pay for counting them. */
+  children: number;
 }
 
 /** A `task_events` row, with the routing fields the feeds filter on. */
@@ -92,7 +103,25 @@ export function rowToTask(row: TaskRow): TaskRecord {
     cancelRequested: row.cancel_requested === true || row.cancel_requested === 1,
     workerId: row.worker_id,
     leaseExpiresAt: row.lease_expires_at,
+    parentId: row.parent_id,
+    childKey: row.child_key,
+    wait: (decode(row.wait) as WaitSpec | null) ?? null,
   };
+}
+
+/** The columns a child's roll-up reads, as both stores select them. */
+export interface ChildRowBase {
+  id: string;
+  child_key: string | null;
+  name: string;
+  state: TaskState;
+  weight: number;
+  progress: string | null;
+}
+
+export function rowToChild(row: ChildRowBase): ChildRow {
+  const progress = decode(row.progress) as Progress | null;
+  return { id: row.id, key: row.child_key, name: row.name, state: row.state, weight: Number(row.weight), percent: progress?.percent ?? null };
 }
 
 export function rowToEvent(row: EventRowBase): StoredEvent {

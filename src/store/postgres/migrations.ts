@@ -154,6 +154,31 @@ CREATE INDEX tasks_runnable ON ${s}.tasks(queue, priority DESC, turn, seq) WHERE
 CREATE INDEX tasks_due ON ${s}.tasks(queue, run_at) WHERE state = 'queued' AND turn IS NULL;
 CREATE INDEX tasks_owner_queued ON ${s}.tasks(owner, queue, turn) WHERE state = 'queued';`,
   },
+  {
+    // Children, groups and durable waits (core/waits.ts): a child names its parent and its key
+    // there; a waiting task keeps what it waits for, and when the clock ends it; signals sent
+    // before a task waits for them are kept until it does.
+    version: 8,
+    sql: (s) => `
+ALTER TABLE ${s}.tasks ADD COLUMN parent_id text;
+ALTER TABLE ${s}.tasks ADD COLUMN child_key text;
+ALTER TABLE ${s}.tasks ADD COLUMN weight double precision NOT NULL DEFAULT 1;
+ALTER TABLE ${s}.tasks ADD COLUMN wait text;
+ALTER TABLE ${s}.tasks ADD COLUMN wake_at bigint;
+ALTER TABLE ${s}.tasks ADD COLUMN children integer NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX tasks_child_key ON ${s}.tasks(parent_id, child_key) WHERE parent_id IS NOT NULL;
+CREATE INDEX tasks_children ON ${s}.tasks(parent_id, seq) WHERE parent_id IS NOT NULL;
+CREATE INDEX tasks_wake ON ${s}.tasks(wake_at) WHERE state = 'waiting' AND wake_at IS NOT NULL;
+CREATE INDEX tasks_waiting ON ${s}.tasks(queue) WHERE state = 'waiting';
+CREATE TABLE ${s}.task_signals (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  task_id text NOT NULL,
+  name text NOT NULL,
+  payload text NOT NULL,
+  at bigint NOT NULL
+);
+CREATE INDEX task_signals_task ON ${s}.task_signals(task_id, name, id);`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -1,21 +1,21 @@
 import { QueueFullError } from "../../core/errors.js";
 import * as limits from "../../core/queue-limits.js";
 import type { DeclarationConflict, QueueLimitsPatch, QueueSettings, StoredPatches } from "../../core/queue-limits.js";
-import { endTransition } from "../../core/transitions.js";
+import { isFinal } from "../../core/states.js";
 import type { CancelOutcome, RetryOutcome, SubmitRequest } from "../store.js";
 import { rowToPatches } from "../task-row.js";
 import { rowToTask } from "./rows.js";
 import type { QueueRow } from "./statements.js";
 import type { SqliteSubmits } from "./submit.js";
 import type { SqliteTx } from "./tx.js";
-import type { SqliteWorkerWrites } from "./worker-writes.js";
+import type { SqliteWaits } from "./waits.js";
 
 /** Operators' and the engine's housekeeping writes: queue settings, cancel and retry, schedules, retention, secrets. */
 export class SqliteAdmin {
   constructor(
     private readonly tx: SqliteTx,
     private readonly submits: SqliteSubmits,
-    private readonly workerWrites: SqliteWorkerWrites,
+    private readonly waits: SqliteWaits,
   ) {}
 
   declareQueue(name: string, incoming: QueueLimitsPatch, now: number): { settings: QueueSettings; conflicts: DeclarationConflict[] } {
@@ -37,19 +37,14 @@ export class SqliteAdmin {
     return changed;
   }
 
+  /** A queued or waiting task is canceled at once, a running one flagged; its unfinished children with it. */
   cancel(id: string, now: number): CancelOutcome {
     const row = this.tx.sql.byId.get(id);
     if (!row) return { kind: "missing" };
-    if (row.state === "queued") {
-      this.workerWrites.end(row, endTransition("canceled", null), now);
-      this.tx.touch(row.queue, now);
-      return { kind: "canceled", task: rowToTask(this.tx.sql.byId.get(id)!) };
-    }
-    if (row.state === "running") {
-      this.tx.sql.requestCancel.run(id);
-      return { kind: "requested", task: rowToTask({ ...row, cancel_requested: 1 }) };
-    }
-    return { kind: "final", task: rowToTask(row) };
+    if (isFinal(row.state)) return { kind: "final", task: rowToTask(row) };
+    this.waits.cancelTree(id, now);
+    const after = this.tx.sql.byId.get(id)!;
+    return { kind: after.state === "canceled" ? "canceled" : "requested", task: rowToTask(after) };
   }
 
   retry(id: string, now: number): RetryOutcome {
@@ -79,6 +74,7 @@ export class SqliteAdmin {
       for (const { id } of ids) {
         sql.deleteEvents.run(id);
         sql.deleteSteps.run(id);
+        sql.deleteSignals.run(id);
         sql.deleteTask.run(id);
       }
       removed += ids.length;

@@ -134,6 +134,30 @@ CREATE INDEX tasks_runnable ON tasks(queue, priority DESC, turn, seq, name) WHER
 CREATE INDEX tasks_due ON tasks(queue, run_at) WHERE state = 'queued' AND turn IS NULL;
 CREATE INDEX tasks_owner_queued ON tasks(queue, owner, turn) WHERE state = 'queued';`,
   },
+  {
+    // Children, groups and durable waits (core/waits.ts): a child names its parent and its key
+    // there; a waiting task keeps what it waits for, and when the clock ends it; signals sent
+    // before a task waits for them are kept until it does.
+    version: 7,
+    sql: `ALTER TABLE tasks ADD COLUMN parent_id TEXT;
+ALTER TABLE tasks ADD COLUMN child_key TEXT;
+ALTER TABLE tasks ADD COLUMN weight REAL NOT NULL DEFAULT 1;
+ALTER TABLE tasks ADD COLUMN wait TEXT;
+ALTER TABLE tasks ADD COLUMN wake_at INTEGER;
+ALTER TABLE tasks ADD COLUMN children INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX tasks_child_key ON tasks(parent_id, child_key) WHERE parent_id IS NOT NULL;
+CREATE INDEX tasks_children ON tasks(parent_id, seq) WHERE parent_id IS NOT NULL;
+CREATE INDEX tasks_wake ON tasks(wake_at) WHERE state = 'waiting' AND wake_at IS NOT NULL;
+CREATE INDEX tasks_waiting ON tasks(queue) WHERE state = 'waiting';
+CREATE TABLE task_signals (
+  id INTEGER PRIMARY KEY,
+  task_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX task_signals_task ON task_signals(task_id, name, id);`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -30,11 +30,14 @@ export class SqliteReads {
     if (filter.queue !== undefined) (where.push("queue = @queue"), (params.queue = filter.queue));
     if (filter.name !== undefined) (where.push("name = @name"), (params.name = filter.name));
     if (filter.search !== undefined) where.push(searchCondition(filter.search, params));
+    // Children page in submit order, everything else newest first.
+    const children = filter.parentId !== undefined;
+    if (children) (where.push("parent_id = @parent"), (params.parent = filter.parentId!));
     if (filter.cursor !== undefined) {
       const before = Number.parseInt(filter.cursor, 36);
-      if (Number.isSafeInteger(before)) (where.push("seq < @before"), (params.before = before));
+      if (Number.isSafeInteger(before)) (where.push(children ? "seq > @before" : "seq < @before"), (params.before = before));
     }
-    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT @limit`;
+    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${children ? "ASC" : "DESC"} LIMIT @limit`;
     const rows = this.db.prepare<Record<string, string | number>, TaskRow>(sql).all(params);
     const limit = (params.limit as number) - 1;
     const page = rows.slice(0, limit);

@@ -5,7 +5,7 @@ import { decode, type TaskRow } from "./rows.js";
 
 /** The columns a claim needs to hand a task to its handler. */
 export const CLAIM_COLUMNS =
-  "seq, id, name, queue, owner, title, priority, attempt, max_attempts, timeout_ms, input, progress, checkpoint, idempotency_key, created_at, run_at, last_seq, lease_token, turn";
+  "seq, id, name, queue, owner, title, priority, attempt, max_attempts, timeout_ms, input, progress, checkpoint, idempotency_key, created_at, run_at, last_seq, lease_token, turn, parent_id, child_key";
 
 export type ClaimRow = Pick<
   TaskRow,
@@ -28,6 +28,8 @@ export type ClaimRow = Pick<
   | "last_seq"
   | "lease_token"
   | "turn"
+  | "parent_id"
+  | "child_key"
 >;
 
 /** The record of a task just claimed, from its row as it reads after the claim's update. */
@@ -57,6 +59,9 @@ export function claimedRecord(row: ClaimRow, now: number, workerId: string, expi
     cancelRequested: false,
     workerId,
     leaseExpiresAt: expires,
+    parentId: row.parent_id,
+    childKey: row.child_key,
+    wait: null,
   };
 }
 
@@ -68,7 +73,7 @@ export function newTaskRecord(request: SubmitRequest, now: number): TaskRecord {
     queue: request.queue,
     owner: request.owner,
     title: request.title,
-    state: "queued",
+    state: request.wait ? "waiting" : "queued",
     priority: request.priority,
     attempt: 0,
     maxAttempts: request.maxAttempts,
@@ -87,5 +92,8 @@ export function newTaskRecord(request: SubmitRequest, now: number): TaskRecord {
     cancelRequested: false,
     workerId: null,
     leaseExpiresAt: null,
+    parentId: request.parent?.id ?? null,
+    childKey: request.parent?.key ?? null,
+    wait: request.wait ?? null,
   };
 }

@@ -14,6 +14,7 @@ import type {
   Lease,
   QueueInfo,
   RetryOutcome,
+  SignalOutcome,
   Store,
   StoreCapabilities,
   StoreInfo,
@@ -34,6 +35,7 @@ import { SqliteReads } from "./reads.js";
 import { prepareStatements } from "./statements.js";
 import { SqliteSubmits } from "./submit.js";
 import { SqliteTx } from "./tx.js";
+import { SqliteWaits } from "./waits.js";
 import { SqliteWorkerWrites } from "./worker-writes.js";
 import { WriteBatch } from "./write-batch.js";
 
@@ -76,6 +78,7 @@ export class SqliteStore implements Store {
   private readonly claims: SqliteClaims;
   private readonly workerWrites: SqliteWorkerWrites;
   private readonly admin: SqliteAdmin;
+  private readonly waits: SqliteWaits;
   private readonly reads: SqliteReads;
 
   constructor(options: SqliteStoreOptions) {
@@ -99,6 +102,8 @@ export class SqliteStore implements Store {
     // Before each try at a batch, and when a batch is given up: what a try that did not commit kept is dropped.
     const rolledBack = () => {
       this.tx.appended = [];
+      this.tx.dirtyParents.clear();
+      this.tx.latest = -Infinity;
       this.waiters.rolledBack();
     };
     this.batch = new WriteBatch(
@@ -109,14 +114,19 @@ export class SqliteStore implements Store {
         this.feed.committed(queues, mode === "fast" ? this.tx.appended : null);
       },
       rolledBack,
-      (queues, at) => this.waiters.tryIn(queues, at),
+      (queues, at) => {
+        // Parents first: waking one may make work runnable for the claims waiting on this commit.
+        this.waits.settle();
+        this.waiters.tryIn(queues, at);
+      },
       rolledBack,
     );
     this.tx = new SqliteTx(sql, this.batch, this.feed);
     this.submits = new SqliteSubmits(this.tx);
     this.claims = new SqliteClaims(this.tx);
     this.workerWrites = new SqliteWorkerWrites(this.tx, options.maxLogsPerTask ?? 1000);
-    this.admin = new SqliteAdmin(this.tx, this.submits, this.workerWrites);
+    this.waits = new SqliteWaits(this.tx, this.submits, this.workerWrites);
+    this.admin = new SqliteAdmin(this.tx, this.submits, this.waits);
     this.reads = new SqliteReads(this.db, sql);
     // Work committed by another process: waiting claims answer empty, and their workers claim again at their own time.
     this.feed.onRemoteChange = () => this.waiters.releaseAll();
@@ -174,6 +184,28 @@ export class SqliteStore implements Store {
     return this.batch.write(() => this.admin.retry(id, now));
   }
 
+  // ── children, groups, waits ───────────────────────────────────────────
+
+  submitChildren(parentId: string, requests: readonly SubmitRequest[], now: number): Promise<TaskRecord[]> {
+    return this.batch.write(() => this.waits.submitChildren(parentId, requests, now));
+  }
+
+  submitGroup(group: SubmitRequest, children: readonly SubmitRequest[], now: number): Promise<SubmitOutcome> {
+    return this.batch.write(() => this.waits.submitGroup(group, children, now));
+  }
+
+  async children(parentId: string): Promise<TaskRecord[]> {
+    return this.waits.children(parentId);
+  }
+
+  signal(taskId: string, name: string, payload: unknown, now: number): Promise<SignalOutcome> {
+    return this.batch.write(() => this.waits.signal(taskId, name, payload, now));
+  }
+
+  wakeDue(now: number): Promise<number> {
+    return this.batch.write(() => this.waits.wakeDue(now));
+  }
+
   // ── workers ───────────────────────────────────────────────────────────
 
   claim(request: ClaimRequest, now: number): Promise<ClaimResult> {
@@ -220,6 +252,7 @@ export class SqliteStore implements Store {
   }
 
   finish(lease: Lease, outcome: FinishOutcome, now: number): Promise<boolean> {
+    if (outcome.state === "waiting") return this.batch.write(() => this.waits.suspend(lease, outcome.wait, now));
     return this.batch.write(() => this.workerWrites.finish(lease, outcome, now));
   }
 

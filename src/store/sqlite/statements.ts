@@ -9,7 +9,7 @@ export type QueueRow = QueueRowBase & { paused: number; declared: string; overri
 
 export type Fenced = Pick<
   TaskRow,
-  "id" | "owner" | "queue" | "state" | "attempt" | "last_seq" | "lease_token" | "lease_expires_at" | "progress_seq"
+  "id" | "owner" | "queue" | "state" | "attempt" | "last_seq" | "lease_token" | "lease_expires_at" | "progress_seq" | "parent_id" | "children"
 >;
 
 /**
@@ -42,20 +42,53 @@ export function prepareStatements(db: Database) {
     countsByQueue: s<[], { queue: string; state: TaskState; n: number }>(
       `SELECT queue, 'queued' AS state, count(*) AS n FROM tasks WHERE state = 'queued' GROUP BY queue
        UNION ALL SELECT queue, 'running', count(*) FROM tasks WHERE state = 'running' GROUP BY queue
+       UNION ALL SELECT queue, 'waiting', count(*) FROM tasks WHERE state = 'waiting' GROUP BY queue
        UNION ALL SELECT queue, state, count(*) FROM tasks WHERE finished_at IS NOT NULL GROUP BY queue, state`,
     ),
     byId: s<[string], TaskRow>("SELECT * FROM tasks WHERE id = ?"),
-    fence: s<[string], Fenced>("SELECT id, owner, queue, state, attempt, last_seq, lease_token, lease_expires_at, progress_seq FROM tasks WHERE id = ?"),
+    fence: s<[string], Fenced>("SELECT id, owner, queue, state, attempt, last_seq, lease_token, lease_expires_at, progress_seq, parent_id, children FROM tasks WHERE id = ?"),
     byIdempotencyKey: s<[string, string, string], TaskRow>("SELECT * FROM tasks WHERE owner = ? AND name = ? AND idempotency_key = ?"),
     insertTask: s<[Record<string, unknown>]>(
-      `INSERT INTO tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input, idempotency_key, created_at, run_at, last_seq, turn)
-       VALUES (@id, @name, @queue, @owner, @title, 'queued', @priority, @max_attempts, @max_attempts, @timeout_ms, @input, @idempotency_key, @created_at, @run_at, 1, @turn)`,
+      `INSERT INTO tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input, idempotency_key, created_at, run_at, last_seq, turn,
+         parent_id, child_key, weight, wait)
+       VALUES (@id, @name, @queue, @owner, @title, @state, @priority, @max_attempts, @max_attempts, @timeout_ms, @input, @idempotency_key, @created_at, @run_at, 1, @turn,
+         @parent_id, @child_key, @weight, @wait)`,
     ),
     requeue: s<[{ id: string; now: number; seq: number; max_attempts: number; turn: number }], TaskRow>(
       `UPDATE tasks SET state = 'queued', run_at = @now, turn = @turn, last_seq = @seq, max_attempts = @max_attempts, error = NULL, result = NULL,
          finished_at = NULL, cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL
        WHERE id = @id RETURNING *`,
     ),
+    // A group run again waits for its children again (core/waits.ts).
+    rewait: s<[{ id: string; seq: number; max_attempts: number }], TaskRow>(
+      `UPDATE tasks SET state = 'waiting', last_seq = @seq, max_attempts = @max_attempts, error = NULL, result = NULL,
+         finished_at = NULL, cancel_requested = 0
+       WHERE id = @id RETURNING *`,
+    ),
+    // The attempt it used is given back when it wakes (see wake), so a wait costs none.
+    suspend: s<[{ id: string; seq: number; wait: string; wake_at: number | null }]>(
+      `UPDATE tasks SET state = 'waiting', wait = @wait, wake_at = @wake_at, last_seq = @seq, turn = NULL,
+         worker_id = NULL, lease_expires_at = NULL
+       WHERE id = @id`,
+    ),
+    // Woken: a turn when a claim finds it due (promoteDue), like a delayed task.
+    wake: s<[{ id: string; seq: number; now: number }]>(
+      `UPDATE tasks SET state = 'queued', wake_at = NULL, run_at = @now, turn = NULL, last_seq = @seq, attempt = max(attempt - 1, 0)
+       WHERE id = @id`,
+    ),
+    dueWakes: s<[number, number], TaskRow>("SELECT * FROM tasks WHERE state = 'waiting' AND wake_at <= ? ORDER BY wake_at, id LIMIT ?"),
+    childByKey: s<[string, string], TaskRow>("SELECT * FROM tasks WHERE parent_id = ? AND child_key = ?"),
+    childRows: s<[string], { id: string; child_key: string | null; name: string; state: TaskState; weight: number; progress: string | null }>(
+      "SELECT id, child_key, name, state, weight, progress FROM tasks WHERE parent_id = ? ORDER BY seq",
+    ),
+    childrenOf: s<[string], TaskRow>("SELECT * FROM tasks WHERE parent_id = ? ORDER BY seq"),
+    addChildren: s<[number, string]>("UPDATE tasks SET children = children + ? WHERE id = ?"),
+    insertSignal: s<[string, string, string, number]>("INSERT INTO task_signals(task_id, name, payload, at) VALUES (?, ?, ?, ?)"),
+    firstSignal: s<[string, string], { id: number; payload: string }>(
+      "SELECT id, payload FROM task_signals WHERE task_id = ? AND name = ? ORDER BY id LIMIT 1",
+    ),
+    deleteSignal: s<[number]>("DELETE FROM task_signals WHERE id = ?"),
+    deleteSignals: s<[string]>("DELETE FROM task_signals WHERE task_id = ?"),
     startOver: s<[{ id: string; input: string }]>(
       "UPDATE tasks SET input = @input, checkpoint = NULL, progress = NULL, progress_seq = NULL, log_count = 0 WHERE id = @id",
     ),
@@ -125,12 +158,12 @@ export function prepareStatements(db: Database) {
     addLog: s<[number, string]>("UPDATE tasks SET last_seq = ?, log_count = log_count + 1 WHERE id = ?"),
     finishIfHeld: s<
       [{ id: string; token: number; state: string; result: string | null; error: string | null; now: number }],
-      { owner: string; queue: string; last_seq: number; attempt: number }
+      { owner: string; queue: string; last_seq: number; attempt: number; parent_id: string | null }
     >(
       `UPDATE tasks SET state = @state, result = @result, error = @error, finished_at = @now, last_seq = last_seq + 1,
          worker_id = NULL, lease_expires_at = NULL
        WHERE id = @id AND lease_token = @token AND state = 'running' AND lease_expires_at >= @now
-       RETURNING owner, queue, last_seq, attempt`,
+       RETURNING owner, queue, last_seq, attempt, parent_id`,
     ),
     finish: s<[{ id: string; state: string; result: string | null; error: string | null; now: number; seq: number }]>(
       `UPDATE tasks SET state = @state, result = @result, error = @error, finished_at = @now, last_seq = @seq,

@@ -1,6 +1,7 @@
 import { QueueFullError } from "../../core/errors.js";
 import { fullScope, retryAfterHint, submitDecision } from "../../core/submit-rules.js";
-import { firstQueuedEvent, rerunTransition, type RerunReason } from "../../core/transitions.js";
+import { firstQueuedEvent, rerunTransition, waitTransition, type RerunReason } from "../../core/transitions.js";
+import { isGroup, rerunWaitEvent } from "../group-rows.js";
 import type { TaskRecord } from "../../core/task.js";
 import { additionsByQueue, checkNew } from "../additions.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
@@ -40,19 +41,34 @@ export class SqliteSubmits {
     return requests.map((request) => this.insert(request, now));
   }
 
-  /** An ended task queued again (retry, resume), steps and checkpoint kept. */
+  /**
+   * An ended task queued again (retry, resume), steps and checkpoint kept;
+   * its failed and canceled children too, so a parent that failed with them
+   * finds them running again. A group waits for its children again.
+   */
   rerun(row: TaskRow, now: number, reason: RerunReason, budget: number = row.attempt_budget): TaskRow {
     const seq = row.last_seq + 1;
     const { maxAttempts, event } = rerunTransition(row, reason, budget);
-    const turn = this.tx.turnFor(row.queue, row.owner, row.priority);
-    const updated = this.tx.sql.requeue.get({ id: row.id, now, seq, max_attempts: maxAttempts, turn })!;
-    this.tx.event(updated, seq, row.attempt, now, event);
-    this.tx.countQueued(row.queue, row.owner);
-    this.tx.touch(row.queue, now);
+    let updated: TaskRow;
+    if (isGroup(row)) {
+      updated = this.tx.sql.rewait.get({ id: row.id, seq, max_attempts: maxAttempts })!;
+      this.tx.event(updated, seq, row.attempt, now, rerunWaitEvent(event));
+    } else {
+      const turn = this.tx.turnFor(row.queue, row.owner, row.priority);
+      updated = this.tx.sql.requeue.get({ id: row.id, now, seq, max_attempts: maxAttempts, turn })!;
+      this.tx.event(updated, seq, row.attempt, now, event);
+      this.tx.countQueued(row.queue, row.owner);
+      this.tx.touch(row.queue, now);
+    }
+    if (row.children > 0) {
+      for (const child of this.tx.sql.childrenOf.all(row.id)) {
+        if (child.state === "failed" || child.state === "canceled") this.rerun(child, now, reason === "restarted" ? "retry" : reason);
+      }
+    }
     return updated;
   }
 
-  private insert(request: SubmitRequest, now: number): TaskRecord {
+  insert(request: SubmitRequest, now: number): TaskRecord {
     // Built here rather than read back: RETURNING * costs ~25 µs a row (a
     // JS object of 28 columns), more than the insert itself (~12 µs).
     this.tx.sql.insertTask.run({
@@ -69,16 +85,26 @@ export class SqliteSubmits {
       created_at: now,
       run_at: request.runAt,
       // A delayed task gets its turn when it is due.
-      turn: request.runAt > now ? null : this.tx.turnFor(request.queue, request.owner, request.priority),
+      turn: request.wait || request.runAt > now ? null : this.tx.turnFor(request.queue, request.owner, request.priority),
+      state: request.wait ? "waiting" : "queued",
+      parent_id: request.parent?.id ?? null,
+      child_key: request.parent?.key ?? null,
+      weight: request.parent?.weight ?? 1,
+      wait: request.wait ? JSON.stringify(request.wait) : null,
     });
-    this.tx.event(request, 1, 0, now, firstQueuedEvent(request.runAt, now));
+    const parent_id = request.parent?.id ?? null;
+    if (request.wait) {
+      this.tx.event({ ...request, parent_id }, 1, 0, now, waitTransition(request.wait));
+      return newTaskRecord(request, now);
+    }
+    this.tx.event({ ...request, parent_id }, 1, 0, now, firstQueuedEvent(request.runAt, now));
     this.tx.countQueued(request.queue, request.owner);
     this.tx.touch(request.queue, now);
     return newTaskRecord(request, now);
   }
 
   /** Throws QueueFullError unless `adding` more tasks (`ownerAdding` of them the owner's) fit the queue's limits. */
-  private checkRoom(queue: string, owner: string, adding = 1, ownerAdding = adding): void {
+  checkRoom(queue: string, owner: string, adding = 1, ownerAdding = adding): void {
     const config = this.tx.queueConfig(queue);
     if (!config) return;
     const limits = { maxQueued: config.max_queued, ownerMaxQueued: config.owner_max_queued };

@@ -15,6 +15,10 @@ import type { WriteBatch } from "./write-batch.js";
 export class SqliteTx {
   /** Events appended by the batch being written, for the feed. */
   appended: LocalEvent[] = [];
+  /** Parents whose children changed in this batch: settled before it commits (sqlite/waits.ts). */
+  dirtyParents = new Set<string>();
+  /** The latest `now` of the batch's writes: the time its parents are settled at. */
+  latest = -Infinity;
 
   constructor(
     readonly sql: Statements,
@@ -27,7 +31,10 @@ export class SqliteTx {
     this.batch.touch(queue, now);
   }
 
-  event(task: Pick<TaskRow, "id" | "owner" | "queue">, seq: number, attempt: number, now: number, data: TaskEventData): void {
+  /** Append an event; a child's change of state or progress marks its parent for settling. */
+  event(task: Pick<TaskRow, "id" | "owner" | "queue" | "parent_id">, seq: number, attempt: number, now: number, data: TaskEventData): void {
+    if (task.parent_id !== null && data.type !== "log" && data.type !== "step") this.dirtyParents.add(task.parent_id);
+    if (now > this.latest) this.latest = now;
     const { lastInsertRowid } = this.sql.insertEvent.run(task.id, task.owner, task.queue, seq, data.type, attempt, now, JSON.stringify(data));
     if (this.feed.wantsEvents) {
       this.appended.push({ id: Number(lastInsertRowid), event: { taskId: task.id, owner: task.owner, queue: task.queue, seq, attempt, at: now, data } });

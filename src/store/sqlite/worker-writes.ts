@@ -1,4 +1,5 @@
 import type { Progress } from "../../core/progress.js";
+import { countChildren } from "../../core/waits.js";
 import { expiryDecision, finishTransition, logLine, RELEASE_EVENT, type FinishTransition } from "../../core/transitions.js";
 import { EXPIRY_BATCH, type FinishOutcome, type HeartbeatStatus, type Lease, type WorkerHeartbeat } from "../store.js";
 import { encode, finalColumns, type TaskRow } from "./rows.js";
@@ -22,6 +23,8 @@ export class SqliteWorkerWrites {
     const row = this.tx.fenced(lease, now);
     if (!row) return false;
     const seq = row.last_seq + 1;
+    // Every progress event of a parent carries its children's counts (core/waits.ts).
+    if (row.children > 0) progress = { ...progress, children: countChildren(this.tx.sql.childRows.all(row.id)) };
     this.tx.sql.setProgress.run({ id: row.id, progress: encode(progress), seq });
     // Only the latest progress is worth replaying; drop the one it supersedes.
     if (row.progress_seq !== null) this.tx.sql.deleteEvent.run(row.id, row.progress_seq);
@@ -65,7 +68,7 @@ export class SqliteWorkerWrites {
     return true;
   }
 
-  finish(lease: Lease, outcome: FinishOutcome, now: number): boolean {
+  finish(lease: Lease, outcome: Exclude<FinishOutcome, { state: "waiting" }>, now: number): boolean {
     const change = finishTransition(outcome);
     if (!change.finished) {
       const row = this.tx.fenced(lease, now);
@@ -80,7 +83,7 @@ export class SqliteWorkerWrites {
     // write of a busy worker (saves a lookup per task).
     const row = this.tx.sql.finishIfHeld.get({ id: lease.taskId, token: lease.token, now, ...finalColumns(change) });
     if (!row) return false;
-    this.tx.event({ id: lease.taskId, owner: row.owner, queue: row.queue }, row.last_seq, row.attempt, now, change.event);
+    this.tx.event({ id: lease.taskId, owner: row.owner, queue: row.queue, parent_id: row.parent_id }, row.last_seq, row.attempt, now, change.event);
     this.tx.touch(row.queue, now); // a slot is free
     return true;
   }
@@ -112,7 +115,7 @@ export class SqliteWorkerWrites {
   }
 
   /** Move a task to a final state, whoever holds it (expiry, an operator's cancel). */
-  end(row: Pick<TaskRow, "id" | "owner" | "queue" | "last_seq" | "attempt">, change: FinishTransition, now: number): void {
+  end(row: Pick<TaskRow, "id" | "owner" | "queue" | "last_seq" | "attempt" | "parent_id">, change: FinishTransition, now: number): void {
     const seq = row.last_seq + 1;
     this.tx.sql.finish.run({ id: row.id, now, seq, ...finalColumns(change) });
     this.tx.event(row, seq, row.attempt, now, change.event);
