@@ -152,6 +152,29 @@ export const batchBody = submitBody
   // Strict as well: an idempotencyKey or input sent here by mistake is an error, not silently dropped.
   .strict();
 
+/** How many failed children a parent tolerates (core/waits.ts, FailurePolicy). */
+const failurePolicy = z.union([z.literal("fail-fast"), z.literal("continue"), z.object({ maxFailures: z.number().int().min(0) }).strict()]);
+
+/** `POST /api/v1/groups`: children that run, then an optional `then` task with their outcomes. */
+export const groupBody = z
+  .object({
+    name,
+    owner: z.string().optional(),
+    idempotencyKey: z.string().optional(),
+    title: z.unknown().optional(),
+    children: z
+      .array(z.object({ name, input: z.unknown().optional(), key: z.string().optional(), weight: z.number().min(0).optional() }).strict())
+      .min(1)
+      .max(10_000),
+    then: z.object({ name, input: z.unknown().optional() }).strict().optional(),
+    failure: failurePolicy.optional(),
+  })
+  .strict();
+export type GroupBody = z.infer<typeof groupBody>;
+
+/** `POST /api/v1/tasks/:id/signals/:name`. */
+export const signalBody = z.object({ payload: z.unknown().optional() }).strict();
+
 const limit = z.number().int().min(1).max(1_000_000_000).nullable().optional();
 
 /** `PATCH /api/v1/queues/:name`: an operator's change of a queue's limits, in the queue options' own names. */

@@ -17,6 +17,7 @@ import { forwardedAddress, socketAddressOf } from "./client-address.js";
 import { RateLimiter } from "./rate-limit.js";
 import { streamRoutes } from "./stream-routes.js";
 import { taskRoutes } from "./task-routes.js";
+import { familyRoutes } from "./family-routes.js";
 import { signingKey } from "./tokens.js";
 
 /** A web-standard request handler with the Outlast HTTP API (API.md), and its controls. */
@@ -185,6 +186,7 @@ function buildHandler(outlast: Outlast, { options, resolved, adminKey, log, cors
   app.notFound((c) => errorResponse(new OutlastError("not_found", `No route ${c.req.method} ${c.req.path.slice(0, 200)}`)).response);
 
   taskRoutes(app, ctx);
+  familyRoutes(app, ctx);
   streamRoutes(app, ctx);
   adminRoutes(app, ctx);
   const ops = opsRoutes(app, ctx);

@@ -55,7 +55,7 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
     const q = c.req.query();
     const filter: Parameters<Outlast["list"]>[0] = {};
     if (q.state !== undefined) {
-      if (!isTaskState(q.state)) throw badQuery("state", "must be queued, running, succeeded, failed or canceled");
+      if (!isTaskState(q.state)) throw badQuery("state", "must be queued, running, waiting, succeeded, failed or canceled");
       filter.state = q.state;
     }
     if (q.queue !== undefined) filter.queue = shortText(q.queue, "queue");
@@ -65,11 +65,7 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
       filter.search = q.q;
     }
     if (q.cursor !== undefined) filter.cursor = openCursor(await ctx.auth.key(), shortText(q.cursor, "cursor"));
-    if (q.limit !== undefined) {
-      const limit = Number(q.limit);
-      if (!/^\d{1,3}$/.test(q.limit) || limit < 1 || limit > 200) throw badQuery("limit", "must be a whole number from 1 to 200");
-      filter.limit = limit;
-    }
+    if (q.limit !== undefined) filter.limit = pageLimit(q.limit);
     if (principal.kind === "admin") {
       if (q.owner !== undefined) filter.owner = shortText(q.owner, "owner");
     } else {
@@ -123,7 +119,7 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
   });
 }
 
-function knownId(id: string): string {
+export function knownId(id: string): string {
   if (!validId(id)) throw new OutlastError("not_found", `No task ${id.slice(0, 80)}`);
   return id;
 }
@@ -131,7 +127,7 @@ function knownId(id: string): string {
 /** The fields both submit bodies share. */
 type BatchOptionsBody = Omit<SubmitBody, "input" | "idempotencyKey">;
 
-function ownerFor(principal: Principal, body: Pick<SubmitBody, "owner">): string {
+export function ownerFor(principal: Principal, body: Pick<SubmitBody, "owner">): string {
   if (principal.kind === "admin") return body.owner ?? DEFAULT_OWNER;
   if (body.owner !== undefined && principal.kind === "owner" && body.owner !== principal.owner) {
     throw new OutlastError("forbidden", "An owner token submits as its own owner; leave out owner");
@@ -140,7 +136,7 @@ function ownerFor(principal: Principal, body: Pick<SubmitBody, "owner">): string
 }
 
 /** Owner tokens minted with `queues` may submit only to those. */
-function checkQueueAllowed(outlast: Outlast, principal: Principal, body: Pick<SubmitBody, "name" | "queue">): void {
+export function checkQueueAllowed(outlast: Outlast, principal: Principal, body: Pick<SubmitBody, "name" | "queue">): void {
   if (principal.kind !== "owner" || principal.queues === null) return;
   const queue = body.queue ?? queueOfTask(outlast, body.name);
   if (queue === null) {
@@ -154,11 +150,18 @@ function queueOfTask(outlast: Outlast, name: string): string | null {
   return outlast.queueOf(name);
 }
 
-function shortText(value: string, field: string): string {
+/** A page's `limit` query parameter. */
+export function pageLimit(value: string): number {
+  const limit = Number(value);
+  if (!/^\d{1,3}$/.test(value) || limit < 1 || limit > 200) throw badQuery("limit", "must be a whole number from 1 to 200");
+  return limit;
+}
+
+export function shortText(value: string, field: string): string {
   if (value.length === 0 || value.length > 512) throw badQuery(field, "must be 1 to 512 characters");
   return value;
 }
 
-function badQuery(field: string, problem: string): OutlastError {
+export function badQuery(field: string, problem: string): OutlastError {
   return new OutlastError("bad_request", `Query parameter ${field} ${problem}`, { details: { field } });
 }

@@ -175,7 +175,7 @@ export function operations(harness: ContractHarness): void {
     assert.equal(main.ownerConcurrency, 2);
     assert.equal(main.ownerMaxQueued, 10);
     assert.equal(main.paused, false);
-    assert.deepEqual(main.counts, { queued: 2, running: 1, succeeded: 0, failed: 0, canceled: 0 });
+    assert.deepEqual(main.counts, { queued: 2, running: 1, waiting: 0, succeeded: 0, failed: 0, canceled: 0 });
     const other = queues.find((q) => q.name === "unconfigured");
     assert.equal(other?.counts.queued, 1);
     // Declaring again replaces the fields it names.

@@ -1,6 +1,7 @@
 import { describe } from "node:test";
 import type { TestContext } from "node:test";
 import type { Store } from "../store.js";
+import { childrenAndWaits } from "./children-and-waits.js";
 import { claimingAndLimits } from "./claiming-and-limits.js";
 import { eventsAndFeed } from "./events-and-feed.js";
 import { leasesAndFencing } from "./leases-and-fencing.js";
@@ -37,6 +38,7 @@ export function storeContract(label: string, harness: ContractHarness): void {
     describe("operations", () => operations(harness));
     describe("search", () => search(harness));
     describe("titles", () => titles(harness));
+    describe("children, groups and waits", () => childrenAndWaits(harness));
     describe("state machine (property)", () => stateMachineProperty(harness));
   });
 }
