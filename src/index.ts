@@ -14,8 +14,13 @@ export {
   QueueFullError,
   InvalidInputError,
   TaskAbortedError,
+  SignalTimeoutError,
+  ChildTaskFailedError,
   isOutlastError,
 } from "./core/errors.js";
+export type { ChildSpec, ChildOptions, ChildHandle, RunChildrenOptions, SignalWaitOptions } from "./engine/context-waits.js";
+export type { GroupRequest, GroupChild } from "./engine/families.js";
+export type { FailurePolicy, ChildCounts, ChildOutcome, WaitingFor } from "./core/waits.js";
 export type { ErrorCode, AbortCode, InputIssue } from "./core/errors.js";
 export type { Task, TaskError } from "./core/task.js";
 export type { TaskState } from "./core/states.js";

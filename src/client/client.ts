@@ -9,6 +9,7 @@ import {
   type ConnectionView,
   type KeyValueStorage,
   type ListFilter,
+  type GroupSubmit,
   type QueueChange,
   type QueueView,
   type Task,
@@ -157,6 +158,27 @@ export class OutlastClient {
     const task = (await this.call<{ task: Task }>("POST", `/api/v1/tasks/${encodeURIComponent(id)}/retry`)).task;
     this.remembered?.add(task.id);
     return task;
+  }
+
+  /** Submit a group (`POST /api/v1/groups`): its children run, then its `then` task; remembered like a task. */
+  async submitGroup(group: GroupSubmit): Promise<{ task: Task; token: string }> {
+    const body = await this.call<{ task: Task; token: string }>("POST", "/api/v1/groups", group);
+    this.remembered?.add(body.task.id);
+    return body;
+  }
+
+  /** A task's children in submit order, a page at a time. */
+  async children(id: string, page: { limit?: number; cursor?: string } = {}): Promise<{ tasks: Task[]; nextCursor: string | null }> {
+    const query = new URLSearchParams();
+    if (page.limit !== undefined) query.set("limit", String(page.limit));
+    if (page.cursor !== undefined) query.set("cursor", page.cursor);
+    const q = query.toString();
+    return this.call("GET", `/api/v1/tasks/${encodeURIComponent(id)}/children${q ? `?${q}` : ""}`);
+  }
+
+  /** Send a signal to a task (`ctx.waitForSignal` in its handler); `delivered` is false when it is kept until the task asks. */
+  async signal(id: string, name: string, payload?: unknown): Promise<{ task: Task; delivered: boolean }> {
+    return this.call("POST", `/api/v1/tasks/${encodeURIComponent(id)}/signals/${encodeURIComponent(name)}`, { payload: payload ?? null });
   }
 
   /** Every queue with its limits and counts (admin key). */

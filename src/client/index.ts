@@ -6,6 +6,7 @@ export type {
   StreamEvent,
   ClientSubmitOptions,
   ListFilter,
+  GroupSubmit,
   KeyValueStorage,
   Task,
   TaskError,

@@ -52,6 +52,18 @@ export interface ClientSubmitOptions {
   title?: string;
 }
 
+/** What `POST /api/v1/groups` takes. */
+export interface GroupSubmit {
+  name: string;
+  children: readonly { name: string; input?: unknown; key?: string; weight?: number }[];
+  then?: { name: string; input?: unknown };
+  failure?: "fail-fast" | "continue" | { maxFailures: number };
+  idempotencyKey?: string;
+  title?: string;
+  /** Only with the admin key. */
+  owner?: string;
+}
+
 export interface ListFilter {
   /** Only with the admin key: tasks of this owner. */
   owner?: string;
