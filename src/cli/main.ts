@@ -11,6 +11,7 @@ Commands:
   watch     show a task's progress until it ends
   tasks     list tasks
   queue     show and change queue limits on every node
+  signal    send a signal to a task waiting for it
 
 Run outlast <command> --help for its options.
 ${EXIT_CODES_HELP}
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, (argv: readonly string[]) => Promise<ExitCode | v
   watch: async (argv) => (await import("./watch.js")).watchCommand(argv),
   tasks: async (argv) => (await import("./tasks.js")).tasksCommand(argv),
   queue: async (argv) => (await import("./queue.js")).queueCommand(argv),
+  signal: async (argv) => (await import("./signal.js")).signalCommand(argv),
 };
 
 async function main(argv: readonly string[]): Promise<void> {

@@ -8,7 +8,7 @@ import { runCli, runEach } from "./cli.js";
 
 guardLeaks();
 
-const COMMANDS = ["serve", "worker", "migrate", "submit", "watch", "tasks", "queue"];
+const COMMANDS = ["serve", "worker", "migrate", "submit", "watch", "tasks", "queue", "signal"];
 
 test("outlast with no command or --help lists the commands and exit codes; an unknown command exits 2", async () => {
   for (const args of [[], ["--help"]]) {
@@ -37,10 +37,12 @@ test("usage errors exit 2 with a message on stderr that says what to fix", async
     [["tasks", "--frob"], /Unknown option --frob for outlast tasks; see outlast tasks --help/],
     [["migrate", "--db"], /--db needs a value/],
     [["tasks", "--limit", "0"], /--limit must be a whole number from 1 to 200, got "0"/],
-    [["tasks", "--state", "done"], /--state must be one of queued, running, succeeded, failed, canceled, got "done"/],
+    [["tasks", "--state", "done"], /--state must be one of queued, running, waiting, succeeded, failed, canceled, got "done"/],
     [["tasks", "--json=yes"], /--json takes no value/],
     [["watch"], /outlast watch needs ID/],
     [["watch", "a", "b"], /Unexpected argument "b"/],
+    [["signal", "tsk_1"], /outlast signal needs NAME/],
+    [["signal", "tsk_1", "go", "--payload", "{yes}"], /--payload must be JSON/],
     [["submit", "demo.count", "--input", "{to: 5}"], /--input must be JSON/],
     [["submit", "demo.count", "--priority", "high"], /--priority must be a whole number/],
     [["submit", "demo.count", "--url", "localhost:7391"], /--url must start with http:\/\/ or https:\/\//],
