@@ -306,6 +306,22 @@ export function childrenAndWaits(harness: ContractHarness): void {
     await assertFoldMatches(store, groupId);
   });
 
+  test("a group whose children do not fit their queue is refused whole: nothing is stored", async (t) => {
+    const store = await harness.make(t);
+    await store.declareQueue(QUEUE, { concurrency: null, maxQueued: 2, ownerConcurrency: null, ownerMaxQueued: null }, T0);
+    const groupId = newId("grp");
+    const kids = ["a", "b", "c"].map((key) => submitRequest({ name: CHILD, parent: { id: groupId, key, weight: 1 } }));
+    await assert.rejects(
+      store.submitGroup(submitRequest({ id: groupId, name: "contract.group", idempotencyKey: "full", wait: { kind: "group", failure: "fail-fast", then: null } }), kids, T0),
+      { code: "queue_full" },
+    );
+    assert.equal(await store.getTask(groupId), null);
+    assert.equal((await store.listTasks({ limit: 10 })).tasks.length, 0);
+    const parent = await running(store, T0);
+    await assert.rejects(store.submitChildren(parent.task.id, ["x", "y", "z"].map((k) => childRequest(parent.task, k)), T0 + 1), { code: "queue_full" });
+    assert.deepEqual(await store.children(parent.task.id), [], "all children or none");
+  });
+
   test("two processes ending a group's last children at once: the group ends exactly once", async (t) => {
     const [one, two] = await harness.makePair(t);
     for (let round = 0; round < 5; round++) {

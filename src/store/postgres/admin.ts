@@ -1,7 +1,7 @@
 import { QueueFullError } from "../../core/errors.js";
 import * as limits from "../../core/queue-limits.js";
 import type { DeclarationConflict, QueueLimitsPatch, QueueSettings, StoredPatches } from "../../core/queue-limits.js";
-import { endTransition } from "../../core/transitions.js";
+import { isFinal } from "../../core/states.js";
 import type { CancelOutcome, RetryOutcome, SubmitRequest } from "../store.js";
 import type { PgClaims } from "./claim.js";
 import type { QueueRow } from "./reads.js";
@@ -10,14 +10,14 @@ import { rowToTask, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
 import type { PgSubmits } from "./submit.js";
 import type { Tx } from "./tx.js";
-import type { PgWorkerWrites } from "./worker-writes.js";
+import type { PgWaits } from "./waits.js";
 
 /** Operators' and the engine's housekeeping writes, for one schema: queue settings, cancel and retry, schedules, retention, secrets. */
 export class PgAdmin {
   constructor(
     private readonly s: string,
     private readonly submits: PgSubmits,
-    private readonly workerWrites: PgWorkerWrites,
+    private readonly waits: PgWaits,
     private readonly claims: PgClaims,
   ) {}
 
@@ -50,19 +50,13 @@ export class PgAdmin {
     }
   }
 
+  /** A queued or waiting task is canceled at once, a running one flagged; its unfinished children with it. */
   async cancel(tx: Tx, id: string, now: number): Promise<CancelOutcome> {
     const [row] = await rows<TaskRow>(tx.db, `SELECT * FROM ${this.s}.tasks WHERE id = $1 FOR UPDATE`, [id]);
     if (!row) return { kind: "missing" };
-    if (row.state === "queued") {
-      const updated = await this.workerWrites.end(tx, row, endTransition("canceled", null), now);
-      tx.touch(row.queue);
-      return { kind: "canceled", task: rowToTask(updated) };
-    }
-    if (row.state === "running") {
-      await rows(tx.db, `UPDATE ${this.s}.tasks SET cancel_requested = true WHERE id = $1`, [id]);
-      return { kind: "requested", task: rowToTask({ ...row, cancel_requested: true }) };
-    }
-    return { kind: "final", task: rowToTask(row) };
+    if (isFinal(row.state)) return { kind: "final", task: rowToTask(row) };
+    const after = (await this.waits.cancelTree(tx, id, now, row))!;
+    return { kind: after.state === "canceled" ? "canceled" : "requested", task: rowToTask(after) };
   }
 
   async retry(tx: Tx, id: string, now: number): Promise<RetryOutcome> {
@@ -102,6 +96,8 @@ export class PgAdmin {
            DELETE FROM ${this.s}.task_events WHERE task_id IN (SELECT id FROM doomed)
          ), st AS (
            DELETE FROM ${this.s}.task_steps WHERE task_id IN (SELECT id FROM doomed)
+         ), sg AS (
+           DELETE FROM ${this.s}.task_signals WHERE task_id IN (SELECT id FROM doomed)
          )
          DELETE FROM ${this.s}.tasks WHERE id IN (SELECT id FROM doomed) RETURNING id`,
         [before, state, limit - removed],

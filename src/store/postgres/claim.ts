@@ -59,10 +59,11 @@ export class PgClaims {
       }
     }
     const tasks: ClaimedTask[] = claimed.map((row) => {
-      tx.event(storedEvent(row, row.last_seq, row.attempt, now, RUNNING_EVENT));
+      tx.event(storedEvent(row, row.last_seq, row.attempt, now, RUNNING_EVENT), row.parent_id);
       const steps = new Map<string, unknown>();
       row.step_names?.forEach((name, i) => steps.set(name, decode(row.step_results?.[i] ?? null)));
-      return { task: rowToTask(row), lease: { taskId: row.id, token: row.lease_token }, steps };
+      // A woken task keeps its last wait in the row (a group's is read again on a rerun); running, it waits for nothing.
+      return { task: { ...rowToTask(row), wait: null }, lease: { taskId: row.id, token: row.lease_token }, steps };
     });
     // The fast path's rows carry it, saving a round trip (an idle worker's claim of one task is the usual case).
     const first = claimed[0];

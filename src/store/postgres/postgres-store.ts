@@ -15,6 +15,7 @@ import type {
   Lease,
   QueueInfo,
   RetryOutcome,
+  SignalOutcome,
   Store,
   StoreCapabilities,
   StoreInfo,
@@ -32,7 +33,8 @@ import { migrate } from "./migrate.js";
 import { PgReads } from "./reads.js";
 import { checkSchemaName, isConnectionError, unavailable, type Queryable } from "./sql.js";
 import { PgSubmits } from "./submit.js";
-import type { Tx } from "./tx.js";
+import { makeTx, type Tx } from "./tx.js";
+import { PgWaits } from "./waits.js";
 import { PgWorkerWrites } from "./worker-writes.js";
 import { DURABLE, LAZY, seqRanges, WriteBatch, type Durability } from "./write-batch.js";
 
@@ -86,6 +88,7 @@ export class PostgresStore implements Store {
   private readonly claims: PgClaims;
   private readonly workerWrites: PgWorkerWrites;
   private readonly admin: PgAdmin;
+  private readonly waits: PgWaits;
   private readonly maxLogsPerTask: number;
   private readonly onError: (error: unknown) => void;
   private readonly poolErrorHandler: (error: Error) => void;
@@ -128,7 +131,8 @@ export class PostgresStore implements Store {
     this.submits = new PgSubmits(this.s, this.reads);
     this.claims = new PgClaims(this.s);
     this.workerWrites = new PgWorkerWrites(this.s);
-    this.admin = new PgAdmin(this.s, this.submits, this.workerWrites, this.claims);
+    this.waits = new PgWaits(this.s, this.submits, this.workerWrites);
+    this.admin = new PgAdmin(this.s, this.submits, this.waits, this.claims);
     this.feed = new PgEventFeed({
       pool: this.pool,
       schema: this.s,
@@ -145,6 +149,8 @@ export class PostgresStore implements Store {
       Math.max(1, options.maxWritesInFlight ?? 4),
       () => this.feed.ready(),
       (queues, events) => this.feed.committed(queues, events),
+      // Parents whose children changed, in the transaction that changed them (waits.ts).
+      (tx) => this.waits.settle(tx),
     );
   }
 
@@ -186,13 +192,14 @@ export class PostgresStore implements Store {
     await this.init();
     const events: StoredEvent[] = [];
     const touched = new Set<string>();
-    const tx: Tx = {
-      db: client,
-      memo: new Map(),
-      event: (event) => void events.push(event),
-      touch: (queue) => void touched.add(queue),
-    };
+    const tx = makeTx(
+      client,
+      (event) => void events.push(event),
+      (queue) => void touched.add(queue),
+    );
     const outcome = await this.submits.one(tx, request, now);
+    // A resumed task's children run again too: their parent is settled in the same transaction.
+    if (tx.dirtyParents.size > 0) await this.waits.settle(tx);
     // Delivered at the application's COMMIT, and never if it rolls back.
     const notify = "SELECT pg_notify($1, pg_current_xact_id()::text || ' ' || $2)";
     const ranges = [...seqRanges(events)].map(([taskId, [first, last]]) => [taskId, first, last]);
@@ -244,6 +251,28 @@ export class PostgresStore implements Store {
     return this.write((tx) => this.admin.retry(tx, id, now));
   }
 
+  // ── children, groups, waits ───────────────────────────────────────────
+
+  submitChildren(parentId: string, requests: readonly SubmitRequest[], now: number): Promise<TaskRecord[]> {
+    return this.write((tx) => this.waits.submitChildren(tx, parentId, requests, now));
+  }
+
+  submitGroup(group: SubmitRequest, children: readonly SubmitRequest[], now: number): Promise<SubmitOutcome> {
+    return this.write((tx) => this.waits.submitGroup(tx, group, children, now));
+  }
+
+  children(parentId: string): Promise<TaskRecord[]> {
+    return this.read((db) => this.reads.children(db, parentId));
+  }
+
+  signal(taskId: string, name: string, payload: unknown, now: number): Promise<SignalOutcome> {
+    return this.write((tx) => this.waits.signal(tx, taskId, name, payload, now));
+  }
+
+  wakeDue(now: number): Promise<number> {
+    return this.write((tx) => this.waits.wakeDue(tx, now));
+  }
+
   // ── workers ───────────────────────────────────────────────────────────
 
   claim(request: ClaimRequest, now: number): Promise<ClaimResult> {
@@ -277,6 +306,7 @@ export class PostgresStore implements Store {
   }
 
   finish(lease: Lease, outcome: FinishOutcome, now: number): Promise<boolean> {
+    if (outcome.state === "waiting") return this.write((tx) => this.waits.suspend(tx, lease, outcome.wait, now));
     return this.ready(() => this.batch.bulk(this.workerWrites.finish, lease.taskId, { lease, outcome, now }));
   }
 

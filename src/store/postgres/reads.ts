@@ -47,17 +47,26 @@ export class PgReads {
         where.push(`(${terms.join(" OR ")})`);
       }
     }
+    // Children page in submit order, everything else newest first.
+    const children = filter.parentId !== undefined;
+    if (children) add("parent_id = ?", filter.parentId);
     if (filter.cursor !== undefined) {
       const before = Number.parseInt(filter.cursor, 36);
-      if (Number.isSafeInteger(before)) add("seq < ?", before);
+      if (Number.isSafeInteger(before)) add(children ? "seq > ?" : "seq < ?", before);
     }
     const limit = Math.max(1, Math.min(1000, filter.limit));
     params.push(limit + 1);
-    const sql = `SELECT * FROM ${this.s}.tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT $${params.length}`;
+    const sql = `SELECT * FROM ${this.s}.tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${children ? "ASC" : "DESC"} LIMIT $${params.length}`;
     const found = await rows<TaskRow>(db, sql, params);
     const page = found.slice(0, limit);
     const last = page[page.length - 1];
     return { tasks: page.map(rowToTask), nextCursor: found.length > limit && last ? last.seq.toString(36) : null };
+  }
+
+  /** A task's children in submit order. */
+  async children(db: Queryable, parentId: string): Promise<TaskRecord[]> {
+    const found = await rows<TaskRow>(db, `SELECT * FROM ${this.s}.tasks WHERE parent_id = $1 ORDER BY seq`, [parentId]);
+    return found.map(rowToTask);
   }
 
   async position(db: Queryable, id: string, now: number): Promise<number | null> {

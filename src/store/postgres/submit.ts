@@ -1,7 +1,8 @@
 import { QueueFullError } from "../../core/errors.js";
 import { fullScope, retryAfterHint, submitDecision } from "../../core/submit-rules.js";
 import type { TaskRecord } from "../../core/task.js";
-import { firstQueuedEvent, rerunTransition, type RerunReason } from "../../core/transitions.js";
+import { firstQueuedEvent, rerunTransition, waitTransition, type RerunReason } from "../../core/transitions.js";
+import { isGroup, rerunWaitEvent } from "../group-rows.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
 import { additionsByQueue, checkNew } from "../additions.js";
 import { encode, rowToTask, type TaskRow } from "./rows.js";
@@ -60,8 +61,12 @@ export class PgSubmits {
     return out;
   }
 
-  /** One submit with every rule: idempotency, resume, queue limits. */
-  async one(tx: Tx, request: SubmitRequest, now: number): Promise<SubmitOutcome> {
+  /**
+   * One submit with every rule: idempotency, resume, queue limits. A new
+   * task is stored with `children` (a group's), which are checked with it
+   * before anything is written.
+   */
+  async one(tx: Tx, request: SubmitRequest, now: number, children: readonly SubmitRequest[] = []): Promise<SubmitOutcome> {
     const [found] =
       request.idempotencyKey === null
         ? []
@@ -87,14 +92,54 @@ export class PgSubmits {
         return { kind: "restarted", task: rowToTask(await this.rerun(tx, found!, now, "restarted", request.maxAttempts)) };
       case "create": {
         await this.checkRoom(tx, request.queue, request.owner);
-        const [task] = await this.insertMany(tx, [{ request, now }]);
+        if (children.length > 0) await this.checkAllNew(tx, children);
+        const [task] = await this.insertMany(
+          tx,
+          [request, ...children].map((r) => ({ request: r, now })),
+        );
         return { kind: "created", task: task! };
       }
     }
   }
 
-  /** An ended task queued again (retry, resume), steps and checkpoint kept. */
+  /**
+   * An ended task queued again (retry, resume), steps and checkpoint kept;
+   * its failed and canceled children too, so a parent that failed with them
+   * finds them running again. A group waits for its children again.
+   */
   async rerun(tx: Tx, row: TaskRow, now: number, reason: RerunReason, budget: number = row.attempt_budget): Promise<TaskRow> {
+    const updated = isGroup(row) ? await this.rewait(tx, row, now, reason, budget) : await this.requeue(tx, row, now, reason, budget);
+    if (row.children > 0) {
+      const children = await rows<TaskRow>(tx.db, `SELECT * FROM ${this.s}.tasks WHERE parent_id = $1 ORDER BY seq FOR UPDATE`, [row.id]);
+      for (const child of children) {
+        if (child.state === "failed" || child.state === "canceled") await this.rerun(tx, child, now, reason === "restarted" ? "retry" : reason);
+      }
+    }
+    return updated;
+  }
+
+  /** A group run again: back to waiting for its children (settled before the commit), not to the queue. */
+  private async rewait(tx: Tx, row: TaskRow, now: number, reason: RerunReason, budget: number): Promise<TaskRow> {
+    const { maxAttempts, event } = rerunTransition(row, reason, budget);
+    const data = rerunWaitEvent(event);
+    const [updated] = await rows<TaskRow>(
+      tx.db,
+      `WITH u AS (
+         UPDATE ${this.s}.tasks t SET state = 'waiting', last_seq = t.last_seq + 1, max_attempts = $3,
+           error = NULL, result = NULL, finished_at = NULL, cancel_requested = false
+         WHERE t.id = $1 RETURNING t.*
+       ), e AS (
+         INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+         SELECT id, owner, queue, last_seq, 'state', attempt, $2, $4 FROM u
+       )
+       SELECT * FROM u`,
+      [row.id, now, maxAttempts, JSON.stringify(data)],
+    );
+    tx.event(storedEvent(updated!, updated!.last_seq, updated!.attempt, now, data), updated!.parent_id);
+    return updated!;
+  }
+
+  private async requeue(tx: Tx, row: TaskRow, now: number, reason: RerunReason, budget: number): Promise<TaskRow> {
     const { maxAttempts, event } = rerunTransition(row, reason, budget);
     const [updated] = await rows<TaskRow>(
       tx.db,
@@ -112,7 +157,7 @@ export class PgSubmits {
        SELECT * FROM u`,
       [row.id, now, maxAttempts, JSON.stringify(event)],
     );
-    tx.event(storedEvent(updated!, updated!.last_seq, updated!.attempt, now, event));
+    tx.event(storedEvent(updated!, updated!.last_seq, updated!.attempt, now, event), updated!.parent_id);
     this.countQueued(tx, row.queue, row.owner);
     tx.touch(row.queue);
     return updated!;
@@ -120,15 +165,20 @@ export class PgSubmits {
 
   /** New tasks, all inserted or none (QueueFullError) when their queues' limits would not hold them all. */
   async allNew(tx: Tx, requests: readonly SubmitRequest[], now: number): Promise<TaskRecord[]> {
-    for (const request of requests) checkNew(request);
+    await this.checkAllNew(tx, requests);
     if (requests.length === 0) return [];
-    for (const [queue, added] of additionsByQueue(requests)) {
-      for (const [owner, n] of added.owners) await this.checkRoom(tx, queue, owner, added.total, n);
-    }
     return this.insertMany(
       tx,
       requests.map((request) => ({ request, now })),
     );
+  }
+
+  /** Throws (QueueFullError, bad_request) unless `requests` may all be stored as new tasks. */
+  private async checkAllNew(tx: Tx, requests: readonly SubmitRequest[]): Promise<void> {
+    for (const request of requests) checkNew(request);
+    for (const [queue, added] of additionsByQueue(requests)) {
+      for (const [owner, n] of added.owners) await this.checkRoom(tx, queue, owner, added.total, n);
+    }
   }
 
   /** Throws QueueFullError unless `adding` more tasks (`ownerAdding` of them the owner's) fit the queue's limits. */
@@ -175,10 +225,15 @@ export class PgSubmits {
     }
   }
 
-  /** Insert new tasks and their first event with one statement; the records are built here, not read back. */
-  private async insertMany(tx: Tx, items: readonly { request: SubmitRequest; now: number }[]): Promise<TaskRecord[]> {
+  /**
+   * Insert new tasks and their first event with one statement, no limits
+   * checked; the records are built here, not read back. A request with a
+   * `wait` (a group) starts waiting, without a turn; one with a `parent` is
+   * its child.
+   */
+  async insertMany(tx: Tx, items: readonly { request: SubmitRequest; now: number }[]): Promise<TaskRecord[]> {
     const inputs: string[] = [];
-    const firstEvents = items.map(({ request: r, now }) => firstQueuedEvent(r.runAt, now));
+    const firstEvents = items.map(({ request: r, now }) => (r.wait ? waitTransition(r.wait) : firstQueuedEvent(r.runAt, now)));
     // One JSON array of rows, not an array parameter per column: JSON.stringify
     // is native, while the driver builds array literals element by element
     // in JavaScript (measured: a third of the client time, and less server time).
@@ -187,8 +242,11 @@ export class PgSubmits {
         const input = encode(r.input);
         inputs.push(input);
         // null: the plain "queued" event ($2), the same for most tasks.
-        const event = r.runAt > now ? JSON.stringify(firstEvents[k]) : null;
-        return [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event, r.title];
+        const event = r.wait || r.runAt > now ? JSON.stringify(firstEvents[k]) : null;
+        const row: unknown[] = [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event, r.title];
+        // Children and groups only: a plain task's row stays as short as before.
+        if (r.parent || r.wait) row.push(r.parent?.id ?? null, r.parent?.key ?? null, r.parent?.weight ?? 1, r.wait ? JSON.stringify(r.wait) : null);
+        return row;
       }),
     );
     await rows(
@@ -196,7 +254,8 @@ export class PgSubmits {
       `WITH i AS (
          SELECT e->>0 AS id, e->>1 AS name, e->>2 AS queue, e->>3 AS owner, (e->>4)::int AS priority, (e->>5)::int AS max_attempts,
            (e->>6)::bigint AS timeout_ms, e->>7 AS input, e->>8 AS idempotency_key, (e->>9)::bigint AS created_at,
-           (e->>10)::bigint AS run_at, e->>11 AS event, e->>12 AS title, ord
+           (e->>10)::bigint AS run_at, e->>11 AS event, e->>12 AS title,
+           e->>13 AS parent_id, e->>14 AS child_key, coalesce((e->>15)::float8, 1) AS weight, e->>16 AS wait, ord
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)
        ), last AS (
          -- Turns (core/turns.ts, nextTurn): after the owner's last queued one, not before its priority's round;
@@ -205,15 +264,16 @@ export class PgSubmits {
        ), round AS (
          SELECT p.queue, p.priority, ${roundOf(this.s, "p.queue", "p.priority")} AS turn FROM (SELECT DISTINCT queue, priority FROM i) p
        ), turned AS (
-         SELECT i.*, CASE WHEN i.run_at > i.created_at THEN NULL ELSE
+         SELECT i.*, CASE WHEN i.wait IS NOT NULL OR i.run_at > i.created_at THEN NULL ELSE
              ${nextTurn("last.turn", "round.turn")}
-             + row_number() OVER (PARTITION BY i.queue, i.owner ORDER BY i.ord) - 1
+             + row_number() OVER (PARTITION BY i.queue, i.owner, i.wait IS NULL AND i.run_at <= i.created_at ORDER BY i.ord) - 1
            END AS turn
          FROM i JOIN last USING (queue, owner) JOIN round USING (queue, priority)
        ), t AS (
          INSERT INTO ${this.s}.tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input,
-           idempotency_key, created_at, run_at, last_seq, turn)
-         SELECT id, name, queue, owner, title, 'queued', priority, max_attempts, max_attempts, timeout_ms, input, idempotency_key, created_at, run_at, 1, turn
+           idempotency_key, created_at, run_at, last_seq, turn, parent_id, child_key, weight, wait)
+         SELECT id, name, queue, owner, title, CASE WHEN wait IS NULL THEN 'queued' ELSE 'waiting' END, priority, max_attempts, max_attempts,
+           timeout_ms, input, idempotency_key, created_at, run_at, 1, turn, parent_id, child_key, weight, wait
          FROM turned ORDER BY ord
        )
        -- Every row of i is inserted or the statement fails: no join back to t.
@@ -223,16 +283,18 @@ export class PgSubmits {
       `outlast:${this.s}:insert`,
     );
     return items.map(({ request: r, now }, k): TaskRecord => {
-      tx.event(storedEvent(r, 1, 0, now, firstEvents[k]!));
-      this.countQueued(tx, r.queue, r.owner);
-      tx.touch(r.queue);
+      tx.event(storedEvent(r, 1, 0, now, firstEvents[k]!), r.parent?.id ?? null);
+      if (!r.wait) {
+        this.countQueued(tx, r.queue, r.owner);
+        tx.touch(r.queue);
+      }
       return {
         id: r.id,
         name: r.name,
         queue: r.queue,
         owner: r.owner,
         title: r.title,
-        state: "queued",
+        state: r.wait ? "waiting" : "queued",
         priority: r.priority,
         attempt: 0,
         maxAttempts: r.maxAttempts,
@@ -251,6 +313,9 @@ export class PgSubmits {
         cancelRequested: false,
         workerId: null,
         leaseExpiresAt: null,
+        parentId: r.parent?.id ?? null,
+        childKey: r.parent?.key ?? null,
+        wait: r.wait ?? null,
       };
     });
   }

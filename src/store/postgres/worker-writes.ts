@@ -1,16 +1,22 @@
 import type { TaskEventData } from "../../core/events.js";
 import type { Progress } from "../../core/progress.js";
+import type { TaskState } from "../../core/states.js";
 import { expiryDecision, finishTransition, logLine, RELEASE_EVENT, type FinishTransition } from "../../core/transitions.js";
+import { countChildren } from "../../core/waits.js";
 import { EXPIRY_BATCH, type FinishOutcome, type HeartbeatStatus, type Lease, type WorkerHeartbeat } from "../store.js";
 import { encode, finalColumns, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
-import { FENCE, storedEvent, type Tx, type Written } from "./tx.js";
+import { FENCE, storedEvent, WRITTEN, type Tx, type Written } from "./tx.js";
 import { DURABLE, LAZY, type BulkWrite, type Outcome } from "./write-batch.js";
+
+/** The outcomes of an attempt that ends it or queues it again (not a wait). */
+type Ended = Exclude<FinishOutcome, { state: "waiting" }>;
 
 /** What workers write, each fenced by its lease: the transitions of core/transitions.ts in PostgreSQL's statements, for one schema. */
 export class PgWorkerWrites {
   readonly progress: BulkWrite<{ lease: Lease; progress: Progress; now: number }, boolean>;
-  readonly finish: BulkWrite<{ lease: Lease; outcome: FinishOutcome; now: number }, boolean>;
+  /** An attempt's end; a handler that waits goes to PgWaits.suspend instead. */
+  readonly finish: BulkWrite<{ lease: Lease; outcome: Ended; now: number }, boolean>;
 
   constructor(private readonly s: string) {
     this.progress = { run: (tx, args) => this.progressMany(tx, args), durability: LAZY };
@@ -34,10 +40,15 @@ export class PgWorkerWrites {
     });
   }
 
-  /** Only the latest progress is worth replaying: each write drops the progress event it supersedes. */
+  /**
+   * Only the latest progress is worth replaying: each write drops the
+   * progress event it supersedes. A parent's progress also carries its
+   * children's counts (core/waits.ts), added after the statement for the
+   * rows that have children, so other tasks pay nothing for it.
+   */
   private async progressMany(tx: Tx, args: readonly { lease: Lease; progress: Progress; now: number }[]): Promise<Outcome<boolean>[]> {
     const data = args.map((a): TaskEventData => ({ type: "progress", progress: a.progress }));
-    const written = await rows<Written>(
+    const written = await rows<Written & { children: number }>(
       tx.db,
       `WITH i AS (
          SELECT i.*, o.progress_seq AS old_seq
@@ -46,14 +57,14 @@ export class PgWorkerWrites {
        ), u AS (
          UPDATE ${this.s}.tasks t SET progress = i.progress, last_seq = t.last_seq + 1, progress_seq = t.last_seq + 1
          FROM i WHERE ${FENCE} AND t.id = ANY ($1::text[])
-         RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt, i.now, i.data, i.old_seq
+         RETURNING ${WRITTEN}, t.children, i.now, i.data, i.old_seq
        ), d AS (
          DELETE FROM ${this.s}.task_events e USING u WHERE e.task_id = u.id AND e.seq = u.old_seq
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'progress', attempt, now, data FROM u
        )
-       SELECT id, owner, queue, last_seq, attempt FROM u`,
+       SELECT id, owner, queue, last_seq, attempt, parent_id, children FROM u`,
       [
         args.map((a) => a.lease.taskId),
         args.map((a) => a.lease.token),
@@ -63,10 +74,44 @@ export class PgWorkerWrites {
       ],
       `outlast:${this.s}:progress`,
     );
+    const parents = written.filter((row) => row.children > 0);
+    if (parents.length > 0) await this.withChildCounts(tx, parents, args, data);
     return this.fencedResults(tx, args, data, written);
   }
 
-  private async finishMany(tx: Tx, args: readonly { lease: Lease; outcome: FinishOutcome; now: number }[]): Promise<Outcome<boolean>[]> {
+  /** Rewrite the progress just written for `parents` (and its event) with their children's counts; `data` is updated to match. */
+  private async withChildCounts(
+    tx: Tx,
+    parents: readonly Written[],
+    args: readonly { lease: Lease; progress: Progress }[],
+    data: TaskEventData[],
+  ): Promise<void> {
+    const ids = parents.map((row) => row.id);
+    const states = await rows<{ parent_id: string; state: TaskState }>(
+      tx.db,
+      `SELECT parent_id, state FROM ${this.s}.tasks WHERE parent_id = ANY ($1::text[])`,
+      [ids],
+    );
+    const index = new Map(args.map((a, i) => [a.lease.taskId, i]));
+    const progress: string[] = [];
+    const events: string[] = [];
+    for (const row of parents) {
+      const i = index.get(row.id)!;
+      const full: Progress = { ...args[i]!.progress, children: countChildren(states.filter((c) => c.parent_id === row.id)) };
+      data[i] = { type: "progress", progress: full };
+      progress.push(encode(full));
+      events.push(JSON.stringify(data[i]));
+    }
+    await rows(
+      tx.db,
+      `WITH i AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) AS i(id, seq, progress, data)),
+       u AS (UPDATE ${this.s}.tasks t SET progress = i.progress FROM i WHERE t.id = i.id)
+       UPDATE ${this.s}.task_events e SET data = i.data FROM i WHERE e.task_id = i.id AND e.seq = i.seq`,
+      [ids, parents.map((row) => row.last_seq), progress, events],
+    );
+  }
+
+  private async finishMany(tx: Tx, args: readonly { lease: Lease; outcome: Ended; now: number }[]): Promise<Outcome<boolean>[]> {
     const state: string[] = [];
     const result: (string | null)[] = [];
     const error: (string | null)[] = [];
@@ -100,12 +145,12 @@ export class PgWorkerWrites {
            turn = CASE WHEN i.run_at > i.now THEN NULL ELSE t.turn END,
            last_seq = t.last_seq + 1, worker_id = NULL, lease_expires_at = NULL
          FROM i WHERE ${FENCE} AND t.id = ANY ($2::text[])
-         RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt, i.now, i.data
+         RETURNING ${WRITTEN}, i.now, i.data
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'state', attempt, now, data FROM u
        )
-       SELECT id, owner, queue, last_seq, attempt FROM u`,
+       SELECT id, owner, queue, last_seq, attempt, parent_id FROM u`,
       [rowsJson, ids],
       `outlast:${this.s}:finish`,
     );
@@ -123,7 +168,7 @@ export class PgWorkerWrites {
     const done = new Set<string>();
     for (const row of written) {
       const i = index.get(row.id)!;
-      tx.event(storedEvent(row, row.last_seq, row.attempt, args[i]!.now, data[i]!));
+      tx.event(storedEvent(row, row.last_seq, row.attempt, args[i]!.now, data[i]!), row.parent_id);
       done.add(row.id);
     }
     return args.map((a) => ({ ok: true, value: done.has(a.lease.taskId) }));
@@ -136,19 +181,19 @@ export class PgWorkerWrites {
       `WITH i AS (SELECT $1::text AS id, $2::bigint AS token, $3::bigint AS now),
        u AS (
          UPDATE ${this.s}.tasks t SET last_seq = t.last_seq + 1 FROM i WHERE ${FENCE}
-         RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt
+         RETURNING ${WRITTEN}
        ), st AS (
          INSERT INTO ${this.s}.task_steps(task_id, name, result, attempt, at) SELECT id, $4, $5, attempt, $3 FROM u ON CONFLICT DO NOTHING
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'step', attempt, $3, $6 FROM u
        )
-       SELECT id, owner, queue, last_seq, attempt FROM u`,
+       SELECT id, owner, queue, last_seq, attempt, parent_id FROM u`,
       [lease.taskId, lease.token, now, name, encode(result), JSON.stringify(data)],
       `outlast:${this.s}:step`,
     );
     if (!row) return false;
-    tx.event(storedEvent(row, row.last_seq, row.attempt, now, data));
+    tx.event(storedEvent(row, row.last_seq, row.attempt, now, data), row.parent_id);
     return true;
   }
 
@@ -182,17 +227,17 @@ export class PgWorkerWrites {
        u AS (
          UPDATE ${this.s}.tasks t SET last_seq = t.last_seq + 1, log_count = t.log_count + 1
          FROM i WHERE ${FENCE} AND t.log_count < $4
-         RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt, t.log_count
+         RETURNING ${WRITTEN}, t.log_count
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'log', attempt, $3, CASE WHEN log_count = $4 THEN $6 ELSE $5 END FROM u
        )
-       SELECT id, owner, queue, last_seq, attempt, log_count FROM u`,
+       SELECT id, owner, queue, last_seq, attempt, parent_id, log_count FROM u`,
       [lease.taskId, lease.token, now, maxLogs, JSON.stringify(normal), JSON.stringify(final)],
       `outlast:${this.s}:log`,
     );
     if (row) {
-      tx.event(storedEvent(row, row.last_seq, row.attempt, now, row.log_count === maxLogs ? final : normal));
+      tx.event(storedEvent(row, row.last_seq, row.attempt, now, row.log_count === maxLogs ? final : normal), row.parent_id);
       return true;
     }
     // Not written: fenced (false), or past the limit (dropped, still true).
@@ -213,16 +258,16 @@ export class PgWorkerWrites {
          UPDATE ${this.s}.tasks t SET state = 'queued', run_at = i.now, last_seq = t.last_seq + 1, error = NULL,
            attempt = t.attempt - 1, worker_id = NULL, lease_expires_at = NULL
          FROM i WHERE ${FENCE}
-         RETURNING t.id, t.owner, t.queue, t.last_seq, t.attempt
+         RETURNING ${WRITTEN}
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'state', attempt, $3, $4 FROM u
        )
-       SELECT id, owner, queue, last_seq, attempt FROM u`,
+       SELECT id, owner, queue, last_seq, attempt, parent_id FROM u`,
       [lease.taskId, lease.token, now, JSON.stringify(data)],
     );
     if (!row) return false;
-    tx.event(storedEvent(row, row.last_seq, row.attempt, now, data));
+    tx.event(storedEvent(row, row.last_seq, row.attempt, now, data), row.parent_id);
     tx.touch(row.queue);
     return true;
   }
@@ -252,7 +297,7 @@ export class PgWorkerWrites {
            SELECT id, owner, queue, last_seq, 'state', attempt, $2, $3 FROM u`,
           [row.id, now, JSON.stringify(data)],
         );
-        tx.event(storedEvent(row, row.last_seq + 1, row.attempt, now, data));
+        tx.event(storedEvent(row, row.last_seq + 1, row.attempt, now, data), row.parent_id);
       }
       tx.touch(row.queue);
     }
@@ -260,7 +305,7 @@ export class PgWorkerWrites {
   }
 
   /** Move a locked row to a final state and log it, whoever holds it (expiry, an operator's cancel). */
-  async end(tx: Tx, row: TaskRow, change: FinishTransition, now: number): Promise<TaskRow> {
+  async end(tx: Tx, row: Pick<TaskRow, "id" | "attempt">, change: FinishTransition, now: number): Promise<TaskRow> {
     const data = change.event;
     const { state, result, error } = finalColumns(change);
     const [updated] = await rows<TaskRow>(
@@ -276,7 +321,7 @@ export class PgWorkerWrites {
        SELECT * FROM u`,
       [row.id, state, result, error, now, JSON.stringify(data), row.attempt],
     );
-    tx.event(storedEvent(updated!, updated!.last_seq, row.attempt, now, data));
+    tx.event(storedEvent(updated!, updated!.last_seq, row.attempt, now, data), updated!.parent_id);
     return updated!;
   }
 

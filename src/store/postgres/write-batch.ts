@@ -3,7 +3,7 @@ import { isRefusal } from "../refusal.js";
 import { isOutlastError } from "../../core/errors.js";
 import type { StoredEvent } from "../../core/events.js";
 import { isConnectionError, isRetryable, unavailable } from "./sql.js";
-import type { Tx } from "./tx.js";
+import { makeTx, type Tx } from "./tx.js";
 
 /**
  * A write that many callers can share: the batch hands it every argument
@@ -91,6 +91,8 @@ export class WriteBatch {
     private readonly maxInFlight: number,
     private readonly beforeFlush: () => Promise<void> | null,
     private readonly afterCommit: (touchedQueues: ReadonlySet<string>, events: readonly StoredEvent[]) => void,
+    /** Last in every transaction, before its COMMIT: what its writes leave to do (settling parents, waits.ts). */
+    private readonly beforeCommit: (tx: Tx) => Promise<void> = async () => {},
   ) {}
 
   /** Queue a write; it resolves once its transaction committed. */
@@ -186,16 +188,11 @@ export class WriteBatch {
     const touched = new Set<string>();
     const turn: Turn = { done: false, detached: false, touched, events, waiters: [] };
     this.announcing.push(turn);
-    const tx: Tx = {
-      db: client,
-      memo: new Map(),
-      event(event) {
-        events.push(event);
-      },
-      touch(queue) {
-        touched.add(queue);
-      },
-    };
+    const tx = makeTx(
+      client,
+      (event) => void events.push(event),
+      (queue) => void touched.add(queue),
+    );
     let broken: unknown = undefined;
     // Not awaited: the client sends it first and queues the statements
     // behind it; if it failed, so do they, and the catch below tells why.
@@ -236,6 +233,8 @@ export class WriteBatch {
         segment.forEach((_, k) => (outcomes[i + k] = results[k] ?? { ok: false, error: new Error("bulk write gave no result") }));
         i = end;
       }
+      // Parents whose children changed: settled in this transaction, so a wake is never lost between commits.
+      if (tx.dirtyParents.size > 0) await this.beforeCommit(tx);
       await begin;
       if (beginFailed) throw beginFailed;
       const lazy = jobs.every((job) => (job.bulk ? job.bulk.durability : job.durability) === LAZY);

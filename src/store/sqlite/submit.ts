@@ -34,11 +34,16 @@ export class SqliteSubmits {
 
   /** New tasks, all inserted or none (QueueFullError) when their queues' limits would not hold them all. */
   allNew(requests: readonly SubmitRequest[], now: number): TaskRecord[] {
+    this.checkFits(requests);
+    return requests.map((request) => this.insert(request, now));
+  }
+
+  /** Throws (a refusal, before anything is written) unless all of `requests` fit their queues' limits. */
+  checkFits(requests: readonly SubmitRequest[]): void {
     for (const request of requests) checkNew(request);
     for (const [queue, added] of additionsByQueue(requests)) {
       for (const [owner, n] of added.owners) this.checkRoom(queue, owner, added.total, n);
     }
-    return requests.map((request) => this.insert(request, now));
   }
 
   /**

@@ -90,6 +90,9 @@ export class SqliteWaits {
   }
 
   submitGroup(group: SubmitRequest, children: readonly SubmitRequest[], now: number): SubmitOutcome {
+    // A refusal comes before any write (refusal.ts): the children must fit before the group is stored.
+    const known = group.idempotencyKey !== null && this.tx.sql.byIdempotencyKey.get(group.owner, group.name, group.idempotencyKey) !== undefined;
+    if (!known) this.submits.checkFits(children);
     const outcome = this.submits.one(group, now);
     if (outcome.kind !== "created") return outcome;
     this.submits.allNew(children, now);
