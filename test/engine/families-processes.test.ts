@@ -72,6 +72,8 @@ for (const kind of Object.keys(STORES)) {
       const parent = await outlast.submit("family.parent", { n: 8, ms: 400 });
       const watching = collect(outlast.watch(parent.id));
       await stateIs(outlast, parent.id, "waiting", "children");
+      // Both processes have taken children before one of them dies.
+      await until(() => new Set(execLines(execLog).filter((l) => l.what === "child").map((l) => l.pid)).size === 2, "children on both processes", 20_000);
       const parentRan = execLines(execLog).find((l) => l.what === "parent-run")!;
       const victim = parentRan.pid === a.process.pid ? a : b;
       const survivor = victim === a ? b : a;
