@@ -51,6 +51,20 @@ test("runInThread runs a handler in a worker thread from the installed package (
   assert.match(app.output().replace(/\s+/g, " "), /^queued running succeeded \{ digest: '[0-9a-f]{64}' \} $/);
 });
 
+test("the README's children, waits and group example runs from the installed package", async (t) => {
+  const cwd = plain();
+  freshDb(cwd);
+  const app = startApp(t, cwd, process.execPath, ["children.mjs"]);
+  assert.equal(await app.exited, 0, app.output());
+  const lines = app.output().trim().split("\n");
+  const states = lines.filter((l) => !l.startsWith("progress") && !l.startsWith("group")).map((l) => l.split(" ").slice(0, 2).join(" ").trim());
+  assert.deepEqual(states, ["queued", "running", "waiting children", "queued", "running", "waiting sleep", "queued", "running", "waiting signal", "queued", "running", "succeeded"], app.output());
+  assert.equal(lines.find((l) => l.startsWith("succeeded")), 'succeeded  {"words":6,"approvedBy":"ana"}');
+  const last = lines.filter((l) => l.startsWith("progress")).at(-1)!;
+  assert.match(last, /^progress 100 \{"total":3,"queued":0,"running":0,"waiting":0,"succeeded":3,"failed":0,"canceled":0\}$/);
+  assert.deepEqual(lines.slice(-2), ["group waiting null", "group succeeded [2,1]"]);
+});
+
 test("require() of the package works from CommonJS on this Node.js", async (t) => {
   const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
   assert.ok(major > 20 || (major === 20 && minor >= 19), "require(esm) needs Node.js >= 20.19");
