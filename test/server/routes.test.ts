@@ -240,7 +240,7 @@ describe("operations routes", () => {
     const queues = await json<{ queues: { name: string; paused: boolean; counts: Record<string, number> }[] }>(await h.request("/api/v1/queues"));
     const def = queues.queues.find((q) => q.name === "default");
     assert.ok(def);
-    assert.deepEqual(Object.keys(def.counts).sort(), ["canceled", "failed", "queued", "running", "succeeded"]);
+    assert.deepEqual(Object.keys(def.counts).sort(), ["canceled", "failed", "queued", "running", "succeeded", "waiting"]);
     const paused = await h.request("/api/v1/queues/default/pause", { method: "POST" });
     assert.equal((await json<{ queue: { paused: boolean } }>(paused)).queue.paused, true);
     const listed = await json<{ queues: { name: string; paused: boolean }[] }>(await h.request("/api/v1/queues"));
