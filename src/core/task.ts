@@ -90,6 +90,8 @@ export interface Task<Result = unknown> {
   lastSeq: number;
   /** The parent task (or group) this one is a child of, else null. */
   parentId: string | null;
+  /** Its key among its parent's children, else null. */
+  childKey: string | null;
   /** What it waits for while `waiting`, else null. */
   waitingFor: WaitingFor | null;
 }
@@ -140,6 +142,7 @@ export function toPublicTask(record: TaskRecord, estimates: TaskEstimates = {}):
     finishedAt: toIso(record.finishedAt),
     lastSeq: record.lastSeq,
     parentId: record.parentId,
+    childKey: record.childKey,
     waitingFor: record.state === "waiting" && record.wait !== null ? waitingFor(record.wait) : null,
   };
 }

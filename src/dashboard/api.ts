@@ -51,6 +51,19 @@ export interface TaskPage {
   nextCursor: string | null;
 }
 
+/** A parent's children by state (`progress.children`). */
+export type ChildCounts = NonNullable<Task["progress"]["children"]>;
+
+/** What a waiting task waits for (`waitingFor`). */
+export type WaitingFor = NonNullable<Task["waitingFor"]>;
+
+/** `POST /api/v1/tasks/:id/signals/:name`. */
+export interface SignalAnswer {
+  task: Task;
+  /** False when the task was not waiting for it yet: it is kept until the task asks. */
+  delivered: boolean;
+}
+
 /** An error answer of the API, shown to the operator as it came. */
 export class ApiError extends Error {
   constructor(
@@ -75,8 +88,8 @@ export class Api {
     return this.call<T>("GET", path);
   }
 
-  post<T>(path: string): Promise<T> {
-    return this.call<T>("POST", path);
+  post<T>(path: string, body?: unknown): Promise<T> {
+    return this.call<T>("POST", path, body);
   }
 
   patch<T>(path: string, body: unknown): Promise<T> {

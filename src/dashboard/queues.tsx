@@ -6,7 +6,7 @@ import { useState } from "preact/hooks";
 import { LimitCell, QueueLimitsForm } from "./queue-limits.js";
 import { ActionButton, Card, Empty, ErrorNote } from "./ui.js";
 
-const STATES = ["queued", "running", "succeeded", "failed", "canceled"] as const;
+const STATES = ["queued", "running", "waiting", "succeeded", "failed", "canceled"] as const;
 
 /** Queues with their counts by state, and pause/resume. */
 export function QueuesCard() {
@@ -43,8 +43,8 @@ export function QueuesCard() {
                 </td>
                 {STATES.map((s) => (
                   <td class="num" key={s} data-state={s}>
-                    <a class={`count count-${s} ${q.counts[s] === 0 ? "zero" : ""}`} href={tasksHref({ queue: q.name, state: s })}>
-                      {q.counts[s].toLocaleString()}
+                    <a class={`count count-${s} ${(q.counts[s] ?? 0) === 0 ? "zero" : ""}`} href={tasksHref({ queue: q.name, state: s })}>
+                      {(q.counts[s] ?? 0).toLocaleString()}
                     </a>
                   </td>
                 ))}

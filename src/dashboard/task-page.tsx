@@ -1,17 +1,23 @@
 import type { ComponentChildren } from "preact";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { newerCopy, type StreamEvent } from "../client/index.js";
-import { ApiError, type Task, type TaskDetail, type TaskEvent } from "./api.js";
+import { ApiError, type SignalAnswer, type Task, type TaskDetail, type TaskEvent } from "./api.js";
+import { ChildrenCard } from "./children.js";
 import { useSession } from "./context.js";
 import { tasksHref } from "./router.js";
-import { ActionButton, Ago, Card, duration, Empty, ErrorNote, Json, ProgressBar, StateBadge } from "./ui.js";
+import { SignalForm } from "./signal-form.js";
+import { ActionButton, Ago, Card, childCountsOf, childCountsText, describeWait, duration, Empty, ErrorNote, Json, ProgressBar, StateBadge, TaskLink } from "./ui.js";
 
 /** Events the timeline keeps in the page; older ones stay on the server. */
 const MAX_TIMELINE = 2000;
 /** How often a waiting or running task's estimates are read again: they change with no event. */
 const ESTIMATE_REFRESH_MS = 5000;
 
-/** One task: its state and bar live, input, result or error, logs, timeline, and cancel/retry. */
+/**
+ * One task: its state and bar live (a parent's rolled up from its
+ * children, with their counts and their tree), what it waits for, input,
+ * result or error, logs, timeline, and cancel/retry/send signal.
+ */
 export function TaskPage({ id }: { id: string }) {
   const { api, feed } = useSession();
   const [detail, setDetail] = useState<TaskDetail | null>(null);
@@ -19,6 +25,8 @@ export function TaskPage({ id }: { id: string }) {
   const [events, setEvents] = useState<TaskEvent[]>([]);
   const [error, setError] = useState<string | null>(null);
   const [reloads, setReloads] = useState(0);
+  const [signaling, setSignaling] = useState(false);
+  const [sent, setSent] = useState<string | null>(null);
   const path = `/api/v1/tasks/${encodeURIComponent(id)}`;
   const timeline = useRef<HTMLOListElement>(null);
   const pinned = useRef(true);
@@ -85,7 +93,14 @@ export function TaskPage({ id }: { id: string }) {
   if (error) return <Card title="Task"><ErrorNote error={error} /></Card>;
   if (!detail || !task) return <Card title="Task"><p class="muted">Loading…</p></Card>;
   const logs = events.filter((e): e is TaskEvent & { type: "log" } => e.type === "log");
-  const canCancel = task.state === "queued" || task.state === "running";
+  const canCancel = task.state === "queued" || task.state === "running" || task.state === "waiting";
+  const waitsForSignal = task.state === "waiting" && task.waitingFor?.kind === "signal";
+  const counts = childCountsOf(task);
+  const onSignal = (answer: SignalAnswer, name: string) => {
+    setTask((current) => (current ? newerCopy(current, answer.task) : answer.task));
+    setSignaling(false);
+    setSent(answer.delivered ? `Signal "${name}" delivered: the task runs again.` : `Signal "${name}" kept: the task gets it when it waits for it.`);
+  };
   const canRetry = task.state === "failed" || task.state === "canceled";
   const runMs = task.startedAt ? (task.finishedAt ? Date.parse(task.finishedAt) : Date.now()) - Date.parse(task.startedAt) : null;
 
@@ -97,6 +112,11 @@ export function TaskPage({ id }: { id: string }) {
           <>
             {canCancel ? <ActionButton label="Cancel task" kind="danger" action={async () => setTask(await post<Task>(api, `${path}/cancel`))} /> : null}
             {canRetry ? <ActionButton label="Retry task" kind="primary" action={async () => setTask(await post<Task>(api, `${path}/retry`))} /> : null}
+            {waitsForSignal && !signaling ? (
+              <button type="button" class="btn btn-primary" onClick={() => (setSignaling(true), setSent(null))}>
+                Send signal
+              </button>
+            ) : null}
           </>
         }
       >
@@ -106,11 +126,30 @@ export function TaskPage({ id }: { id: string }) {
           {task.workerLost ? <span class="badge badge-paused" title="Its worker stopped renewing the lease; another takes it again shortly, from its recorded steps">worker lost · waiting to be taken again</span> : null}
           <div class="task-bar">
             <ProgressBar task={task} label="Task progress" />
+            {counts ? (
+              <p class="child-counts small" aria-label="Children">
+                <a href="#children" onClick={(e) => (e.preventDefault(), document.getElementById("children")?.scrollIntoView({ block: "start" }))}>
+                  {childCountsText(counts)}
+                </a>
+              </p>
+            ) : null}
           </div>
         </div>
+        {task.state === "waiting" && task.waitingFor ? (
+          <p class="wait-note" role="status" aria-label="Waiting for">
+            {capitalized(describeWait(task.waitingFor))}; it holds no worker slot meanwhile.
+          </p>
+        ) : null}
+        {signaling && waitsForSignal ? <SignalForm task={task} onSent={onSignal} onClose={() => setSignaling(false)} /> : null}
+        {sent ? (
+          <p class="notice" role="status">
+            {sent}
+          </p>
+        ) : null}
         <dl class="facts">
           {task.title !== null ? <Fact label="Title">{task.title}</Fact> : null}
           <Fact label="Name">{task.name}</Fact>
+          {task.parentId !== null ? <Fact label="Parent"><TaskLink id={task.parentId} /></Fact> : null}
           <Fact label="Queue"><a href={tasksHref({ queue: task.queue })}>{task.queue}</a></Fact>
           <Fact label="Owner"><a href={tasksHref({ owner: task.owner })}>{task.owner}</a></Fact>
           <Fact label="Attempt">{task.attempt} of {task.maxAttempts}</Fact>
@@ -131,6 +170,7 @@ export function TaskPage({ id }: { id: string }) {
           </div>
         ) : null}
       </Card>
+      {counts ? <ChildrenCard parent={task} /> : null}
       <div class="grid-2">
         <Card title="Input">
           <Json value={detail.input} />
@@ -174,6 +214,10 @@ export function TaskPage({ id }: { id: string }) {
   );
 }
 
+function capitalized(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function Fact({ label, children }: { label: string; children: ComponentChildren }) {
   return (
     <div class="fact">
@@ -203,7 +247,7 @@ function appendEvents(list: TaskEvent[], more: TaskEvent[]): TaskEvent[] {
 function describe(e: TaskEvent): string {
   switch (e.type) {
     case "state": {
-      let text = e.state;
+      let text: string = e.waitingFor ? describeWait(e.waitingFor) : e.state;
       if (e.reason) text += ` (${e.reason})`;
       if (e.error) text += `: ${e.error.message}`;
       if (e.runAt) text += `, again at ${new Date(e.runAt).toLocaleTimeString()}`;

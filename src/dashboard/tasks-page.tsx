@@ -3,10 +3,10 @@ import { query, type Task, type TaskPage } from "./api.js";
 import { useSession } from "./context.js";
 import { usePoll } from "./hooks.js";
 import { navigate, tasksHref } from "./router.js";
-import { ActionButton, Ago, Card, duration, Empty, ErrorNote, ProgressBar, StateBadge, TaskLink, TitledName } from "./ui.js";
+import { ActionButton, Ago, Card, childCountsOf, childCountsText, describeWait, duration, Empty, ErrorNote, ProgressBar, StateBadge, TaskLink, TitledName } from "./ui.js";
 
 const PAGE_SIZE = 50;
-const STATES = ["", "queued", "running", "succeeded", "failed", "canceled"] as const;
+const STATES = ["", "queued", "running", "waiting", "succeeded", "failed", "canceled"] as const;
 
 /**
  * Tasks by state, queue, name and owner, and by a prefix of id, owner,
@@ -146,9 +146,21 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
   );
 }
 
-/** A failure's error, a waiting task's place or start time, else the bar. */
+/** A failure's error, a queued task's place or start time, what a waiting one waits for, else the bar (a parent's with its children's counts). */
 function ProgressCell({ task }: { task: Task }) {
   if (task.state === "failed" || (task.state === "canceled" && task.error)) return <span class="error-text">{task.error?.message ?? "—"}</span>;
+  if (task.state === "waiting" && task.waitingFor && task.waitingFor.kind !== "children") {
+    return <span class="muted">{describeWait(task.waitingFor)}</span>;
+  }
+  const counts = childCountsOf(task);
+  if (counts) {
+    return (
+      <>
+        <ProgressBar task={task} />
+        <span class="muted small">{childCountsText(counts)}</span>
+      </>
+    );
+  }
   if (task.state === "queued") {
     const wait = Date.parse(task.runAt) - Date.now();
     if (wait > 1000) return <span class="muted" title={new Date(task.runAt).toLocaleString()}>scheduled, starts in {duration(wait)}</span>;
@@ -160,11 +172,11 @@ function ProgressCell({ task }: { task: Task }) {
   return <ProgressBar task={task} />;
 }
 
-/** Retry for a failed or canceled task, cancel for a waiting or running one. */
+/** Retry for a failed or canceled task, cancel for a queued, running or waiting one. */
 function RowAction({ task, onTask }: { task: Task; onTask: (task: Task) => void }) {
   const { api } = useSession();
   const act = (verb: "cancel" | "retry") => async () => onTask((await api.post<{ task: Task }>(`/api/v1/tasks/${encodeURIComponent(task.id)}/${verb}`)).task);
   if (task.state === "failed" || task.state === "canceled") return <ActionButton label="Retry" action={act("retry")} />;
-  if (task.state === "queued" || task.state === "running") return <ActionButton label="Cancel" kind="danger" action={act("cancel")} />;
+  if (task.state === "queued" || task.state === "running" || task.state === "waiting") return <ActionButton label="Cancel" kind="danger" action={act("cancel")} />;
   return null;
 }

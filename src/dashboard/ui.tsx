@@ -1,7 +1,7 @@
 import { taskHref } from "./router.js";
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
-import type { Task, TaskState } from "./api.js";
+import type { ChildCounts, Task, TaskState, WaitingFor } from "./api.js";
 
 /** A progress bar readable by assistive technology and by tests. */
 export function ProgressBar({ task, label }: { task: Task; label?: string }) {
@@ -25,11 +25,12 @@ export function ProgressBar({ task, label }: { task: Task; label?: string }) {
   );
 }
 
+/** A task's share done: a succeeded one is all done (as its parent counts it), whatever it last reported. */
 export function percentOf(task: Task): number | null {
   const p = task.progress;
+  if (task.state === "succeeded") return 100;
   if (typeof p.percent === "number") return clamp(p.percent);
   if (typeof p.current === "number" && typeof p.total === "number" && p.total > 0) return clamp((p.current / p.total) * 100);
-  if (task.state === "succeeded") return 100;
   return null;
 }
 
@@ -148,4 +149,38 @@ export function TitledName({ task }: { task: Task }) {
       <span class="muted">{task.name}</span>
     </>
   );
+}
+
+/** "7 of 12 done · 3 running · 1 failed": a parent's children by state. */
+export function childCountsText(counts: ChildCounts): string {
+  const done = counts.succeeded + counts.failed + counts.canceled;
+  const parts = [`${done} of ${counts.total} done`];
+  for (const state of ["running", "waiting", "queued", "failed", "canceled"] as const) {
+    if (counts[state] > 0) parts.push(`${counts[state]} ${state}`);
+  }
+  return parts.join(" · ");
+}
+
+/** A parent's rolled-up counts, when it has children. */
+export function childCountsOf(task: Task): ChildCounts | null {
+  const counts = task.progress.children;
+  return counts && counts.total > 0 ? counts : null;
+}
+
+/** What a waiting task waits for, in a few words: "waiting for its children", "sleeping until 14:02:11", 'waiting for signal "approve" (times out at …)'. */
+export function describeWait(wait: WaitingFor): string {
+  switch (wait.kind) {
+    case "children":
+      return "waiting for its children";
+    case "sleep":
+      return `sleeping until ${new Date(wait.until).toLocaleString()}`;
+    case "signal":
+      return `waiting for signal "${wait.name}" (${wait.until === null ? "no timeout" : `times out at ${new Date(wait.until).toLocaleString()}`})`;
+  }
+}
+
+/** A child's key among its parent's children, when the task JSON carries it. */
+export function childKeyOf(task: Task): string | null {
+  const key = (task as Task & { childKey?: unknown; key?: unknown }).childKey ?? (task as Task & { key?: unknown }).key;
+  return typeof key === "string" ? key : null;
 }

@@ -53,6 +53,8 @@ export interface WaitServices {
 }
 
 const MAX_CHILDREN = 10_000;
+/** The longest wait (a sleep, a signal's timeout), as for a delayed submit: the store keeps times as dates. */
+const MAX_WAIT_MS = 366 * 24 * 60 * 60 * 1000;
 
 /**
  * The waiting half of a task's context. A wait that is not over yet
@@ -73,6 +75,7 @@ export class ContextWaits {
 
   async sleepUntil(until: number): Promise<void> {
     if (!Number.isFinite(until)) throw new OutlastError("bad_request", "sleepUntil takes a valid date or epoch milliseconds");
+    if (until > this.services.now() + MAX_WAIT_MS) throw new OutlastError("bad_request", "A task may sleep at most a year");
     const step = `${WAIT_STEP_PREFIX}sleep:${++this.sleeps}`;
     if (this.steps.has(step)) return;
     return this.suspend({ kind: "sleep", step, until: Math.round(until) });
@@ -86,8 +89,8 @@ export class ContextWaits {
   async waitForSignal<Payload>(name: string, options: SignalWaitOptions<Payload> = {}): Promise<Payload> {
     checkSignalName(name);
     const timeoutMs = options.timeoutMs ?? null;
-    if (timeoutMs !== null && (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0)) {
-      throw new OutlastError("bad_request", "waitForSignal: timeoutMs must be a whole number of milliseconds above 0");
+    if (timeoutMs !== null && (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_WAIT_MS)) {
+      throw new OutlastError("bad_request", "waitForSignal: timeoutMs must be a whole number of milliseconds from 1 to a year");
     }
     if (options.schema) this.services.rememberSignalSchema(this.record.name, name, options.schema);
     const n = (this.signalCounts.get(name) ?? 0) + 1;

@@ -257,23 +257,33 @@ export class Context implements TaskContext {
   }
 
   sleep(ms: number): Promise<void> {
+    this.stillLive();
     return this.waits.sleep(ms);
   }
 
   sleepUntil(until: Date | number): Promise<void> {
+    this.stillLive();
     return this.waits.sleepUntil(until instanceof Date ? until.getTime() : until);
   }
 
   waitForSignal<Payload = unknown>(name: string, options?: SignalWaitOptions<Payload>): Promise<Payload> {
+    this.stillLive();
     return this.waits.waitForSignal(name, options);
   }
 
   child<Result = unknown>(key: string, name: string, input?: unknown, options?: ChildOptions): Promise<ChildHandle<Result>> {
+    this.stillLive();
     return this.waits.child<Result>(key, name, input, options);
   }
 
   runChildren<Result = unknown>(children: readonly ChildSpec[], options?: RunChildrenOptions): Promise<ChildOutcome<Jsonified<Result>>[]> {
+    this.stillLive();
     return this.waits.runChildren<Result>(children, options);
+  }
+
+  /** A canceled, timed-out or stopping run submits and waits for nothing more. */
+  private stillLive(): void {
+    this.signal.throwIfAborted();
   }
 
   /** Steps recorded so far (for handlers that run in a worker thread). */

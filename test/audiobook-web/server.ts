@@ -64,14 +64,18 @@ export class HeldNarrator implements Narrator {
   }
 }
 
-/** `outlast serve` in miniature: engine on a temp SQLite file, API with anonymous sessions, the app at `/`. */
+/**
+ * `outlast serve` in miniature: engine on a temp SQLite file, API with
+ * anonymous sessions, the app at `/`. As mountAudiobook does: book tasks on
+ * the "audiobook" queue, their chapters spoken one at a time on "tts".
+ */
 export async function startApp(
   t: TestContext,
   options: { narrator: Narrator; maxUploadBytes?: number; maxAttempts?: number },
 ): Promise<{ outlast: Outlast; url: string }> {
   const outlast = makeEngine(t, { leaseMs: 5_000, progressIntervalMs: 50 });
   outlast.queue("tts", { concurrency: 1 });
-  defineAudiobook(outlast, { queue: "tts", narrator: options.narrator, maxAttempts: options.maxAttempts ?? 3 });
+  defineAudiobook(outlast, { queue: "audiobook", chapterQueue: "tts", narrator: options.narrator, maxAttempts: options.maxAttempts ?? 3 });
   await outlast.start();
   const dataDir = outlast.store.localDataDir;
   if (!dataDir) throw new Error("a SQLite file store has a data folder");

@@ -10,15 +10,22 @@ export const SWEEP_TASK = "audiobook.sweep-uploads";
 export interface MountAudiobookOptions {
   /** Largest book accepted. @defaultValue 20 MiB */
   maxUploadBytes?: number;
-  /** @defaultValue "tts" */
+  /** Where chapters are spoken. @defaultValue "tts" */
   queue?: string;
-  /** Books spoken at once (speech is CPU-heavy). @defaultValue 1 */
+  /** Chapters spoken at once (speech is CPU-heavy). @defaultValue 1 */
   concurrency?: number;
+  /**
+   * Where the book tasks run: they read a book, wait for its chapters without
+   * a slot, and join them. Apart from the chapters, so a book whose chapters
+   * are spoken is joined at once, not behind the chapters of other books.
+   * @defaultValue "audiobook"
+   */
+  bookQueue?: string;
 }
 
 /**
  * What `outlast serve` does to offer the app at `/`: defines the queue and
- * the task (before the workers start), schedules the upload sweep, and returns the hook that puts the
+ * the tasks (before the workers start), schedules the upload sweep, and returns the hook that puts the
  * page in front of the API. Null when the store has no data folder of its
  * own (PostgreSQL), as uploads and MP3 files need one.
  * @example
@@ -34,7 +41,7 @@ export function mountAudiobook(
   if (!dataDir || outlast.taskNames.includes(AUDIOBOOK_TASK)) return null;
   const queue = options.queue ?? "tts";
   outlast.queue(queue, { concurrency: options.concurrency ?? 1 });
-  defineAudiobook(outlast, { queue, dataDir });
+  defineAudiobook(outlast, { queue: options.bookQueue ?? "audiobook", chapterQueue: queue, dataDir });
   // Uploads no task can read again are deleted every ten minutes, on the default queue so a long book never holds it up.
   outlast.define(SWEEP_TASK, { run: async () => ({ removed: await sweepUploads(outlast, dataDir, [AUDIOBOOK_TASK]) }) });
   outlast.schedule(SWEEP_TASK, "*/10 * * * *", SWEEP_TASK, {}, { owner: "system" });

@@ -1,6 +1,6 @@
 // The audiobook example's public face, for the upload route and page to mount.
-export { defineAudiobook, submitBook, AUDIOBOOK_TASK } from "./task.js";
-export type { AudiobookInput, AudiobookResult, AudiobookChapter, AudiobookOptions } from "./task.js";
+export { defineAudiobook, submitBook, AUDIOBOOK_TASK, CHAPTER_TASK } from "./task.js";
+export type { AudiobookInput, AudiobookResult, AudiobookChapter, AudiobookOptions, ChapterInput } from "./task.js";
 export { saveUpload, sweepUploads, uploadsDir } from "./upload.js";
 export type { SavedUpload } from "./upload.js";
 export { parseBook, BOOK_EXTENSIONS } from "./book.js";

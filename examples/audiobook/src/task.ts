@@ -1,8 +1,8 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { isAbsolute, relative, resolve } from "node:path";
 import type { StandardSchemaV1 } from "@standard-schema/spec";
-import { OutlastError, UnrecoverableError, type Outlast, type TaskContext } from "outlast";
-import type { DefinedTask, SubmitOptions } from "outlast";
+import { ChildTaskFailedError, OutlastError, UnrecoverableError, type Outlast, type TaskContext } from "outlast";
+import type { ChildOutcome, DefinedTask, Jsonified, SubmitOptions } from "outlast";
 import { BOOK_EXTENSIONS, extensionOf, parseBook, type Book, type BookLimits } from "./book.js";
 import { espeakVoice, type Narrator } from "./speech.js";
 import { uploadsDir, type SavedUpload } from "./upload.js";
@@ -43,30 +43,58 @@ interface Plan {
   chapters: { title: string; chars: number }[];
 }
 
+/** What the book task gives each chapter task (see {@link CHAPTER_TASK}). */
+export interface ChapterInput extends AudiobookInput {
+  /** 1 for the first chapter. */
+  chapter: number;
+  /** How many chapters the book has. */
+  chapters: number;
+  title: string;
+  /** The chapter's length in characters when the book was parsed: a book that changed since is refused. */
+  chars: number;
+  /** Artifact name, e.g. "chapter-03.mp3": saved among the book task's files. */
+  artifact: string;
+}
+
+/** The chapter task's name unless `defineAudiobook` is told another. */
+export const CHAPTER_TASK = "audiobook.chapter";
+
 /** Options of {@link defineAudiobook}. */
 export interface AudiobookOptions {
-  /** @defaultValue "default" */
+  /** The book task's queue (it reads the book, then joins the spoken chapters). @defaultValue "default" */
   queue?: string;
+  /** Where chapters are spoken: its concurrency is how many chapters are spoken at once. @defaultValue the book's `queue` */
+  chapterQueue?: string;
   /** @defaultValue "audiobook.convert" */
   name?: string;
+  /** @defaultValue "audiobook.chapter" (with another `name`: that name + ".chapter") */
+  chapterName?: string;
   /** Folder holding `uploads/`. @defaultValue the store's data folder (beside the SQLite file) */
   dataDir?: string;
   /** What speaks and encodes. @defaultValue espeakVoice() */
   narrator?: Narrator;
-  /** @defaultValue 3 */
+  /** Of the book task and of each chapter. @defaultValue 3 */
   maxAttempts?: number;
+  /** Longest run of the book task, and longest a chapter may take to speak. */
   timeoutMs?: number;
   limits?: BookLimits;
 }
 
 /**
- * Defines the audiobook conversion: step "parse" reads the book, then one
- * step per chapter speaks it into `chapter-NN.mp3`, then step "book" joins
- * them into `book.mp3`. A retried or resumed task skips the chapters it
- * already spoke. Progress: `{ current: chapter, total: chapters, percent,
+ * Defines the audiobook conversion as a book task with one child task per
+ * chapter. The book task (`audiobook.convert`) reads the book in step
+ * "parse", then submits one `audiobook.chapter` child per chapter (key
+ * `chapter-NN`, weight its length in characters) and waits for them without
+ * holding a worker slot; each child speaks its chapter into
+ * `chapter-NN.mp3`, saved among the book task's files (so every file of a
+ * book is served under the book's id); when all are spoken the book task
+ * runs again and joins them into `book.mp3` (step "book"). A failed chapter
+ * fails the book and cancels the chapters not spoken yet; a retry or resume of
+ * the book runs only those again. Progress: the book's bar is rolled up from
+ * its chapters (`progress.children`); a chapter reports `{ percent,
  * message: "Chapter 3 of 12: Title", data: { chapter, withinChapter } }`.
  * @example
- * const audiobook = defineAudiobook(outlast, { queue: "tts" });
+ * const audiobook = defineAudiobook(outlast, { queue: "books", chapterQueue: "tts" });
  * const saved = await saveUpload(dataDir, bytes, "moby.epub", { maxBytes: 20 << 20 });
  * const { task } = await submitBook(outlast, saved, "moby.epub", { owner });
  */
@@ -78,20 +106,33 @@ export function defineAudiobook(outlast: Outlast, options: AudiobookOptions = {}
   const uploads = resolve(uploadsDir(dataDir));
   const narrator = options.narrator ?? espeakVoice();
   const limits = options.limits ?? {};
-
-  return outlast.define<AudiobookInput, AudiobookResult>(options.name ?? AUDIOBOOK_TASK, {
-    input: inputSchema(uploads),
+  const name = options.name ?? AUDIOBOOK_TASK;
+  const chapterName = options.chapterName ?? (name === AUDIOBOOK_TASK ? CHAPTER_TASK : `${name}.chapter`);
+  const books = new BookCache(limits);
+  const shared = {
     maxAttempts: options.maxAttempts ?? 3,
-    ...(options.queue === undefined ? {} : { queue: options.queue }),
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-    run: (input, ctx) => convert(outlast, input, ctx, narrator, limits),
+  };
+  const chapterQueue = options.chapterQueue ?? options.queue;
+
+  outlast.define<ChapterInput, AudiobookChapter>(chapterName, {
+    input: chapterSchema(uploads),
+    ...shared,
+    ...(chapterQueue === undefined ? {} : { queue: chapterQueue }),
+    run: (input, ctx) => speakChapter(outlast, name, input, ctx, narrator, books),
+  });
+  return outlast.define<AudiobookInput, AudiobookResult>(name, {
+    input: inputSchema(uploads),
+    ...shared,
+    ...(options.queue === undefined ? {} : { queue: options.queue }),
+    run: (input, ctx) => convert(outlast, chapterName, input, ctx, books),
   });
 }
 
 /**
  * Submits a saved upload with its hash as the idempotency key: the same book
  * again attaches to the running task, returns the finished one, or resumes
- * a failed or cancelled one from its last spoken chapter.
+ * a failed or cancelled one: only its chapters not spoken yet are spoken.
  */
 export function submitBook(
   outlast: Outlast,
@@ -111,63 +152,83 @@ function titleOfAtMost(text: string, max: number): string {
     if (out.length + char.length > max) break;
     out += char;
   }
-  return out || "Untitled";
+  return out.trim() || "Untitled";
 }
 
-async function convert(outlast: Outlast, input: AudiobookInput, ctx: TaskContext, narrator: Narrator, limits: BookLimits): Promise<AudiobookResult> {
+/**
+ * The last book read, kept while its file is unchanged: the chapters of a
+ * book run one after another (often in this process), and each needs only
+ * its own text.
+ */
+class BookCache {
+  private last: { key: string; book: Promise<Book> } | null = null;
+
+  constructor(private readonly limits: BookLimits) {}
+
+  async read(path: string, filename: string): Promise<Book> {
+    const info = await stat(path).catch((error: unknown) => {
+      throw missingBook(error);
+    });
+    const key = `${path}\0${filename}\0${info.size}\0${info.mtimeMs}`;
+    if (this.last?.key !== key) {
+      const book = readBook(path).then((bytes) => parseBook(bytes, filename, this.limits));
+      this.last = { key, book };
+      book.catch(() => this.last?.book === book && (this.last = null));
+    }
+    return this.last.book;
+  }
+}
+
+/** The book task: parse, one child per chapter, then the whole-book file. */
+async function convert(outlast: Outlast, chapterName: string, input: AudiobookInput, ctx: TaskContext, books: BookCache): Promise<AudiobookResult> {
   const artifacts = outlast.artifacts;
   if (!artifacts) throw new UnrecoverableError("No artifact storage is configured for the MP3 files", { code: "no_artifacts" });
 
-  let book: Book | null = null;
-  const load = async (): Promise<Book> => (book ??= parseBook(await readBook(input.bookPath), input.filename, limits));
-
+  // Everything before the wait below runs again when the chapters are spoken: the work is in steps.
   const plan = await ctx.step("parse", async (): Promise<Plan> => {
-    const parsed = await load();
+    const parsed = await books.read(input.bookPath, input.filename);
     return { title: parsed.title, chapters: parsed.chapters.map((c) => ({ title: c.title, chars: c.text.length })) };
   });
   // The dashboard lists and searches tasks by title: the book's, not the task's name.
   await ctx.setTitle(titleOfAtMost(plan.title, 200));
   const count = plan.chapters.length;
-  const totalChars = plan.chapters.reduce((sum, c) => sum + c.chars, 0);
   const width = Math.max(2, String(count).length);
-  const chapters: AudiobookChapter[] = [];
-  let charsBefore = 0;
+  const children = plan.chapters.map((planned, index) => {
+    const number = String(index + 1).padStart(width, "0");
+    const chapter: ChapterInput = {
+      ...input,
+      chapter: index + 1,
+      chapters: count,
+      title: planned.title,
+      chars: planned.chars,
+      artifact: `chapter-${number}.mp3`,
+    };
+    // Weighed by length, so the book's bar moves as the speaking does; as urgent as their book.
+    return {
+      key: `chapter-${number}`,
+      name: chapterName,
+      input: chapter,
+      weight: Math.max(1, planned.chars),
+      title: titleOfAtMost(planned.title, 200),
+      priority: ctx.task.priority,
+    };
+  });
 
-  for (const [index, planned] of plan.chapters.entries()) {
-    const number = index + 1;
-    const artifact = `chapter-${String(number).padStart(width, "0")}.mp3`;
-    const report = (within: number) =>
-      ctx.progress({
-        current: number,
-        total: count,
-        // The last percent is left for joining the whole-book file.
-        percent: (99 * (charsBefore + within * planned.chars)) / totalChars,
-        message: `Chapter ${number} of ${count}: ${planned.title}`,
-        data: { chapter: number, withinChapter: Math.round(within * 1000) / 1000 },
-      });
-    report(0);
-    const spoken = await ctx.step(`chapter-${number}`, async (): Promise<AudiobookChapter> => {
-      const found = (await load()).chapters[index]?.text;
-      if (found === undefined || found.length !== planned.chars) {
-        throw new UnrecoverableError("The book file changed since it was first read; upload it again", { code: "book_changed" });
-      }
-      const text: string = found;
-      let seconds = 0;
-      async function* audio(): AsyncGenerator<Uint8Array> {
-        for await (const piece of narrator.narrate(text, { signal: ctx.signal })) {
-          seconds += piece.seconds;
-          report(piece.done);
-          yield piece.mp3;
-        }
-      }
-      const saved = await ctx.saveArtifact(artifact, audio(), { contentType: "audio/mpeg" });
-      return { title: planned.title, artifact, seconds: Math.round(seconds * 1000) / 1000, bytes: saved.size };
-    });
-    chapters.push(spoken);
-    charsBefore += planned.chars;
+  let outcomes: ChildOutcome<Jsonified<AudiobookChapter>>[];
+  try {
+    outcomes = await ctx.runChildren<AudiobookChapter>(children, { failure: "fail-fast" });
+  } catch (error) {
+    if (error instanceof ChildTaskFailedError) throw await explained(outlast, error, children);
+    throw error;
   }
+  const chapters: AudiobookChapter[] = outcomes.map((outcome, index) => {
+    const spoken = outcome.result;
+    if (!spoken) throw new UnrecoverableError(`Chapter ${index + 1} left no result`, { code: "chapter_missing" });
+    return spoken;
+  });
 
-  ctx.progress({ current: count, total: count, percent: 99, message: "Joining the chapters into one file", data: { chapter: count, withinChapter: 1 } });
+  // The chapters are all spoken (the rolled-up bar is full): what is left is one file.
+  ctx.progress({ percent: 100, current: count, total: count, message: "Joining the chapters into one file" });
   const whole = await ctx.step("book", async () => {
     // MP3 frames stand alone (no bit reservoir, no VBR header), so the chapter files concatenate into one valid file.
     const files = artifacts;
@@ -175,7 +236,7 @@ async function convert(outlast: Outlast, input: AudiobookInput, ctx: TaskContext
       for (const chapter of chapters) {
         ctx.signal.throwIfAborted();
         const stream = await files.read(ctx.task.id, chapter.artifact);
-        if (!stream) throw new UnrecoverableError(`The file ${chapter.artifact} of this task is gone`, { code: "chapter_missing" });
+        if (!stream) throw new UnrecoverableError(`The file ${chapter.artifact} of this book is gone`, { code: "chapter_missing" });
         const reader = stream.getReader();
         for (let next = await reader.read(); !next.done; next = await reader.read()) yield next.value;
       }
@@ -184,19 +245,76 @@ async function convert(outlast: Outlast, input: AudiobookInput, ctx: TaskContext
     return { bytes: saved.size };
   });
   const seconds = Math.round(chapters.reduce((sum, c) => sum + c.seconds, 0) * 1000) / 1000;
-  ctx.progress({ current: count, total: count, percent: 100, message: `Done: ${count} chapters`, data: { chapter: count, withinChapter: 1 } });
+  ctx.progress({ percent: 100, current: count, total: count, message: `Done: ${count} chapters` });
   return { title: plan.title, chapters, book: "book.mp3", seconds, bytes: whole.bytes };
+}
+
+/** A chapter that did not succeed fails its book with a message a reader understands (the code stays child_failed). */
+async function explained(outlast: Outlast, error: ChildTaskFailedError, children: readonly { key: string; input: ChapterInput }[]): Promise<ChildTaskFailedError> {
+  const chapter = children.find((c) => c.key === error.childKey)?.input;
+  const child = await outlast.getRecord(error.childId);
+  // "Chapter 2 of 3 (The Storm)" rather than "Chapter 2 of 3 (Chapter 2: The Storm)".
+  const named = chapter?.title.replace(new RegExp(`^chapter\\s+${chapter.chapter}\\b[.:]?\\s*`, "i"), "").trim();
+  const which = chapter ? `Chapter ${chapter.chapter} of ${chapter.chapters}${named ? ` (${named})` : ""}` : "A chapter";
+  error.message = child?.state === "canceled" && !child.error ? `${which} was cancelled` : `${which} could not be spoken: ${child?.error?.message ?? "it did not succeed"}`;
+  return error;
+}
+
+/**
+ * A chapter task: speaks its chapter into its MP3 file among the book
+ * task's files (found from its own record, never from its input), in one
+ * step, so a retried chapter that was already saved is not spoken again.
+ */
+async function speakChapter(outlast: Outlast, bookName: string, input: ChapterInput, ctx: TaskContext, narrator: Narrator, books: BookCache): Promise<AudiobookChapter> {
+  const artifacts = outlast.artifacts;
+  if (!artifacts) throw new UnrecoverableError("No artifact storage is configured for the MP3 files", { code: "no_artifacts" });
+  const bookId = (await outlast.getRecord(ctx.task.id))?.parentId ?? null;
+  const book = bookId === null ? null : await outlast.getRecord(bookId);
+  if (!book || book.name !== bookName) {
+    throw new UnrecoverableError(`A chapter is spoken as a child of a ${bookName} task: submit the book instead`, { code: "not_a_chapter" });
+  }
+  const { chapter, chapters, title, chars, artifact } = input;
+  const report = (within: number) =>
+    ctx.progress({
+      percent: 100 * within,
+      message: `Chapter ${chapter} of ${chapters}: ${title}`,
+      data: { chapter, withinChapter: Math.round(within * 1000) / 1000 },
+    });
+  return ctx.step("speak", async (): Promise<AudiobookChapter> => {
+    report(0);
+    const found = (await books.read(input.bookPath, input.filename)).chapters[chapter - 1]?.text;
+    if (found === undefined || found.length !== chars) {
+      throw new UnrecoverableError("The book file changed since it was first read; upload it again", { code: "book_changed" });
+    }
+    const text: string = found;
+    let seconds = 0;
+    async function* audio(): AsyncGenerator<Uint8Array> {
+      for await (const piece of narrator.narrate(text, { signal: ctx.signal })) {
+        seconds += piece.seconds;
+        report(piece.done);
+        yield piece.mp3;
+      }
+    }
+    ctx.signal.throwIfAborted();
+    const saved = await artifacts.put(book.id, artifact, audio(), "audio/mpeg");
+    await ctx.log(`Saved ${artifact} (${saved.size} bytes) among the files of ${book.id}`);
+    return { title, artifact, seconds: Math.round(seconds * 1000) / 1000, bytes: saved.size };
+  });
 }
 
 async function readBook(path: string): Promise<Uint8Array> {
   try {
     return await readFile(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-      throw new UnrecoverableError("The uploaded book is no longer stored; upload it again", { code: "book_missing", cause: error });
-    }
-    throw error;
+    throw missingBook(error);
   }
+}
+
+function missingBook(error: unknown): unknown {
+  if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+    return new UnrecoverableError("The uploaded book is no longer stored; upload it again", { code: "book_missing", cause: error });
+  }
+  return error;
 }
 
 /** Accepts only files inside the uploads folder, so a submit cannot make the task read any other file. */
@@ -217,6 +335,30 @@ function inputSchema(uploads: string): StandardSchemaV1<unknown, AudiobookInput>
         }
         if (!(BOOK_EXTENSIONS as readonly string[]).includes(extensionOf(filename))) return fail("Must name a .txt or .epub file", "filename");
         return { value: { bookPath: resolve(bookPath), filename } };
+      },
+    },
+  };
+}
+
+/** A chapter's input: a book in the uploads folder, as the book task gives it, and where the chapter is in it. */
+function chapterSchema(uploads: string): StandardSchemaV1<unknown, ChapterInput> {
+  const book = inputSchema(uploads)["~standard"];
+  const fail = (message: string, key: string): StandardSchemaV1.FailureResult => ({ issues: [{ message, path: [key] }] });
+  const whole = (n: unknown, min: number): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= min;
+  return {
+    "~standard": {
+      version: 1,
+      vendor: "outlast-audiobook",
+      validate(value: unknown): StandardSchemaV1.Result<ChapterInput> {
+        const checked = book.validate(value) as StandardSchemaV1.Result<AudiobookInput>;
+        if (checked.issues) return checked;
+        const { chapter, chapters, title, chars, artifact } = value as Record<string, unknown>;
+        if (!whole(chapters, 1)) return fail("Expected a whole number above 0", "chapters");
+        if (!whole(chapter, 1) || chapter > chapters) return fail("Expected a chapter number from 1 to chapters", "chapter");
+        if (typeof title !== "string" || title.length > 10_000) return fail("Expected a string", "title");
+        if (!whole(chars, 0)) return fail("Expected a whole number", "chars");
+        if (typeof artifact !== "string" || !/^chapter-\d{2,6}\.mp3$/.test(artifact)) return fail('Expected a file name like "chapter-01.mp3"', "artifact");
+        return { value: { ...checked.value, chapter, chapters, title, chars, artifact } };
       },
     },
   };

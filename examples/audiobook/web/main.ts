@@ -5,6 +5,8 @@ import { h } from "./dom.js";
 import { formatBytes } from "./format.js";
 
 const TASK_NAME = "audiobook.convert";
+/** A book's chapters read a page at a time (the API's largest page). */
+const CHAPTER_PAGE = 200;
 const BOOK_FILE = /\.(txt|epub)$/i;
 /** How often the page reads the estimates of its waiting and running books again. */
 const ESTIMATE_REFRESH_MS = 5000;
@@ -55,6 +57,7 @@ function upsert(task: Task, filename?: string | null, note?: string | null, titl
     filename: filename ?? known?.filename ?? null,
     title: title ?? known?.title ?? null,
     notice: note === undefined ? (known?.notice ?? null) : note,
+    chapters: known?.chapters ?? null,
   };
   // A note about the last upload is stale once the book fails or is stopped again.
   if (note === undefined && known && known.task.state !== book.task.state && (book.task.state === "failed" || book.task.state === "canceled")) book.notice = null;
@@ -67,11 +70,70 @@ function upsert(task: Task, filename?: string | null, note?: string | null, titl
   }
   card.update(book);
   empty.hidden = books.size > 0;
-  // Speaking starts after the book was read: its title is known from then on.
-  if (!book.title && book.task.state === "running" && book.task.progress.current !== undefined && !askedTitle.has(task.id)) {
+  // Chapters are submitted after the book was read: its title is known from then on.
+  const counts = book.task.progress.children;
+  if (!book.title && counts && counts.total > 0 && !askedTitle.has(task.id)) {
     askedTitle.add(task.id);
     refreshList();
   }
+  // Chapters the page has not read yet (a new book's, or all of them after a reload): read them.
+  if (counts && counts.total > (book.chapters?.length ?? 0) && book.task.state !== "succeeded") loadChapters(task.id);
+}
+
+/** A chapter from the stream: its book's card shows it (a chapter the page does not know yet is read with the others). */
+function upsertChapter(task: Task): void {
+  const book = task.parentId === null ? undefined : books.get(task.parentId);
+  if (!book) return;
+  const index = book.chapters?.findIndex((c) => c.id === task.id) ?? -1;
+  if (index === -1 || !book.chapters) {
+    loadChapters(book.task.id);
+    return;
+  }
+  const chapters = [...book.chapters];
+  const before = chapters[index]!;
+  chapters[index] = newerCopy(task, before);
+  show({ ...book, chapters });
+  // A chapter that starts or ends moves the others' places in line and estimates, which only a read tells.
+  if (before.state !== task.state) loadChapters(book.task.id);
+}
+
+function show(book: Book): void {
+  books.set(book.task.id, book);
+  cards.get(book.task.id)?.update(book);
+}
+
+const reading = new Map<string, Promise<void>>();
+const readAgain = new Set<string>();
+
+/**
+ * Reads a book's chapters, every page, and shows them; asked again while a
+ * read is under way, it reads once more after it.
+ */
+function loadChapters(id: string): void {
+  if (reading.has(id)) {
+    readAgain.add(id);
+    return;
+  }
+  const read = (async () => {
+    const chapters: Task[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await client.children(id, { limit: CHAPTER_PAGE, ...(cursor === undefined ? {} : { cursor }) });
+      chapters.push(...page.tasks);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    const book = books.get(id);
+    if (!book) return;
+    // A read may be older than what the stream already said of a chapter: the newer copy wins, with the read's estimates.
+    const known = new Map((book.chapters ?? []).map((c) => [c.id, c]));
+    show({ ...book, chapters: chapters.map((c) => (known.has(c.id) ? newerCopy(known.get(c.id)!, c) : c)) });
+  })()
+    .catch(() => {})
+    .finally(() => {
+      reading.delete(id);
+      if (readAgain.delete(id)) loadChapters(id);
+    });
+  reading.set(id, read);
 }
 
 const askedTitle = new Set<string>();
@@ -159,8 +221,8 @@ function outcomeNote(status: number, task: Task, before: Task["state"] | null): 
   if (status === 200) return { page: "This book is already being converted: showing its progress.", card: "Already converting: attached to it" };
   // 202 is a new task (attempt 0), or a failed or cancelled one resumed (same id, its spoken chapters kept).
   if (before === "failed" || before === "canceled" || task.attempt > 0) {
-    const from = task.progress.current;
-    const text = from ? `Resumed from chapter ${from}` : "Resumed where it stopped";
+    const from = firstUnspoken(task);
+    const text = from !== null && from > 1 ? `Resumed from chapter ${from}` : "Resumed where it stopped";
     return { page: `${text}: the chapters already spoken are kept.`, card: text };
   }
   return { page: "Uploaded. It is spoken chapter by chapter below.", card: null };
@@ -176,11 +238,22 @@ function cancel(id: string): void {
 function retry(id: string): void {
   client.retry(id).then(
     (task) => {
-      const from = task.progress.current;
-      upsert(task, undefined, from ? `Resumed from chapter ${from}` : "Trying again");
+      const from = firstUnspoken(task);
+      upsert(task, undefined, from !== null && from > 1 ? `Resumed from chapter ${from}` : "Trying again");
     },
     (error: unknown) => showError(messageOf(error)),
   );
+}
+
+/** Where a resumed book goes on: its first chapter not spoken yet (chapters are spoken in order). */
+function firstUnspoken(task: Task): number | null {
+  const chapters = books.get(task.id)?.chapters;
+  if (chapters && chapters.length > 0) {
+    const index = chapters.findIndex((c) => c.state !== "succeeded");
+    return index === -1 ? null : index + 1;
+  }
+  const counts = task.progress.children;
+  return counts && counts.total > counts.succeeded ? counts.succeeded + 1 : null;
 }
 
 function highlight(id: string): void {
@@ -257,10 +330,11 @@ drop.addEventListener("drop", (event) => {
   if (file) void upload(file);
 });
 
-// Position and time left change with no event (time passes, books ahead end): read waiting and running books now and then.
+// Position and time left change with no event (time passes, chapters ahead end): read unfinished books and their chapters now and then.
 setInterval(() => {
-  for (const { task } of books.values()) {
+  for (const { task, chapters } of books.values()) {
     if (task.state === "queued" || task.state === "running") client.get(task.id).then((t) => upsert(t), () => {});
+    if (chapters?.some((c) => c.state === "queued" || c.state === "running")) loadChapters(task.id);
   }
 }, ESTIMATE_REFRESH_MS);
 
@@ -274,6 +348,7 @@ loadBooks()
     empty.hidden = books.size > 0;
     client.watchMine({
       onTask: (task) => {
+        if (task.parentId !== null && books.has(task.parentId)) return upsertChapter(task);
         if (task.name === TASK_NAME && !books.has(task.id)) refreshList();
         // Events carry no estimates: the last read's stay until the next read.
         const known = books.get(task.id)?.task;

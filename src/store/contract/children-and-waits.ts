@@ -35,13 +35,23 @@ async function claimChildren(store: Store, now: number, limit = 100): Promise<Cl
 async function assertFoldMatches(store: Store, id: string): Promise<void> {
   const record = await mustGet(store, id);
   const events = await allEvents(store, id);
-  const blank: Task = { ...toPublicTask(record), state: "queued", lastSeq: 0, progress: {}, result: null, error: null, waitingFor: null };
+  const created = new Date(record.createdAt).toISOString();
+  const blank: Task = {
+    ...toPublicTask(record),
+    state: "queued",
+    attempt: 0,
+    maxAttempts: 3,
+    lastSeq: 0,
+    progress: {},
+    result: null,
+    error: null,
+    waitingFor: null,
+    runAt: created,
+    startedAt: null,
+    finishedAt: null,
+  };
   const folded = events.reduce((task, event) => applyEvent(task, toPublicEvent(event)), blank);
-  const stored = toPublicTask(record);
-  assert.equal(folded.state, stored.state);
-  assert.deepEqual(folded.progress, stored.progress, "the progress folded from the log is the stored one");
-  assert.deepEqual(folded.waitingFor, stored.waitingFor);
-  assert.equal(folded.lastSeq, stored.lastSeq);
+  assert.deepEqual(folded, toPublicTask(record), "folding the log gives the stored task");
 }
 
 /** Children, groups and durable waits (core/waits.ts): the same on every store. */
@@ -304,6 +314,56 @@ export function childrenAndWaits(harness: ContractHarness): void {
       ],
     );
     await assertFoldMatches(store, groupId);
+  });
+
+  test("a cancel asked while a task runs is carried out when it waits, children submitted meanwhile included", async (t) => {
+    const store = await harness.make(t);
+    const parent = await running(store, T0);
+    const [early] = await store.submitChildren(parent.task.id, [childRequest(parent.task, "early")], T0 + 1);
+    assert.equal((await store.cancel(parent.task.id, T0 + 2)).kind, "requested");
+    assert.equal((await mustGet(store, early!.id)).state, "canceled", "a queued child ends with the cancel");
+    const [late] = await store.submitChildren(parent.task.id, [childRequest(parent.task, "late")], T0 + 3);
+    assert.equal(late?.state, "canceled", "a child submitted after the cancel ends at once");
+    await store.finish(parent.lease, { state: "waiting", wait: { kind: "signal", step: "~signal:x:1", name: "x", until: null } }, T0 + 4);
+    const ended = await mustGet(store, parent.task.id);
+    assert.equal(ended.state, "canceled");
+    assert.equal(ended.error?.code, "canceled");
+    await assertFoldMatches(store, parent.task.id);
+  });
+
+  test("retention keeps the finished children of an unfinished parent", async (t) => {
+    const store = await harness.make(t);
+    const { parent, children } = await waitingParent(store, ["a", "b"]);
+    const [a] = await claimChildren(store, T0 + 3, 1);
+    await store.finish(a!.lease, { state: "succeeded", result: 1 }, T0 + 4);
+    const lone = await running(store, T0 + 5, { name: "contract.lone" });
+    await store.finish(lone.lease, { state: "succeeded", result: 2 }, T0 + 6);
+    assert.equal(await store.purgeFinished({ succeeded: T0 + 1_000 }, 100), 1, "only the task with no parent");
+    assert.ok(await store.getTask(children[0]!.id));
+    assert.equal(await store.getTask(lone.task.id), null);
+    assert.equal((await mustGet(store, parent.task.id)).state, "waiting");
+  });
+
+  test("a group run again whose children all succeeded ends at once; a woken task's log folds to it after a retry", async (t) => {
+    const store = await harness.make(t);
+    const groupId = newId("grp");
+    const kids = ["a"].map((key) => submitRequest({ name: CHILD, parent: { id: groupId, key, weight: 1 } }));
+    await store.submitGroup(submitRequest({ id: groupId, name: "contract.group", wait: { kind: "group", failure: "fail-fast", then: null } }), kids, T0);
+    const [a] = await claimChildren(store, T0 + 1, 1);
+    assert.equal((await store.cancel(groupId, T0 + 2)).kind, "canceled");
+    await store.finish(a!.lease, { state: "succeeded", result: "done anyway" }, T0 + 3);
+    assert.equal((await store.retry(groupId, T0 + 4)).kind, "retried");
+    const ended = await mustGet(store, groupId);
+    assert.equal(ended.state, "succeeded");
+    await assertFoldMatches(store, groupId);
+
+    const task = await running(store, T0 + 5);
+    await store.finish(task.lease, { state: "retry", error: { message: "boom" }, runAt: T0 + 5 }, T0 + 5);
+    const again = (await claim(store, T0 + 6)).tasks[0]!;
+    await store.finish(again.lease, { state: "waiting", wait: { kind: "sleep", step: "~sleep:1", until: T0 + 10 } }, T0 + 7);
+    await store.wakeDue(T0 + 10);
+    assert.equal((await mustGet(store, task.task.id)).error, null, "woken: the old attempt's error is gone");
+    await assertFoldMatches(store, task.task.id);
   });
 
   test("a group whose children do not fit their queue is refused whole: nothing is stored", async (t) => {

@@ -91,7 +91,10 @@ export class PgAdmin {
       const gone = await rows(
         tx.db,
         `WITH doomed AS (
-           SELECT id FROM ${this.s}.tasks WHERE finished_at IS NOT NULL AND finished_at < $1 AND state = $2 LIMIT $3 FOR UPDATE SKIP LOCKED
+           -- A child is kept while its parent is unfinished: the parent, run again, finds it by key instead of running it again.
+           SELECT id FROM ${this.s}.tasks c WHERE finished_at IS NOT NULL AND finished_at < $1 AND state = $2
+             AND (parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM ${this.s}.tasks p WHERE p.id = c.parent_id AND p.finished_at IS NULL))
+           LIMIT $3 FOR UPDATE SKIP LOCKED
          ), e AS (
            DELETE FROM ${this.s}.task_events WHERE task_id IN (SELECT id FROM doomed)
          ), st AS (

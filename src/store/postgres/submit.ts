@@ -136,6 +136,8 @@ export class PgSubmits {
       [row.id, now, maxAttempts, JSON.stringify(data)],
     );
     tx.event(storedEvent(updated!, updated!.last_seq, updated!.attempt, now, data), updated!.parent_id);
+    // Settled before commit: with no child to run again, it ends at once.
+    tx.dirtyParents.add(row.id);
     return updated!;
   }
 

@@ -13,6 +13,9 @@ import type { PgSubmits } from "./submit.js";
 import { FENCE, storedEvent, WRITTEN, type Tx, type Written } from "./tx.js";
 import type { PgWorkerWrites } from "./worker-writes.js";
 
+/** The error of a task canceled while its handler ran, as the engine writes it. */
+const CANCELED = { message: "Canceled", code: "canceled" };
+
 /** Rounds of settling before a commit: a group inside a group settles its parent in the next round. */
 const MAX_SETTLE_ROUNDS = 100;
 
@@ -46,6 +49,13 @@ export class PgWaits {
       [lease.taskId, lease.token, now],
     );
     if (!row) return false;
+    // A cancel asked while it ran is carried out now: waiting would leave it unseen until the task runs again.
+    if (row.cancel_requested === true) {
+      await this.workerWrites.end(tx, row, endTransition("canceled", CANCELED), now);
+      tx.touch(row.queue);
+      await this.cancelChildren(tx, row.id, now);
+      return true;
+    }
     if (wait.kind === "signal") {
       // The row lock orders this against a signal sent meanwhile (which locks it too).
       const [kept] = await rows<{ payload: string }>(
@@ -79,6 +89,8 @@ export class PgWaits {
       now,
     );
     tx.touch(row.queue); // its slot is free
+    // Its bar becomes its children's now, not at their next change.
+    if (wait.kind === "children") tx.dirtyParents.add(row.id);
     return true;
   }
 
@@ -118,7 +130,7 @@ export class PgWaits {
 
   async submitChildren(tx: Tx, parentId: string, requests: readonly SubmitRequest[], now: number): Promise<TaskRecord[]> {
     // The parent's row lock: two submits of one parent's children (a handler run twice) see each other's keys.
-    await rows(tx.db, `SELECT id FROM ${this.s}.tasks WHERE id = $1 FOR UPDATE`, [parentId]);
+    const [parent] = await rows<{ cancel_requested: boolean }>(tx.db, `SELECT cancel_requested FROM ${this.s}.tasks WHERE id = $1 FOR UPDATE`, [parentId]);
     const keys = requests.flatMap((request) => (request.parent ? [request.parent.key] : []));
     const existing =
       keys.length === 0
@@ -129,6 +141,13 @@ export class PgWaits {
     const fresh = requests.filter((_, i) => found[i] === undefined);
     const created = await this.submits.allNew(tx, fresh, now);
     if (created.length > 0) await this.addChildren(tx, parentId, created.length);
+    // Submitted by a run that is being canceled (its worker has not heard yet): they end with it.
+    if (created.length > 0 && parent?.cancel_requested === true) {
+      for (const child of created) await this.cancelTree(tx, child.id, now);
+      const after = await rows<TaskRow>(tx.db, `SELECT * FROM ${this.s}.tasks WHERE parent_id = $1 AND child_key = ANY ($2::text[])`, [parentId, keys]);
+      const byKeyAfter = new Map(after.map((row) => [row.child_key!, row]));
+      return requests.map((request) => rowToTask(byKeyAfter.get(request.parent!.key)!));
+    }
     let next = 0;
     return found.map((row) => (row ? rowToTask(row) : created[next++]!));
   }
@@ -157,11 +176,13 @@ export class PgWaits {
       after = await this.workerWrites.end(tx, row, endTransition("canceled", null), now);
       tx.touch(row.queue);
     }
-    if (row.children > 0) {
-      const children = await rows<TaskRow>(tx.db, `SELECT * FROM ${this.s}.tasks WHERE parent_id = $1 ORDER BY seq FOR UPDATE`, [id]);
-      for (const child of children) if (!isFinal(child.state)) await this.cancelTree(tx, child.id, now, child);
-    }
+    if (row.children > 0) await this.cancelChildren(tx, id, now);
     return after;
+  }
+
+  private async cancelChildren(tx: Tx, id: string, now: number): Promise<void> {
+    const children = await rows<TaskRow>(tx.db, `SELECT * FROM ${this.s}.tasks WHERE parent_id = $1 ORDER BY seq FOR UPDATE`, [id]);
+    for (const child of children) if (!isFinal(child.state)) await this.cancelTree(tx, child.id, now, child);
   }
 
   /**
@@ -288,7 +309,7 @@ export class PgWaits {
    * is given back (the claim adds it again), so a wait costs none.
    */
   private async wake(tx: Tx, row: Pick<TaskRow, "id" | "queue">, now: number): Promise<void> {
-    await this.change(tx, row.id, `state = 'queued', wake_at = NULL, run_at = $3, turn = NULL, attempt = greatest(t.attempt - 1, 0)`, [], WOKEN_EVENT, now);
+    await this.change(tx, row.id, `state = 'queued', wake_at = NULL, run_at = $3, turn = NULL, attempt = greatest(t.attempt - 1, 0), error = NULL`, [], WOKEN_EVENT, now);
     tx.touch(row.queue);
   }
 

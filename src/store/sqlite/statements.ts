@@ -73,7 +73,7 @@ export function prepareStatements(db: Database) {
     ),
     // Woken: a turn when a claim finds it due (promoteDue), like a delayed task.
     wake: s<[{ id: string; seq: number; now: number }]>(
-      `UPDATE tasks SET state = 'queued', wake_at = NULL, run_at = @now, turn = NULL, last_seq = @seq, attempt = max(attempt - 1, 0)
+      `UPDATE tasks SET state = 'queued', wake_at = NULL, run_at = @now, turn = NULL, last_seq = @seq, attempt = max(attempt - 1, 0), error = NULL
        WHERE id = @id`,
     ),
     dueWakes: s<[number, number], TaskRow>("SELECT * FROM tasks WHERE state = 'waiting' AND wake_at <= ? ORDER BY wake_at, id LIMIT ?"),
@@ -199,7 +199,9 @@ export function prepareStatements(db: Database) {
        ON CONFLICT(name) DO UPDATE SET last_tick = excluded.last_tick WHERE schedules.last_tick < excluded.last_tick`,
     ),
     finishedBefore: s<[number, string, number], { id: string }>(
-      "SELECT id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ? AND state = ? LIMIT ?",
+      // A child is kept while its parent is unfinished: the parent, run again, finds it by key instead of running it again.
+      `SELECT id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ? AND state = ?
+         AND (parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM tasks p WHERE p.id = tasks.parent_id AND p.finished_at IS NULL)) LIMIT ?`,
     ),
     deleteEvents: s<[string]>("DELETE FROM task_events WHERE task_id = ?"),
     deleteSteps: s<[string]>("DELETE FROM task_steps WHERE task_id = ?"),

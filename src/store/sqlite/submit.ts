@@ -58,6 +58,8 @@ export class SqliteSubmits {
     if (isGroup(row)) {
       updated = this.tx.sql.rewait.get({ id: row.id, seq, max_attempts: maxAttempts })!;
       this.tx.event(updated, seq, row.attempt, now, rerunWaitEvent(event));
+      // Settled before commit: with no child to run again, it ends at once.
+      this.tx.dirtyParents.add(row.id);
     } else {
       const turn = this.tx.turnFor(row.queue, row.owner, row.priority);
       updated = this.tx.sql.requeue.get({ id: row.id, now, seq, max_attempts: maxAttempts, turn })!;

@@ -18,6 +18,9 @@ import type { SqliteSubmits } from "./submit.js";
 import type { SqliteTx } from "./tx.js";
 import type { SqliteWorkerWrites } from "./worker-writes.js";
 
+/** The error of a task canceled while its handler ran, as the engine writes it. */
+const CANCELED = { message: "Canceled", code: "canceled" };
+
 type Row = Pick<TaskRow, "id" | "owner" | "queue" | "parent_id" | "last_seq" | "attempt">;
 
 /** Children, groups and durable waits (core/waits.ts) in SQLite's statements. */
@@ -33,6 +36,14 @@ export class SqliteWaits {
     const row = this.tx.fenced(lease, now);
     if (!row) return false;
     const sql = this.tx.sql;
+    // A cancel asked while it ran is carried out now: waiting would leave it unseen until the task runs again.
+    const full = sql.byId.get(row.id)!;
+    if (full.cancel_requested === 1) {
+      this.workerWrites.end(full, endTransition("canceled", CANCELED), now);
+      this.tx.touch(row.queue, now);
+      this.cancelChildren(row.id, now);
+      return true;
+    }
     if (wait.kind === "signal") {
       const kept = sql.firstSignal.get(row.id, wait.name);
       if (kept) {
@@ -52,6 +63,8 @@ export class SqliteWaits {
     sql.suspend.run({ id: row.id, seq, wait: JSON.stringify(wait), wake_at: wakeAt(wait) });
     this.tx.event(row, seq, row.attempt, now, waitTransition(wait));
     this.tx.touch(row.queue, now); // its slot is free
+    // Its bar becomes its children's now, not at their next change.
+    if (wait.kind === "children") this.tx.dirtyParents.add(row.id);
     return true;
   }
 
@@ -85,6 +98,11 @@ export class SqliteWaits {
     const fresh = requests.filter((_, i) => found[i] === undefined);
     const created = this.submits.allNew(fresh, now);
     if (created.length > 0) sql.addChildren.run(created.length, parentId);
+    // Submitted by a run that is being canceled (its worker has not heard yet): they end with it.
+    if (created.length > 0 && sql.byId.get(parentId)?.cancel_requested === 1) {
+      for (const child of created) this.cancelTree(child.id, now);
+      return requests.map((request) => rowToTask(sql.childByKey.get(parentId, request.parent!.key)!));
+    }
     let next = 0;
     return found.map((row) => (row ? rowToTask(row) : created[next++]!));
   }
@@ -117,9 +135,11 @@ export class SqliteWaits {
       this.workerWrites.end(row, endTransition("canceled", null), now);
       this.tx.touch(row.queue, now);
     }
-    if (row.children > 0) {
-      for (const child of sql.childrenOf.all(id)) if (!isFinal(child.state)) this.cancelTree(child.id, now);
-    }
+    if (row.children > 0) this.cancelChildren(id, now);
+  }
+
+  private cancelChildren(id: string, now: number): void {
+    for (const child of this.tx.sql.childrenOf.all(id)) if (!isFinal(child.state)) this.cancelTree(child.id, now);
   }
 
   /**
