@@ -2,9 +2,10 @@ import type { TaskEventData } from "../core/events.js";
 import type { TaskState } from "../core/states.js";
 import type { TaskError } from "../core/task.js";
 import { stateEvent } from "../core/transitions.js";
-import { THEN_KEY, type ChildOutcome, type GroupThen, type WaitSpec } from "../core/waits.js";
+import type { Progress } from "../core/progress.js";
+import { childrenDecision, rolledUpProgress, THEN_KEY, type ChildOutcome, type ChildrenDecision, type ChildRow, type GroupThen, type WaitSpec } from "../core/waits.js";
 import type { SubmitRequest } from "./store.js";
-import { decode } from "./task-row.js";
+import { decode, encode } from "./task-row.js";
 
 /**
  * What both SQL stores share of children and groups: reading a row's wait,
@@ -25,6 +26,21 @@ export function rerunWaitEvent(queued: TaskEventData): TaskEventData {
   if (queued.type !== "state") return queued;
   const { reason, maxAttempts } = queued;
   return stateEvent("waiting", { ...(reason ? { reason } : {}), ...(maxAttempts !== undefined ? { maxAttempts } : {}), waitingFor: { kind: "children" } });
+}
+
+/**
+ * What a change among a parent's children does to it (core/waits.ts): its
+ * new rolled-up progress (null when unchanged, as JSON text too), and, when
+ * it waits, what becomes of it. Both stores apply this in their own SQL.
+ */
+export function parentSettlement(
+  row: { state: TaskState; progress: string | null; wait: string | null },
+  children: readonly ChildRow[],
+): { progress: { value: Progress; text: string } | null; decision: ChildrenDecision | null } {
+  const value = rolledUpProgress({ state: row.state, progress: decode(row.progress) as Progress | null }, children);
+  const text = encode(value);
+  const wait = row.state === "waiting" ? readWait(row) : null;
+  return { progress: text === row.progress ? null : { value, text }, decision: wait ? childrenDecision(wait, children) : null };
 }
 
 /** The columns of a child a group's outcome reads. */

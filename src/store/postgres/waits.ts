@@ -3,8 +3,8 @@ import type { Progress } from "../../core/progress.js";
 import { isFinal } from "../../core/states.js";
 import type { TaskRecord } from "../../core/task.js";
 import { endTransition, finishTransition, waitTransition, WOKEN_EVENT } from "../../core/transitions.js";
-import { childrenDecision, rolledUpProgress, SIGNAL_TIMED_OUT, signalReceived, wakeAt, type ChildRow, type WaitSpec } from "../../core/waits.js";
-import { childOutcome, groupOutcomes, readWait, thenRequest } from "../group-rows.js";
+import { childrenDecision, SIGNAL_TIMED_OUT, signalReceived, wakeAt, type ChildRow, type WaitSpec } from "../../core/waits.js";
+import { childOutcome, groupOutcomes, parentSettlement, readWait, thenRequest } from "../group-rows.js";
 import { EXPIRY_BATCH, type Lease, type SignalOutcome, type SubmitOutcome, type SubmitRequest } from "../store.js";
 import { rowToChild, type ChildRowBase } from "../task-row.js";
 import { decode, encode, rowToTask, type TaskRow } from "./rows.js";
@@ -229,13 +229,10 @@ export class PgWaits {
   }
 
   private async settleParent(tx: Tx, row: TaskRow, children: readonly ChildRow[], now: number): Promise<void> {
-    const progress = rolledUpProgress({ state: row.state, progress: decode(row.progress) as Progress | null }, children);
-    const text = encode(progress);
-    if (text !== row.progress) row = await this.writeProgress(tx, row, progress, text, now);
-    if (row.state !== "waiting") return;
+    const { progress, decision } = parentSettlement(row, children);
+    if (progress) row = await this.writeProgress(tx, row, progress.value, progress.text, now);
     const wait = readWait(row);
-    if (!wait) return;
-    const decision = childrenDecision(wait, children);
+    if (!decision || !wait) return;
     switch (decision.kind) {
       case "wait":
         return;

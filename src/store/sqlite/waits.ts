@@ -4,13 +4,12 @@ import type { TaskRecord } from "../../core/task.js";
 import type { Progress } from "../../core/progress.js";
 import {
   childrenDecision,
-  rolledUpProgress,
   SIGNAL_TIMED_OUT,
   signalReceived,
   wakeAt,
   type WaitSpec,
 } from "../../core/waits.js";
-import { childOutcome, groupOutcomes, readWait, thenRequest } from "../group-rows.js";
+import { childOutcome, groupOutcomes, parentSettlement, readWait, thenRequest } from "../group-rows.js";
 import { EXPIRY_BATCH, type Lease, type SignalOutcome, type SubmitOutcome, type SubmitRequest } from "../store.js";
 import { rowToChild } from "../task-row.js";
 import { decode, encode, rowToTask, type TaskRow } from "./rows.js";
@@ -161,16 +160,13 @@ export class SqliteWaits {
     let row = sql.byId.get(id);
     if (!row || isFinal(row.state)) return;
     const children = sql.childRows.all(id).map(rowToChild);
-    const progress = rolledUpProgress({ state: row.state, progress: decode(row.progress) as Progress | null }, children);
-    const text = encode(progress);
-    if (text !== row.progress) {
-      this.writeProgress(row, progress, text, now);
+    const { progress, decision } = parentSettlement(row, children);
+    if (progress) {
+      this.writeProgress(row, progress.value, progress.text, now);
       row = sql.byId.get(id)!;
     }
-    if (row.state !== "waiting") return;
     const wait = readWait(row);
-    if (!wait) return;
-    const decision = childrenDecision(wait, children);
+    if (!decision || !wait) return;
     switch (decision.kind) {
       case "wait":
         return;
