@@ -47,6 +47,13 @@ export function applyEvent<T extends Task>(task: T, event: TaskEvent): T {
       next.startedAt = event.at;
       break;
     case "waiting":
+      // A group run again (retry, resume) waits for its children again: its end is undone, as a queued rerun's.
+      if (event.reason !== undefined) {
+        next.finishedAt = null;
+        next.error = null;
+        next.result = null;
+        if (event.maxAttempts !== undefined) next.maxAttempts = event.maxAttempts;
+      }
       break;
     default:
       next.finishedAt = event.at;

@@ -14,9 +14,9 @@ const LEGAL: Readonly<Record<TaskState, readonly TaskState[]>> = {
   // waiting → queued: what it waited for happened; → succeeded/failed: a group's children ended (core/waits.ts).
   waiting: ["queued", "succeeded", "failed", "canceled"],
   succeeded: [],
-  // failed/canceled → queued: a resume (idempotent resubmit or explicit retry).
-  failed: ["queued"],
-  canceled: ["queued"],
+  // failed/canceled → queued: a resume (idempotent resubmit or explicit retry); → waiting: a group's.
+  failed: ["queued", "waiting"],
+  canceled: ["queued", "waiting"],
 };
 
 export function canTransition(from: TaskState, to: TaskState): boolean {

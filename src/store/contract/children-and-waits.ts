@@ -196,6 +196,20 @@ export function childrenAndWaits(harness: ContractHarness): void {
     assert.equal((await mustGet(store, children[1]!.id)).state, "queued");
   });
 
+  test("a restart (after UnrecoverableError) starts with no children: the old ones are kept as tasks of their own", async (t) => {
+    const store = await harness.make(t);
+    const parent = await running(store, T0, { idempotencyKey: "book" });
+    const [old] = await store.submitChildren(parent.task.id, [childRequest(parent.task, "a")], T0 + 1);
+    await store.finish(parent.lease, { state: "failed", error: { message: "bad input", unrecoverable: true } }, T0 + 2);
+    const again = await store.submit(submitRequest({ idempotencyKey: "book", input: { n: 2 } }), T0 + 3);
+    assert.equal(again.kind, "restarted");
+    assert.deepEqual(await store.children(parent.task.id), []);
+    const kept = await mustGet(store, old!.id);
+    assert.equal(kept.parentId, null);
+    const fresh = await store.submitChildren(parent.task.id, [childRequest(parent.task, "a")], T0 + 4);
+    assert.notEqual(fresh[0]!.id, old!.id, "the same key submits a new child");
+  });
+
   test("sleep: waiting until its time, then queued with its step recorded", async (t) => {
     const store = await harness.make(t);
     const parent = await running(store, T0);

@@ -85,8 +85,10 @@ export class PgSubmits {
         await this.checkRoom(tx, found!.queue, found!.owner);
         await rows(
           tx.db,
-          `WITH st AS (DELETE FROM ${this.s}.task_steps WHERE task_id = $1)
-           UPDATE ${this.s}.tasks SET input = $2, checkpoint = NULL, progress = NULL, progress_seq = NULL, log_count = 0 WHERE id = $1`,
+          // A restart starts with no children: the old run's are kept as tasks of their own.
+          `WITH st AS (DELETE FROM ${this.s}.task_steps WHERE task_id = $1),
+             ch AS (UPDATE ${this.s}.tasks SET parent_id = NULL, child_key = NULL WHERE parent_id = $1)
+           UPDATE ${this.s}.tasks SET input = $2, checkpoint = NULL, progress = NULL, progress_seq = NULL, log_count = 0, children = 0 WHERE id = $1`,
           [found!.id, encode(request.input)],
         );
         return { kind: "restarted", task: rowToTask(await this.rerun(tx, found!, now, "restarted", request.maxAttempts)) };

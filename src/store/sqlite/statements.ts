@@ -90,8 +90,10 @@ export function prepareStatements(db: Database) {
     deleteSignal: s<[number]>("DELETE FROM task_signals WHERE id = ?"),
     deleteSignals: s<[string]>("DELETE FROM task_signals WHERE task_id = ?"),
     startOver: s<[{ id: string; input: string }]>(
-      "UPDATE tasks SET input = @input, checkpoint = NULL, progress = NULL, progress_seq = NULL, log_count = 0 WHERE id = @id",
+      "UPDATE tasks SET input = @input, checkpoint = NULL, progress = NULL, progress_seq = NULL, log_count = 0, children = 0 WHERE id = @id",
     ),
+    // A restart starts with no children: the old run's are kept as tasks of their own.
+    detachChildren: s<[string]>("UPDATE tasks SET parent_id = NULL, child_key = NULL WHERE parent_id = ?"),
     countQueued: s<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = ?"),
     countOwnerQueued: s<[string, string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = ? AND owner = ?"),
     countRunning: s<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'running' AND queue = ?"),

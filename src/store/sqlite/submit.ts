@@ -24,6 +24,7 @@ export class SqliteSubmits {
       case "restart":
         this.checkRoom(found!.queue, found!.owner);
         this.tx.sql.deleteSteps.run(found!.id);
+        this.tx.sql.detachChildren.run(found!.id);
         this.tx.sql.startOver.run({ id: found!.id, input: encode(request.input) });
         return { kind: "restarted", task: rowToTask(this.rerun(found!, now, "restarted", request.maxAttempts)) };
       case "create":
