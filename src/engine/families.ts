@@ -2,6 +2,7 @@ import { InvalidInputError, OutlastError } from "../core/errors.js";
 import { newId } from "../core/ids.js";
 import { validateInput, type StandardSchemaV1 } from "../core/schema.js";
 import type { TaskRecord } from "../core/task.js";
+import { isFinal } from "../core/states.js";
 import { readFailurePolicy, type FailurePolicy, type GroupThen } from "../core/waits.js";
 import type { SignalOutcome, Store, SubmitOutcome, SubmitRequest } from "../store/store.js";
 import { checkSignalName, type ChildSpec, type WaitServices } from "./context-waits.js";
@@ -146,6 +147,7 @@ export class TaskFamilies implements WaitServices {
   /** Send a signal (checked against the schema this process knows for it). Throws not_found, invalid_input or conflict. */
   async signal(task: TaskRecord, name: string, payload: unknown): Promise<SignalOutcome> {
     checkSignalName(name);
+    if (isFinal(task.state)) throw new OutlastError("conflict", `Task ${task.id} already ${task.state}; it waits for no signal`);
     const schema = this.declaredSignals(task.name)?.[name] ?? this.signalSchemas.get(`${task.name}\0${name}`);
     const value = schema ? await validateInput(`${task.name} signal ${name}`, schema, payload) : payload;
     const outcome = await this.store.signal(task.id, name, value === undefined ? null : value, this.now());

@@ -485,6 +485,7 @@ export class Outlast {
     if (outcome.kind === "requested") {
       this.runner.abortHere(id, "cancel");
     }
+    await this.abortChildrenHere(id);
     return this.present(outcome.task);
   }
 
@@ -543,6 +544,22 @@ export class Outlast {
     if (options.cursor !== undefined) filter.cursor = options.cursor;
     const page = await this.store.listTasks(filter);
     return { tasks: await Promise.all(page.tasks.map((t) => this.present(t))), nextCursor: page.nextCursor };
+  }
+
+  /**
+   * The store asked the running descendants of a canceled task to stop;
+   * those running in this process stop now rather than at their next
+   * heartbeat (other processes hear it there).
+   */
+  private async abortChildrenHere(id: string): Promise<void> {
+    if (this.runner.runningHere.length === 0) return;
+    const pending = [id];
+    for (let parent = pending.pop(); parent !== undefined; parent = pending.pop()) {
+      for (const child of await this.store.children(parent)) {
+        if (child.state === "running") this.runner.abortHere(child.id, "cancel");
+        if (child.state === "running" || child.state === "waiting" || child.state === "canceled") pending.push(child.id);
+      }
+    }
   }
 
   /** Another owner's task is "not found" for a scoped call (an owner never changes, so one read settles it). */

@@ -12,7 +12,7 @@ test("serve --no-workers plus a worker process on the same SQLite file: submit, 
   assert.match(api.stdout(), /workers\s+none here \(--no-workers\)/);
   assert.match(api.stdout(), /it runs once an `outlast worker` process on this database defines the task/);
   const worker = await startWorker(t, db, ["--concurrency", "2", "--grace-ms", "5000"]);
-  assert.match(worker.ready[0], /^worker wrk_\S+ ready: cli\.add, cli\.fail, cli\.side on queues default, side \(/);
+  assert.match(worker.ready[0], /^worker wrk_\S+ ready: cli\.add, cli\.approve, cli\.fail, cli\.side on queues default, side \(/);
   const http = ["--url", url, "--token", ADMIN_KEY];
 
   // Submit and watch: the worker process, not the server, runs the task.
