@@ -19,6 +19,15 @@ export interface TaskSpec<Input = unknown> {
   /** Default priority of submits; higher runs first. @defaultValue 0 */
   priority?: number;
   /**
+   * A running attempt that reports no activity (`ctx.progress`, a step
+   * recorded, a log line, a checkpoint) for this long is stalled: its
+   * `ctx.signal` is aborted with reason code `stalled` and the attempt is
+   * retried like a failure (`error.code: "stalled"`). Catches a frozen
+   * handler whose process still heartbeats. A waiting task is not running
+   * and cannot stall. @defaultValue none
+   */
+  stallMs?: number;
+  /**
    * Schemas of the signals its handler waits for (`ctx.waitForSignal`), by
    * name: every process that declares the task refuses a bad payload (422)
    * before it is stored, even one that runs no workers.

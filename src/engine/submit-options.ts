@@ -16,6 +16,9 @@ export interface CheckedSubmitOptions {
 
 const MAX_DELAY_MS = 366 * 24 * 60 * 60 * 1000;
 
+/** The shortest `stallMs`: the check runs on a timer a quarter of it apart. */
+export const MIN_STALL_MS = 100;
+
 /** Checks submit options from code or from HTTP bodies; a bad one is a `bad_request` naming the field. */
 export function checkSubmitOptions(options: SubmitOptions, now: number): CheckedSubmitOptions {
   const out: CheckedSubmitOptions = {};
@@ -48,6 +51,7 @@ export function checkTaskSpec(name: string, spec: Record<string, unknown>): void
     if (spec.maxAttempts !== undefined) integer(spec.maxAttempts, "maxAttempts", 1, 1000);
     if (spec.timeoutMs !== undefined) integer(spec.timeoutMs, "timeoutMs", 1, 7 * 24 * 60 * 60 * 1000);
     if (spec.priority !== undefined) integer(spec.priority, "priority", -1_000_000, 1_000_000);
+    if (spec.stallMs !== undefined) integer(spec.stallMs, "stallMs", MIN_STALL_MS, 7 * 24 * 60 * 60 * 1000);
     if (spec.backoff !== undefined) {
       const backoff = spec.backoff as Record<string, unknown> | null;
       if (backoff === null || typeof backoff !== "object") throw bad("backoff", "must be { baseMs, maxMs }");
