@@ -133,7 +133,7 @@ export class OutlastClient {
   }
 
   /** One task per input, the same options for all, stored together or not at all (`POST /api/v1/tasks/batch`). */
-  async submitMany(name: string, inputs: readonly unknown[], options: Omit<ClientSubmitOptions, "idempotencyKey"> = {}): Promise<Task[]> {
+  async submitMany(name: string, inputs: readonly unknown[], options: Omit<ClientSubmitOptions, "idempotencyKey" | "dedupe"> = {}): Promise<Task[]> {
     const { tasks } = await this.call<{ tasks: Task[] }>("POST", "/api/v1/tasks/batch", { ...options, name, inputs });
     for (const task of tasks) this.remembered?.add(task.id);
     return tasks;

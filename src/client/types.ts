@@ -44,6 +44,8 @@ export interface ClientSubmitOptions {
   queue?: string;
   priority?: number;
   idempotencyKey?: string;
+  /** Collapse submits of one key (docs/api-extensions.md): `delayMs` and `maxDelayMs` for "debounce" only. */
+  dedupe?: { key: string; mode: "debounce" | "replace-queued" | "cancel-running"; delayMs?: number; maxDelayMs?: number };
   runAt?: string | number;
   delayMs?: number;
   maxAttempts?: number;

@@ -26,12 +26,13 @@ export type ErrorCode =
   | "internal";
 
 /** Why a handler's `ctx.signal` was aborted (its `reason.code`). */
-export type AbortCode = "canceled" | "timeout" | "shutdown" | "lease_lost" | "suspended";
+export type AbortCode = "canceled" | "timeout" | "shutdown" | "lease_lost" | "suspended" | "stalled";
 
 /**
  * The reason of an aborted `ctx.signal`, and what a handler's writes throw
  * once its lease is lost: the task was canceled, timed out, its worker is
- * shutting down, or another worker holds it now.
+ * shutting down, another worker holds it now, or it reported nothing for
+ * its definition's `stallMs` (`stalled`).
  */
 export class TaskAbortedError extends Error {
   static readonly brand: string = "outlast.TaskAbortedError";

@@ -12,9 +12,12 @@ export type TaskEventType = "state" | "progress" | "log" | "step";
  * `failed`/`canceled` by outlast.retry, `resumed` by a submit with its
  * idempotency key, `restarted` from scratch by such a submit when it failed
  * with UnrecoverableError), handed back by a stopping worker (`released`), its
- * worker lost (`lease_expired`), or what it waited for happened (`woken`). A task's first event has none.
+ * worker lost (`lease_expired`), what it waited for happened (`woken`), or a
+ * newer submit with its dedupe key replaced its input while it had not
+ * started (`replaced`, core/dedupe.ts: it stays queued, at the event's
+ * `runAt`). A task's first event has none.
  */
-export type StateReason = "retry" | "resumed" | "restarted" | "released" | "lease_expired" | "woken";
+export type StateReason = "retry" | "resumed" | "restarted" | "released" | "lease_expired" | "woken" | "replaced";
 
 export type TaskEventData =
   | {

@@ -30,6 +30,9 @@ export function applyEvent<T extends Task>(task: T, event: TaskEvent): T {
       if (event.reason === undefined) {
         // A task's first event: a delayed one says when it may run.
         if (event.runAt !== undefined) next.runAt = event.runAt;
+      } else if (event.reason === "replaced") {
+        // A newer submit of its dedupe key took its place (core/dedupe.ts): still queued, never started, at the event's runAt.
+        if (event.runAt !== undefined) next.runAt = event.runAt;
       } else if (task.state === "running" && event.reason === "retry") {
         // Back off after a failed attempt: its error stays on show, and the next attempt waits until runAt.
         if (event.error !== undefined) next.error = event.error;

@@ -24,7 +24,7 @@ export interface TaskContext {
   readonly task: TaskInfo;
   /** 1 on the first attempt, 2 on the first retry… */
   readonly attempt: number;
-  /** Aborted on cancel, timeout, shutdown, or when this worker lost the task's lease. */
+  /** Aborted on cancel, timeout, a stall (`stallMs`), shutdown, or when this worker lost the task's lease. */
   readonly signal: AbortSignal;
   /** What the last `checkpoint()` saved, on any earlier attempt; undefined if none. */
   readonly lastCheckpoint: unknown;
@@ -147,6 +147,12 @@ export class Context implements TaskContext {
   private closed = false;
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly waits: ContextWaits;
+  /**
+   * Set by every report of the handler (progress, a recorded step, a log
+   * line, a checkpoint); the stall check (execution.ts) reads and clears it
+   * on its own timer, so a report costs one field write.
+   */
+  active = false;
   /** Writes in flight, so the engine can wait for them before the final state. */
   private writes: Promise<unknown> = Promise.resolve();
 
@@ -181,6 +187,7 @@ export class Context implements TaskContext {
 
   progress(progress: Progress): void {
     if (this.closed) return;
+    this.active = true;
     if (this.pending === null) this.deps.coalescer.mark(this);
     this.pending = progress;
   }
@@ -218,12 +225,14 @@ export class Context implements TaskContext {
     this.flushProgress();
     const ok = await this.track(this.deps.store.recordStep(this.lease, name, stored, this.deps.clock()));
     if (!ok) this.fenced();
+    this.active = true;
     this.steps.set(name, stored);
     return stored as StepResult<T>;
   }
 
   async checkpoint(data: unknown): Promise<void> {
     if (this.closed) return;
+    this.active = true;
     const ok = await this.track(this.deps.store.recordCheckpoint(this.lease, data, this.deps.clock()));
     if (!ok) this.fenced();
   }
@@ -237,6 +246,7 @@ export class Context implements TaskContext {
 
   async log(message: string): Promise<void> {
     if (this.closed) return;
+    this.active = true;
     this.flushProgress();
     const ok = await this.track(this.deps.store.appendLog(this.lease, String(message).slice(0, 10_000), this.deps.clock()));
     if (!ok) this.fenced();

@@ -3,6 +3,7 @@ import type { StandardSchemaV1 } from "../core/schema.js";
 import type { Jsonified } from "../core/json.js";
 import type { Task } from "../core/task.js";
 import type { TaskContext } from "./context.js";
+import type { DedupeMode } from "../core/dedupe.js";
 
 /** Everything about a task type but its handler: what a process that only submits needs. */
 export interface TaskSpec<Input = unknown> {
@@ -18,6 +19,15 @@ export interface TaskSpec<Input = unknown> {
   timeoutMs?: number;
   /** Default priority of submits; higher runs first. @defaultValue 0 */
   priority?: number;
+  /**
+   * A running attempt that reports no activity (`ctx.progress`, a step
+   * recorded, a log line, a checkpoint) for this long is stalled: its
+   * `ctx.signal` is aborted with reason code `stalled` and the attempt is
+   * retried like a failure (`error.code: "stalled"`). Catches a frozen
+   * handler whose process still heartbeats. A waiting task is not running
+   * and cannot stall. @defaultValue none
+   */
+  stallMs?: number;
   /**
    * Schemas of the signals its handler waits for (`ctx.waitForSignal`), by
    * name: every process that declares the task refuses a bad payload (422)
@@ -55,6 +65,17 @@ export interface SubmitOptions {
   priority?: number;
   /** Same owner + name + key: attach to that task instead of starting another (see README, "Idempotency"). */
   idempotencyKey?: string;
+  /**
+   * Collapse submits of the same owner + name + `key` (not with
+   * `idempotencyKey`): `"debounce"` (a burst yields one run with the last
+   * input, `delayMs` after the latest submit and at most `maxDelayMs` after
+   * the first), `"replace-queued"` (a newer submit gives its input to the
+   * queued one that has not started) or `"cancel-running"` (the same, and
+   * the started one is canceled through its signal). Answers the task that
+   * will run.
+   * @example await outlast.submit("search.index", doc, { dedupe: { key: doc.id, mode: "debounce", delayMs: 2_000, maxDelayMs: 30_000 } });
+   */
+  dedupe?: SubmitDedupe;
   /** Start no earlier than this many milliseconds from now. */
   delayMs?: number;
   /** Start no earlier than this time. */
@@ -76,6 +97,17 @@ export interface SubmitOptions {
    * @example await outlast.submit("mail.send", input, { transaction: client });
    */
   transaction?: unknown;
+}
+
+/** A submit's `dedupe` option (core/dedupe.ts). */
+export interface SubmitDedupe {
+  /** 1 to 512 characters; its scope is owner + task name. */
+  key: string;
+  mode: DedupeMode;
+  /** debounce only, and required there: run this long after the latest submit of the burst (0 to a year). */
+  delayMs?: number;
+  /** debounce only: run no later than this long after the burst's first submit (at least delayMs, at most a year). @defaultValue no cap */
+  maxDelayMs?: number;
 }
 
 /** Options of `outlast.queue()`. */

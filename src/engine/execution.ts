@@ -9,7 +9,7 @@ import type { CancelTimer, Clock, Logger, Timers } from "./clock.js";
 import { Context, type ProgressCoalescer } from "./context.js";
 import type { RegisteredDefinition } from "./definitions.js";
 
-export type AbortCause = "cancel" | "timeout" | "shutdown" | "lease_lost";
+export type AbortCause = "cancel" | "timeout" | "shutdown" | "lease_lost" | "stalled";
 
 export interface ExecutionDeps {
   store: Store;
@@ -28,6 +28,7 @@ const CAUSE_CODES: Record<AbortCause, TaskError> = {
   timeout: { message: "Timed out", code: "timeout" },
   shutdown: { message: "Worker shut down", code: "shutdown" },
   lease_lost: { message: "Lease lost", code: "lease_lost" },
+  stalled: { message: "Stalled: no progress, step, log line or checkpoint", code: "stalled" },
 };
 
 /** One attempt of one task in this process: runs the handler and records how it ended. */
@@ -40,6 +41,7 @@ export class Execution {
   private readonly context: Context;
   private cancelGrace: CancelTimer | null = null;
   private cancelTimeout: CancelTimer | null = null;
+  private cancelStallCheck: CancelTimer | null = null;
   private abandon: (() => void) | null = null;
   /** Settles when the attempt's outcome is recorded (or fenced). */
   readonly done: Promise<void>;
@@ -137,6 +139,8 @@ export class Execution {
     const task = this.claimed.task;
     const timeoutMs = task.timeoutMs ?? this.registered.definition.timeoutMs ?? null;
     if (timeoutMs !== null) this.cancelTimeout = this.deps.timers.after(timeoutMs, () => this.abort("timeout"));
+    const stallMs = this.registered.definition.stallMs;
+    if (stallMs !== undefined) this.watchForStall(stallMs);
 
     let outcome: { ok: true; value: unknown } | { ok: false; error: unknown } | { ok: "suspended"; wait: WaitSpec };
     const abandoned = new Promise<{ ok: false; error: unknown }>((resolve) => {
@@ -155,6 +159,7 @@ export class Execution {
     } finally {
       this.handlerSettled = true;
       this.cancelTimeout?.();
+      this.cancelStallCheck?.();
       this.cancelGrace?.();
     }
     await this.context.close();
@@ -172,15 +177,39 @@ export class Execution {
     if (!recorded) this.deps.logger.warn({ taskId: task.id }, "task outcome was fenced: the lease was lost");
   }
 
+  /**
+   * Aborts the attempt (`stalled`) once its handler reported nothing for
+   * `stallMs`. The handler's reports only set `context.active`; a timer a
+   * quarter of `stallMs` apart reads and clears it, taking the check's time
+   * as the time of the last report. So a report costs a field write, and a
+   * stall is called after `stallMs` to `stallMs` + a quarter of silence,
+   * never before. The timer stops when the attempt ends, so a task that
+   * waits (its attempt ends as `waiting`) cannot stall.
+   */
+  private watchForStall(stallMs: number): void {
+    let lastActive = this.deps.clock();
+    this.context.active = false;
+    this.cancelStallCheck = this.deps.timers.every(Math.max(1, Math.floor(stallMs / 4)), () => {
+      const now = this.deps.clock();
+      if (this.context.active) {
+        this.context.active = false;
+        lastActive = now;
+      } else if (now - lastActive >= stallMs) {
+        this.cancelStallCheck?.();
+        this.abort("stalled");
+      }
+    });
+  }
+
   private outcomeFor(outcome: { ok: true; value: unknown } | { ok: false; error: unknown }, now: number): Exclude<FinishOutcome, { state: "waiting" }> {
     if (this.cause === "cancel") return { state: "canceled", error: CAUSE_CODES.cancel };
-    // A handler that returns after its timeout still failed the attempt.
-    if (outcome.ok && this.cause !== "timeout") {
+    // A handler that returns after its timeout (or its stall) still failed the attempt.
+    if (outcome.ok && this.cause !== "timeout" && this.cause !== "stalled") {
       return { state: "succeeded", result: outcome.value === undefined ? null : outcome.value };
     }
     const thrown = outcome.ok ? undefined : outcome.error;
     const task = this.claimed.task;
-    const error = this.cause === "timeout" ? CAUSE_CODES.timeout : toTaskError(thrown);
+    const error = this.cause === "timeout" || this.cause === "stalled" ? CAUSE_CODES[this.cause] : toTaskError(thrown);
     const attemptsLeft = task.attempt < task.maxAttempts;
     if (thrown instanceof UnrecoverableError) return { state: "failed", error: { ...error, unrecoverable: true } };
     // The same child would fail it again: a retry of the parent (which runs its failed children again) is the way on.

@@ -357,6 +357,14 @@ export class Outlast {
     const request = await this.buildRequest(name, input, options);
     await this.ready();
     const outcome = options.transaction === undefined ? await this.store.submit(request, this.clock()) : await this.submitInTransaction(options.transaction, request);
+    // A cancel-running submit asked the key's started tasks to cancel: one running here stops at once, as by cancel().
+    // Not inside the caller's transaction: it may still roll back (then the heartbeat never sees a cancel).
+    if ("canceled" in outcome && outcome.canceled && options.transaction === undefined) {
+      for (const id of outcome.canceled) {
+        this.runner.abortHere(id, "cancel");
+        await this.abortChildrenHere(id);
+      }
+    }
     return { outcome: outcome.kind, task: options.withPosition ? await this.present(outcome.task) : toPublicTask(outcome.task) };
   }
 
@@ -369,19 +377,19 @@ export class Outlast {
    * idempotency key is submitted on its own.
    * @example const tasks = await outlast.submitMany("embed", chunks.map((text) => ({ text })), { owner: user.id });
    */
-  async submitMany<Input, Result>(task: TaskDeclaration<Input, Result> | DefinedTask<Input, Result>, inputs: readonly Input[], options?: Omit<SubmitOptions, "idempotencyKey" | "transaction">): Promise<Task<Jsonified<Result>>[]>;
-  async submitMany(name: string, inputs: readonly unknown[], options?: Omit<SubmitOptions, "idempotencyKey" | "transaction">): Promise<Task[]>;
+  async submitMany<Input, Result>(task: TaskDeclaration<Input, Result> | DefinedTask<Input, Result>, inputs: readonly Input[], options?: Omit<SubmitOptions, "idempotencyKey" | "dedupe" | "transaction">): Promise<Task<Jsonified<Result>>[]>;
+  async submitMany(name: string, inputs: readonly unknown[], options?: Omit<SubmitOptions, "idempotencyKey" | "dedupe" | "transaction">): Promise<Task[]>;
   async submitMany(
     task: string | TaskDeclaration<unknown, unknown> | DefinedTask<unknown, unknown>,
     inputs: readonly unknown[],
-    options: Omit<SubmitOptions, "idempotencyKey" | "transaction"> = {},
+    options: Omit<SubmitOptions, "idempotencyKey" | "dedupe" | "transaction"> = {},
   ): Promise<Task[]> {
     const name = this.nameOf(task);
     if (!Array.isArray(inputs)) throw new OutlastError("bad_request", "submitMany takes an array of inputs");
     if (inputs.length > MAX_SUBMIT_MANY) throw new OutlastError("bad_request", `submitMany takes at most ${MAX_SUBMIT_MANY} inputs at once`);
     const keyed = options as SubmitOptions;
-    if (keyed.idempotencyKey !== undefined || keyed.transaction !== undefined) {
-      throw new OutlastError("bad_request", "submitMany takes no idempotencyKey or transaction; submit such a task on its own");
+    if (keyed.idempotencyKey !== undefined || keyed.transaction !== undefined || keyed.dedupe !== undefined) {
+      throw new OutlastError("bad_request", "submitMany takes no idempotencyKey, dedupe or transaction; submit such a task on its own");
     }
     if (inputs.length === 0) return [];
     const requests: SubmitRequest[] = [];
@@ -431,6 +439,7 @@ export class Outlast {
       maxAttempts: checked.maxAttempts ?? definition.maxAttempts ?? 3,
       timeoutMs: checked.timeoutMs ?? definition.timeoutMs ?? null,
       idempotencyKey: checked.idempotencyKey ?? null,
+      ...(checked.dedupe ? { dedupe: checked.dedupe } : {}),
     };
   }
 

@@ -1,3 +1,4 @@
+import { DEDUPE_MODES, type DedupeMode, type DedupeSpec } from "../core/dedupe.js";
 import { OutlastError } from "../core/errors.js";
 import { isStorableText } from "../core/text.js";
 import { checkTitle } from "../core/title.js";
@@ -12,9 +13,13 @@ export interface CheckedSubmitOptions {
   title?: string;
   maxAttempts?: number;
   timeoutMs?: number;
+  dedupe?: DedupeSpec;
 }
 
 const MAX_DELAY_MS = 366 * 24 * 60 * 60 * 1000;
+
+/** The shortest `stallMs`: the check runs on a timer a quarter of it apart. */
+export const MIN_STALL_MS = 100;
 
 /** Checks submit options from code or from HTTP bodies; a bad one is a `bad_request` naming the field. */
 export function checkSubmitOptions(options: SubmitOptions, now: number): CheckedSubmitOptions {
@@ -38,7 +43,41 @@ export function checkSubmitOptions(options: SubmitOptions, now: number): Checked
     if (at > now + MAX_DELAY_MS) throw bad("runAt", "may be at most a year ahead");
     out.runAt = Math.max(0, Math.round(at));
   }
+  if (options.dedupe !== undefined) {
+    if (options.idempotencyKey !== undefined) throw bad("dedupe", "cannot be given with idempotencyKey: a submit has one or the other");
+    out.dedupe = checkDedupe(options.dedupe);
+    if (out.dedupe.mode === "debounce" && (options.delayMs !== undefined || options.runAt !== undefined)) {
+      throw bad(options.delayMs !== undefined ? "delayMs" : "runAt", "cannot be given with a debounce: its delay is dedupe.delayMs");
+    }
+  }
   return out;
+}
+
+const DEDUPE_FIELDS = new Set(["key", "mode", "delayMs", "maxDelayMs"]);
+
+/** A submit's `dedupe` (core/dedupe.ts); a bad one is a `bad_request` naming its field. */
+function checkDedupe(value: unknown): DedupeSpec {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw bad("dedupe", "must be { key, mode, delayMs?, maxDelayMs? }");
+  const given = value as Record<string, unknown>;
+  for (const field of Object.keys(given)) {
+    if (!DEDUPE_FIELDS.has(field)) throw bad(`dedupe.${field}`, "is not a dedupe field; the fields are key, mode, delayMs and maxDelayMs");
+  }
+  const key = text(given.key, "dedupe.key", 512);
+  if (typeof given.mode !== "string" || !(DEDUPE_MODES as readonly string[]).includes(given.mode)) {
+    throw bad("dedupe.mode", `must be ${DEDUPE_MODES.map((m) => `"${m}"`).join(", ")}`);
+  }
+  const mode = given.mode as DedupeMode;
+  if (mode !== "debounce") {
+    for (const field of ["delayMs", "maxDelayMs"] as const) {
+      if (given[field] !== undefined) throw bad(`dedupe.${field}`, `is for mode "debounce" only`);
+    }
+    return { key, mode, delayMs: 0, maxDelayMs: null };
+  }
+  if (given.delayMs === undefined) throw bad("dedupe.delayMs", 'is required for mode "debounce"');
+  const delayMs = integer(given.delayMs, "dedupe.delayMs", 0, MAX_DELAY_MS);
+  const maxDelayMs = given.maxDelayMs === undefined ? null : integer(given.maxDelayMs, "dedupe.maxDelayMs", 0, MAX_DELAY_MS);
+  if (maxDelayMs !== null && maxDelayMs < delayMs) throw bad("dedupe.maxDelayMs", "must be at least dedupe.delayMs");
+  return { key, mode, delayMs, maxDelayMs };
 }
 
 /** Checks what a task definition (or declaration) gives beside its handler; a bad one is a `bad_request` naming it. */
@@ -48,6 +87,7 @@ export function checkTaskSpec(name: string, spec: Record<string, unknown>): void
     if (spec.maxAttempts !== undefined) integer(spec.maxAttempts, "maxAttempts", 1, 1000);
     if (spec.timeoutMs !== undefined) integer(spec.timeoutMs, "timeoutMs", 1, 7 * 24 * 60 * 60 * 1000);
     if (spec.priority !== undefined) integer(spec.priority, "priority", -1_000_000, 1_000_000);
+    if (spec.stallMs !== undefined) integer(spec.stallMs, "stallMs", MIN_STALL_MS, 7 * 24 * 60 * 60 * 1000);
     if (spec.backoff !== undefined) {
       const backoff = spec.backoff as Record<string, unknown> | null;
       if (backoff === null || typeof backoff !== "object") throw bad("backoff", "must be { baseMs, maxMs }");

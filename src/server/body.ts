@@ -132,6 +132,11 @@ export const submitBody = z.object({
   queue: z.string().optional(),
   priority: z.number().optional(),
   idempotencyKey: z.string().optional(),
+  /** Checked by engine/submit-options.ts (mode, delays, and with what it may come), which names the field. */
+  dedupe: z
+    .object({ key: z.string(), mode: z.string(), delayMs: z.number().optional(), maxDelayMs: z.number().optional() })
+    .strict()
+    .optional(),
   runAt: z.union([z.string(), z.number()]).optional(),
   delayMs: z.number().optional(),
   maxAttempts: z.number().optional(),
@@ -147,7 +152,7 @@ export type SubmitBody = z.infer<typeof submitBody>;
 
 /** `POST /api/v1/tasks/batch`: one task per input, the same options for all; no idempotency key. */
 export const batchBody = submitBody
-  .omit({ input: true, idempotencyKey: true })
+  .omit({ input: true, idempotencyKey: true, dedupe: true })
   .extend({ inputs: z.array(z.unknown()).min(1).max(10_000) })
   // Strict as well: an idempotencyKey or input sent here by mistake is an error, not silently dropped.
   .strict();

@@ -21,6 +21,7 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
   app.post("/api/v1/tasks", async (c) => {
     const { body, options } = await readSubmit(c.req.raw, submitBody);
     if (body.idempotencyKey !== undefined) options.idempotencyKey = body.idempotencyKey;
+    if (body.dedupe !== undefined) options.dedupe = body.dedupe as NonNullable<SubmitOptions["dedupe"]>;
     // The API answers with the queue position, so count it here (the library's submit does not).
     const { outcome, task } = await outlast.submitWithOutcome(body.name, body.input, { ...options, withPosition: true });
     const token = await signTaskToken(await ctx.auth.key(), task.owner, task.id);

@@ -18,4 +18,7 @@ export function checkNew(request: SubmitRequest): void {
   if (request.idempotencyKey !== null) {
     throw new OutlastError("bad_request", "Tasks submitted together cannot have idempotency keys; submit those one by one");
   }
+  if (request.dedupe !== undefined) {
+    throw new OutlastError("bad_request", "Tasks submitted together cannot have dedupe keys; submit those one by one", { details: { field: "dedupe" } });
+  }
 }

@@ -6,6 +6,7 @@ import type { TaskRecord } from "../core/task.js";
 import type { FinishOutcome } from "../core/transitions.js";
 import { TASK_STATES } from "../core/states.js";
 import type { WaitSpec } from "../core/waits.js";
+import type { DedupeSpec } from "../core/dedupe.js";
 
 /**
  * The only door to persistence. Shaped by the task model, not by SQL: the
@@ -40,7 +41,12 @@ export interface TaskStore {
    * Store a new task, or find the existing one with the same owner, name and
    * idempotency key (core/submit-rules.ts): `existing` when it is queued,
    * running or succeeded; `resumed` (back to queued, steps and checkpoint
-   * kept) when it failed or was cancelled. Throws QueueFullError, storing
+   * kept) when it failed or was cancelled. With a `dedupe` (core/dedupe.ts,
+   * no idempotency key): `replaced` when the key's queued, never started
+   * task took the new input (its event: reason `replaced`), else `created`;
+   * either may name the started tasks a cancel-running submit canceled or
+   * asked to cancel, in the same transaction. Concurrent submits of one key,
+   * from any process, leave one queued task. Throws QueueFullError, storing
    * nothing, when a limit is hit.
    */
   submit(request: SubmitRequest, now: number): Promise<SubmitOutcome>;
@@ -265,6 +271,8 @@ export interface SubmitRequest {
   maxAttempts: number;
   timeoutMs: number | null;
   idempotencyKey: string | null;
+  /** Collapse with other submits of this owner, name and key (core/dedupe.ts); never with an idempotency key. */
+  dedupe?: DedupeSpec;
   /** A child: its parent, its key there (unique under the parent), and its share of the parent's rolled-up progress. */
   parent?: { id: string; key: string; weight: number };
   /** A task that starts waiting rather than queued: a group (core/waits.ts). */
@@ -272,7 +280,10 @@ export interface SubmitRequest {
 }
 
 export type SubmitOutcome =
-  | { kind: "created"; task: TaskRecord }
+  /** `canceled`: a cancel-running submit's canceled (or, when running, asked to cancel) tasks of its key. */
+  | { kind: "created"; task: TaskRecord; canceled?: readonly string[] }
+  /** A dedupe submit gave its input to the key's queued, never started task. */
+  | { kind: "replaced"; task: TaskRecord; canceled?: readonly string[] }
   | { kind: "existing"; task: TaskRecord }
   | { kind: "resumed"; task: TaskRecord }
   | { kind: "restarted"; task: TaskRecord };

@@ -55,6 +55,10 @@ export interface TaskRow {
   wake_at: number | null;
   /** How many children it has submitted, so only parents pay for counting them. */
   children: number;
+  /** Its dedupe key (core/dedupe.ts), else null. */
+  dedupe_key: string | null;
+  /** The latest runAt of its debounce burst (first submit + maxDelayMs), else null. */
+  dedupe_deadline: number | null;
 }
 
 /** A `task_events` row, with the routing fields the feeds filter on. */

@@ -179,6 +179,16 @@ CREATE TABLE ${s}.task_signals (
 );
 CREATE INDEX task_signals_task ON ${s}.task_signals(task_id, name, id);`,
   },
+  {
+    // Submits that collapse by a key (core/dedupe.ts): the key, and the latest runAt of a debounce's
+    // burst. The index holds only unfinished tasks with a key, where a dedupe submit looks; concurrent
+    // submits of one key are serialized by a transaction-scoped advisory lock on it (submit.ts).
+    version: 10,
+    sql: (s) => `
+ALTER TABLE ${s}.tasks ADD COLUMN dedupe_key text;
+ALTER TABLE ${s}.tasks ADD COLUMN dedupe_deadline bigint;
+CREATE INDEX tasks_dedupe ON ${s}.tasks(owner, name, dedupe_key) WHERE dedupe_key IS NOT NULL AND finished_at IS NULL;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

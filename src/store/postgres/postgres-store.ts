@@ -132,6 +132,7 @@ export class PostgresStore implements Store {
     this.claims = new PgClaims(this.s);
     this.workerWrites = new PgWorkerWrites(this.s);
     this.waits = new PgWaits(this.s, this.submits, this.workerWrites);
+    this.submits.cancelTree = (tx, id, now, locked) => this.waits.cancelTree(tx, id, now, locked);
     this.admin = new PgAdmin(this.s, this.submits, this.waits, this.claims);
     this.feed = new PgEventFeed({
       pool: this.pool,

@@ -1,4 +1,6 @@
+import { dedupeDecision, replacedEvent } from "../../core/dedupe.js";
 import { QueueFullError } from "../../core/errors.js";
+import { splitDedupeRows } from "../dedupe-rows.js";
 import { fullScope, retryAfterHint, submitDecision } from "../../core/submit-rules.js";
 import type { TaskRecord } from "../../core/task.js";
 import { firstQueuedEvent, rerunTransition, waitTransition, type RerunReason } from "../../core/transitions.js";
@@ -15,6 +17,11 @@ const QUEUED_EVENT = JSON.stringify(firstQueuedEvent(0, 0));
 
 /** Storing tasks: the submit rules of core/submit-rules.ts in PostgreSQL's statements, for one schema. */
 export class PgSubmits {
+  /** Cancels a task and its unfinished children (postgres/waits.ts; set once the store has made it). */
+  cancelTree: (tx: Tx, id: string, now: number, locked: TaskRow) => Promise<unknown> = () => {
+    throw new Error("PgSubmits.cancelTree is not set");
+  };
+
   constructor(
     private readonly s: string,
     private readonly reads: PgReads,
@@ -37,6 +44,9 @@ export class PgSubmits {
         )
       ).map((row) => row.name),
     );
+    // Dedupe keys are locked first, all at once and in one order, so two batches holding some of the same keys queue rather than deadlock.
+    const keys = items.flatMap((item) => (item.request.dedupe ? [this.dedupeLockKey(item.request)] : []));
+    if (keys.length > 0) await this.lockDedupeKeys(tx, keys);
     const out: ({ ok: true; value: SubmitOutcome } | { ok: false; error: unknown })[] = [];
     let plain: { request: SubmitRequest; now: number }[] = [];
     const flushPlain = async () => {
@@ -45,7 +55,7 @@ export class PgSubmits {
       plain = [];
     };
     for (const item of items) {
-      if (item.request.idempotencyKey === null && !limited.has(item.request.queue)) {
+      if (item.request.idempotencyKey === null && !item.request.dedupe && !limited.has(item.request.queue)) {
         plain.push(item);
         continue;
       }
@@ -67,6 +77,7 @@ export class PgSubmits {
    * before anything is written.
    */
   async one(tx: Tx, request: SubmitRequest, now: number, children: readonly SubmitRequest[] = []): Promise<SubmitOutcome> {
+    if (request.dedupe) return this.deduped(tx, request, now);
     const [found] =
       request.idempotencyKey === null
         ? []
@@ -102,6 +113,71 @@ export class PgSubmits {
         return { kind: "created", task: task! };
       }
     }
+  }
+
+  /** What a dedupe key's lock is taken on: the schema, owner, task name and key. */
+  private dedupeLockKey(request: SubmitRequest): string {
+    return JSON.stringify([this.s, request.owner, request.name, request.dedupe!.key]);
+  }
+
+  /**
+   * Transaction-scoped advisory locks on dedupe keys, in sorted order: the
+   * submits of one key, on any connection, run one after another, and each
+   * reads the key's tasks after the one before it committed (READ
+   * COMMITTED: every statement sees the latest commits). Locking a key
+   * again in the same transaction is harmless. A hash collision only makes
+   * two keys wait for each other.
+   */
+  private async lockDedupeKeys(tx: Tx, keys: readonly string[]): Promise<void> {
+    await rows(
+      tx.db,
+      `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM (SELECT DISTINCT k FROM unnest($1::text[]) AS u(k) ORDER BY k) AS sorted`,
+      [keys],
+      `outlast:${this.s}:dedupe-lock`,
+    );
+  }
+
+  /**
+   * A submit with a dedupe key (core/dedupe.ts): the key's pending task
+   * takes the input, or a new one is stored; a cancel-running submit cancels
+   * the key's started tasks. The key's lock makes it one at a time per key.
+   */
+  private async deduped(tx: Tx, request: SubmitRequest, now: number): Promise<SubmitOutcome> {
+    const spec = request.dedupe!;
+    await this.lockDedupeKeys(tx, [this.dedupeLockKey(request)]);
+    const found = await rows<TaskRow>(
+      tx.db,
+      `SELECT * FROM ${this.s}.tasks WHERE owner = $1 AND name = $2 AND dedupe_key = $3 AND finished_at IS NULL ORDER BY seq FOR UPDATE`,
+      [request.owner, request.name, spec.key],
+    );
+    const { pending, started } = splitDedupeRows(found);
+    const decision = dedupeDecision(spec, request.runAt, pending, started, now);
+    // A refusal comes before any write: a new task must fit.
+    if (decision.kind === "create") await this.checkRoom(tx, request.queue, request.owner);
+    for (const row of started) if (decision.cancel.includes(row.id)) await this.cancelTree(tx, row.id, now, row);
+    const canceled = decision.cancel.length > 0 ? { canceled: decision.cancel } : {};
+    if (decision.kind === "create") {
+      const [task] = await this.insertMany(tx, [{ request: { ...request, runAt: decision.runAt }, now, dedupeDeadline: decision.deadline }]);
+      return { kind: "created", task: task!, ...canceled };
+    }
+    const data = replacedEvent(decision.runAt);
+    const [updated] = await rows<TaskRow>(
+      tx.db,
+      `WITH u AS (
+         UPDATE ${this.s}.tasks t SET input = $2, run_at = $3::bigint, last_seq = t.last_seq + 1,
+           -- Moved later (a debounce), it gets its turn when due, like a delayed task.
+           turn = CASE WHEN $3::bigint > $4::bigint THEN NULL ELSE t.turn END
+         WHERE t.id = $1 RETURNING t.*
+       ), e AS (
+         INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+         SELECT id, owner, queue, last_seq, 'state', attempt, $4::bigint, $5 FROM u
+       )
+       SELECT * FROM u`,
+      [pending!.id, encode(request.input), decision.runAt, now, JSON.stringify(data)],
+    );
+    tx.event(storedEvent(updated!, updated!.last_seq, updated!.attempt, now, data), updated!.parent_id);
+    tx.touch(updated!.queue);
+    return { kind: "replaced", task: rowToTask(updated!), ...canceled };
   }
 
   /**
@@ -235,21 +311,22 @@ export class PgSubmits {
    * `wait` (a group) starts waiting, without a turn; one with a `parent` is
    * its child.
    */
-  async insertMany(tx: Tx, items: readonly { request: SubmitRequest; now: number }[]): Promise<TaskRecord[]> {
+  async insertMany(tx: Tx, items: readonly { request: SubmitRequest; now: number; dedupeDeadline?: number | null }[]): Promise<TaskRecord[]> {
     const inputs: string[] = [];
     const firstEvents = items.map(({ request: r, now }) => (r.wait ? waitTransition(r.wait) : firstQueuedEvent(r.runAt, now)));
     // One JSON array of rows, not an array parameter per column: JSON.stringify
     // is native, while the driver builds array literals element by element
     // in JavaScript (measured: a third of the client time, and less server time).
     const rowsJson = JSON.stringify(
-      items.map(({ request: r, now }, k) => {
+      items.map(({ request: r, now, dedupeDeadline }, k) => {
         const input = encode(r.input);
         inputs.push(input);
         // null: the plain "queued" event ($2), the same for most tasks.
         const event = r.wait || r.runAt > now ? JSON.stringify(firstEvents[k]) : null;
         const row: unknown[] = [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event, r.title];
         // Children and groups only: a plain task's row stays as short as before.
-        if (r.parent || r.wait) row.push(r.parent?.id ?? null, r.parent?.key ?? null, r.parent?.weight ?? 1, r.wait ? JSON.stringify(r.wait) : null);
+        if (r.parent || r.wait || r.dedupe) row.push(r.parent?.id ?? null, r.parent?.key ?? null, r.parent?.weight ?? 1, r.wait ? JSON.stringify(r.wait) : null);
+        if (r.dedupe) row.push(r.dedupe.key, dedupeDeadline ?? null);
         return row;
       }),
     );
@@ -259,7 +336,8 @@ export class PgSubmits {
          SELECT e->>0 AS id, e->>1 AS name, e->>2 AS queue, e->>3 AS owner, (e->>4)::int AS priority, (e->>5)::int AS max_attempts,
            (e->>6)::bigint AS timeout_ms, e->>7 AS input, e->>8 AS idempotency_key, (e->>9)::bigint AS created_at,
            (e->>10)::bigint AS run_at, e->>11 AS event, e->>12 AS title,
-           e->>13 AS parent_id, e->>14 AS child_key, coalesce((e->>15)::float8, 1) AS weight, e->>16 AS wait, ord
+           e->>13 AS parent_id, e->>14 AS child_key, coalesce((e->>15)::float8, 1) AS weight, e->>16 AS wait,
+           e->>17 AS dedupe_key, (e->>18)::bigint AS dedupe_deadline, ord
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)
        ), last AS (
          -- Turns (core/turns.ts, nextTurn): after the owner's last queued one, not before its priority's round;
@@ -275,9 +353,9 @@ export class PgSubmits {
          FROM i JOIN last USING (queue, owner) JOIN round USING (queue, priority)
        ), t AS (
          INSERT INTO ${this.s}.tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input,
-           idempotency_key, created_at, run_at, last_seq, turn, parent_id, child_key, weight, wait)
+           idempotency_key, created_at, run_at, last_seq, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline)
          SELECT id, name, queue, owner, title, CASE WHEN wait IS NULL THEN 'queued' ELSE 'waiting' END, priority, max_attempts, max_attempts,
-           timeout_ms, input, idempotency_key, created_at, run_at, 1, turn, parent_id, child_key, weight, wait
+           timeout_ms, input, idempotency_key, created_at, run_at, 1, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline
          FROM turned ORDER BY ord
        )
        -- Every row of i is inserted or the statement fails: no join back to t.

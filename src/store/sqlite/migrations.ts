@@ -158,6 +158,14 @@ CREATE TABLE task_signals (
 );
 CREATE INDEX task_signals_task ON task_signals(task_id, name, id);`,
   },
+  {
+    // Submits that collapse by a key (core/dedupe.ts): the key, and the latest runAt of a debounce's
+    // burst. The index holds only unfinished tasks with a key, where a dedupe submit looks.
+    version: 9,
+    sql: `ALTER TABLE tasks ADD COLUMN dedupe_key TEXT;
+ALTER TABLE tasks ADD COLUMN dedupe_deadline INTEGER;
+CREATE INDEX tasks_dedupe ON tasks(owner, name, dedupe_key) WHERE dedupe_key IS NOT NULL AND finished_at IS NULL;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

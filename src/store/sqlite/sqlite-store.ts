@@ -126,6 +126,7 @@ export class SqliteStore implements Store {
     this.claims = new SqliteClaims(this.tx);
     this.workerWrites = new SqliteWorkerWrites(this.tx, options.maxLogsPerTask ?? 1000);
     this.waits = new SqliteWaits(this.tx, this.submits, this.workerWrites);
+    this.submits.cancelTree = (id, now) => this.waits.cancelTree(id, now);
     this.admin = new SqliteAdmin(this.tx, this.submits, this.waits);
     this.reads = new SqliteReads(this.db, sql);
     // Work committed by another process: waiting claims answer empty, and their workers claim again at their own time.

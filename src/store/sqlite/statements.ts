@@ -50,9 +50,18 @@ export function prepareStatements(db: Database) {
     byIdempotencyKey: s<[string, string, string], TaskRow>("SELECT * FROM tasks WHERE owner = ? AND name = ? AND idempotency_key = ?"),
     insertTask: s<[Record<string, unknown>]>(
       `INSERT INTO tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input, idempotency_key, created_at, run_at, last_seq, turn,
-         parent_id, child_key, weight, wait)
+         parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline)
        VALUES (@id, @name, @queue, @owner, @title, @state, @priority, @max_attempts, @max_attempts, @timeout_ms, @input, @idempotency_key, @created_at, @run_at, 1, @turn,
-         @parent_id, @child_key, @weight, @wait)`,
+         @parent_id, @child_key, @weight, @wait, @dedupe_key, @dedupe_deadline)`,
+    ),
+    // The unfinished tasks of a dedupe key (core/dedupe.ts), oldest first.
+    byDedupeKey: s<[string, string, string], TaskRow>(
+      "SELECT * FROM tasks WHERE owner = ? AND name = ? AND dedupe_key = ? AND finished_at IS NULL ORDER BY seq",
+    ),
+    // A pending task takes a newer submit's input; moved later (a debounce), it gets its turn when due.
+    replaceInput: s<[{ id: string; input: string; run_at: number; now: number; seq: number }]>(
+      `UPDATE tasks SET input = @input, run_at = @run_at, turn = CASE WHEN @run_at > @now THEN NULL ELSE turn END, last_seq = @seq
+       WHERE id = @id`,
     ),
     requeue: s<[{ id: string; now: number; seq: number; max_attempts: number; turn: number }], TaskRow>(
       `UPDATE tasks SET state = 'queued', run_at = @now, turn = @turn, last_seq = @seq, max_attempts = @max_attempts, error = NULL, result = NULL,

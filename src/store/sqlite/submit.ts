@@ -1,4 +1,6 @@
+import { dedupeDecision, replacedEvent } from "../../core/dedupe.js";
 import { QueueFullError } from "../../core/errors.js";
+import { splitDedupeRows } from "../dedupe-rows.js";
 import { fullScope, retryAfterHint, submitDecision } from "../../core/submit-rules.js";
 import { firstQueuedEvent, rerunTransition, waitTransition, type RerunReason } from "../../core/transitions.js";
 import { isGroup, rerunWaitEvent } from "../group-rows.js";
@@ -11,9 +13,15 @@ import type { SqliteTx } from "./tx.js";
 
 /** Storing tasks: the submit rules of core/submit-rules.ts in SQLite's statements. */
 export class SqliteSubmits {
+  /** Cancels a task and its unfinished children (sqlite/waits.ts; set once the store has made it). */
+  cancelTree: (id: string, now: number) => void = () => {
+    throw new Error("SqliteSubmits.cancelTree is not set");
+  };
+
   constructor(private readonly tx: SqliteTx) {}
 
   one(request: SubmitRequest, now: number): SubmitOutcome {
+    if (request.dedupe) return this.deduped(request, now);
     const found = request.idempotencyKey === null ? undefined : this.tx.sql.byIdempotencyKey.get(request.owner, request.name, request.idempotencyKey);
     switch (submitDecision(found ? rowToTask(found) : null)) {
       case "existing":
@@ -31,6 +39,31 @@ export class SqliteSubmits {
         this.checkRoom(request.queue, request.owner);
         return { kind: "created", task: this.insert(request, now) };
     }
+  }
+
+  /**
+   * A submit with a dedupe key (core/dedupe.ts): the key's pending task
+   * takes the input, or a new one is stored; a cancel-running submit cancels
+   * the key's started tasks. One writer at a time, so no two submits of a key
+   * race here.
+   */
+  private deduped(request: SubmitRequest, now: number): SubmitOutcome {
+    const spec = request.dedupe!;
+    const { pending, started } = splitDedupeRows(this.tx.sql.byDedupeKey.all(request.owner, request.name, spec.key));
+    const decision = dedupeDecision(spec, request.runAt, pending, started, now);
+    // A refusal comes before any write: a new task must fit.
+    if (decision.kind === "create") this.checkRoom(request.queue, request.owner);
+    for (const id of decision.cancel) this.cancelTree(id, now);
+    const canceled = decision.cancel.length > 0 ? { canceled: decision.cancel } : {};
+    if (decision.kind === "create") {
+      return { kind: "created", task: this.insert({ ...request, runAt: decision.runAt }, now, decision.deadline), ...canceled };
+    }
+    const row = pending!.row;
+    const seq = row.last_seq + 1;
+    this.tx.sql.replaceInput.run({ id: row.id, input: encode(request.input), run_at: decision.runAt, now, seq });
+    this.tx.event(row, seq, row.attempt, now, replacedEvent(decision.runAt));
+    this.tx.touch(row.queue, now);
+    return { kind: "replaced", task: rowToTask(this.tx.sql.byId.get(row.id)!), ...canceled };
   }
 
   /** New tasks, all inserted or none (QueueFullError) when their queues' limits would not hold them all. */
@@ -76,7 +109,7 @@ export class SqliteSubmits {
     return updated;
   }
 
-  insert(request: SubmitRequest, now: number): TaskRecord {
+  insert(request: SubmitRequest, now: number, dedupeDeadline: number | null = null): TaskRecord {
     // Built here rather than read back: RETURNING * costs ~25 µs a row (a
     // JS object of 28 columns), more than the insert itself (~12 µs).
     this.tx.sql.insertTask.run({
@@ -99,6 +132,8 @@ export class SqliteSubmits {
       child_key: request.parent?.key ?? null,
       weight: request.parent?.weight ?? 1,
       wait: request.wait ? JSON.stringify(request.wait) : null,
+      dedupe_key: request.dedupe?.key ?? null,
+      dedupe_deadline: dedupeDeadline,
     });
     const parent_id = request.parent?.id ?? null;
     if (request.wait) {
