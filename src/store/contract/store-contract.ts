@@ -3,6 +3,7 @@ import type { TestContext } from "node:test";
 import type { Store } from "../store.js";
 import { childrenAndWaits } from "./children-and-waits.js";
 import { claimingAndLimits } from "./claiming-and-limits.js";
+import { deadLetters } from "./dead-letters.js";
 import { eventsAndFeed } from "./events-and-feed.js";
 import { leasesAndFencing } from "./leases-and-fencing.js";
 import { operations } from "./operations.js";
@@ -39,6 +40,7 @@ export function storeContract(label: string, harness: ContractHarness): void {
     describe("search", () => search(harness));
     describe("titles", () => titles(harness));
     describe("children, groups and waits", () => childrenAndWaits(harness));
+    describe("dead letters and poison pills", () => deadLetters(harness));
     describe("state machine (property)", () => stateMachineProperty(harness));
   });
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_LEASE_EXPIRIES } from "../../core/dead-letters.js";
 import { QueueFullError } from "../../core/errors.js";
 import { fullScope, retryAfterHint, submitDecision } from "../../core/submit-rules.js";
 import type { TaskRecord } from "../../core/task.js";
@@ -128,7 +129,7 @@ export class PgSubmits {
       tx.db,
       `WITH u AS (
          UPDATE ${this.s}.tasks t SET state = 'waiting', last_seq = t.last_seq + 1, max_attempts = $3,
-           error = NULL, result = NULL, finished_at = NULL, cancel_requested = false
+           error = NULL, result = NULL, finished_at = NULL, cancel_requested = false, dead_letter = 0, lease_expiries = 0
          WHERE t.id = $1 RETURNING t.*
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
@@ -150,6 +151,7 @@ export class PgSubmits {
       `WITH u AS (
          UPDATE ${this.s}.tasks t SET state = 'queued', run_at = $2, last_seq = t.last_seq + 1, max_attempts = $3,
            error = NULL, result = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL, lease_expires_at = NULL,
+           dead_letter = 0, lease_expiries = 0,
            -- Queued again now, it takes a turn like a new task (core/turns.ts, nextTurn).
            turn = (SELECT ${nextTurn("l.turn", "r.turn")}
              FROM (SELECT ${ownerLastTurn(this.s, "t.queue", "t.owner")} AS turn) l, (SELECT ${roundOf(this.s, "t.queue", "t.priority")} AS turn) r)
@@ -248,8 +250,10 @@ export class PgSubmits {
         // null: the plain "queued" event ($2), the same for most tasks.
         const event = r.wait || r.runAt > now ? JSON.stringify(firstEvents[k]) : null;
         const row: unknown[] = [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event, r.title];
-        // Children and groups only: a plain task's row stays as short as before.
-        if (r.parent || r.wait) row.push(r.parent?.id ?? null, r.parent?.key ?? null, r.parent?.weight ?? 1, r.wait ? JSON.stringify(r.wait) : null);
+        // Children, groups and other poison-pill limits only: a plain task's row stays as short as before.
+        const leaseLimit = r.maxLeaseExpiries !== undefined && r.maxLeaseExpiries !== DEFAULT_MAX_LEASE_EXPIRIES;
+        if (r.parent || r.wait || leaseLimit) row.push(r.parent?.id ?? null, r.parent?.key ?? null, r.parent?.weight ?? 1, r.wait ? JSON.stringify(r.wait) : null);
+        if (leaseLimit) row.push(r.maxLeaseExpiries);
         return row;
       }),
     );
@@ -259,7 +263,8 @@ export class PgSubmits {
          SELECT e->>0 AS id, e->>1 AS name, e->>2 AS queue, e->>3 AS owner, (e->>4)::int AS priority, (e->>5)::int AS max_attempts,
            (e->>6)::bigint AS timeout_ms, e->>7 AS input, e->>8 AS idempotency_key, (e->>9)::bigint AS created_at,
            (e->>10)::bigint AS run_at, e->>11 AS event, e->>12 AS title,
-           e->>13 AS parent_id, e->>14 AS child_key, coalesce((e->>15)::float8, 1) AS weight, e->>16 AS wait, ord
+           e->>13 AS parent_id, e->>14 AS child_key, coalesce((e->>15)::float8, 1) AS weight, e->>16 AS wait,
+           coalesce((e->>17)::int, ${DEFAULT_MAX_LEASE_EXPIRIES}) AS max_lease_expiries, ord
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)
        ), last AS (
          -- Turns (core/turns.ts, nextTurn): after the owner's last queued one, not before its priority's round;
@@ -275,9 +280,9 @@ export class PgSubmits {
          FROM i JOIN last USING (queue, owner) JOIN round USING (queue, priority)
        ), t AS (
          INSERT INTO ${this.s}.tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input,
-           idempotency_key, created_at, run_at, last_seq, turn, parent_id, child_key, weight, wait)
+           idempotency_key, created_at, run_at, last_seq, turn, parent_id, child_key, weight, wait, max_lease_expiries)
          SELECT id, name, queue, owner, title, CASE WHEN wait IS NULL THEN 'queued' ELSE 'waiting' END, priority, max_attempts, max_attempts,
-           timeout_ms, input, idempotency_key, created_at, run_at, 1, turn, parent_id, child_key, weight, wait
+           timeout_ms, input, idempotency_key, created_at, run_at, 1, turn, parent_id, child_key, weight, wait, max_lease_expiries
          FROM turned ORDER BY ord
        )
        -- Every row of i is inserted or the statement fails: no join back to t.
@@ -320,6 +325,7 @@ export class PgSubmits {
         parentId: r.parent?.id ?? null,
         childKey: r.parent?.key ?? null,
         wait: r.wait ?? null,
+        deadLetter: false,
       };
     });
   }

@@ -8,6 +8,7 @@ import type { SubmitOutcome, SubmitRequest } from "../store.js";
 import { newTaskRecord } from "./records.js";
 import { encode, rowToTask, type TaskRow } from "./rows.js";
 import type { SqliteTx } from "./tx.js";
+import { DEFAULT_MAX_LEASE_EXPIRIES } from "../../core/dead-letters.js";
 
 /** Storing tasks: the submit rules of core/submit-rules.ts in SQLite's statements. */
 export class SqliteSubmits {
@@ -99,6 +100,7 @@ export class SqliteSubmits {
       child_key: request.parent?.key ?? null,
       weight: request.parent?.weight ?? 1,
       wait: request.wait ? JSON.stringify(request.wait) : null,
+      max_lease_expiries: request.maxLeaseExpiries ?? DEFAULT_MAX_LEASE_EXPIRIES,
     });
     const parent_id = request.parent?.id ?? null;
     if (request.wait) {
