@@ -17,13 +17,13 @@ export function deadConditions(filter: DeadLetterFilter, param: (value: string |
 
 /** A dead-letter page's cursor: where the last task of a page is in newest-first order. */
 export function deadCursor(row: { finished_at: number | null; seq: number }): string {
-  return `${(row.finished_at ?? 0).toString(36)}.${row.seq.toString(36)}`;
+  return `${(row.finished_at ?? 0).toString(36)}_${row.seq.toString(36)}`;
 }
 
 /** The (finishedAt, seq) a cursor names, or null for one that is not a store's. */
 export function readDeadCursor(cursor: string | undefined): { finishedAt: number; seq: number } | null {
   if (cursor === undefined) return null;
-  const [a, b, ...rest] = cursor.split(".");
+  const [a, b, ...rest] = cursor.split("_");
   if (a === undefined || b === undefined || rest.length > 0) return null;
   const finishedAt = Number.parseInt(a, 36);
   const seq = Number.parseInt(b, 36);
