@@ -24,6 +24,8 @@ export type { GroupRequest, GroupChild } from "./engine/families.js";
 export type { FailurePolicy, ChildCounts, ChildOutcome, WaitingFor } from "./core/waits.js";
 export type { ErrorCode, AbortCode, InputIssue } from "./core/errors.js";
 export type { Task, TaskError } from "./core/task.js";
+export type { DeadLetterInput, DeadLetterQuery, DeadLetterTarget } from "./engine/dead-letters.js";
+export { POISON_PILL } from "./core/dead-letters.js";
 export type { TaskState } from "./core/states.js";
 export type { TaskEvent, TaskEventType, StateReason } from "./core/events.js";
 export type { Progress } from "./core/progress.js";

@@ -12,6 +12,7 @@ Commands:
   tasks     list tasks
   queue     show and change queue limits on every node
   signal    send a signal to a task waiting for it
+  dead      list, redrive or purge dead letters (failed tasks)
 
 Run outlast <command> --help for its options.
 ${EXIT_CODES_HELP}
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, (argv: readonly string[]) => Promise<ExitCode | v
   tasks: async (argv) => (await import("./tasks.js")).tasksCommand(argv),
   queue: async (argv) => (await import("./queue.js")).queueCommand(argv),
   signal: async (argv) => (await import("./signal.js")).signalCommand(argv),
+  dead: async (argv) => (await import("./dead.js")).deadCommand(argv),
 };
 
 async function main(argv: readonly string[]): Promise<void> {

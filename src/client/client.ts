@@ -181,6 +181,19 @@ export class OutlastClient {
     return this.call("POST", `/api/v1/tasks/${encodeURIComponent(id)}/signals/${encodeURIComponent(name)}`, { payload: payload ?? null });
   }
 
+  /** Dead letters, newest first, a page at a time (admin key); `since`/`until` are ISO times of when they failed. */
+  async deadLetters(filter: DeadLetterView = {}): Promise<{ tasks: Task[]; nextCursor: string | null }> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filter)) if (value !== undefined) query.set(key, String(value));
+    const q = query.toString();
+    return this.call("GET", `/api/v1/dead${q ? `?${q}` : ""}`);
+  }
+
+  /** Redrive (run again from their steps) or purge dead letters by ids or by filter (admin key); answers how many. */
+  async deadAction(action: "redrive" | "purge", target: { ids: string[] } | { filter: Omit<DeadLetterView, "limit" | "cursor"> & { until?: string } }): Promise<number> {
+    return (await this.call<{ count: number }>("POST", `/api/v1/dead/${action}`, target)).count;
+  }
+
   /** Every queue with its limits and counts (admin key). */
   async queues(): Promise<QueueView[]> {
     return (await this.call<{ queues: QueueView[] }>("GET", "/api/v1/queues")).queues;
@@ -288,4 +301,15 @@ export class OutlastClient {
     if (!response.ok) throw await errorOf(response);
     return (await response.json()) as T;
   }
+}
+
+/** Filters of `GET /api/v1/dead`. */
+export interface DeadLetterView {
+  queue?: string;
+  name?: string;
+  code?: string;
+  since?: string;
+  until?: string;
+  limit?: number;
+  cursor?: string;
 }

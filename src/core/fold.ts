@@ -1,5 +1,6 @@
 import type { TaskEvent } from "./events.js";
 import type { Task } from "./task.js";
+import { isDeadLetter } from "./dead-letters.js";
 
 /**
  * A task after one more event of its log: the one rule of how events change
@@ -24,6 +25,7 @@ export function applyEvent<T extends Task>(task: T, event: TaskEvent): T {
   }
   if (event.state !== "running") next.remainingMs = null;
   next.waitingFor = event.state === "waiting" ? (event.waitingFor ?? null) : null;
+  next.deadLetter = isDeadLetter(event.state, event.error);
   switch (event.state) {
     case "queued":
       next.finishedAt = null;

@@ -50,6 +50,8 @@ export interface TaskRecord {
   childKey: string | null;
   /** What it waits for while `waiting` (core/waits.ts), else null. */
   wait: WaitSpec | null;
+  /** Failed and kept for an operator to redrive or purge (core/dead-letters.ts). */
+  deadLetter: boolean;
 }
 
 /** A task as the library and the HTTP API show it (API.md, "The task object"). */
@@ -94,6 +96,8 @@ export interface Task<Result = unknown> {
   childKey: string | null;
   /** What it waits for while `waiting`, else null. */
   waitingFor: WaitingFor | null;
+  /** Failed and kept for an operator to redrive or purge (every failure but a parent's `child_failed`). */
+  deadLetter: boolean;
 }
 
 export function toIso(ms: number): string;
@@ -144,5 +148,6 @@ export function toPublicTask(record: TaskRecord, estimates: TaskEstimates = {}):
     parentId: record.parentId,
     childKey: record.childKey,
     waitingFor: record.state === "waiting" && record.wait !== null ? waitingFor(record.wait) : null,
+    deadLetter: record.deadLetter,
   };
 }

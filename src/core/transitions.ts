@@ -2,6 +2,7 @@ import type { StateReason, TaskEventData } from "./events.js";
 import type { TaskState } from "./states.js";
 import type { TaskError } from "./task.js";
 import { waitingFor, type WaitSpec } from "./waits.js";
+import { isDeadLetter, poisonPillError } from "./dead-letters.js";
 
 /**
  * The rules of a task's life, decided once for every store: each function
@@ -30,6 +31,8 @@ export interface FinishTransition {
   runAt: number | null;
   /** Whether `finished_at` is set to now (every state but a retry). */
   finished: boolean;
+  /** Whether the task becomes a dead letter (core/dead-letters.ts): kept for an operator to redrive or purge. */
+  deadLetter: boolean;
   event: TaskEventData;
 }
 
@@ -45,7 +48,7 @@ export function finishTransition(outcome: Exclude<FinishOutcome, { state: "waiti
   switch (outcome.state) {
     case "succeeded": {
       const result = outcome.result === undefined ? null : outcome.result;
-      return { state: "succeeded", result, error: null, runAt: null, finished: true, event: stateEvent("succeeded", { result }) };
+      return { state: "succeeded", result, error: null, runAt: null, finished: true, deadLetter: false, event: stateEvent("succeeded", { result }) };
     }
     case "retry":
       return {
@@ -54,6 +57,7 @@ export function finishTransition(outcome: Exclude<FinishOutcome, { state: "waiti
         error: outcome.error,
         runAt: outcome.runAt,
         finished: false,
+        deadLetter: false,
         event: stateEvent("queued", { reason: "retry", error: outcome.error, runAt: new Date(outcome.runAt).toISOString() }),
       };
     case "failed":
@@ -64,26 +68,49 @@ export function finishTransition(outcome: Exclude<FinishOutcome, { state: "waiti
 
 /** A task ended without a result: failed, or canceled (with the error that says why, when there is one). */
 export function endTransition(state: "failed" | "canceled", error: TaskError | null): FinishTransition {
-  return { state, result: null, error, runAt: null, finished: true, event: stateEvent(state, error === null ? {} : { error }) };
+  return {
+    state,
+    result: null,
+    error,
+    runAt: null,
+    finished: true,
+    deadLetter: isDeadLetter(state, error),
+    event: stateEvent(state, error === null ? {} : { error }),
+  };
 }
 
 /** What a lease that ran out does to its task. */
 export type ExpiryDecision =
   | { kind: "end"; transition: FinishTransition }
-  /** Back to queued at once, keeping its attempt count (the lost attempt is spent). */
-  | { kind: "requeue"; event: TaskEventData };
+  /** Back to queued at once, keeping its attempt count (the lost attempt is spent); `leaseExpiries` is its new count in a row. */
+  | { kind: "requeue"; event: TaskEventData; leaseExpiries: number };
 
 /** The error a task fails with when its last attempt's worker was lost. */
 export const LEASE_EXPIRED = "lease_expired";
 
+/** What an expiry reads of its task: `leaseExpiries` counts the expiries in a row before this one. */
+export interface ExpiringTask {
+  cancelRequested: boolean;
+  attempt: number;
+  maxAttempts: number;
+  leaseExpiries: number;
+  maxLeaseExpiries: number;
+}
+
 /**
- * A cancel that was asked is carried out; a task out of attempts fails with
- * `lease_expired`; any other goes back to the queue.
+ * A cancel that was asked is carried out; a task whose lease ran out
+ * `maxLeaseExpiries` times in a row (its worker died each time) is
+ * quarantined as a poison pill, attempts left or not; a task out of
+ * attempts fails with `lease_expired`; any other goes back to the queue,
+ * one more expiry in a row counted. Every other end of an attempt (a
+ * finish, a retry, a wait, a release) starts the count again at 0.
  */
-export function expiryDecision(task: { cancelRequested: boolean; attempt: number; maxAttempts: number }, message: string): ExpiryDecision {
+export function expiryDecision(task: ExpiringTask, message: string): ExpiryDecision {
   if (task.cancelRequested) return { kind: "end", transition: endTransition("canceled", null) };
+  const leaseExpiries = task.leaseExpiries + 1;
+  if (leaseExpiries >= task.maxLeaseExpiries) return { kind: "end", transition: endTransition("failed", poisonPillError(leaseExpiries)) };
   if (task.attempt >= task.maxAttempts) return { kind: "end", transition: endTransition("failed", { message, code: LEASE_EXPIRED }) };
-  return { kind: "requeue", event: stateEvent("queued", { reason: LEASE_EXPIRED }) };
+  return { kind: "requeue", event: stateEvent("queued", { reason: LEASE_EXPIRED }), leaseExpiries };
 }
 
 /** Why an ended task runs again: an operator's retry, a resume by its idempotency key, or a restart from scratch (core/submit-rules.ts). */
@@ -91,7 +118,8 @@ export type RerunReason = "retry" | "resumed" | "restarted";
 
 /**
  * An ended task run again: queued now with `budget` more attempts than it
- * has used; result, error and cancel cleared; steps and checkpoint kept,
+ * has used; result, error, cancel, its dead-letter flag and its lease
+ * expiries in a row cleared; steps and checkpoint kept,
  * except by a restart, which drops them and its progress and takes the
  * new input.
  */

@@ -29,6 +29,13 @@ export interface TaskSpec<Input = unknown> {
    */
   stallMs?: number;
   /**
+   * Lease expiries in a row (its worker died or lost the database each
+   * time) before the task is quarantined as a dead letter with error code
+   * `poison_pill`, attempts left or not, rather than crash-looping the
+   * fleet. Stored with each task at submit. @defaultValue 3
+   */
+  maxLeaseExpiries?: number;
+  /**
    * Schemas of the signals its handler waits for (`ctx.waitForSignal`), by
    * name: every process that declares the task refuses a bad payload (422)
    * before it is stored, even one that runs no workers.
@@ -132,6 +139,14 @@ export interface QueueOptions {
    * claims. Leave it at 0 for slow tasks. @defaultValue 0
    */
   prefetch?: number;
+  /**
+   * A task to submit when a task of this queue becomes a dead letter, with
+   * input `{ taskId, name, queue, owner, error }` (owner: the dead task's):
+   * once per dead letter however many processes hear it. Runs from every
+   * started process that declares the queue so.
+   * @example outlast.queue("llm", { deadLetter: "alerts.notify" })
+   */
+  deadLetter?: string;
   perOwner?: {
     /** Running tasks of one owner at once. */
     concurrency?: number;

@@ -19,6 +19,8 @@ import type { DefinedTask, QueueOptions, RegisteredDefinition, SubmitOptions, Ta
 import { isDeclaration } from "./declaration.js";
 import type { Jsonified } from "../core/json.js";
 import { Hub } from "./hub.js";
+import { DEFAULT_MAX_LEASE_EXPIRIES } from "../core/dead-letters.js";
+import { DeadLetterHandlers, deadLetterFilter, deadLetterSelection, type DeadLetterQuery, type DeadLetterTarget } from "./dead-letters.js";
 import { Runner } from "./runner.js";
 import { Scheduler } from "./scheduler.js";
 import { CursorCodec, watchTask, type WatchEvent, type WatchOptions } from "./watch.js";
@@ -125,6 +127,7 @@ export class Outlast {
   /** Workers, heartbeats, recovery, retention and schedules (runner.ts). */
   private readonly runner: Runner;
   private readonly families: TaskFamilies;
+  private readonly deadLetterHandlers: DeadLetterHandlers;
 
   constructor(options: OutlastOptions) {
     const store = (options as Partial<OutlastOptions> | undefined)?.store as Partial<Store> | undefined;
@@ -178,6 +181,14 @@ export class Outlast {
       definitions: this.definitions,
       queues: this.queues,
     });
+    this.deadLetterHandlers = new DeadLetterHandlers({
+      store: this.store,
+      hub: this.hub,
+      queues: this.queues,
+      logger: this.logger,
+      buildRequest: (name, input, submitOptions) => this.buildRequest(name, input, submitOptions),
+      now: () => this.clock(),
+    });
     this.presenter = new Presenter(this.store, this.clock, async (queue) => {
       // A process without workers reads the stored limits when it needs them; with no shared limit, its own share is the guess.
       const stored = (await this.limits.get(queue, !this.runner.running))?.limits.concurrency;
@@ -207,6 +218,7 @@ export class Outlast {
         throw new OutlastError("bad_request", `Queue "${name}": ${key} must be a whole number of at least 1${limit ? " (or Infinity for no limit)" : ""}`);
       }
     }
+    if (options.deadLetter !== undefined) checkName(options.deadLetter, `dead-letter task of queue "${name}"`);
     this.queues.set(name, options);
     if (this.runner.running) void this.runner.declare(name).catch((error: unknown) => this.logger.error({ err: error }, "saving queue failed"));
     return this;
@@ -437,6 +449,7 @@ export class Outlast {
       priority: checked.priority ?? definition.priority ?? 0,
       runAt: checked.runAt ?? this.clock(),
       maxAttempts: checked.maxAttempts ?? definition.maxAttempts ?? 3,
+      maxLeaseExpiries: definition.maxLeaseExpiries ?? DEFAULT_MAX_LEASE_EXPIRIES,
       timeoutMs: checked.timeoutMs ?? definition.timeoutMs ?? null,
       idempotencyKey: checked.idempotencyKey ?? null,
       ...(checked.dedupe ? { dedupe: checked.dedupe } : {}),
@@ -508,6 +521,35 @@ export class Outlast {
       throw new OutlastError("conflict", `Task ${id} is ${outcome.task.state}; only failed or canceled tasks can be retried`);
     }
     return this.present(outcome.task);
+  }
+
+  /**
+   * Dead letters (tasks that failed, but a parent failed by its child),
+   * newest first by when they failed, one page at a time.
+   * @example const { tasks } = await outlast.deadLetters({ queue: "llm", code: "poison_pill" });
+   */
+  async deadLetters(query: DeadLetterQuery & { limit?: number; cursor?: string } = {}): Promise<{ tasks: Task[]; nextCursor: string | null }> {
+    await this.ready();
+    const filter = deadLetterFilter(query);
+    const page = await this.store.listDeadLetters({ ...filter, limit: query.limit ?? 50, ...(query.cursor === undefined ? {} : { cursor: query.cursor }) });
+    return { tasks: page.tasks.map((record) => toPublicTask(record)), nextCursor: page.nextCursor };
+  }
+
+  /**
+   * Run dead letters again from their recorded steps (like `retry`), by ids
+   * or every one matching a filter; answers how many were redriven (ids
+   * that are not dead letters are skipped).
+   * @example await outlast.redrive({ filter: { queue: "llm", code: "poison_pill" } });
+   */
+  async redrive(target: DeadLetterTarget): Promise<number> {
+    await this.ready();
+    return this.store.redriveDead(deadLetterSelection(target), this.clock());
+  }
+
+  /** Delete dead letters with their events, steps and signals, by ids or filter; answers how many. */
+  async purgeDead(target: DeadLetterTarget): Promise<number> {
+    await this.ready();
+    return this.store.purgeDead(deadLetterSelection(target));
   }
 
   /**
@@ -707,6 +749,7 @@ export class Outlast {
     if (this.runner.running) return;
     await this.ready();
     await this.runner.start(options);
+    this.deadLetterHandlers.start();
   }
 
   /**
@@ -715,6 +758,7 @@ export class Outlast {
    */
   async stop(options: StopOptions = {}): Promise<void> {
     if (!this.runner.running) return;
+    this.deadLetterHandlers.stop();
     await this.runner.stop(options.graceMs ?? 10_000, options.force);
   }
 

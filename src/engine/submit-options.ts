@@ -1,5 +1,6 @@
 import { DEDUPE_MODES, type DedupeMode, type DedupeSpec } from "../core/dedupe.js";
 import { OutlastError } from "../core/errors.js";
+import { MAX_LEASE_EXPIRIES_LIMIT } from "../core/dead-letters.js";
 import { isStorableText } from "../core/text.js";
 import { checkTitle } from "../core/title.js";
 import type { SubmitOptions } from "./definitions.js";
@@ -88,6 +89,7 @@ export function checkTaskSpec(name: string, spec: Record<string, unknown>): void
     if (spec.timeoutMs !== undefined) integer(spec.timeoutMs, "timeoutMs", 1, 7 * 24 * 60 * 60 * 1000);
     if (spec.priority !== undefined) integer(spec.priority, "priority", -1_000_000, 1_000_000);
     if (spec.stallMs !== undefined) integer(spec.stallMs, "stallMs", MIN_STALL_MS, 7 * 24 * 60 * 60 * 1000);
+    if (spec.maxLeaseExpiries !== undefined) integer(spec.maxLeaseExpiries, "maxLeaseExpiries", 1, MAX_LEASE_EXPIRIES_LIMIT);
     if (spec.backoff !== undefined) {
       const backoff = spec.backoff as Record<string, unknown> | null;
       if (backoff === null || typeof backoff !== "object") throw bad("backoff", "must be { baseMs, maxMs }");

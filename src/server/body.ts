@@ -194,6 +194,21 @@ export const queuePatchBody = z
   })
   .strict();
 
+const deadField = z.string().min(1).max(512);
+const isoTime = z.string().min(1).max(64).refine((text) => Number.isFinite(Date.parse(text)), "must be an ISO-8601 time");
+
+/** `POST /api/v1/dead/redrive` and `/purge`: exactly one of `ids` and `filter`. */
+export const deadActionBody = z
+  .object({
+    ids: z.array(z.string().min(1).max(128)).min(1).max(10_000).optional(),
+    filter: z
+      .object({ queue: deadField.optional(), name: deadField.optional(), code: deadField.optional(), since: isoTime.optional(), until: isoTime.optional() })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .refine((body) => (body.ids === undefined) !== (body.filter === undefined), { message: "give exactly one of ids and filter", path: ["ids"] });
+
 export const tokenBody = z.object({
   owner: z.string().min(1).max(256),
   ttlSeconds: z.number().int().min(1).optional(),

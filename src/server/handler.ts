@@ -18,6 +18,7 @@ import { RateLimiter } from "./rate-limit.js";
 import { streamRoutes } from "./stream-routes.js";
 import { taskRoutes } from "./task-routes.js";
 import { familyRoutes } from "./family-routes.js";
+import { deadRoutes } from "./dead-routes.js";
 import { signingKey } from "./tokens.js";
 
 /** A web-standard request handler with the Outlast HTTP API (API.md), and its controls. */
@@ -187,6 +188,7 @@ function buildHandler(outlast: Outlast, { options, resolved, adminKey, log, cors
 
   taskRoutes(app, ctx);
   familyRoutes(app, ctx);
+  deadRoutes(app, ctx);
   streamRoutes(app, ctx);
   adminRoutes(app, ctx);
   const ops = opsRoutes(app, ctx);

@@ -11,8 +11,8 @@ import { OutlastError } from "../core/errors.js";
 
 const CONTEXT = "outlast.page-cursor\0";
 const MAC_BYTES = 12;
-/** The store's part: what listTasks gives out (a base-36 position), with room to change. */
-const STORE_CURSOR = /^[0-9a-z]{1,24}$/;
+/** The store's part: what listTasks gives out (a base-36 position), or a pair of them (dead letters), with room to change. */
+const STORE_CURSOR = /^[0-9a-z]{1,24}(?:_[0-9a-z]{1,24})?$/;
 
 function mac(key: Uint8Array, storeCursor: string): Buffer {
   return createHmac("sha256", key).update(CONTEXT).update(storeCursor).digest().subarray(0, MAC_BYTES);

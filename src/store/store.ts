@@ -7,6 +7,7 @@ import type { FinishOutcome } from "../core/transitions.js";
 import { TASK_STATES } from "../core/states.js";
 import type { WaitSpec } from "../core/waits.js";
 import type { DedupeSpec } from "../core/dedupe.js";
+import type { DeadLetterFilter, DeadLetterSelection } from "../core/dead-letters.js";
 
 /**
  * The only door to persistence. Shaped by the task model, not by SQL: the
@@ -24,7 +25,7 @@ import type { DedupeSpec } from "../core/dedupe.js";
  * Writes are all-or-nothing: a refusal (QueueFullError, a conflict) is
  * decided before any statement runs, and any throw rolls its write back.
  */
-export interface Store extends TaskStore, WorkerStore, EventStore, OpsStore, WaitStore {
+export interface Store extends TaskStore, WorkerStore, EventStore, OpsStore, WaitStore, DeadLetterStore {
   readonly capabilities: StoreCapabilities;
   /** A folder beside the database for task files (SQLite), or absent when the store has none. */
   readonly localDataDir?: string | null;
@@ -109,6 +110,21 @@ export interface WaitStore {
   wakeDue(now: number): Promise<number>;
 }
 
+/**
+ * Dead letters (core/dead-letters.ts): failed tasks kept for an operator.
+ * A redrive or purge by filter touches every match, DEAD_LETTER_BATCH a
+ * transaction, and only dead letters; ids that are not dead letters are
+ * skipped. Both answer how many they touched.
+ */
+export interface DeadLetterStore {
+  /** Newest first (by `finishedAt`, then submit order). */
+  listDeadLetters(filter: DeadLetterFilter & { limit: number; cursor?: string }): Promise<TaskPage>;
+  /** Run again from their steps, like `retry`: queued now with a fresh attempt budget, no longer dead letters. */
+  redriveDead(selection: DeadLetterSelection, now: number): Promise<number>;
+  /** Delete them with their events, steps and signals. */
+  purgeDead(selection: DeadLetterSelection): Promise<number>;
+}
+
 export type SignalOutcome =
   | { kind: "delivered"; task: TaskRecord }
   | { kind: "kept"; task: TaskRecord }
@@ -179,7 +195,7 @@ export interface OpsStore {
    * already fired a tick at or after `tickAt`. True when this call fired it.
    */
   fireSchedule(schedule: string, tickAt: number, request: SubmitRequest, now: number): Promise<boolean>;
-  /** Delete finished tasks (with their events and steps) that finished before the cutoffs. */
+  /** Delete finished tasks (with their events and steps) that finished before the cutoffs; dead letters are kept. */
   purgeFinished(cutoffs: Partial<Record<"succeeded" | "failed" | "canceled", number>>, limit: number): Promise<number>;
   /** A value kept in the store, made once by `create` and the same for every process (signing keys). */
   getOrCreateSecret(name: string, create: () => string): Promise<string>;
@@ -269,6 +285,8 @@ export interface SubmitRequest {
   priority: number;
   runAt: number;
   maxAttempts: number;
+  /** Lease expiries in a row before it is quarantined as a poison pill (core/dead-letters.ts); default 3. */
+  maxLeaseExpiries?: number;
   timeoutMs: number | null;
   idempotencyKey: string | null;
   /** Collapse with other submits of this owner, name and key (core/dedupe.ts); never with an idempotency key. */

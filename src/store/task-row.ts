@@ -59,6 +59,11 @@ export interface TaskRow {
   dedupe_key: string | null;
   /** The latest runAt of its debounce burst (first submit + maxDelayMs), else null. */
   dedupe_deadline: number | null;
+  /** 1 when it is a dead letter (core/dead-letters.ts), else 0. */
+  dead_letter: number;
+  /** Its lease expiries in a row (its worker lost each time), and how many make it a poison pill. */
+  lease_expiries: number;
+  max_lease_expiries: number;
 }
 
 /** A `task_events` row, with the routing fields the feeds filter on. */
@@ -110,6 +115,7 @@ export function rowToTask(row: TaskRow): TaskRecord {
     parentId: row.parent_id,
     childKey: row.child_key,
     wait: (decode(row.wait) as WaitSpec | null) ?? null,
+    deadLetter: Number(row.dead_letter) === 1,
   };
 }
 
@@ -141,8 +147,13 @@ export function rowToEvent(row: EventRowBase): StoredEvent {
 }
 
 /** The columns a final state (or a retry's return to the queue) writes: the result only when succeeded, JSON as text. */
-export function finalColumns(change: FinishTransition): { state: string; result: string | null; error: string | null } {
-  return { state: change.state, result: change.state === "succeeded" ? encode(change.result) : null, error: change.error === null ? null : encode(change.error) };
+export function finalColumns(change: FinishTransition): { state: string; result: string | null; error: string | null; dead_letter: number } {
+  return {
+    state: change.state,
+    result: change.state === "succeeded" ? encode(change.result) : null,
+    error: change.error === null ? null : encode(change.error),
+    dead_letter: change.deadLetter ? 1 : 0,
+  };
 }
 
 /** A `workers` row, as both stores keep it (the lists as JSON text). */

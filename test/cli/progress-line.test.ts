@@ -11,7 +11,7 @@ function task(over: Partial<Task>): Task {
   return {
     id: "tsk_1", name: "audiobook.convert", queue: "tts", owner: "ada", title: null, state: "running", priority: 0, attempt: 1, maxAttempts: 3,
     progress: {}, position: null, etaMs: null, remainingMs: null, workerLost: false, result: null, error: null, createdAt: "2026-01-02T03:04:05.678Z",
-    runAt: "2026-01-02T03:04:05.678Z", startedAt: null, finishedAt: null, lastSeq: 1, parentId: null, childKey: null, waitingFor: null, ...over,
+    runAt: "2026-01-02T03:04:05.678Z", startedAt: null, finishedAt: null, lastSeq: 1, parentId: null, childKey: null, waitingFor: null, deadLetter: false, ...over,
   };
 }
 

@@ -8,7 +8,7 @@ import { runCli, runEach } from "./cli.js";
 
 guardLeaks();
 
-const COMMANDS = ["serve", "worker", "migrate", "submit", "watch", "tasks", "queue", "signal"];
+const COMMANDS = ["serve", "worker", "migrate", "submit", "watch", "tasks", "queue", "signal", "dead"];
 
 test("outlast with no command or --help lists the commands and exit codes; an unknown command exits 2", async () => {
   for (const args of [[], ["--help"]]) {
@@ -43,6 +43,10 @@ test("usage errors exit 2 with a message on stderr that says what to fix", async
     [["watch", "a", "b"], /Unexpected argument "b"/],
     [["signal", "tsk_1"], /outlast signal needs NAME/],
     [["signal", "tsk_1", "go", "--payload", "{yes}"], /--payload must be JSON/],
+    [["dead"], /outlast dead needs ACTION/],
+    [["dead", "bury"], /outlast dead takes list, redrive or purge, got "bury"/],
+    [["dead", "redrive", "--id", "tsk_1", "--queue", "q"], /give --id or filters, not both/],
+    [["dead", "list", "--since", "yesterday"], /--since must be an ISO-8601 time/],
     [["submit", "demo.count", "--input", "{to: 5}"], /--input must be JSON/],
     [["submit", "demo.count", "--priority", "high"], /--priority must be a whole number/],
     [["submit", "demo.count", "--url", "localhost:7391"], /--url must start with http:\/\/ or https:\/\//],

@@ -112,6 +112,6 @@ function blankRunning(): Task {
   return {
     id: "task_1", name: "book", queue: "q", owner: "o", title: null, state: "running", priority: 0, attempt: 1, maxAttempts: 3, progress: {},
     position: null, etaMs: null, remainingMs: null, workerLost: false, result: null, error: null,
-    createdAt: "2030-01-01T00:00:00.000Z", runAt: "2030-01-01T00:00:00.000Z", startedAt: "2030-01-01T00:00:00.000Z", finishedAt: null, lastSeq: 0, parentId: null, childKey: null, waitingFor: null,
+    createdAt: "2030-01-01T00:00:00.000Z", runAt: "2030-01-01T00:00:00.000Z", startedAt: "2030-01-01T00:00:00.000Z", finishedAt: null, lastSeq: 0, parentId: null, childKey: null, waitingFor: null, deadLetter: false,
   };
 }

@@ -4,6 +4,7 @@ import type { Store } from "../store.js";
 import { childrenAndWaits } from "./children-and-waits.js";
 import { claimingAndLimits } from "./claiming-and-limits.js";
 import { dedupe } from "./dedupe.js";
+import { deadLetters } from "./dead-letters.js";
 import { eventsAndFeed } from "./events-and-feed.js";
 import { leasesAndFencing } from "./leases-and-fencing.js";
 import { operations } from "./operations.js";
@@ -41,6 +42,7 @@ export function storeContract(label: string, harness: ContractHarness): void {
     describe("titles", () => titles(harness));
     describe("children, groups and waits", () => childrenAndWaits(harness));
     describe("dedupe keys", () => dedupe(harness));
+    describe("dead letters and poison pills", () => deadLetters(harness));
     describe("state machine (property)", () => stateMachineProperty(harness));
   });
 }

@@ -10,6 +10,8 @@ import { rowToTask, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
 import type { PgSubmits } from "./submit.js";
 import type { Tx } from "./tx.js";
+import { DEAD_LETTER_BATCH, type DeadLetterSelection } from "../../core/dead-letters.js";
+import { deadConditions } from "../dead-rows.js";
 import type { PgWaits } from "./waits.js";
 
 /** Operators' and the engine's housekeeping writes, for one schema: queue settings, cancel and retry, schedules, retention, secrets. */
@@ -92,7 +94,7 @@ export class PgAdmin {
         tx.db,
         `WITH doomed AS (
            -- A child is kept while its parent is unfinished: the parent, run again, finds it by key instead of running it again.
-           SELECT id FROM ${this.s}.tasks c WHERE finished_at IS NOT NULL AND finished_at < $1 AND state = $2
+           SELECT id FROM ${this.s}.tasks c WHERE finished_at IS NOT NULL AND finished_at < $1 AND state = $2 AND dead_letter = 0
              AND (parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM ${this.s}.tasks p WHERE p.id = c.parent_id AND p.finished_at IS NULL))
            LIMIT $3 FOR UPDATE SKIP LOCKED
          ), e AS (
@@ -108,6 +110,45 @@ export class PgAdmin {
       removed += gone.length;
     }
     return removed;
+  }
+
+  /** One batch of a redrive (store/dead-rows.ts): at most DEAD_LETTER_BATCH dead letters run again from their steps. */
+  async redriveDead(tx: Tx, part: DeadLetterSelection, now: number): Promise<number> {
+    const found = await this.deadRows(tx, part, "*");
+    for (const row of found) await this.submits.rerun(tx, row, now, "retry");
+    return found.length;
+  }
+
+  /** One batch of a purge: at most DEAD_LETTER_BATCH dead letters deleted with their events, steps and signals. */
+  async purgeDead(tx: Tx, part: DeadLetterSelection): Promise<number> {
+    const ids = (await this.deadRows(tx, part, "id")).map((row) => row.id);
+    if (ids.length === 0) return 0;
+    await rows(
+      tx.db,
+      `WITH e AS (
+         DELETE FROM ${this.s}.task_events WHERE task_id = ANY ($1::text[])
+       ), st AS (
+         DELETE FROM ${this.s}.task_steps WHERE task_id = ANY ($1::text[])
+       ), sg AS (
+         DELETE FROM ${this.s}.task_signals WHERE task_id = ANY ($1::text[])
+       )
+       DELETE FROM ${this.s}.tasks WHERE id = ANY ($1::text[])`,
+      [ids],
+    );
+    return ids.length;
+  }
+
+  /** Dead letters of one batch, locked; ones another transaction holds are left to it. */
+  private async deadRows(tx: Tx, part: DeadLetterSelection, columns: string): Promise<TaskRow[]> {
+    const params: unknown[] = [];
+    const param = (value: unknown) => (params.push(value), `$${params.length}`);
+    const where = "ids" in part ? [`id = ANY (${param([...part.ids])}::text[])`] : deadConditions(part.filter, param, "(error::jsonb ->> 'code')");
+    return rows<TaskRow>(
+      tx.db,
+      `SELECT ${columns} FROM ${this.s}.tasks WHERE dead_letter = 1 ${where.map((w) => `AND ${w}`).join(" ")}
+       ORDER BY finished_at, seq LIMIT ${DEAD_LETTER_BATCH} FOR UPDATE SKIP LOCKED`,
+      params,
+    );
   }
 
   async getOrCreateSecret(tx: Tx, name: string, create: () => string): Promise<string> {

@@ -180,6 +180,19 @@ CREATE TABLE ${s}.task_signals (
 CREATE INDEX task_signals_task ON ${s}.task_signals(task_id, name, id);`,
   },
   {
+    // Dead letters and poison pills (core/dead-letters.ts): a failed task is kept for an operator (a
+    // parent failed by its child is not: the child is); a task's lease expiries in a row, and how many
+    // quarantine it, known at submit so every process recovering leases applies the same limit.
+    // Tasks that failed before count as dead letters.
+    version: 9,
+    sql: (s) => `
+ALTER TABLE ${s}.tasks ADD COLUMN dead_letter integer NOT NULL DEFAULT 0;
+ALTER TABLE ${s}.tasks ADD COLUMN lease_expiries integer NOT NULL DEFAULT 0;
+ALTER TABLE ${s}.tasks ADD COLUMN max_lease_expiries integer NOT NULL DEFAULT 3;
+UPDATE ${s}.tasks SET dead_letter = 1 WHERE state = 'failed' AND (error IS NULL OR (error::jsonb ->> 'code') IS DISTINCT FROM 'child_failed');
+CREATE INDEX tasks_dead ON ${s}.tasks(finished_at DESC, seq DESC) WHERE dead_letter = 1;`,
+  },
+  {
     // Submits that collapse by a key (core/dedupe.ts): the key, and the latest runAt of a debounce's
     // burst. The index holds only unfinished tasks with a key, where a dedupe submit looks; concurrent
     // submits of one key are serialized by a transaction-scoped advisory lock on it (submit.ts).

@@ -27,6 +27,8 @@ import type {
   WorkerHeartbeat,
 } from "../store.js";
 import { PgAdmin } from "./admin.js";
+import type { DeadLetterFilter, DeadLetterSelection } from "../../core/dead-letters.js";
+import { inDeadBatches, redriveFilter } from "../dead-rows.js";
 import { PgClaims } from "./claim.js";
 import { PgEventFeed } from "./feed.js";
 import { migrate } from "./migrate.js";
@@ -242,6 +244,19 @@ export class PostgresStore implements Store {
 
   getSteps(taskId: string): Promise<Map<string, unknown>> {
     return this.read((db) => this.reads.steps(db, taskId));
+  }
+
+  listDeadLetters(filter: DeadLetterFilter & { limit: number; cursor?: string }): Promise<TaskPage> {
+    return this.read((db) => this.reads.deadLetters(db, filter));
+  }
+
+  redriveDead(selection: DeadLetterSelection, now: number): Promise<number> {
+    const bounded = "ids" in selection ? selection : { filter: redriveFilter(selection.filter, now) };
+    return inDeadBatches(bounded, (part) => this.write((tx) => this.admin.redriveDead(tx, part, now)));
+  }
+
+  purgeDead(selection: DeadLetterSelection): Promise<number> {
+    return inDeadBatches(selection, (part) => this.write((tx) => this.admin.purgeDead(tx, part)));
   }
 
   cancel(id: string, now: number): Promise<CancelOutcome> {

@@ -8,6 +8,8 @@ import { queueList, SEARCH_COLUMNS, type QueueInfo, type TaskFilter, type TaskPa
 import { decode, rowToEvent, rowToTask, type EventRow, type TaskRow } from "./rows.js";
 import { rowToQueueSettings, rowToWorker, type QueueRowBase, type WorkerRow } from "../task-row.js";
 import { rows, type Queryable } from "./sql.js";
+import type { DeadLetterFilter } from "../../core/dead-letters.js";
+import { deadConditions, deadCursor, readDeadCursor } from "../dead-rows.js";
 
 /** A `queues` row. */
 export type QueueRow = QueueRowBase & { paused: boolean };
@@ -61,6 +63,24 @@ export class PgReads {
     const page = found.slice(0, limit);
     const last = page[page.length - 1];
     return { tasks: page.map(rowToTask), nextCursor: found.length > limit && last ? last.seq.toString(36) : null };
+  }
+
+  /** Dead letters newest first (finishedAt, then seq), paged by a cursor of both (store/dead-rows.ts). */
+  async deadLetters(db: Queryable, filter: DeadLetterFilter & { limit: number; cursor?: string }): Promise<TaskPage> {
+    const params: unknown[] = [];
+    const param = (value: unknown) => (params.push(value), `$${params.length}`);
+    const where = deadConditions(filter, param, "(error::jsonb ->> 'code')");
+    const after = readDeadCursor(filter.cursor);
+    if (after) where.push(`(finished_at, seq) < (${param(after.finishedAt)}::bigint, ${param(after.seq)}::bigint)`);
+    const limit = Math.max(1, Math.min(1000, filter.limit));
+    const found = await rows<TaskRow>(
+      db,
+      `SELECT * FROM ${this.s}.tasks WHERE dead_letter = 1 ${where.map((w) => `AND ${w}`).join(" ")} ORDER BY finished_at DESC, seq DESC LIMIT ${limit + 1}`,
+      params,
+    );
+    const page = found.slice(0, limit);
+    const last = page[page.length - 1];
+    return { tasks: page.map(rowToTask), nextCursor: found.length > limit && last ? deadCursor({ finished_at: Number(last.finished_at), seq: Number(last.seq) }) : null };
   }
 
   /** A task's children in submit order. */

@@ -1,4 +1,5 @@
 import { dedupeDecision, replacedEvent } from "../../core/dedupe.js";
+import { DEFAULT_MAX_LEASE_EXPIRIES } from "../../core/dead-letters.js";
 import { QueueFullError } from "../../core/errors.js";
 import { splitDedupeRows } from "../dedupe-rows.js";
 import { fullScope, retryAfterHint, submitDecision } from "../../core/submit-rules.js";
@@ -204,7 +205,7 @@ export class PgSubmits {
       tx.db,
       `WITH u AS (
          UPDATE ${this.s}.tasks t SET state = 'waiting', last_seq = t.last_seq + 1, max_attempts = $3,
-           error = NULL, result = NULL, finished_at = NULL, cancel_requested = false
+           error = NULL, result = NULL, finished_at = NULL, cancel_requested = false, dead_letter = 0, lease_expiries = 0
          WHERE t.id = $1 RETURNING t.*
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
@@ -226,6 +227,7 @@ export class PgSubmits {
       `WITH u AS (
          UPDATE ${this.s}.tasks t SET state = 'queued', run_at = $2, last_seq = t.last_seq + 1, max_attempts = $3,
            error = NULL, result = NULL, finished_at = NULL, cancel_requested = false, worker_id = NULL, lease_expires_at = NULL,
+           dead_letter = 0, lease_expiries = 0,
            -- Queued again now, it takes a turn like a new task (core/turns.ts, nextTurn).
            turn = (SELECT ${nextTurn("l.turn", "r.turn")}
              FROM (SELECT ${ownerLastTurn(this.s, "t.queue", "t.owner")} AS turn) l, (SELECT ${roundOf(this.s, "t.queue", "t.priority")} AS turn) r)
@@ -324,9 +326,11 @@ export class PgSubmits {
         // null: the plain "queued" event ($2), the same for most tasks.
         const event = r.wait || r.runAt > now ? JSON.stringify(firstEvents[k]) : null;
         const row: unknown[] = [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event, r.title];
-        // Children and groups only: a plain task's row stays as short as before.
-        if (r.parent || r.wait || r.dedupe) row.push(r.parent?.id ?? null, r.parent?.key ?? null, r.parent?.weight ?? 1, r.wait ? JSON.stringify(r.wait) : null);
-        if (r.dedupe) row.push(r.dedupe.key, dedupeDeadline ?? null);
+        // Children, groups, dedupe keys and other poison-pill limits only: a plain task's row stays as short as before.
+        const leaseLimit = r.maxLeaseExpiries !== undefined && r.maxLeaseExpiries !== DEFAULT_MAX_LEASE_EXPIRIES;
+        if (r.parent || r.wait || r.dedupe || leaseLimit) row.push(r.parent?.id ?? null, r.parent?.key ?? null, r.parent?.weight ?? 1, r.wait ? JSON.stringify(r.wait) : null);
+        if (r.dedupe || leaseLimit) row.push(r.dedupe?.key ?? null, dedupeDeadline ?? null);
+        if (leaseLimit) row.push(r.maxLeaseExpiries);
         return row;
       }),
     );
@@ -337,7 +341,8 @@ export class PgSubmits {
            (e->>6)::bigint AS timeout_ms, e->>7 AS input, e->>8 AS idempotency_key, (e->>9)::bigint AS created_at,
            (e->>10)::bigint AS run_at, e->>11 AS event, e->>12 AS title,
            e->>13 AS parent_id, e->>14 AS child_key, coalesce((e->>15)::float8, 1) AS weight, e->>16 AS wait,
-           e->>17 AS dedupe_key, (e->>18)::bigint AS dedupe_deadline, ord
+           e->>17 AS dedupe_key, (e->>18)::bigint AS dedupe_deadline,
+           coalesce((e->>19)::int, ${DEFAULT_MAX_LEASE_EXPIRIES}) AS max_lease_expiries, ord
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)
        ), last AS (
          -- Turns (core/turns.ts, nextTurn): after the owner's last queued one, not before its priority's round;
@@ -353,9 +358,9 @@ export class PgSubmits {
          FROM i JOIN last USING (queue, owner) JOIN round USING (queue, priority)
        ), t AS (
          INSERT INTO ${this.s}.tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input,
-           idempotency_key, created_at, run_at, last_seq, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline)
+           idempotency_key, created_at, run_at, last_seq, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries)
          SELECT id, name, queue, owner, title, CASE WHEN wait IS NULL THEN 'queued' ELSE 'waiting' END, priority, max_attempts, max_attempts,
-           timeout_ms, input, idempotency_key, created_at, run_at, 1, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline
+           timeout_ms, input, idempotency_key, created_at, run_at, 1, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries
          FROM turned ORDER BY ord
        )
        -- Every row of i is inserted or the statement fails: no join back to t.
@@ -398,6 +403,7 @@ export class PgSubmits {
         parentId: r.parent?.id ?? null,
         childKey: r.parent?.key ?? null,
         wait: r.wait ?? null,
+        deadLetter: false,
       };
     });
   }

@@ -83,7 +83,7 @@ export class PgWaits {
     await this.change(
       tx,
       row.id,
-      `state = 'waiting', wait = $5, wake_at = $6, turn = NULL, worker_id = NULL, lease_expires_at = NULL`,
+      `state = 'waiting', wait = $5, wake_at = $6, turn = NULL, worker_id = NULL, lease_expires_at = NULL, lease_expiries = 0`,
       [JSON.stringify(wait), wakeAt(wait)],
       waitTransition(wait),
       now,
@@ -315,7 +315,7 @@ export class PgWaits {
     await this.change(
       tx,
       row.id,
-      `state = 'queued', run_at = $3, error = NULL, attempt = t.attempt - 1, worker_id = NULL, lease_expires_at = NULL`,
+      `state = 'queued', run_at = $3, error = NULL, attempt = t.attempt - 1, worker_id = NULL, lease_expires_at = NULL, lease_expiries = 0`,
       [],
       WOKEN_EVENT,
       now,

@@ -116,6 +116,7 @@ export class PgWorkerWrites {
     const result: (string | null)[] = [];
     const error: (string | null)[] = [];
     const runAt: (number | null)[] = [];
+    const dead: number[] = [];
     const data: TaskEventData[] = [];
     for (const { outcome } of args) {
       const change = finishTransition(outcome);
@@ -124,21 +125,22 @@ export class PgWorkerWrites {
       result.push(columns.result);
       error.push(columns.error);
       runAt.push(change.runAt);
+      dead.push(columns.dead_letter);
       data.push(change.event);
     }
     // Rows as one jsonb array (see PgSubmits.insertMany); the ids also as an array, for the key lookup.
     const ids = args.map((a) => a.lease.taskId);
     const rowsJson = JSON.stringify(
-      args.map((a, k) => [a.lease.taskId, a.lease.token, a.now, state[k], result[k], error[k], runAt[k], JSON.stringify(data[k])]),
+      args.map((a, k) => [a.lease.taskId, a.lease.token, a.now, state[k], result[k], error[k], runAt[k], JSON.stringify(data[k]), dead[k]]),
     );
     const written = await rows<Written>(
       tx.db,
       `WITH i AS (
          SELECT e->>0 AS id, (e->>1)::bigint AS token, (e->>2)::bigint AS now, e->>3 AS state, e->>4 AS result, e->>5 AS error,
-           (e->>6)::bigint AS run_at, e->>7 AS data
+           (e->>6)::bigint AS run_at, e->>7 AS data, (e->>8)::int AS dead_letter
          FROM jsonb_array_elements($1::jsonb) AS x(e)
        ), u AS (
-         UPDATE ${this.s}.tasks t SET state = i.state, result = i.result, error = i.error,
+         UPDATE ${this.s}.tasks t SET state = i.state, result = i.result, error = i.error, dead_letter = i.dead_letter, lease_expiries = 0,
            finished_at = CASE WHEN i.state = 'queued' THEN NULL ELSE i.now END,
            run_at = coalesce(i.run_at, t.run_at),
            -- A retry that waits gets its turn when it is due; one due now keeps its (core/turns.ts).
@@ -256,7 +258,7 @@ export class PgWorkerWrites {
       `WITH i AS (SELECT $1::text AS id, $2::bigint AS token, $3::bigint AS now),
        u AS (
          UPDATE ${this.s}.tasks t SET state = 'queued', run_at = i.now, last_seq = t.last_seq + 1, error = NULL,
-           attempt = t.attempt - 1, worker_id = NULL, lease_expires_at = NULL
+           attempt = t.attempt - 1, worker_id = NULL, lease_expires_at = NULL, lease_expiries = 0
          FROM i WHERE ${FENCE}
          RETURNING ${WRITTEN}
        ), e AS (
@@ -281,7 +283,16 @@ export class PgWorkerWrites {
       [now, EXPIRY_BATCH],
     );
     for (const row of expired) {
-      const decision = expiryDecision({ cancelRequested: row.cancel_requested === true, attempt: row.attempt, maxAttempts: row.max_attempts }, message);
+      const decision = expiryDecision(
+        {
+          cancelRequested: row.cancel_requested === true,
+          attempt: row.attempt,
+          maxAttempts: row.max_attempts,
+          leaseExpiries: row.lease_expiries,
+          maxLeaseExpiries: row.max_lease_expiries,
+        },
+        message,
+      );
       if (decision.kind === "end") {
         await this.end(tx, row, decision.transition, now);
       } else {
@@ -290,12 +301,12 @@ export class PgWorkerWrites {
           tx.db,
           `WITH u AS (
              UPDATE ${this.s}.tasks SET state = 'queued', run_at = $2, last_seq = last_seq + 1, error = NULL,
-               worker_id = NULL, lease_expires_at = NULL
+               worker_id = NULL, lease_expires_at = NULL, lease_expiries = $4
              WHERE id = $1 RETURNING id, owner, queue, last_seq, attempt
            )
            INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
            SELECT id, owner, queue, last_seq, 'state', attempt, $2, $3 FROM u`,
-          [row.id, now, JSON.stringify(data)],
+          [row.id, now, JSON.stringify(data), decision.leaseExpiries],
         );
         tx.event(storedEvent(row, row.last_seq + 1, row.attempt, now, data), row.parent_id);
       }
@@ -307,19 +318,19 @@ export class PgWorkerWrites {
   /** Move a locked row to a final state and log it, whoever holds it (expiry, an operator's cancel). */
   async end(tx: Tx, row: Pick<TaskRow, "id" | "attempt">, change: FinishTransition, now: number): Promise<TaskRow> {
     const data = change.event;
-    const { state, result, error } = finalColumns(change);
+    const { state, result, error, dead_letter } = finalColumns(change);
     const [updated] = await rows<TaskRow>(
       tx.db,
       `WITH u AS (
          UPDATE ${this.s}.tasks SET state = $2, result = $3, error = $4, finished_at = $5, last_seq = last_seq + 1,
-           worker_id = NULL, lease_expires_at = NULL
+           worker_id = NULL, lease_expires_at = NULL, dead_letter = $8
          WHERE id = $1 RETURNING *
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'state', $7, $5, $6 FROM u
        )
        SELECT * FROM u`,
-      [row.id, state, result, error, now, JSON.stringify(data), row.attempt],
+      [row.id, state, result, error, now, JSON.stringify(data), row.attempt, dead_letter],
     );
     tx.event(storedEvent(updated!, updated!.last_seq, row.attempt, now, data), updated!.parent_id);
     return updated!;

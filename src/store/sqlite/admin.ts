@@ -4,7 +4,10 @@ import type { DeclarationConflict, QueueLimitsPatch, QueueSettings, StoredPatche
 import { isFinal } from "../../core/states.js";
 import type { CancelOutcome, RetryOutcome, SubmitRequest } from "../store.js";
 import { rowToPatches } from "../task-row.js";
-import { rowToTask } from "./rows.js";
+import { rowToTask, type TaskRow } from "./rows.js";
+import type { Database } from "better-sqlite3";
+import { DEAD_LETTER_BATCH, type DeadLetterSelection } from "../../core/dead-letters.js";
+import { deadConditions } from "../dead-rows.js";
 import type { QueueRow } from "./statements.js";
 import type { SqliteSubmits } from "./submit.js";
 import type { SqliteTx } from "./tx.js";
@@ -13,6 +16,7 @@ import type { SqliteWaits } from "./waits.js";
 /** Operators' and the engine's housekeeping writes: queue settings, cancel and retry, schedules, retention, secrets. */
 export class SqliteAdmin {
   constructor(
+    private readonly db: Database,
     private readonly tx: SqliteTx,
     private readonly submits: SqliteSubmits,
     private readonly waits: SqliteWaits,
@@ -54,6 +58,38 @@ export class SqliteAdmin {
     return { kind: "retried", task: rowToTask(this.submits.rerun(row, now, "retry")) };
   }
 
+  /** One batch of a redrive (store/dead-rows.ts): at most DEAD_LETTER_BATCH dead letters run again from their steps. */
+  redriveDead(part: DeadLetterSelection, now: number): number {
+    const rows = this.deadRows(part);
+    for (const row of rows) this.submits.rerun(row, now, "retry");
+    return rows.length;
+  }
+
+  /** One batch of a purge: at most DEAD_LETTER_BATCH dead letters deleted with their events, steps and signals. */
+  purgeDead(part: DeadLetterSelection): number {
+    const rows = this.deadRows(part);
+    for (const { id } of rows) this.delete(id);
+    return rows.length;
+  }
+
+  private deadRows(part: DeadLetterSelection): TaskRow[] {
+    const params: (string | number)[] = [];
+    const param = (value: string | number) => (params.push(value), "?");
+    let where: string[];
+    if ("ids" in part) where = [`id IN (SELECT value FROM json_each(${param(JSON.stringify(part.ids))}))`];
+    else where = deadConditions(part.filter, param, "json_extract(error, '$.code')");
+    const sql = `SELECT * FROM tasks WHERE dead_letter = 1 ${where.map((w) => `AND ${w}`).join(" ")} ORDER BY finished_at, seq LIMIT ${DEAD_LETTER_BATCH}`;
+    return this.db.prepare<(string | number)[], TaskRow>(sql).all(...params);
+  }
+
+  private delete(id: string): void {
+    const sql = this.tx.sql;
+    sql.deleteEvents.run(id);
+    sql.deleteSteps.run(id);
+    sql.deleteSignals.run(id);
+    sql.deleteTask.run(id);
+  }
+
   fireSchedule(schedule: string, tickAt: number, request: SubmitRequest, now: number): boolean {
     if (this.tx.sql.fireTick.run(schedule, tickAt).changes === 0) return false;
     try {
@@ -71,12 +107,7 @@ export class SqliteAdmin {
     for (const [state, before] of Object.entries(cutoffs)) {
       if (before === undefined || removed >= limit) continue;
       const ids = sql.finishedBefore.all(before, state, limit - removed);
-      for (const { id } of ids) {
-        sql.deleteEvents.run(id);
-        sql.deleteSteps.run(id);
-        sql.deleteSignals.run(id);
-        sql.deleteTask.run(id);
-      }
+      for (const { id } of ids) this.delete(id);
       removed += ids.length;
     }
     return removed;

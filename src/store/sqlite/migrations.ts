@@ -159,6 +159,18 @@ CREATE TABLE task_signals (
 CREATE INDEX task_signals_task ON task_signals(task_id, name, id);`,
   },
   {
+    // Dead letters and poison pills (core/dead-letters.ts): a failed task is kept for an operator (a
+    // parent failed by its child is not: the child is); a task's lease expiries in a row, and how many
+    // quarantine it, known at submit so every process recovering leases applies the same limit.
+    // Tasks that failed before count as dead letters.
+    version: 8,
+    sql: `ALTER TABLE tasks ADD COLUMN dead_letter INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN lease_expiries INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN max_lease_expiries INTEGER NOT NULL DEFAULT 3;
+UPDATE tasks SET dead_letter = 1 WHERE state = 'failed' AND (error IS NULL OR json_extract(error, '$.code') IS NOT 'child_failed');
+CREATE INDEX tasks_dead ON tasks(finished_at DESC, seq DESC) WHERE dead_letter = 1;`,
+  },
+  {
     // Submits that collapse by a key (core/dedupe.ts): the key, and the latest runAt of a debounce's
     // burst. The index holds only unfinished tasks with a key, where a dedupe submit looks.
     version: 9,

@@ -9,6 +9,8 @@ import { stepsOf } from "./claim.js";
 import { rowToEvent, rowToTask, type TaskRow } from "./rows.js";
 import { rowToQueueSettings, rowToWorker } from "../task-row.js";
 import type { Statements } from "./statements.js";
+import type { DeadLetterFilter } from "../../core/dead-letters.js";
+import { deadConditions, deadCursor, readDeadCursor } from "../dead-rows.js";
 
 /** Reads, outside any write: SQLite's WAL lets them run beside a writer. */
 export class SqliteReads {
@@ -43,6 +45,21 @@ export class SqliteReads {
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return { tasks: page.map(rowToTask), nextCursor: rows.length > limit && last ? last.seq.toString(36) : null };
+  }
+
+  /** Dead letters newest first (finishedAt, then seq), paged by a cursor of both (store/dead-rows.ts). */
+  deadLetters(filter: DeadLetterFilter & { limit: number; cursor?: string }): TaskPage {
+    const params: (string | number)[] = [];
+    const param = (value: string | number) => (params.push(value), "?");
+    const where = deadConditions(filter, param, "json_extract(error, '$.code')");
+    const after = readDeadCursor(filter.cursor);
+    if (after) where.push(`(finished_at < ${param(after.finishedAt)} OR (finished_at = ${param(after.finishedAt)} AND seq < ${param(after.seq)}))`);
+    const limit = Math.max(1, Math.min(1000, filter.limit));
+    const sql = `SELECT * FROM tasks WHERE dead_letter = 1 ${where.map((w) => `AND ${w}`).join(" ")} ORDER BY finished_at DESC, seq DESC LIMIT ${limit + 1}`;
+    const rows = this.db.prepare<(string | number)[], TaskRow>(sql).all(...params);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return { tasks: page.map(rowToTask), nextCursor: rows.length > limit && last ? deadCursor(last) : null };
   }
 
   position(id: string, now: number): number | null {

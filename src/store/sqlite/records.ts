@@ -62,6 +62,7 @@ export function claimedRecord(row: ClaimRow, now: number, workerId: string, expi
     parentId: row.parent_id,
     childKey: row.child_key,
     wait: null,
+    deadLetter: false,
   };
 }
 
@@ -95,5 +96,6 @@ export function newTaskRecord(request: SubmitRequest, now: number): TaskRecord {
     parentId: request.parent?.id ?? null,
     childKey: request.parent?.key ?? null,
     wait: request.wait ?? null,
+    deadLetter: false,
   };
 }

@@ -26,6 +26,8 @@ import type {
   WorkerHeartbeat,
 } from "../store.js";
 import { SqliteAdmin } from "./admin.js";
+import type { DeadLetterFilter, DeadLetterSelection } from "../../core/dead-letters.js";
+import { inDeadBatches, redriveFilter } from "../dead-rows.js";
 import { SqliteClaims } from "./claim.js";
 import { ClaimWaiters } from "./claim-waiters.js";
 import { migrate, openDatabase } from "./connection.js";
@@ -127,7 +129,7 @@ export class SqliteStore implements Store {
     this.workerWrites = new SqliteWorkerWrites(this.tx, options.maxLogsPerTask ?? 1000);
     this.waits = new SqliteWaits(this.tx, this.submits, this.workerWrites);
     this.submits.cancelTree = (id, now) => this.waits.cancelTree(id, now);
-    this.admin = new SqliteAdmin(this.tx, this.submits, this.waits);
+    this.admin = new SqliteAdmin(this.db, this.tx, this.submits, this.waits);
     this.reads = new SqliteReads(this.db, sql);
     // Work committed by another process: waiting claims answer empty, and their workers claim again at their own time.
     this.feed.onRemoteChange = () => this.waiters.releaseAll();
@@ -183,6 +185,21 @@ export class SqliteStore implements Store {
 
   retry(id: string, now: number): Promise<RetryOutcome> {
     return this.batch.write(() => this.admin.retry(id, now));
+  }
+
+  // ── dead letters ──────────────────────────────────────────────────────
+
+  async listDeadLetters(filter: DeadLetterFilter & { limit: number; cursor?: string }): Promise<TaskPage> {
+    return this.reads.deadLetters(filter);
+  }
+
+  redriveDead(selection: DeadLetterSelection, now: number): Promise<number> {
+    const bounded = "ids" in selection ? selection : { filter: redriveFilter(selection.filter, now) };
+    return inDeadBatches(bounded, (part) => this.batch.write(() => this.admin.redriveDead(part, now)));
+  }
+
+  purgeDead(selection: DeadLetterSelection): Promise<number> {
+    return inDeadBatches(selection, (part) => this.batch.write(() => this.admin.purgeDead(part)));
   }
 
   // ── children, groups, waits ───────────────────────────────────────────

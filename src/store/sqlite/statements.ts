@@ -50,9 +50,9 @@ export function prepareStatements(db: Database) {
     byIdempotencyKey: s<[string, string, string], TaskRow>("SELECT * FROM tasks WHERE owner = ? AND name = ? AND idempotency_key = ?"),
     insertTask: s<[Record<string, unknown>]>(
       `INSERT INTO tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input, idempotency_key, created_at, run_at, last_seq, turn,
-         parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline)
+         parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries)
        VALUES (@id, @name, @queue, @owner, @title, @state, @priority, @max_attempts, @max_attempts, @timeout_ms, @input, @idempotency_key, @created_at, @run_at, 1, @turn,
-         @parent_id, @child_key, @weight, @wait, @dedupe_key, @dedupe_deadline)`,
+         @parent_id, @child_key, @weight, @wait, @dedupe_key, @dedupe_deadline, @max_lease_expiries)`,
     ),
     // The unfinished tasks of a dedupe key (core/dedupe.ts), oldest first.
     byDedupeKey: s<[string, string, string], TaskRow>(
@@ -65,19 +65,19 @@ export function prepareStatements(db: Database) {
     ),
     requeue: s<[{ id: string; now: number; seq: number; max_attempts: number; turn: number }], TaskRow>(
       `UPDATE tasks SET state = 'queued', run_at = @now, turn = @turn, last_seq = @seq, max_attempts = @max_attempts, error = NULL, result = NULL,
-         finished_at = NULL, cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL
+         finished_at = NULL, cancel_requested = 0, worker_id = NULL, lease_expires_at = NULL, dead_letter = 0, lease_expiries = 0
        WHERE id = @id RETURNING *`,
     ),
     // A group run again waits for its children again (core/waits.ts).
     rewait: s<[{ id: string; seq: number; max_attempts: number }], TaskRow>(
       `UPDATE tasks SET state = 'waiting', last_seq = @seq, max_attempts = @max_attempts, error = NULL, result = NULL,
-         finished_at = NULL, cancel_requested = 0
+         finished_at = NULL, cancel_requested = 0, dead_letter = 0, lease_expiries = 0
        WHERE id = @id RETURNING *`,
     ),
     // The attempt it used is given back when it wakes (see wake), so a wait costs none.
     suspend: s<[{ id: string; seq: number; wait: string; wake_at: number | null }]>(
       `UPDATE tasks SET state = 'waiting', wait = @wait, wake_at = @wake_at, last_seq = @seq, turn = NULL,
-         worker_id = NULL, lease_expires_at = NULL
+         worker_id = NULL, lease_expires_at = NULL, lease_expiries = 0
        WHERE id = @id`,
     ),
     // Woken: a turn when a claim finds it due (promoteDue), like a delayed task.
@@ -168,23 +168,24 @@ export function prepareStatements(db: Database) {
     logCount: s<[string], { log_count: number }>("SELECT log_count FROM tasks WHERE id = ?"),
     addLog: s<[number, string]>("UPDATE tasks SET last_seq = ?, log_count = log_count + 1 WHERE id = ?"),
     finishIfHeld: s<
-      [{ id: string; token: number; state: string; result: string | null; error: string | null; now: number }],
+      [{ id: string; token: number; state: string; result: string | null; error: string | null; dead_letter: number; now: number }],
       { owner: string; queue: string; last_seq: number; attempt: number; parent_id: string | null }
     >(
-      `UPDATE tasks SET state = @state, result = @result, error = @error, finished_at = @now, last_seq = last_seq + 1,
-         worker_id = NULL, lease_expires_at = NULL
+      `UPDATE tasks SET state = @state, result = @result, error = @error, dead_letter = @dead_letter, finished_at = @now, last_seq = last_seq + 1,
+         worker_id = NULL, lease_expires_at = NULL, lease_expiries = 0
        WHERE id = @id AND lease_token = @token AND state = 'running' AND lease_expires_at >= @now
        RETURNING owner, queue, last_seq, attempt, parent_id`,
     ),
-    finish: s<[{ id: string; state: string; result: string | null; error: string | null; now: number; seq: number }]>(
-      `UPDATE tasks SET state = @state, result = @result, error = @error, finished_at = @now, last_seq = @seq,
+    finish: s<[{ id: string; state: string; result: string | null; error: string | null; dead_letter: number; now: number; seq: number }]>(
+      `UPDATE tasks SET state = @state, result = @result, error = @error, dead_letter = @dead_letter, finished_at = @now, last_seq = @seq,
          worker_id = NULL, lease_expires_at = NULL
        WHERE id = @id`,
     ),
     // Back now: it keeps its turn (the front of its round); back later (a retry's backoff): a turn when due.
-    backToQueue: s<[{ id: string; seq: number; run_at: number; now: number; error: string | null; attempt_delta: number }]>(
+    // `lease_expiries`: one more in a row after an expiry, else 0 (core/transitions.ts, expiryDecision).
+    backToQueue: s<[{ id: string; seq: number; run_at: number; now: number; error: string | null; attempt_delta: number; lease_expiries: number }]>(
       `UPDATE tasks SET state = 'queued', run_at = @run_at, turn = CASE WHEN @run_at > @now THEN NULL ELSE turn END,
-         last_seq = @seq, error = @error, attempt = attempt - @attempt_delta,
+         last_seq = @seq, error = @error, attempt = attempt - @attempt_delta, lease_expiries = @lease_expiries,
          worker_id = NULL, lease_expires_at = NULL
        WHERE id = @id`,
     ),
@@ -211,7 +212,7 @@ export function prepareStatements(db: Database) {
     ),
     finishedBefore: s<[number, string, number], { id: string }>(
       // A child is kept while its parent is unfinished: the parent, run again, finds it by key instead of running it again.
-      `SELECT id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ? AND state = ?
+      `SELECT id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ? AND state = ? AND dead_letter = 0
          AND (parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM tasks p WHERE p.id = tasks.parent_id AND p.finished_at IS NULL)) LIMIT ?`,
     ),
     deleteEvents: s<[string]>("DELETE FROM task_events WHERE task_id = ?"),

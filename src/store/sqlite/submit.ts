@@ -10,6 +10,7 @@ import type { SubmitOutcome, SubmitRequest } from "../store.js";
 import { newTaskRecord } from "./records.js";
 import { encode, rowToTask, type TaskRow } from "./rows.js";
 import type { SqliteTx } from "./tx.js";
+import { DEFAULT_MAX_LEASE_EXPIRIES } from "../../core/dead-letters.js";
 
 /** Storing tasks: the submit rules of core/submit-rules.ts in SQLite's statements. */
 export class SqliteSubmits {
@@ -134,6 +135,7 @@ export class SqliteSubmits {
       wait: request.wait ? JSON.stringify(request.wait) : null,
       dedupe_key: request.dedupe?.key ?? null,
       dedupe_deadline: dedupeDeadline,
+      max_lease_expiries: request.maxLeaseExpiries ?? DEFAULT_MAX_LEASE_EXPIRIES,
     });
     const parent_id = request.parent?.id ?? null;
     if (request.wait) {

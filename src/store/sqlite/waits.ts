@@ -222,7 +222,7 @@ export class SqliteWaits {
   /** A running task whose wait is already over goes straight back to the queue, its attempt given back. */
   private backNow(row: Row, lastSeq: number, now: number): boolean {
     const seq = lastSeq + 1;
-    this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, now, error: null, attempt_delta: 1 });
+    this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, now, error: null, attempt_delta: 1, lease_expiries: 0 });
     this.tx.event(row, seq, row.attempt - 1, now, WOKEN_EVENT);
     this.tx.touch(row.queue, now);
     return true;

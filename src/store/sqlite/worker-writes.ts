@@ -74,7 +74,7 @@ export class SqliteWorkerWrites {
       const row = this.tx.fenced(lease, now);
       if (!row) return false;
       const seq = row.last_seq + 1;
-      this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: change.runAt ?? now, now, error: encode(change.error), attempt_delta: 0 });
+      this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: change.runAt ?? now, now, error: encode(change.error), attempt_delta: 0, lease_expiries: 0 });
       this.tx.event(row, seq, row.attempt, now, change.event);
       this.tx.touch(row.queue, now);
       return true;
@@ -92,7 +92,7 @@ export class SqliteWorkerWrites {
     const row = this.tx.fenced(lease, now);
     if (!row) return false;
     const seq = row.last_seq + 1;
-    this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, now, error: null, attempt_delta: 1 });
+    this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, now, error: null, attempt_delta: 1, lease_expiries: 0 });
     this.tx.event(row, seq, row.attempt - 1, now, RELEASE_EVENT);
     this.tx.touch(row.queue, now);
     return true;
@@ -101,12 +101,21 @@ export class SqliteWorkerWrites {
   recoverExpired(now: number, message: string): number {
     const expired = this.tx.sql.expired.all(now, EXPIRY_BATCH);
     for (const row of expired) {
-      const decision = expiryDecision({ cancelRequested: row.cancel_requested === 1, attempt: row.attempt, maxAttempts: row.max_attempts }, message);
+      const decision = expiryDecision(
+        {
+          cancelRequested: row.cancel_requested === 1,
+          attempt: row.attempt,
+          maxAttempts: row.max_attempts,
+          leaseExpiries: row.lease_expiries,
+          maxLeaseExpiries: row.max_lease_expiries,
+        },
+        message,
+      );
       if (decision.kind === "end") {
         this.end(row, decision.transition, now);
       } else {
         const seq = row.last_seq + 1;
-        this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, now, error: null, attempt_delta: 0 });
+        this.tx.sql.backToQueue.run({ id: row.id, seq, run_at: now, now, error: null, attempt_delta: 0, lease_expiries: decision.leaseExpiries });
         this.tx.event(row, seq, row.attempt, now, decision.event);
       }
       this.tx.touch(row.queue, now);
