@@ -4,20 +4,13 @@ import { UnrecoverableError } from "../../src/index.js";
 import { mintOwnerToken } from "../../src/server/index.js";
 import type { Outlast } from "../../src/engine/outlast.js";
 import { guardLeaks } from "../support/leaks.js";
-import { harness, json, SECRET, until } from "./harness.js";
+import { expectError, harness, json, SECRET, until } from "./harness.js";
 
 guardLeaks();
 
-type Err = { error: { code: string; message: string; details?: unknown } };
 type DeadTask = { id: string; name: string; queue: string; state: string; deadLetter: boolean; error: { code?: string } | null };
 type Page = { tasks: DeadTask[]; nextCursor: string | null };
 
-async function expectError(response: Response, status: number, code: string): Promise<Err> {
-  const body = await json<Err>(response);
-  assert.equal(response.status, status, JSON.stringify(body));
-  assert.equal(body.error.code, code);
-  return body;
-}
 
 function define(outlast: Outlast): void {
   outlast.queue("dq", { deadLetter: "dr.notify" });

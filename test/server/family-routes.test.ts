@@ -4,19 +4,12 @@ import { z } from "zod";
 import { mintOwnerToken } from "../../src/server/index.js";
 import type { Outlast } from "../../src/engine/outlast.js";
 import { guardLeaks } from "../support/leaks.js";
-import { harness, json, SECRET, until } from "./harness.js";
+import { expectError, harness, json, SECRET, until } from "./harness.js";
 
 guardLeaks();
 
-type Err = { error: { code: string; message: string; details?: unknown } };
 type TaskBody = { task: { id: string; state: string; parentId: string | null; waitingFor: { kind: string; name?: string } | null; progress: Record<string, unknown> }; token: string };
 
-async function expectError(response: Response, status: number, code: string): Promise<Err> {
-  const body = await json<Err>(response);
-  assert.equal(response.status, status, JSON.stringify(body));
-  assert.equal(body.error.code, code);
-  return body;
-}
 
 function define(outlast: Outlast): void {
   outlast.define("fr.child", { run: (input: { n: number }) => input.n * 10 });

@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
@@ -85,4 +86,13 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
     if (Date.now() > end) throw new Error(`Timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** An error answer (API.md "Errors"): its status, its code, and a message. */
+export async function expectError(response: Response, status: number, code: string): Promise<{ error: { code: string; message: string; details?: unknown } }> {
+  const body = await json<{ error: { code: string; message: string; details?: unknown } }>(response);
+  assert.equal(response.status, status, JSON.stringify(body));
+  assert.equal(body.error.code, code);
+  assert.equal(typeof body.error.message, "string");
+  return body;
 }

@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { toPublicEvent } from "../../core/events.js";
-import { applyEvent } from "../../core/fold.js";
 import { newId } from "../../core/ids.js";
-import { toPublicTask, type Task, type TaskRecord } from "../../core/task.js";
+import { toPublicTask, type TaskRecord } from "../../core/task.js";
 import { SIGNAL_TIMED_OUT, type FailurePolicy, type WaitSpec } from "../../core/waits.js";
 import type { ClaimedTask, Store, SubmitRequest } from "../store.js";
 import type { ContractHarness } from "./store-contract.js";
-import { allEvents, claim, mustGet, NAME, QUEUE, running, stateOf, submitRequest, T0 } from "./support.js";
+import { allEvents, claim, mustGet, NAME, QUEUE, running, stateOf, submitRequest, T0, assertFoldMatches } from "./support.js";
 
 const CHILD = "contract.child";
 
@@ -31,28 +29,6 @@ async function claimChildren(store: Store, now: number, limit = 100): Promise<Cl
   return (await claim(store, now, { names: [CHILD], limit })).tasks;
 }
 
-/** Folding a task's log from its first event gives what the store holds (the client's rule, core/fold.ts). */
-async function assertFoldMatches(store: Store, id: string): Promise<void> {
-  const record = await mustGet(store, id);
-  const events = await allEvents(store, id);
-  const created = new Date(record.createdAt).toISOString();
-  const blank: Task = {
-    ...toPublicTask(record),
-    state: "queued",
-    attempt: 0,
-    maxAttempts: 3,
-    lastSeq: 0,
-    progress: {},
-    result: null,
-    error: null,
-    waitingFor: null,
-    runAt: created,
-    startedAt: null,
-    finishedAt: null,
-  };
-  const folded = events.reduce((task, event) => applyEvent(task, toPublicEvent(event)), blank);
-  assert.deepEqual(folded, toPublicTask(record), "folding the log gives the stored task");
-}
 
 /** Children, groups and durable waits (core/waits.ts): the same on every store. */
 export function childrenAndWaits(harness: ContractHarness): void {

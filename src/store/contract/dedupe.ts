@@ -1,12 +1,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { DedupeSpec } from "../../core/dedupe.js";
-import { toPublicEvent } from "../../core/events.js";
-import { applyEvent } from "../../core/fold.js";
-import { toPublicTask, type Task } from "../../core/task.js";
 import type { Store, SubmitOutcome } from "../store.js";
 import type { ContractHarness } from "./store-contract.js";
-import { allEvents, claimOne, mustGet, NAME, submitRequest, T0 } from "./support.js";
+import { allEvents, claimOne, mustGet, NAME, submitRequest, T0, assertFoldMatches } from "./support.js";
 
 const DEBOUNCE: DedupeSpec = { key: "doc-1", mode: "debounce", delayMs: 1_000, maxDelayMs: 5_000 };
 
@@ -18,27 +15,6 @@ async function queuedOf(store: Store): Promise<string[]> {
   return (await store.listTasks({ name: NAME, state: "queued", limit: 1_000 })).tasks.map((task) => task.id);
 }
 
-/** Folding a task's log from seq 1 gives what the store holds (core/fold.ts), `replaced` events included. */
-async function assertFoldMatches(store: Store, id: string): Promise<void> {
-  const record = await mustGet(store, id);
-  const created = new Date(record.createdAt).toISOString();
-  const blank: Task = {
-    ...toPublicTask(record),
-    state: "queued",
-    attempt: 0,
-    maxAttempts: 3,
-    lastSeq: 0,
-    progress: {},
-    result: null,
-    error: null,
-    waitingFor: null,
-    runAt: created,
-    startedAt: null,
-    finishedAt: null,
-  };
-  const folded = (await allEvents(store, id)).reduce((task, event) => applyEvent(task, toPublicEvent(event)), blank);
-  assert.deepEqual(folded, toPublicTask(record), "folding the log gives the stored task");
-}
 
 /** Submits that collapse by a key (core/dedupe.ts): the same on every store. */
 export function dedupe(harness: ContractHarness): void {

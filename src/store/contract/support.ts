@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import type { StoredEvent } from "../../core/events.js";
+import { toPublicEvent, type StoredEvent } from "../../core/events.js";
+import { applyEvent } from "../../core/fold.js";
 import { newId } from "../../core/ids.js";
-import type { TaskRecord } from "../../core/task.js";
+import { toPublicTask, type Task, type TaskRecord } from "../../core/task.js";
 import type { ClaimedTask, ClaimRequest, ClaimResult, Lease, Store, SubmitRequest } from "../store.js";
 
 /** The clock every contract test starts from; tests move time by passing later values. */
@@ -128,4 +129,25 @@ export async function heartbeatHeld(store: Store, lease: Lease, now: number): Pr
  */
 export async function subscriptionsLive(store: Store): Promise<void> {
   await store.setQueuePaused("contract-barrier", false, T0);
+}
+
+/** Folding a task's log from seq 1 gives what the store holds (the client's rule, core/fold.ts); tasks submitted with the default 3 attempts. */
+export async function assertFoldMatches(store: Store, id: string): Promise<void> {
+  const record = await mustGet(store, id);
+  const blank: Task = {
+    ...toPublicTask(record),
+    state: "queued",
+    attempt: 0,
+    maxAttempts: 3,
+    lastSeq: 0,
+    progress: {},
+    result: null,
+    error: null,
+    waitingFor: null,
+    runAt: new Date(record.createdAt).toISOString(),
+    startedAt: null,
+    finishedAt: null,
+  };
+  const folded = (await allEvents(store, id)).reduce((task, event) => applyEvent(task, toPublicEvent(event)), blank);
+  assert.deepEqual(folded, toPublicTask(record), "folding the log gives the stored task");
 }
