@@ -4,7 +4,7 @@ import type { TaskRecord } from "../../core/task.js";
 import { firstQueuedEvent, rerunTransition, waitTransition, type RerunReason } from "../../core/transitions.js";
 import { isGroup, rerunWaitEvent } from "../group-rows.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
-import { additionsByQueue, checkNew } from "../additions.js";
+import { additionsByQueue, checkNew, checkRate } from "../additions.js";
 import { encode, rowToTask, type TaskRow } from "./rows.js";
 import type { PgReads } from "./reads.js";
 import { rows } from "./sql.js";
@@ -236,6 +236,7 @@ export class PgSubmits {
    * its child.
    */
   async insertMany(tx: Tx, items: readonly { request: SubmitRequest; now: number }[]): Promise<TaskRecord[]> {
+    for (const { request } of items) checkRate(request);
     const inputs: string[] = [];
     const firstEvents = items.map(({ request: r, now }) => (r.wait ? waitTransition(r.wait) : firstQueuedEvent(r.runAt, now)));
     // One JSON array of rows, not an array parameter per column: JSON.stringify
@@ -249,7 +250,10 @@ export class PgSubmits {
         const event = r.wait || r.runAt > now ? JSON.stringify(firstEvents[k]) : null;
         const row: unknown[] = [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event, r.title];
         // Children and groups only: a plain task's row stays as short as before.
-        if (r.parent || r.wait) row.push(r.parent?.id ?? null, r.parent?.key ?? null, r.parent?.weight ?? 1, r.wait ? JSON.stringify(r.wait) : null);
+        const rated = (r.rateKey ?? null) !== null || (r.cost ?? 1) !== 1;
+        if (r.parent || r.wait || rated) row.push(r.parent?.id ?? null, r.parent?.key ?? null, r.parent?.weight ?? 1, r.wait ? JSON.stringify(r.wait) : null);
+        // Rate-limited tasks only (a key, or a cost other than 1).
+        if (rated) row.push(r.rateKey ?? null, r.cost ?? 1);
         return row;
       }),
     );
@@ -259,7 +263,8 @@ export class PgSubmits {
          SELECT e->>0 AS id, e->>1 AS name, e->>2 AS queue, e->>3 AS owner, (e->>4)::int AS priority, (e->>5)::int AS max_attempts,
            (e->>6)::bigint AS timeout_ms, e->>7 AS input, e->>8 AS idempotency_key, (e->>9)::bigint AS created_at,
            (e->>10)::bigint AS run_at, e->>11 AS event, e->>12 AS title,
-           e->>13 AS parent_id, e->>14 AS child_key, coalesce((e->>15)::float8, 1) AS weight, e->>16 AS wait, ord
+           e->>13 AS parent_id, e->>14 AS child_key, coalesce((e->>15)::float8, 1) AS weight, e->>16 AS wait,
+           e->>17 AS rate_key, coalesce((e->>18)::int, 1) AS cost, ord
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)
        ), last AS (
          -- Turns (core/turns.ts, nextTurn): after the owner's last queued one, not before its priority's round;
@@ -275,9 +280,9 @@ export class PgSubmits {
          FROM i JOIN last USING (queue, owner) JOIN round USING (queue, priority)
        ), t AS (
          INSERT INTO ${this.s}.tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input,
-           idempotency_key, created_at, run_at, last_seq, turn, parent_id, child_key, weight, wait)
+           idempotency_key, created_at, run_at, last_seq, turn, parent_id, child_key, weight, wait, rate_key, cost)
          SELECT id, name, queue, owner, title, CASE WHEN wait IS NULL THEN 'queued' ELSE 'waiting' END, priority, max_attempts, max_attempts,
-           timeout_ms, input, idempotency_key, created_at, run_at, 1, turn, parent_id, child_key, weight, wait
+           timeout_ms, input, idempotency_key, created_at, run_at, 1, turn, parent_id, child_key, weight, wait, rate_key, cost
          FROM turned ORDER BY ord
        )
        -- Every row of i is inserted or the statement fails: no join back to t.

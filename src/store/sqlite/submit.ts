@@ -3,7 +3,7 @@ import { fullScope, retryAfterHint, submitDecision } from "../../core/submit-rul
 import { firstQueuedEvent, rerunTransition, waitTransition, type RerunReason } from "../../core/transitions.js";
 import { isGroup, rerunWaitEvent } from "../group-rows.js";
 import type { TaskRecord } from "../../core/task.js";
-import { additionsByQueue, checkNew } from "../additions.js";
+import { additionsByQueue, checkNew, checkRate } from "../additions.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
 import { newTaskRecord } from "./records.js";
 import { encode, rowToTask, type TaskRow } from "./rows.js";
@@ -77,6 +77,7 @@ export class SqliteSubmits {
   }
 
   insert(request: SubmitRequest, now: number): TaskRecord {
+    checkRate(request);
     // Built here rather than read back: RETURNING * costs ~25 µs a row (a
     // JS object of 28 columns), more than the insert itself (~12 µs).
     this.tx.sql.insertTask.run({
@@ -99,6 +100,8 @@ export class SqliteSubmits {
       child_key: request.parent?.key ?? null,
       weight: request.parent?.weight ?? 1,
       wait: request.wait ? JSON.stringify(request.wait) : null,
+      rate_key: request.rateKey ?? null,
+      cost: request.cost ?? 1,
     });
     const parent_id = request.parent?.id ?? null;
     if (request.wait) {
