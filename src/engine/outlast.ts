@@ -22,7 +22,7 @@ import { Hub } from "./hub.js";
 import { Runner } from "./runner.js";
 import { Scheduler } from "./scheduler.js";
 import { CursorCodec, watchTask, type WatchEvent, type WatchOptions } from "./watch.js";
-import { checkSubmitOptions, checkTaskSpec } from "./submit-options.js";
+import { checkRateLimitOption, checkSubmitOptions, checkTaskSpec, rateKeyOf } from "./submit-options.js";
 
 /** How `stop()` and `close()` treat the tasks still running. */
 export interface StopOptions {
@@ -207,6 +207,7 @@ export class Outlast {
         throw new OutlastError("bad_request", `Queue "${name}": ${key} must be a whole number of at least 1${limit ? " (or Infinity for no limit)" : ""}`);
       }
     }
+    checkRateLimitOption(name, options.rateLimit);
     this.queues.set(name, options);
     if (this.runner.running) void this.runner.declare(name).catch((error: unknown) => this.logger.error({ err: error }, "saving queue failed"));
     return this;
@@ -419,11 +420,23 @@ export class Outlast {
     }
     const definition = registered.definition;
     const value = definition.input ? await validateInput(name, definition.input, input) : input;
+    const queue = checked.queue ?? registered.queue;
+    const owner = checked.owner ?? DEFAULT_OWNER;
+    const rateLimit = this.queues.get(queue)?.rateLimit;
+    const cost = checked.cost ?? 1;
+    if (cost > 1) {
+      // The limit that applies: stored (an operator's change), else what this process declares.
+      const stored = (await this.limits.get(queue, !this.runner.running))?.limits.rateLimit;
+      const max = stored !== undefined ? stored?.limit : rateLimit?.limit;
+      if (max != null && cost > max) {
+        throw new OutlastError("bad_request", `cost must be at most the rate limit of queue "${queue}" (${max})`, { details: { field: "cost" } });
+      }
+    }
     return {
       id: newId("tsk", this.clock()),
       name,
-      queue: checked.queue ?? registered.queue,
-      owner: checked.owner ?? DEFAULT_OWNER,
+      queue,
+      owner,
       title: checked.title ?? null,
       input: value === undefined ? null : value,
       priority: checked.priority ?? definition.priority ?? 0,
@@ -431,6 +444,8 @@ export class Outlast {
       maxAttempts: checked.maxAttempts ?? definition.maxAttempts ?? 3,
       timeoutMs: checked.timeoutMs ?? definition.timeoutMs ?? null,
       idempotencyKey: checked.idempotencyKey ?? null,
+      rateKey: rateKeyOf(queue, rateLimit, value === undefined ? null : value, owner),
+      cost,
     };
   }
 
