@@ -132,7 +132,7 @@ export class PgClaims {
       if (concurrency !== null) slots = Math.min(slots, concurrency - counts.reduce((sum, c) => sum + c.n, 0));
     }
     if (slots <= 0) return { claimed: [], allowedAt: null };
-    const keyExpr = `(CASE WHEN $3 THEN coalesce(rate_key, '') ELSE '' END)`;
+    const keyExpr = `(CASE WHEN $3::boolean THEN coalesce(rate_key, '') ELSE '' END)`;
     const candidates = await rows<{ seq: number; owner: string; rate_key: string | null; cost: number }>(
       tx.db,
       `SELECT seq, owner, rate_key, cost FROM ${s}.tasks
@@ -163,7 +163,7 @@ export class PgClaims {
       const costs = chosen.map((row) => rate.effectiveCost(limit, row.cost));
       await rows(
         tx.db,
-        `INSERT INTO ${s}.rate_starts(queue, key, at, cost) SELECT $1, k, $2, c FROM unnest($3::text[], $4::int[]) AS x(k, c)`,
+        `INSERT INTO ${s}.rate_starts(queue, key, at, cost) SELECT $1::text, k, $2::bigint, c FROM unnest($3::text[], $4::int[]) AS x(k, c)`,
         [request.queue, now, keys, costs],
         `outlast:${s}:rate-starts`,
       );
@@ -208,7 +208,8 @@ export class PgClaims {
     const picked =
       seqs !== null
         ? // Chosen by the caller (a rate-limited claim), their rows already locked.
-          `SELECT unnest($8::bigint[]) AS seq`
+          // (Every parameter is named, so each has a type: the queue, names and limit again, though they change nothing.)
+          `SELECT seq FROM ${s}.tasks WHERE seq = ANY($8::bigint[]) AND queue = $1 AND name = ANY($3::text[]) LIMIT $4`
         : ownerLimit === null
         ? `SELECT seq FROM ${s}.tasks
            WHERE state = 'queued' AND queue = $1 AND turn IS NOT NULL AND name = ANY($3::text[])
