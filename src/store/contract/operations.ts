@@ -200,7 +200,7 @@ export function operations(harness: ContractHarness): void {
     assert.equal(result.settings.limits.maxQueued, 100);
     // An operator's change holds over every later declaration, until reset.
     const changed = await a.setQueueLimits(QUEUE, { concurrency: 1, ownerMaxQueued: 3 }, false, T0 + 3);
-    assert.deepEqual(changed?.limits, { concurrency: 1, maxQueued: 100, ownerConcurrency: null, ownerMaxQueued: 3 });
+    assert.deepEqual(changed?.limits, { concurrency: 1, maxQueued: 100, ownerConcurrency: null, ownerMaxQueued: 3, rateLimit: null });
     assert.deepEqual(changed?.overrides, { concurrency: 1, ownerMaxQueued: 3 });
     result = await b.declareQueue(QUEUE, { concurrency: 5 }, T0 + 4);
     assert.deepEqual(result.conflicts, []);
