@@ -182,6 +182,12 @@ export class Outlast {
       // A process without workers reads the stored limits when it needs them; with no shared limit, its own share is the guess.
       const stored = (await this.limits.get(queue, !this.runner.running))?.limits.concurrency;
       return stored === null || stored === undefined ? this.runner.localLimit(queue) : stored;
+    }, async (queue) => {
+      const stored = await this.limits.get(queue, !this.runner.running);
+      if (stored) return stored.limits.rateLimit;
+      // Not stored yet: what this process declares.
+      const declared = this.queues.get(queue)?.rateLimit;
+      return declared ? { limit: declared.limit, periodMs: declared.periodMs, keyed: declared.key !== undefined } : null;
     });
   }
 
