@@ -6,7 +6,16 @@
  * Every waiting task is expected to take the queue's recent mean run time, so
  * the slots take them in turn: the k-th task ahead starts when the k-th slot
  * frees up, counting each slot's run of back-to-back tasks.
+ *
+ * A rate-limited queue (core/rate-limit.ts) starts at most `limit` tasks a
+ * window, so a waiting task also starts no earlier than the tasks ahead of
+ * it allow: at position p, floor((p − 1) / limit) windows from now (each
+ * task taken as one unit, the current window's budget as whole). The
+ * estimate is the later of the two starts, plus the task's own run. A keyed
+ * limit gives no such bound (the tasks ahead may be other keys').
  */
+import type { RateLimit } from "./queue-limits.js";
+import { rateStartMs } from "./rate-limit.js";
 
 /** A running task as the estimate sees it. */
 export interface RunningShare {
@@ -25,6 +34,8 @@ export interface QueuedShare {
   running: readonly RunningShare[];
   /** Mean run time of the queue's recent successes, or null without history. */
   meanMs: number | null;
+  /** The queue's rate limit, when it has one. */
+  rateLimit?: RateLimit | null;
 }
 
 /**
@@ -59,7 +70,8 @@ export function queuedEtaMs(share: QueuedShare): number | null {
   const slots = Math.min(limit, left.length + share.position);
   // When more tasks run than the limit allows (it was lowered), the longest ones hold the slots.
   const held = left.sort((a, b) => b - a).slice(0, slots);
-  return startOfNth(held, slots - held.length, mean, share.position) + mean;
+  const bySlots = startOfNth(held, slots - held.length, mean, share.position);
+  return Math.max(bySlots, rateStartMs(share.rateLimit ?? null, share.position)) + mean;
 }
 
 /**

@@ -6,20 +6,44 @@
  * effective limits are what claims and submits enforce.
  */
 
+/**
+ * A queue's rate limit as stored (core/rate-limit.ts): at most `limit` cost
+ * units of starts in any window of `periodMs`; `keyed`: each task's rate key
+ * (set at submit) has a budget of its own. Whether it is keyed is what code
+ * declares: an operator's change sets only `limit` and `periodMs`.
+ */
+export interface RateLimit {
+  limit: number;
+  periodMs: number;
+  keyed: boolean;
+}
+
 /** null: no limit. For `concurrency`, no limit shared between processes (each runs its `perProcess` share). */
 export interface QueueLimits {
   concurrency: number | null;
   maxQueued: number | null;
   ownerConcurrency: number | null;
   ownerMaxQueued: number | null;
+  rateLimit: RateLimit | null;
 }
+
+type LimitValue = number | RateLimit | null;
 
 /** Some of a queue's limits: what one process declares, or what an operator changed. */
 export type QueueLimitsPatch = Partial<QueueLimits>;
 
-export const LIMIT_FIELDS = ["concurrency", "maxQueued", "ownerConcurrency", "ownerMaxQueued"] as const satisfies readonly (keyof QueueLimits)[];
+export const LIMIT_FIELDS = ["concurrency", "maxQueued", "ownerConcurrency", "ownerMaxQueued", "rateLimit"] as const satisfies readonly (keyof QueueLimits)[];
 
-export const DEFAULT_QUEUE_LIMITS: Readonly<QueueLimits> = Object.freeze({ concurrency: 10, maxQueued: null, ownerConcurrency: null, ownerMaxQueued: null });
+export const DEFAULT_QUEUE_LIMITS: Readonly<QueueLimits> = Object.freeze({
+  concurrency: 10,
+  maxQueued: null,
+  ownerConcurrency: null,
+  ownerMaxQueued: null,
+  rateLimit: null,
+});
+
+/** Longest rate-limit window: a day. */
+export const MAX_RATE_PERIOD_MS = 24 * 60 * 60 * 1000;
 
 /** A queue's settings as stored. */
 export interface QueueSettings {
@@ -36,19 +60,29 @@ export interface QueueSettings {
 /** Where a process's declaration differs from the one stored before it (another process's, or an older deploy's). */
 export interface DeclarationConflict {
   field: keyof QueueLimits;
-  stored: number | null;
-  declared: number | null;
+  stored: LimitValue;
+  declared: LimitValue;
 }
 
 export function effectiveLimits(declared: QueueLimitsPatch, overrides: QueueLimitsPatch): QueueLimits {
-  const out = { ...DEFAULT_QUEUE_LIMITS };
+  const out: Record<string, LimitValue> = { ...DEFAULT_QUEUE_LIMITS };
   for (const field of LIMIT_FIELDS) {
     const override = overrides[field];
     const declaration = declared[field];
     if (override !== undefined) out[field] = override;
     else if (declaration !== undefined) out[field] = declaration;
   }
-  return out;
+  // An operator's rate limit keeps the key rule code declares (the key is set at submit, by code).
+  const rate = out.rateLimit as RateLimit | null;
+  if (rate !== null && overrides.rateLimit) out.rateLimit = { limit: rate.limit, periodMs: rate.periodMs, keyed: declared.rateLimit?.keyed ?? false };
+  return out as unknown as QueueLimits;
+}
+
+/** Two limit values are the same (a rate limit by its fields). */
+export function sameLimit(a: LimitValue | undefined, b: LimitValue | undefined): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  return a.limit === b.limit && a.periodMs === b.periodMs && a.keyed === b.keyed;
 }
 
 /** A process's declaration over the stored one: only the fields it names change. */
@@ -59,8 +93,8 @@ export function declare(stored: QueueLimitsPatch, incoming: QueueLimitsPatch): {
     const value = incoming[field];
     if (value === undefined) continue;
     const before = stored[field];
-    if (before !== undefined && before !== value) conflicts.push({ field, stored: before, declared: value });
-    declared[field] = value;
+    if (before !== undefined && !sameLimit(before, value)) conflicts.push({ field, stored: before, declared: value });
+    (declared as Record<string, LimitValue>)[field] = value;
   }
   return { declared, conflicts };
 }
@@ -70,20 +104,25 @@ export function override(stored: QueueLimitsPatch, change: QueueLimitsPatch, res
   const out: QueueLimitsPatch = reset ? {} : { ...stored };
   for (const field of LIMIT_FIELDS) {
     const value = change[field];
-    if (value !== undefined) out[field] = value;
+    if (value !== undefined) (out as Record<string, LimitValue>)[field] = value;
   }
   return out;
 }
 
-/** A patch read back from storage: only the known fields, each a positive whole number or null. */
+/** A patch read back from storage: only the known fields, each a positive whole number (a rate limit for `rateLimit`) or null. */
 export function readPatch(json: unknown): QueueLimitsPatch {
-  const out: QueueLimitsPatch = {};
+  const out: Record<string, LimitValue> = {};
   if (json === null || typeof json !== "object") return out;
+  const whole = (value: unknown): value is number => typeof value === "number" && Number.isSafeInteger(value) && value >= 1;
   for (const field of LIMIT_FIELDS) {
     const value = (json as Record<string, unknown>)[field];
-    if (value === null || (typeof value === "number" && Number.isSafeInteger(value) && value >= 1)) out[field] = value;
+    if (field === "rateLimit") {
+      const rate = value as Partial<RateLimit> | null | undefined;
+      if (rate === null) out[field] = null;
+      else if (typeof rate === "object" && whole(rate.limit) && whole(rate.periodMs)) out[field] = { limit: rate.limit, periodMs: rate.periodMs, keyed: rate.keyed === true };
+    } else if (value === null || whole(value)) out[field] = value;
   }
-  return out;
+  return out as QueueLimitsPatch;
 }
 
 /** Queues in one order on every store: by name, code unit by code unit (no locale). */

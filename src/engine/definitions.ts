@@ -99,6 +99,12 @@ export interface SubmitOptions {
   maxAttempts?: number;
   timeoutMs?: number;
   /**
+   * What its start takes from its queue's rate budget (`rateLimit`): a whole
+   * number from 1 to the limit, else `bad_request`. @defaultValue 1
+   * @example await outlast.submit("llm.complete", input, { cost: 4 });
+   */
+  cost?: number;
+  /**
    * Submit inside your own database transaction (PostgreSQL: a `pg` client
    * after `BEGIN`): if it rolls back, the task never existed.
    * @example await outlast.submit("mail.send", input, { transaction: client });
@@ -147,12 +153,34 @@ export interface QueueOptions {
    * @example outlast.queue("llm", { deadLetter: "alerts.notify" })
    */
   deadLetter?: string;
+  /**
+   * Starts at most in any window of `periodMs`, across every process (a
+   * limited worker sleeps until the next start is allowed). With `key`, each
+   * key has a budget of its own: `"owner"`, or a function of the input and
+   * owner run at submit (by the submitting process, which must declare the
+   * queue with the same key rule). A task takes its submit's `cost` (1 by
+   * default) from the budget. Stored like `concurrency`: an operator may
+   * change `limit` and `periodMs`; null: no rate limit.
+   * @example outlast.queue("llm", { rateLimit: { limit: 60, periodMs: 60_000 } });
+   * @example outlast.queue("api", { rateLimit: { limit: 10, periodMs: 1_000, key: (input, owner) => (input as { apiKeyId: string }).apiKeyId } });
+   */
+  rateLimit?: RateLimitOption | null;
   perOwner?: {
     /** Running tasks of one owner at once. */
     concurrency?: number;
     /** Queued tasks of one owner at most. */
     maxQueued?: number;
   };
+}
+
+/** A queue's rate limit as code declares it (`QueueOptions.rateLimit`). */
+export interface RateLimitOption {
+  /** Cost units of starts at most per window: a whole number ≥ 1. */
+  limit: number;
+  /** The window's length in milliseconds (at most a day). */
+  periodMs: number;
+  /** A budget per key: the owner's, or one the function derives from the input at submit (a string of 1 to 256 characters). */
+  key?: "owner" | ((input: unknown, owner: string) => string | number);
 }
 
 /** A defined task, typed by its input, with a shortcut to submit it. */

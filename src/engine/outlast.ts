@@ -24,7 +24,7 @@ import { DeadLetterHandlers, deadLetterFilter, deadLetterSelection, type DeadLet
 import { Runner } from "./runner.js";
 import { Scheduler } from "./scheduler.js";
 import { CursorCodec, watchTask, type WatchEvent, type WatchOptions } from "./watch.js";
-import { checkSubmitOptions, checkTaskSpec } from "./submit-options.js";
+import { checkRateLimitOption, checkSubmitOptions, checkTaskSpec, rateKeyOf } from "./submit-options.js";
 
 /** How `stop()` and `close()` treat the tasks still running. */
 export interface StopOptions {
@@ -193,6 +193,12 @@ export class Outlast {
       // A process without workers reads the stored limits when it needs them; with no shared limit, its own share is the guess.
       const stored = (await this.limits.get(queue, !this.runner.running))?.limits.concurrency;
       return stored === null || stored === undefined ? this.runner.localLimit(queue) : stored;
+    }, async (queue) => {
+      const stored = await this.limits.get(queue, !this.runner.running);
+      if (stored) return stored.limits.rateLimit;
+      // Not stored yet: what this process declares.
+      const declared = this.queues.get(queue)?.rateLimit;
+      return declared ? { limit: declared.limit, periodMs: declared.periodMs, keyed: declared.key !== undefined } : null;
     });
   }
 
@@ -219,6 +225,7 @@ export class Outlast {
       }
     }
     if (options.deadLetter !== undefined) checkName(options.deadLetter, `dead-letter task of queue "${name}"`);
+    checkRateLimitOption(name, options.rateLimit);
     this.queues.set(name, options);
     if (this.runner.running) void this.runner.declare(name).catch((error: unknown) => this.logger.error({ err: error }, "saving queue failed"));
     return this;
@@ -439,11 +446,23 @@ export class Outlast {
     }
     const definition = registered.definition;
     const value = definition.input ? await validateInput(name, definition.input, input) : input;
+    const queue = checked.queue ?? registered.queue;
+    const owner = checked.owner ?? DEFAULT_OWNER;
+    const rateLimit = this.queues.get(queue)?.rateLimit;
+    const cost = checked.cost ?? 1;
+    if (cost > 1) {
+      // The limit that applies: stored (an operator's change), else what this process declares.
+      const stored = (await this.limits.get(queue, !this.runner.running))?.limits.rateLimit;
+      const max = stored !== undefined ? stored?.limit : rateLimit?.limit;
+      if (max != null && cost > max) {
+        throw new OutlastError("bad_request", `cost must be at most the rate limit of queue "${queue}" (${max})`, { details: { field: "cost" } });
+      }
+    }
     return {
       id: newId("tsk", this.clock()),
       name,
-      queue: checked.queue ?? registered.queue,
-      owner: checked.owner ?? DEFAULT_OWNER,
+      queue,
+      owner,
       title: checked.title ?? null,
       input: value === undefined ? null : value,
       priority: checked.priority ?? definition.priority ?? 0,
@@ -453,6 +472,8 @@ export class Outlast {
       timeoutMs: checked.timeoutMs ?? definition.timeoutMs ?? null,
       idempotencyKey: checked.idempotencyKey ?? null,
       ...(checked.dedupe ? { dedupe: checked.dedupe } : {}),
+      rateKey: rateKeyOf(queue, rateLimit, value === undefined ? null : value, owner),
+      cost,
     };
   }
 

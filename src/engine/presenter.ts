@@ -1,4 +1,5 @@
 import { queuedEtaMs, runningLeftMs, type RunningShare } from "../core/eta.js";
+import type { RateLimit } from "../core/queue-limits.js";
 import { toPublicTask, type Task, type TaskRecord } from "../core/task.js";
 import type { Store } from "../store/store.js";
 import type { Clock } from "./clock.js";
@@ -17,7 +18,7 @@ interface Reused<T> {
  * The public task: a stored record with, while it waits, its place in the
  * queue and an estimate of when it ends, and while it runs, its time left
  * (core/eta.ts, from the queue's recent run times, its running tasks and its
- * stored concurrency).
+ * stored concurrency and rate limit).
  */
 export class Presenter {
   private readonly durations = new Map<string, Reused<number | null>>();
@@ -28,6 +29,8 @@ export class Presenter {
     private readonly clock: Clock,
     /** How many of the queue's tasks run at once, as best this process knows. */
     private readonly runningAtOnce: (queue: string) => Promise<number>,
+    /** The queue's stored rate limit, as best this process knows. */
+    private readonly rateLimitOf: (queue: string) => Promise<RateLimit | null> = async () => null,
   ) {}
 
   async present(record: TaskRecord): Promise<Task> {
@@ -42,11 +45,12 @@ export class Presenter {
     if (position === null) return toPublicTask(record);
     const meanMs = await this.reuse(this.durations, record.queue, now, () => this.store.recentDurationMs(record.queue));
     if (meanMs === null) return toPublicTask(record, { position });
-    const [running, concurrency] = await Promise.all([
+    const [running, concurrency, rateLimit] = await Promise.all([
       this.reuse(this.running, record.queue, now, async () => (await this.store.listTasks({ state: "running", queue: record.queue, limit: RUNNING_READ_LIMIT })).tasks),
       this.runningAtOnce(record.queue),
+      this.rateLimitOf(record.queue),
     ]);
-    const etaMs = queuedEtaMs({ position, concurrency, meanMs, running: running.map((task) => shareOf(task, now)) });
+    const etaMs = queuedEtaMs({ position, concurrency, meanMs, rateLimit, running: running.map((task) => shareOf(task, now)) });
     return toPublicTask(record, { position, etaMs });
   }
 

@@ -1,5 +1,5 @@
 import { OutlastError } from "../core/errors.js";
-import { byName, type QueueLimitsPatch, type QueueSettings } from "../core/queue-limits.js";
+import { byName, MAX_RATE_PERIOD_MS, type QueueLimitsPatch, type QueueSettings, type RateLimit } from "../core/queue-limits.js";
 import type { Store } from "../store/store.js";
 import type { Clock, Logger } from "./clock.js";
 import type { QueueOptions } from "./definitions.js";
@@ -13,6 +13,8 @@ export interface QueueLimitsChange {
   concurrency?: number | null;
   maxQueued?: number | null;
   perOwner?: { concurrency?: number | null; maxQueued?: number | null };
+  /** Starts at most per window; null removes it. Whether it is keyed stays what code declares. */
+  rateLimit?: { limit: number; periodMs: number } | null;
 }
 
 /**
@@ -39,6 +41,10 @@ export class QueueSettingsCopy {
     if (options?.maxQueued !== undefined) declared.maxQueued = limit(options.maxQueued);
     if (options?.perOwner?.concurrency !== undefined) declared.ownerConcurrency = limit(options.perOwner.concurrency);
     if (options?.perOwner?.maxQueued !== undefined) declared.ownerMaxQueued = limit(options.perOwner.maxQueued);
+    if (options?.rateLimit !== undefined) {
+      const rate = options.rateLimit;
+      declared.rateLimit = rate === null ? null : { limit: rate.limit, periodMs: rate.periodMs, keyed: rate.key !== undefined };
+    }
     const { settings, conflicts } = await this.store.declareQueue(name, declared, this.clock());
     this.settings.set(name, settings);
     for (const conflict of conflicts) {
@@ -96,7 +102,7 @@ function checkLimitsChange(queue: string, change: QueueLimitsChange): QueueLimit
   const perOwner = change.perOwner ?? {};
   if (perOwner === null || typeof perOwner !== "object") throw new OutlastError("bad_request", `Queue "${queue}": perOwner must be an object`);
   const out: QueueLimitsPatch = {};
-  const take = (value: unknown, field: keyof QueueLimitsPatch, name: string) => {
+  const take = (value: unknown, field: "concurrency" | "maxQueued" | "ownerConcurrency" | "ownerMaxQueued", name: string) => {
     if (value === undefined) return;
     if (value === null || (field === "concurrency" && value === Infinity)) out[field] = null;
     else if (typeof value === "number" && Number.isSafeInteger(value) && value >= 1 && value <= 1_000_000_000) out[field] = value;
@@ -106,9 +112,29 @@ function checkLimitsChange(queue: string, change: QueueLimitsChange): QueueLimit
   take(change.maxQueued, "maxQueued", "maxQueued");
   take(perOwner.concurrency, "ownerConcurrency", "perOwner.concurrency");
   take(perOwner.maxQueued, "ownerMaxQueued", "perOwner.maxQueued");
+  const rate = change.rateLimit as Record<string, unknown> | null | undefined;
+  if (rate === null) out.rateLimit = null;
+  else if (rate !== undefined) {
+    const whole = (value: unknown, max: number) => typeof value === "number" && Number.isSafeInteger(value) && value >= 1 && value <= max;
+    if (typeof rate !== "object" || Object.keys(rate).some((key) => key !== "limit" && key !== "periodMs")) {
+      throw new OutlastError("bad_request", `Queue "${queue}": rateLimit must be { limit, periodMs }, or null for no rate limit`, { details: { field: "rateLimit" } });
+    }
+    if (!whole(rate.limit, 1_000_000_000)) {
+      throw new OutlastError("bad_request", `Queue "${queue}": rateLimit.limit must be a whole number of at least 1`, { details: { field: "rateLimit.limit" } });
+    }
+    if (!whole(rate.periodMs, MAX_RATE_PERIOD_MS)) {
+      throw new OutlastError("bad_request", `Queue "${queue}": rateLimit.periodMs must be a whole number of milliseconds from 1 to ${MAX_RATE_PERIOD_MS}`, {
+        details: { field: "rateLimit.periodMs" },
+      });
+    }
+    // The key rule is code's: an operator's change keeps it (core/queue-limits.ts, effectiveLimits).
+    out.rateLimit = { limit: rate.limit as number, periodMs: rate.periodMs as number, keyed: false };
+  }
   return out;
 }
 
-function limitText(value: number | null): string {
-  return value === null ? "no limit" : String(value);
+function limitText(value: number | RateLimit | null): string {
+  if (value === null) return "no limit";
+  if (typeof value === "number") return String(value);
+  return `${value.limit} per ${value.periodMs} ms${value.keyed ? " per key" : ""}`;
 }

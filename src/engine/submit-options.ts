@@ -3,7 +3,8 @@ import { OutlastError } from "../core/errors.js";
 import { MAX_LEASE_EXPIRIES_LIMIT } from "../core/dead-letters.js";
 import { isStorableText } from "../core/text.js";
 import { checkTitle } from "../core/title.js";
-import type { SubmitOptions } from "./definitions.js";
+import { MAX_RATE_PERIOD_MS } from "../core/queue-limits.js";
+import type { RateLimitOption, SubmitOptions } from "./definitions.js";
 
 export interface CheckedSubmitOptions {
   owner?: string;
@@ -15,6 +16,7 @@ export interface CheckedSubmitOptions {
   maxAttempts?: number;
   timeoutMs?: number;
   dedupe?: DedupeSpec;
+  cost?: number;
 }
 
 const MAX_DELAY_MS = 366 * 24 * 60 * 60 * 1000;
@@ -36,6 +38,7 @@ export function checkSubmitOptions(options: SubmitOptions, now: number): Checked
   if (options.priority !== undefined) out.priority = integer(options.priority, "priority", -1_000_000, 1_000_000);
   if (options.maxAttempts !== undefined) out.maxAttempts = integer(options.maxAttempts, "maxAttempts", 1, 1000);
   if (options.timeoutMs !== undefined) out.timeoutMs = integer(options.timeoutMs, "timeoutMs", 1, 7 * 24 * 60 * 60 * 1000);
+  if (options.cost !== undefined) out.cost = integer(options.cost, "cost", 1, 1_000_000_000);
   if (options.delayMs !== undefined && options.runAt !== undefined) throw bad("runAt", "give either runAt or delayMs, not both");
   if (options.delayMs !== undefined) out.runAt = now + integer(options.delayMs, "delayMs", 0, MAX_DELAY_MS);
   if (options.runAt !== undefined) {
@@ -127,4 +130,42 @@ function integer(value: unknown, field: string, min: number, max: number): numbe
 
 function bad(field: string, problem: string): OutlastError {
   return new OutlastError("bad_request", `${field} ${problem}`, { details: { field } });
+}
+
+/** Checks `QueueOptions.rateLimit` at declaration; a bad one is a `bad_request` naming the field. */
+export function checkRateLimitOption(queue: string, rateLimit: unknown): void {
+  if (rateLimit === undefined || rateLimit === null) return;
+  const where = (field: string, problem: string) =>
+    new OutlastError("bad_request", `Queue "${queue}": rateLimit${field} ${problem}`, { details: { field: `rateLimit${field}` } });
+  if (typeof rateLimit !== "object" || Array.isArray(rateLimit)) throw where("", "must be { limit, periodMs, key? } or null");
+  const { limit, periodMs, key, ...rest } = rateLimit as Record<string, unknown>;
+  const unknown = Object.keys(rest)[0];
+  if (unknown !== undefined) throw where(`.${unknown}`, "is not an option (limit, periodMs, key)");
+  if (typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1 || limit > 1_000_000_000) throw where(".limit", "must be a whole number from 1 to 1000000000");
+  if (typeof periodMs !== "number" || !Number.isSafeInteger(periodMs) || periodMs < 1 || periodMs > MAX_RATE_PERIOD_MS) {
+    throw where(".periodMs", `must be a whole number of milliseconds from 1 to ${MAX_RATE_PERIOD_MS}`);
+  }
+  if (key !== undefined && key !== "owner" && typeof key !== "function") throw where(".key", 'must be "owner" or a function (input, owner) => key');
+}
+
+/** The rate key of a submit to a keyed queue (null when unkeyed); a key function that throws or gives no usable key is a `bad_request`. */
+export function rateKeyOf(queue: string, rateLimit: RateLimitOption | null | undefined, input: unknown, owner: string): string | null {
+  const rule = rateLimit?.key;
+  if (rule === undefined) return null;
+  if (rule === "owner") return owner;
+  let key: unknown;
+  try {
+    key = rule(input, owner);
+  } catch (error) {
+    throw new OutlastError("bad_request", `Queue "${queue}": rateLimit.key threw: ${error instanceof Error ? error.message : String(error)}`, {
+      details: { field: "rateLimit.key" },
+    });
+  }
+  if (typeof key === "number" && Number.isFinite(key)) key = String(key);
+  if (typeof key !== "string" || key.length === 0 || key.length > 256 || !isStorableText(key)) {
+    throw new OutlastError("bad_request", `Queue "${queue}": rateLimit.key must give a string of 1 to 256 characters for every submit`, {
+      details: { field: "rateLimit.key" },
+    });
+  }
+  return key;
 }

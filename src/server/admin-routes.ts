@@ -89,6 +89,7 @@ export function adminRoutes(app: Hono, ctx: ServerContext): void {
     const change: QueueLimitsChange = {};
     if (body.concurrency !== undefined) change.concurrency = body.concurrency;
     if (body.maxQueued !== undefined) change.maxQueued = body.maxQueued;
+    if (body.rateLimit !== undefined) change.rateLimit = body.rateLimit;
     if (body.perOwner !== undefined) {
       change.perOwner = {};
       if (body.perOwner.concurrency !== undefined) change.perOwner.concurrency = body.perOwner.concurrency;
@@ -143,13 +144,15 @@ function publicQueue(q: QueueInfo) {
     concurrency: q.concurrency,
     maxQueued: q.maxQueued,
     perOwner: { concurrency: q.ownerConcurrency, maxQueued: q.ownerMaxQueued },
+    /** { limit, periodMs, keyed } or null (core/rate-limit.ts). */
+    rateLimit: q.rateLimit,
     overridden,
     counts: q.counts,
   };
 }
 
 /** The API's names of the limits an operator changed. */
-const OVERRIDE_NAMES = { concurrency: "concurrency", maxQueued: "maxQueued", ownerConcurrency: "perOwner.concurrency", ownerMaxQueued: "perOwner.maxQueued" } as const;
+const OVERRIDE_NAMES = { concurrency: "concurrency", maxQueued: "maxQueued", ownerConcurrency: "perOwner.concurrency", ownerMaxQueued: "perOwner.maxQueued", rateLimit: "rateLimit" } as const;
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

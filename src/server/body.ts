@@ -1,3 +1,4 @@
+import { MAX_RATE_PERIOD_MS } from "../core/queue-limits.js";
 import { z } from "zod";
 import { OutlastError } from "../core/errors.js";
 import { MAX_BODY_DEPTH, nestsDeeperThan } from "./json-depth.js";
@@ -141,6 +142,8 @@ export const submitBody = z.object({
   delayMs: z.number().optional(),
   maxAttempts: z.number().optional(),
   timeoutMs: z.number().optional(),
+  /** What its start takes from its queue's rate budget; checked by the engine (a whole number from 1 to the limit). */
+  cost: z.number().optional(),
   /** Checked by core/title.ts, so a bad one answers invalid_title whatever its type. */
   title: z.unknown().optional(),
   /** Admin only: whose task it is. */
@@ -188,6 +191,12 @@ export const queuePatchBody = z
     concurrency: limit,
     maxQueued: limit,
     perOwner: z.object({ concurrency: limit, maxQueued: limit }).strict().optional(),
+    /** Starts at most per window (core/rate-limit.ts); null removes it. Whether it is keyed stays what code declares. */
+    rateLimit: z
+      .object({ limit: z.number().int().min(1).max(1_000_000_000), periodMs: z.number().int().min(1).max(MAX_RATE_PERIOD_MS) })
+      .strict()
+      .nullable()
+      .optional(),
     paused: z.boolean().optional(),
     /** Drop every earlier change first: back to what code declares. */
     reset: z.boolean().optional(),

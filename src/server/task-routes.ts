@@ -44,7 +44,7 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
       throw new OutlastError("unknown_task_name", `No task named "${body.name}" is defined on this server`);
     }
     checkQueueAllowed(outlast, principal, body);
-    for (const key of ["queue", "priority", "runAt", "delayMs", "maxAttempts", "timeoutMs", "title"] as const) {
+    for (const key of ["queue", "priority", "runAt", "delayMs", "maxAttempts", "timeoutMs", "title", "cost"] as const) {
       if (body[key] !== undefined) (options as unknown as Record<string, unknown>)[key] = body[key];
     }
     return { body, options };

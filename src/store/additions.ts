@@ -22,3 +22,13 @@ export function checkNew(request: SubmitRequest): void {
     throw new OutlastError("bad_request", "Tasks submitted together cannot have dedupe keys; submit those one by one", { details: { field: "dedupe" } });
   }
 }
+
+/** A request's rate key and cost, as every store takes them: a bad one is refused before anything is written. */
+export function checkRate(request: SubmitRequest): void {
+  const cost = request.cost ?? 1;
+  if (!Number.isSafeInteger(cost) || cost < 1) throw new OutlastError("bad_request", "cost must be a whole number of at least 1", { details: { field: "cost" } });
+  const key = request.rateKey ?? null;
+  if (key !== null && (typeof key !== "string" || key.length === 0 || key.length > 256)) {
+    throw new OutlastError("bad_request", "a rate key must be a string of 1 to 256 characters", { details: { field: "rateKey" } });
+  }
+}

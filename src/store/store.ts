@@ -1,5 +1,5 @@
 import type { StoredEvent } from "../core/events.js";
-import { byName, type DeclarationConflict, type QueueLimitsPatch, type QueueSettings } from "../core/queue-limits.js";
+import { byName, type DeclarationConflict, type QueueLimitsPatch, type QueueSettings, type RateLimit } from "../core/queue-limits.js";
 import type { Progress } from "../core/progress.js";
 import type { TaskState } from "../core/states.js";
 import type { TaskRecord } from "../core/task.js";
@@ -237,6 +237,8 @@ export interface QueueConfig {
   maxQueued: number | null;
   ownerConcurrency: number | null;
   ownerMaxQueued: number | null;
+  /** Starts at most per window, across every process (core/rate-limit.ts). null = no limit. */
+  rateLimit: RateLimit | null;
 }
 
 export interface QueueInfo extends QueueConfig {
@@ -268,6 +270,7 @@ export function blankQueue(name: string): QueueInfo {
     maxQueued: null,
     ownerConcurrency: null,
     ownerMaxQueued: null,
+    rateLimit: null,
     paused: false,
     overrides: {},
     counts: Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>,
@@ -295,6 +298,10 @@ export interface SubmitRequest {
   parent?: { id: string; key: string; weight: number };
   /** A task that starts waiting rather than queued: a group (core/waits.ts). */
   wait?: WaitSpec;
+  /** Its key under its queue's keyed rate limit, computed at submit (core/rate-limit.ts). Absent or null: unkeyed. */
+  rateKey?: string | null;
+  /** What its start takes from its queue's rate budget: a whole number ≥ 1. @defaultValue 1 */
+  cost?: number;
 }
 
 export type SubmitOutcome =

@@ -5,7 +5,7 @@ import type { TaskError, TaskRecord } from "../core/task.js";
 import type { FinishTransition } from "../core/transitions.js";
 import type { WorkerHeartbeat } from "./store.js";
 import type { ChildRow, WaitSpec } from "../core/waits.js";
-import { readPatch, type QueueSettings, type StoredPatches } from "../core/queue-limits.js";
+import { readPatch, type QueueSettings, type RateLimit, type StoredPatches } from "../core/queue-limits.js";
 
 /**
  * A `tasks` row as both SQL stores read it: snake_case columns, times as
@@ -64,6 +64,9 @@ export interface TaskRow {
   /** Its lease expiries in a row (its worker lost each time), and how many make it a poison pill. */
   lease_expiries: number;
   max_lease_expiries: number;
+  /** Its rate-limit key, set at submit (null: unkeyed), and what a start of it takes from the budget (core/rate-limit.ts). */
+  rate_key?: string | null;
+  cost?: number;
 }
 
 /** A `task_events` row, with the routing fields the feeds filter on. */
@@ -188,6 +191,10 @@ export interface QueueRowBase {
   max_queued: number | null;
   owner_concurrency: number | null;
   owner_max_queued: number | null;
+  /** The applied rate limit (core/rate-limit.ts): null when none. */
+  rate_limit?: number | null;
+  rate_period_ms?: number | string | null;
+  rate_keyed?: boolean | number;
   paused: boolean | number;
   declared: unknown;
   overrides: unknown;
@@ -202,7 +209,19 @@ export function rowToQueueSettings(row: QueueRowBase): QueueSettings {
   return {
     name: row.name,
     paused: row.paused === true || row.paused === 1,
-    limits: { concurrency: row.concurrency, maxQueued: row.max_queued, ownerConcurrency: row.owner_concurrency, ownerMaxQueued: row.owner_max_queued },
+    limits: {
+      concurrency: row.concurrency,
+      maxQueued: row.max_queued,
+      ownerConcurrency: row.owner_concurrency,
+      ownerMaxQueued: row.owner_max_queued,
+      rateLimit: rowRateLimit(row),
+    },
     ...rowToPatches(row),
   };
+}
+
+/** A queue row's applied rate limit, or null. */
+export function rowRateLimit(row: Pick<QueueRowBase, "rate_limit" | "rate_period_ms" | "rate_keyed">): RateLimit | null {
+  if (row.rate_limit == null || row.rate_period_ms == null) return null;
+  return { limit: Number(row.rate_limit), periodMs: Number(row.rate_period_ms), keyed: row.rate_keyed === true || row.rate_keyed === 1 };
 }

@@ -115,3 +115,13 @@ function blankRunning(): Task {
     createdAt: "2030-01-01T00:00:00.000Z", runAt: "2030-01-01T00:00:00.000Z", startedAt: "2030-01-01T00:00:00.000Z", finishedAt: null, lastSeq: 0, parentId: null, childKey: null, waitingFor: null, deadLetter: false,
   };
 }
+
+test("a rate-limited queue: a waiting task starts no earlier than floor((position − 1) / limit) windows from now, unless its slots say later", () => {
+  const rateLimit = { limit: 3, periodMs: 60_000, keyed: false };
+  const eta = (position: number, extra: Partial<QueuedShare> = {}) =>
+    queuedEtaMs({ position, concurrency: null, running: [], meanMs: 1_000, rateLimit, ...extra });
+  assert.deepEqual([1, 2, 3, 4, 6, 7].map((p) => eta(p)), [1_000, 1_000, 1_000, 61_000, 61_000, 121_000]);
+  assert.equal(eta(2, { concurrency: 1, meanMs: 100_000 }), 200_000, "one slot of long tasks is slower than the rate");
+  assert.equal(eta(7, { rateLimit: { ...rateLimit, keyed: true } }), 1_000, "keyed: the tasks ahead may be other keys'");
+  assert.equal(eta(7, { rateLimit: null }), 1_000);
+});

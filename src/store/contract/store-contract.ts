@@ -8,6 +8,7 @@ import { deadLetters } from "./dead-letters.js";
 import { eventsAndFeed } from "./events-and-feed.js";
 import { leasesAndFencing } from "./leases-and-fencing.js";
 import { operations } from "./operations.js";
+import { rateLimits } from "./rate-limits.js";
 import { search } from "./search.js";
 import { stateMachineProperty } from "./state-machine-property.js";
 import { submitAndRead } from "./submit-and-read.js";
@@ -35,6 +36,7 @@ export function storeContract(label: string, harness: ContractHarness): void {
   describe(`store contract: ${label}`, () => {
     describe("submit and read", () => submitAndRead(harness));
     describe("claiming and limits", () => claimingAndLimits(harness));
+    describe("rate limits", () => rateLimits(harness));
     describe("leases and fencing", () => leasesAndFencing(harness));
     describe("events and feed", () => eventsAndFeed(harness));
     describe("operations", () => operations(harness));

@@ -48,7 +48,9 @@ export class PgAdmin {
   /** Claims skip the queue-row lock for queues they believe unlimited: a limit set since must reach them. */
   noteLimits(settings: readonly QueueSettings[]): void {
     for (const queue of settings) {
-      if (queue.paused || queue.limits.concurrency !== null || queue.limits.ownerConcurrency !== null) this.claims.limited.add(queue.name);
+      if (queue.paused || queue.limits.concurrency !== null || queue.limits.ownerConcurrency !== null || queue.limits.rateLimit !== null) {
+        this.claims.limited.add(queue.name);
+      }
     }
   }
 
@@ -179,10 +181,22 @@ export class PgAdmin {
     await rows(
       tx.db,
       `UPDATE ${this.s}.queues SET concurrency = $2, max_queued = $3, owner_concurrency = $4, owner_max_queued = $5,
-         declared = $6, overrides = $7, updated_at = $8 WHERE name = $1`,
-      [row.name, applied.concurrency, applied.maxQueued, applied.ownerConcurrency, applied.ownerMaxQueued, JSON.stringify(next.declared), JSON.stringify(next.overrides), now],
+         declared = $6, overrides = $7, updated_at = $8, rate_limit = $9, rate_period_ms = $10, rate_keyed = $11 WHERE name = $1`,
+      [
+        row.name,
+        applied.concurrency,
+        applied.maxQueued,
+        applied.ownerConcurrency,
+        applied.ownerMaxQueued,
+        JSON.stringify(next.declared),
+        JSON.stringify(next.overrides),
+        now,
+        applied.rateLimit?.limit ?? null,
+        applied.rateLimit?.periodMs ?? null,
+        applied.rateLimit?.keyed ?? false,
+      ],
     );
-    if (applied.concurrency !== null || applied.ownerConcurrency !== null) this.claims.limited.add(row.name);
+    if (applied.concurrency !== null || applied.ownerConcurrency !== null || applied.rateLimit !== null) this.claims.limited.add(row.name);
     // Raised limits may make waiting work runnable.
     tx.touch(row.name);
     return { name: row.name, paused: row.paused, limits: applied, declared: next.declared, overrides: next.overrides };

@@ -1,4 +1,7 @@
+import type { RateLimit } from "../../core/queue-limits.js";
+import * as rate from "../../core/rate-limit.js";
 import { RUNNING_EVENT } from "../../core/transitions.js";
+import { rowRateLimit } from "../task-row.js";
 import type { ClaimedTask, ClaimRequest, ClaimResult } from "../store.js";
 import { decode, rowToTask, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
@@ -27,13 +30,21 @@ export class PgClaims {
     );
     let claimed: ClaimedRow[] = [];
     let concurrency: number | null = null;
+    let allowedAt: number | null = null;
     const hinted = this.limited.has(request.queue);
     if (!hinted) {
       // Fast path, one statement: a queue without limits and not paused.
       claimed = await this.claimRows(tx, request, now, { free: true });
     }
     if (claimed.length === 0) {
-      type Config = { paused: boolean; concurrency: number | null; owner_concurrency: number | null };
+      type Config = {
+        paused: boolean;
+        concurrency: number | null;
+        owner_concurrency: number | null;
+        rate_limit: number | null;
+        rate_period_ms: number | null;
+        rate_keyed: boolean;
+      };
       // A limit must hold across every node, so claims of a limited queue
       // take turns: the queue row stays locked until this transaction
       // commits, and the claim statement, which starts after the lock is
@@ -44,8 +55,8 @@ export class PgClaims {
       // (and not paused) are not locked: their claims rely on SKIP LOCKED.
       const [config] = await rows<Config>(
         tx.db,
-        `SELECT paused, concurrency, owner_concurrency FROM ${this.s}.queues
-         WHERE name = $1 AND (paused OR concurrency IS NOT NULL OR owner_concurrency IS NOT NULL) FOR UPDATE`,
+        `SELECT paused, concurrency, owner_concurrency, rate_limit, rate_period_ms, rate_keyed FROM ${this.s}.queues
+         WHERE name = $1 AND (paused OR concurrency IS NOT NULL OR owner_concurrency IS NOT NULL OR rate_limit IS NOT NULL) FOR UPDATE`,
         [request.queue],
         `outlast:${this.s}:lock-queue`,
       );
@@ -53,8 +64,12 @@ export class PgClaims {
       if (config) this.limited.add(request.queue);
       else this.limited.delete(request.queue);
       concurrency = config?.concurrency ?? null;
-      // Limited, or the fast path was skipped on a stale hint: claim now.
-      if (config || hinted) {
+      const rateLimit = config ? rowRateLimit(config) : null;
+      if (rateLimit !== null) {
+        // The queue row's lock serialises the claims of a rate-limited queue: one budget, counted by one claim at a time.
+        ({ claimed, allowedAt } = await this.withinRate(tx, request, now, rateLimit, concurrency, config?.owner_concurrency ?? null));
+      } else if (config || hinted) {
+        // Limited, or the fast path was skipped on a stale hint: claim now.
         claimed = await this.claimRows(tx, request, now, { concurrency, ownerLimit: config?.owner_concurrency ?? null });
       }
     }
@@ -79,7 +94,94 @@ export class PgClaims {
       );
       nextRunAt = row?.at ?? null;
     }
+    if (allowedAt !== null && tasks.length < request.limit) nextRunAt = nextRunAt === null ? allowedAt : Math.min(nextRunAt, allowedAt);
     return { tasks, nextRunAt };
+  }
+
+  /**
+   * A rate-limited queue (core/rate-limit.ts), its row locked: the window's
+   * starts are read (older ones deleted), keys out of budget are left out in
+   * the query, candidates are taken in claim order while they fit their
+   * key's budget (and the queue's and owners' concurrency), and their starts
+   * are written to the ledger. `allowedAt`: when a held-back key may next start.
+   */
+  private async withinRate(
+    tx: Tx,
+    request: ClaimRequest,
+    now: number,
+    limit: RateLimit,
+    concurrency: number | null,
+    ownerLimit: number | null,
+  ): Promise<{ claimed: ClaimedRow[]; allowedAt: number | null }> {
+    const s = this.s;
+    const since = rate.windowStart(limit, now);
+    await rows(tx.db, `DELETE FROM ${s}.rate_starts WHERE queue = $1 AND at <= $2`, [request.queue, since], `outlast:${s}:rate-prune`);
+    const starts = await rows<rate.RateStart>(tx.db, `SELECT key, at, cost FROM ${s}.rate_starts WHERE queue = $1 AND at > $2`, [request.queue, since], `outlast:${s}:rate-window`);
+    const used = rate.usedByKey(starts);
+    const exhausted = rate.exhaustedKeys(limit, used);
+    let slots = request.limit;
+    const running = new Map<string, number>();
+    if (concurrency !== null || ownerLimit !== null) {
+      const counts = await rows<{ owner: string; n: number }>(
+        tx.db,
+        `SELECT owner, count(*)::int AS n FROM ${s}.tasks WHERE state = 'running' AND queue = $1 GROUP BY owner`,
+        [request.queue],
+        `outlast:${s}:rate-running`,
+      );
+      for (const { owner, n } of counts) running.set(owner, n);
+      if (concurrency !== null) slots = Math.min(slots, concurrency - counts.reduce((sum, c) => sum + c.n, 0));
+    }
+    if (slots <= 0) return { claimed: [], allowedAt: null };
+    const keyExpr = `(CASE WHEN $3::boolean THEN coalesce(rate_key, '') ELSE '' END)`;
+    const candidates = await rows<{ seq: number; owner: string; rate_key: string | null; cost: number }>(
+      tx.db,
+      `SELECT seq, owner, rate_key, cost FROM ${s}.tasks
+       WHERE state = 'queued' AND queue = $1 AND turn IS NOT NULL AND name = ANY($2::text[]) AND ${keyExpr} <> ALL($4::text[])
+         AND ($6::int IS NULL OR owner NOT IN (SELECT owner FROM ${s}.tasks WHERE state = 'running' AND queue = $1 GROUP BY owner HAVING count(*) >= $6))
+       ORDER BY priority DESC, turn, seq LIMIT $5 FOR UPDATE SKIP LOCKED`,
+      [request.queue, request.names, limit.keyed, exhausted, slots * 8 + 32, ownerLimit],
+      `outlast:${s}:rate-candidates`,
+    );
+    const { picked, held } = rate.pickWithinRate(
+      limit,
+      used,
+      candidates.map((row) => ({ owner: row.owner, rateKey: row.rate_key, cost: row.cost })),
+      slots,
+      (candidate) => {
+        if (ownerLimit === null) return true;
+        const n = running.get(candidate.owner) ?? 0;
+        if (n >= ownerLimit) return false;
+        running.set(candidate.owner, n + 1);
+        return true;
+      },
+    );
+    const chosen = picked.map((i) => candidates[i]!);
+    let claimed: ClaimedRow[] = [];
+    if (chosen.length > 0) {
+      claimed = await this.claimRows(tx, request, now, { seqs: chosen.map((row) => row.seq) });
+      const keys = chosen.map((row) => rate.ledgerKey(limit, row.rate_key));
+      const costs = chosen.map((row) => rate.effectiveCost(limit, row.cost));
+      await rows(
+        tx.db,
+        `INSERT INTO ${s}.rate_starts(queue, key, at, cost) SELECT $1::text, k, $2::bigint, c FROM unnest($3::text[], $4::int[]) AS x(k, c)`,
+        [request.queue, now, keys, costs],
+        `outlast:${s}:rate-starts`,
+      );
+      keys.forEach((key, i) => starts.push({ key, at: now, cost: costs[i]! }));
+    }
+    if (claimed.length >= slots) return { claimed, allowedAt: null };
+    let waitingExhausted = false;
+    if (exhausted.length > 0) {
+      // Keys left out of the query count only when some task of theirs is waiting.
+      const found = await rows(
+        tx.db,
+        `SELECT 1 FROM ${s}.tasks WHERE state = 'queued' AND queue = $1 AND turn IS NOT NULL AND name = ANY($2::text[]) AND ${keyExpr} = ANY($4::text[]) LIMIT 1`,
+        [request.queue, request.names, limit.keyed, exhausted],
+        `outlast:${s}:rate-exhausted`,
+      );
+      waitingExhausted = found.length > 0;
+    }
+    return { claimed, allowedAt: rate.heldUntil(limit, starts, held, waitingExhausted ? exhausted : []) };
   }
 
   /**
@@ -93,23 +195,28 @@ export class PgClaims {
     tx: Tx,
     request: ClaimRequest,
     now: number,
-    mode: { free: true } | { concurrency: number | null; ownerLimit: number | null },
+    mode: { free: true } | { concurrency: number | null; ownerLimit: number | null } | { seqs: number[] },
   ): Promise<ClaimedRow[]> {
     const s = this.s;
     const free = "free" in mode;
-    const ownerLimit = free ? null : mode.ownerLimit;
-    const concurrency = free ? null : mode.concurrency;
+    const seqs = "seqs" in mode ? mode.seqs : null;
+    const ownerLimit = "ownerLimit" in mode ? mode.ownerLimit : null;
+    const concurrency = "concurrency" in mode ? mode.concurrency : null;
     // $8: the queue's concurrency; the places left are counted in this statement's snapshot.
     // Never below 0: an operator may lower the limit under what is running.
     const slots = `greatest(0, least($4, coalesce($8::int - (SELECT count(*) FROM ${s}.tasks WHERE state = 'running' AND queue = $1), $4)))`;
     const picked =
-      ownerLimit === null
+      seqs !== null
+        ? // Chosen by the caller (a rate-limited claim), their rows already locked.
+          // (Every parameter is named, so each has a type: the queue, names and limit again, though they change nothing.)
+          `SELECT seq FROM ${s}.tasks WHERE seq = ANY($8::bigint[]) AND queue = $1 AND name = ANY($3::text[]) LIMIT $4`
+        : ownerLimit === null
         ? `SELECT seq FROM ${s}.tasks
            WHERE state = 'queued' AND queue = $1 AND turn IS NOT NULL AND name = ANY($3::text[])
            ${
              free
                ? `AND NOT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1
-                    AND (q.paused OR q.concurrency IS NOT NULL OR q.owner_concurrency IS NOT NULL))`
+                    AND (q.paused OR q.concurrency IS NOT NULL OR q.owner_concurrency IS NOT NULL OR q.rate_limit IS NOT NULL))`
                : ""
            }
            ORDER BY priority DESC, turn, seq LIMIT ${free ? "$4" : slots} FOR UPDATE SKIP LOCKED`
@@ -129,7 +236,8 @@ export class PgClaims {
            )
            SELECT seq FROM ranked WHERE place <= $9 ORDER BY priority DESC, turn, seq LIMIT ${slots}`;
     const params: unknown[] = [request.queue, now, request.names, request.limit, request.workerId, now + request.leaseMs, RUNNING_JSON];
-    if (!free) params.push(concurrency);
+    if (seqs !== null) params.push(seqs);
+    else if (!free) params.push(concurrency);
     if (ownerLimit !== null) params.push(ownerLimit);
     return rows<ClaimedRow>(
       tx.db,
@@ -162,7 +270,7 @@ export class PgClaims {
        ) st ON true
        ORDER BY u.priority DESC, u.turn, u.seq`,
       params,
-      `outlast:${s}:claim:${free ? "free" : ownerLimit === null ? "limited" : "owner"}`,
+      `outlast:${s}:claim:${free ? "free" : seqs !== null ? "chosen" : ownerLimit === null ? "limited" : "owner"}`,
     );
   }
 }

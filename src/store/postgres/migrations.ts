@@ -202,6 +202,23 @@ ALTER TABLE ${s}.tasks ADD COLUMN dedupe_key text;
 ALTER TABLE ${s}.tasks ADD COLUMN dedupe_deadline bigint;
 CREATE INDEX tasks_dedupe ON ${s}.tasks(owner, name, dedupe_key) WHERE dedupe_key IS NOT NULL AND finished_at IS NULL;`,
   },
+  {
+    // Rate limits (core/rate-limit.ts): the queue's limit as applied (its patches live in declared/overrides);
+    // each task's rate key (set at submit; null when unkeyed) and cost; and the ledger of starts the
+    // claims of a rate-limited queue count over the window and prune as they go.
+    version: 11,
+    sql: (s) => `
+ALTER TABLE ${s}.queues ADD COLUMN rate_limit integer, ADD COLUMN rate_period_ms bigint, ADD COLUMN rate_keyed boolean NOT NULL DEFAULT false;
+ALTER TABLE ${s}.tasks ADD COLUMN rate_key text, ADD COLUMN cost integer NOT NULL DEFAULT 1;
+CREATE TABLE ${s}.rate_starts (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  queue text NOT NULL,
+  key text NOT NULL,
+  at bigint NOT NULL,
+  cost integer NOT NULL
+);
+CREATE INDEX rate_starts_window ON ${s}.rate_starts(queue, at);`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -7,7 +7,7 @@ import type { TaskRecord } from "../../core/task.js";
 import { firstQueuedEvent, rerunTransition, waitTransition, type RerunReason } from "../../core/transitions.js";
 import { isGroup, rerunWaitEvent } from "../group-rows.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
-import { additionsByQueue, checkNew } from "../additions.js";
+import { additionsByQueue, checkNew, checkRate } from "../additions.js";
 import { encode, rowToTask, type TaskRow } from "./rows.js";
 import type { PgReads } from "./reads.js";
 import { rows } from "./sql.js";
@@ -314,6 +314,7 @@ export class PgSubmits {
    * its child.
    */
   async insertMany(tx: Tx, items: readonly { request: SubmitRequest; now: number; dedupeDeadline?: number | null }[]): Promise<TaskRecord[]> {
+    for (const { request } of items) checkRate(request);
     const inputs: string[] = [];
     const firstEvents = items.map(({ request: r, now }) => (r.wait ? waitTransition(r.wait) : firstQueuedEvent(r.runAt, now)));
     // One JSON array of rows, not an array parameter per column: JSON.stringify
@@ -326,11 +327,13 @@ export class PgSubmits {
         // null: the plain "queued" event ($2), the same for most tasks.
         const event = r.wait || r.runAt > now ? JSON.stringify(firstEvents[k]) : null;
         const row: unknown[] = [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event, r.title];
-        // Children, groups, dedupe keys and other poison-pill limits only: a plain task's row stays as short as before.
+        // Optional columns in a fixed order, each group only when it or a later one is set: a plain task's row stays as short as before.
         const leaseLimit = r.maxLeaseExpiries !== undefined && r.maxLeaseExpiries !== DEFAULT_MAX_LEASE_EXPIRIES;
-        if (r.parent || r.wait || r.dedupe || leaseLimit) row.push(r.parent?.id ?? null, r.parent?.key ?? null, r.parent?.weight ?? 1, r.wait ? JSON.stringify(r.wait) : null);
-        if (r.dedupe || leaseLimit) row.push(r.dedupe?.key ?? null, dedupeDeadline ?? null);
-        if (leaseLimit) row.push(r.maxLeaseExpiries);
+        const rated = (r.rateKey ?? null) !== null || (r.cost ?? 1) !== 1;
+        if (r.parent || r.wait || r.dedupe || leaseLimit || rated) row.push(r.parent?.id ?? null, r.parent?.key ?? null, r.parent?.weight ?? 1, r.wait ? JSON.stringify(r.wait) : null);
+        if (r.dedupe || leaseLimit || rated) row.push(r.dedupe?.key ?? null, dedupeDeadline ?? null);
+        if (leaseLimit || rated) row.push(r.maxLeaseExpiries ?? DEFAULT_MAX_LEASE_EXPIRIES);
+        if (rated) row.push(r.rateKey ?? null, r.cost ?? 1);
         return row;
       }),
     );
@@ -342,7 +345,8 @@ export class PgSubmits {
            (e->>10)::bigint AS run_at, e->>11 AS event, e->>12 AS title,
            e->>13 AS parent_id, e->>14 AS child_key, coalesce((e->>15)::float8, 1) AS weight, e->>16 AS wait,
            e->>17 AS dedupe_key, (e->>18)::bigint AS dedupe_deadline,
-           coalesce((e->>19)::int, ${DEFAULT_MAX_LEASE_EXPIRIES}) AS max_lease_expiries, ord
+           coalesce((e->>19)::int, ${DEFAULT_MAX_LEASE_EXPIRIES}) AS max_lease_expiries,
+           e->>20 AS rate_key, coalesce((e->>21)::int, 1) AS cost, ord
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)
        ), last AS (
          -- Turns (core/turns.ts, nextTurn): after the owner's last queued one, not before its priority's round;
@@ -358,9 +362,11 @@ export class PgSubmits {
          FROM i JOIN last USING (queue, owner) JOIN round USING (queue, priority)
        ), t AS (
          INSERT INTO ${this.s}.tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input,
-           idempotency_key, created_at, run_at, last_seq, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries)
+           idempotency_key, created_at, run_at, last_seq, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries,
+           rate_key, cost)
          SELECT id, name, queue, owner, title, CASE WHEN wait IS NULL THEN 'queued' ELSE 'waiting' END, priority, max_attempts, max_attempts,
-           timeout_ms, input, idempotency_key, created_at, run_at, 1, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries
+           timeout_ms, input, idempotency_key, created_at, run_at, 1, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries,
+           rate_key, cost
          FROM turned ORDER BY ord
        )
        -- Every row of i is inserted or the statement fails: no join back to t.

@@ -1,5 +1,8 @@
 import { decode } from "./rows.js";
+import type { RateLimit } from "../../core/queue-limits.js";
+import * as rate from "../../core/rate-limit.js";
 import { RUNNING_EVENT } from "../../core/transitions.js";
+import { rowRateLimit } from "../task-row.js";
 import type { ClaimedTask, ClaimRequest, ClaimResult } from "../store.js";
 import { claimedRecord, type ClaimRow } from "./records.js";
 import type { Statements } from "./statements.js";
@@ -22,6 +25,8 @@ export class SqliteClaims {
     sql.promoteDue.run({ queue: request.queue, now });
 
     const ownerLimit = config?.owner_concurrency ?? null;
+    const rateLimit = config ? rowRateLimit(config) : null;
+    if (rateLimit !== null) return this.withinRate(request, slots, now, rateLimit, ownerLimit);
     // With a per-owner limit some candidates are skipped, so look further ahead.
     // Owners already at their limit are left out in the query, so a long
     // backlog of theirs cannot push other owners' tasks past the look-ahead.
@@ -74,6 +79,64 @@ export class SqliteClaims {
     rows.sort((a, b) => b.priority - a.priority || (a.turn ?? 0) - (b.turn ?? 0) || a.seq - b.seq);
     const tasks = rows.map((row) => this.claimed(row, now, request.workerId, expires));
     return { tasks, nextRunAt: this.nextRunAt(request.queue, tasks.length < slots, now) };
+  }
+
+  /**
+   * A rate-limited queue (core/rate-limit.ts): the window's starts are read
+   * (older ones deleted), keys out of budget are left out in the query, and
+   * candidates are taken in claim order while they fit their key's budget.
+   * The claim runs under SQLite's writer lock, so no other claim counts the
+   * same budget meanwhile. Held back, it answers when the next start is allowed.
+   */
+  private withinRate(request: ClaimRequest, slots: number, now: number, limit: RateLimit, ownerLimit: number | null): ClaimResult {
+    const sql = this.tx.sql;
+    const since = rate.windowStart(limit, now);
+    sql.pruneStarts.run(request.queue, since);
+    const starts = sql.startsInWindow.all(request.queue, since);
+    const used = rate.usedByKey(starts);
+    const exhausted = rate.exhaustedKeys(limit, used);
+    const names = JSON.stringify(request.names);
+    const keyed = limit.keyed ? 1 : 0;
+    const candidates = sql.runnableWithinRate.all({
+      queue: request.queue,
+      names,
+      limit: slots * 8 + 32,
+      owner_limit: ownerLimit,
+      keyed,
+      exhausted: JSON.stringify(exhausted),
+    });
+    const ownerRunning = new Map<string, number>();
+    const { picked, held } = rate.pickWithinRate(
+      limit,
+      used,
+      candidates.map((row) => ({ owner: row.owner, rateKey: row.rate_key, cost: row.cost })),
+      slots,
+      (candidate) => {
+        if (ownerLimit === null) return true;
+        const running = ownerRunning.get(candidate.owner) ?? sql.countOwnerRunning.get(request.queue, candidate.owner)!.n;
+        ownerRunning.set(candidate.owner, running >= ownerLimit ? running : running + 1);
+        return running < ownerLimit;
+      },
+    );
+    const tasks: ClaimedTask[] = [];
+    const expires = now + request.leaseMs;
+    for (const i of picked) {
+      const row = candidates[i]!;
+      const seq = row.last_seq + 1;
+      const key = rate.ledgerKey(limit, row.rate_key);
+      const cost = rate.effectiveCost(limit, row.cost);
+      sql.markRunning.run({ seq_row: row.seq, now, worker: request.workerId, expires, seq });
+      sql.insertStart.run(request.queue, key, now, cost);
+      starts.push({ key, at: now, cost });
+      tasks.push(this.claimed({ ...row, attempt: row.attempt + 1, last_seq: seq, lease_token: row.lease_token + 1 }, now, request.workerId, expires));
+    }
+    if (tasks.length >= slots) return { tasks, nextRunAt: null };
+    // Keys left out of the query count only when some task of theirs is waiting.
+    const waitingExhausted =
+      exhausted.length > 0 && sql.anyRunnableOfKeys.get({ queue: request.queue, names, keyed, keys: JSON.stringify(exhausted) }) !== undefined;
+    const allowedAt = rate.heldUntil(limit, starts, held, waitingExhausted ? exhausted : []);
+    const due = this.nextRunAt(request.queue, true, now);
+    return { tasks, nextRunAt: due === null ? allowedAt : allowedAt === null ? due : Math.min(due, allowedAt) };
   }
 
   /** When a claim came up short: when the queue's next delayed task is due, so the worker can sleep until then. */

@@ -178,6 +178,25 @@ CREATE INDEX tasks_dead ON tasks(finished_at DESC, seq DESC) WHERE dead_letter =
 ALTER TABLE tasks ADD COLUMN dedupe_deadline INTEGER;
 CREATE INDEX tasks_dedupe ON tasks(owner, name, dedupe_key) WHERE dedupe_key IS NOT NULL AND finished_at IS NULL;`,
   },
+  {
+    // Rate limits (core/rate-limit.ts): the queue's limit as applied (its patches live in declared/overrides);
+    // each task's rate key (set at submit; null when unkeyed) and cost; and the ledger of starts the
+    // claims of a rate-limited queue count over the window and prune as they go.
+    version: 10,
+    sql: `ALTER TABLE queues ADD COLUMN rate_limit INTEGER;
+ALTER TABLE queues ADD COLUMN rate_period_ms INTEGER;
+ALTER TABLE queues ADD COLUMN rate_keyed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN rate_key TEXT;
+ALTER TABLE tasks ADD COLUMN cost INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE rate_starts (
+  id INTEGER PRIMARY KEY,
+  queue TEXT NOT NULL,
+  key TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  cost INTEGER NOT NULL
+);
+CREATE INDEX rate_starts_window ON rate_starts(queue, at);`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

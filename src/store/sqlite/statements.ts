@@ -31,7 +31,8 @@ export function prepareStatements(db: Database) {
   return {
     writeQueueLimits: s<[Record<string, unknown>]>(
       `UPDATE queues SET concurrency = @concurrency, max_queued = @max_queued, owner_concurrency = @owner_concurrency,
-         owner_max_queued = @owner_max_queued, declared = @declared, overrides = @overrides, updated_at = @now
+         owner_max_queued = @owner_max_queued, rate_limit = @rate_limit, rate_period_ms = @rate_period_ms, rate_keyed = @rate_keyed,
+         declared = @declared, overrides = @overrides, updated_at = @now
        WHERE name = @name`,
     ),
     // A queue nobody declared has the default limits (core/queue-limits.ts).
@@ -50,9 +51,9 @@ export function prepareStatements(db: Database) {
     byIdempotencyKey: s<[string, string, string], TaskRow>("SELECT * FROM tasks WHERE owner = ? AND name = ? AND idempotency_key = ?"),
     insertTask: s<[Record<string, unknown>]>(
       `INSERT INTO tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input, idempotency_key, created_at, run_at, last_seq, turn,
-         parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries)
+         parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries, rate_key, cost)
        VALUES (@id, @name, @queue, @owner, @title, @state, @priority, @max_attempts, @max_attempts, @timeout_ms, @input, @idempotency_key, @created_at, @run_at, 1, @turn,
-         @parent_id, @child_key, @weight, @wait, @dedupe_key, @dedupe_deadline, @max_lease_expiries)`,
+         @parent_id, @child_key, @weight, @wait, @dedupe_key, @dedupe_deadline, @max_lease_expiries, @rate_key, @cost)`,
     ),
     // The unfinished tasks of a dedupe key (core/dedupe.ts), oldest first.
     byDedupeKey: s<[string, string, string], TaskRow>(
@@ -112,6 +113,23 @@ export function prepareStatements(db: Database) {
       `SELECT ${CLAIM_COLUMNS} FROM tasks WHERE state = 'queued' AND queue = @queue AND turn IS NOT NULL AND name IN (SELECT value FROM json_each(@names))
          AND owner NOT IN (SELECT owner FROM tasks WHERE state = 'running' AND queue = @queue GROUP BY owner HAVING count(*) >= @owner_limit)
        ORDER BY priority DESC, turn, seq LIMIT @limit`,
+    ),
+    // Rate limits (core/rate-limit.ts): the ledger of starts, the window's starts, and runnable tasks whose key has budget left.
+    pruneStarts: s<[string, number]>("DELETE FROM rate_starts WHERE queue = ? AND at <= ?"),
+    startsInWindow: s<[string, number], { key: string; at: number; cost: number }>("SELECT key, at, cost FROM rate_starts WHERE queue = ? AND at > ?"),
+    insertStart: s<[string, string, number, number]>("INSERT INTO rate_starts(queue, key, at, cost) VALUES (?, ?, ?, ?)"),
+    runnableWithinRate: s<
+      [{ queue: string; names: string; limit: number; owner_limit: number | null; keyed: number; exhausted: string }],
+      ClaimRow & { rate_key: string | null; cost: number }
+    >(
+      `SELECT ${CLAIM_COLUMNS}, rate_key, cost FROM tasks WHERE state = 'queued' AND queue = @queue AND turn IS NOT NULL AND name IN (SELECT value FROM json_each(@names))
+         AND (CASE WHEN @keyed THEN coalesce(rate_key, '') ELSE '' END) NOT IN (SELECT value FROM json_each(@exhausted))
+         AND (@owner_limit IS NULL OR owner NOT IN (SELECT owner FROM tasks WHERE state = 'running' AND queue = @queue GROUP BY owner HAVING count(*) >= @owner_limit))
+       ORDER BY priority DESC, turn, seq LIMIT @limit`,
+    ),
+    anyRunnableOfKeys: s<[{ queue: string; names: string; keyed: number; keys: string }], { one: number }>(
+      `SELECT 1 AS one FROM tasks WHERE state = 'queued' AND queue = @queue AND turn IS NOT NULL AND name IN (SELECT value FROM json_each(@names))
+         AND (CASE WHEN @keyed THEN coalesce(rate_key, '') ELSE '' END) IN (SELECT value FROM json_each(@keys)) LIMIT 1`,
     ),
     promoteDue: s<[{ queue: string; now: number }]>(
       `UPDATE tasks SET turn = coalesce((SELECT min(r.turn) FROM tasks r WHERE r.state = 'queued' AND r.queue = tasks.queue

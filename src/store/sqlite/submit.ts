@@ -5,7 +5,7 @@ import { fullScope, retryAfterHint, submitDecision } from "../../core/submit-rul
 import { firstQueuedEvent, rerunTransition, waitTransition, type RerunReason } from "../../core/transitions.js";
 import { isGroup, rerunWaitEvent } from "../group-rows.js";
 import type { TaskRecord } from "../../core/task.js";
-import { additionsByQueue, checkNew } from "../additions.js";
+import { additionsByQueue, checkNew, checkRate } from "../additions.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
 import { newTaskRecord } from "./records.js";
 import { encode, rowToTask, type TaskRow } from "./rows.js";
@@ -111,6 +111,7 @@ export class SqliteSubmits {
   }
 
   insert(request: SubmitRequest, now: number, dedupeDeadline: number | null = null): TaskRecord {
+    checkRate(request);
     // Built here rather than read back: RETURNING * costs ~25 µs a row (a
     // JS object of 28 columns), more than the insert itself (~12 µs).
     this.tx.sql.insertTask.run({
@@ -136,6 +137,8 @@ export class SqliteSubmits {
       dedupe_key: request.dedupe?.key ?? null,
       dedupe_deadline: dedupeDeadline,
       max_lease_expiries: request.maxLeaseExpiries ?? DEFAULT_MAX_LEASE_EXPIRIES,
+      rate_key: request.rateKey ?? null,
+      cost: request.cost ?? 1,
     });
     const parent_id = request.parent?.id ?? null;
     if (request.wait) {
