@@ -94,7 +94,7 @@ const ACTIONS = [
  * creation; cancel, retry or redrive every match (at most 10,000 a call),
  * after a confirmation naming the filter, then how many it touched.
  */
-export function BulkPanel({ filter, onDone }: { filter: { state: string; queue: string; name: string; owner: string }; onDone: () => void }) {
+export function BulkPanel({ filter, onDone }: { filter: { state: string; queue: string; name: string; owner: string; q: string }; onDone: () => void }) {
   const { api } = useSession();
   const [extra, setExtra] = useState({ code: "", since: "", until: "" });
   const [said, setSaid] = useState<string | null>(null);
@@ -129,7 +129,9 @@ export function BulkPanel({ filter, onDone }: { filter: { state: string; queue: 
           <input name="bulk-until" type="datetime-local" step={1} value={extra.until} onInput={(e) => setExtra({ ...extra, until: (e.target as HTMLInputElement).value })} />
         </label>
       </div>
-      {narrowed ? (
+      {filter.q ? (
+        <p class="muted">A bulk action does not take the "Starts with" text: clear it first, so the action matches the list.</p>
+      ) : narrowed ? (
         <div class="bulk-actions">
           {ACTIONS.map((a) => (
             <ConfirmButton
