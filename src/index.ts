@@ -25,6 +25,7 @@ export type { FailurePolicy, ChildCounts, ChildOutcome, WaitingFor } from "./cor
 export type { ErrorCode, AbortCode, InputIssue } from "./core/errors.js";
 export type { Task, TaskError } from "./core/task.js";
 export type { DeadLetterInput, DeadLetterQuery, DeadLetterTarget } from "./engine/dead-letters.js";
+export type { BulkAction, BulkFilter } from "./engine/bulk.js";
 export { POISON_PILL } from "./core/dead-letters.js";
 export type { TaskState } from "./core/states.js";
 export type { TaskEvent, TaskEventType, StateReason } from "./core/events.js";

@@ -7,6 +7,7 @@ import { useFeed } from "./hooks.js";
 import { LiveFeed } from "./live.js";
 import { QueuesCard } from "./queues.js";
 import { navigate, taskHref, tasksHref, useRoute, type Route } from "./router.js";
+import { DeadPage } from "./dead-page.js";
 import { FailuresCard, RunningCard } from "./running.js";
 import { TaskPage } from "./task-page.js";
 import { TasksPage } from "./tasks-page.js";
@@ -103,6 +104,7 @@ function Shell({ adminKey, onLogout, onRefused }: { adminKey: string; onLogout: 
           <NavLink href="#/" active={route.page === "overview"}>Overview</NavLink>
           <NavLink href="#/tasks" active={route.page === "tasks" && route.params.get("state") !== "failed"}>Tasks</NavLink>
           <NavLink href={tasksHref({ state: "failed" })} active={route.page === "tasks" && route.params.get("state") === "failed"}>Failed</NavLink>
+          <NavLink href="#/dead" active={route.page === "dead"}>Dead letters</NavLink>
           <NavLink href="#/workers" active={route.page === "workers"}>Workers</NavLink>
         </nav>
         <Search />
@@ -143,6 +145,8 @@ function Page({ route }: { route: Route }) {
       return <TasksPage params={route.params} />;
     case "task":
       return <TaskPage key={route.id} id={route.id} />;
+    case "dead":
+      return <DeadPage params={route.params} />;
     case "workers":
       return (
         <div class="stack">

@@ -1,11 +1,12 @@
 import { useEffect, useState } from "preact/hooks";
 
-/** The page a hash names: `#/`, `#/tasks?state=failed`, `#/task/ID`, `#/workers`. */
+/** The page a hash names: `#/`, `#/tasks?state=failed`, `#/task/ID`, `#/workers`, `#/dead?queue=…`. */
 export type Route =
   | { page: "overview" }
   | { page: "tasks"; params: URLSearchParams }
   | { page: "task"; id: string }
-  | { page: "workers" };
+  | { page: "workers" }
+  | { page: "dead"; params: URLSearchParams };
 
 export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, "");
@@ -13,6 +14,7 @@ export function parseRoute(hash: string): Route {
   if (pathname.startsWith("/task/")) return { page: "task", id: decodeURIComponent(pathname.slice("/task/".length)) };
   if (pathname === "/tasks") return { page: "tasks", params: new URLSearchParams(search) };
   if (pathname === "/workers") return { page: "workers" };
+  if (pathname === "/dead") return { page: "dead", params: new URLSearchParams(search) };
   return { page: "overview" };
 }
 
@@ -25,6 +27,10 @@ export function tasksHref(params: Record<string, string | undefined>): string {
   for (const [key, value] of Object.entries(params)) if (value) q.set(key, value);
   const text = q.toString();
   return `#/tasks${text ? `?${text}` : ""}`;
+}
+
+export function deadHref(params: Record<string, string | undefined>): string {
+  return tasksHref(params).replace("#/tasks", "#/dead");
 }
 
 export function navigate(hash: string): void {

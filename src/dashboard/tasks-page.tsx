@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { query, type Task, type TaskPage } from "./api.js";
+import { BulkPanel } from "./bulk.js";
 import { useSession } from "./context.js";
 import { usePoll } from "./hooks.js";
 import { navigate, tasksHref } from "./router.js";
@@ -32,7 +33,7 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [key]);
   const cursor = cursors.at(-1);
-  const { data, error } = usePoll(
+  const { data, error, reload } = usePoll(
     () => api.get<TaskPage>(`/api/v1/tasks${query({ ...filter, limit: PAGE_SIZE, cursor })}`),
     0,
     [key, cursor],
@@ -89,6 +90,7 @@ export function TasksPage({ params }: { params: URLSearchParams }) {
           Apply
         </button>
       </form>
+      <BulkPanel key={key} filter={filter} onDone={reload} />
       <ErrorNote error={error} />
       {data && rows.length === 0 ? <Empty>No tasks match.</Empty> : null}
       {rows.length > 0 ? (

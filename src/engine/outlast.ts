@@ -22,6 +22,7 @@ import { Hub } from "./hub.js";
 import { DEFAULT_MAX_LEASE_EXPIRIES } from "../core/dead-letters.js";
 import { DeadLetterHandlers, deadLetterFilter, deadLetterSelection, type DeadLetterQuery, type DeadLetterTarget } from "./dead-letters.js";
 import { Runner } from "./runner.js";
+import { checkBulkAction, checkBulkFilter, runBulk, type BulkAction, type BulkFilter } from "./bulk.js";
 import { Scheduler } from "./scheduler.js";
 import { CursorCodec, watchTask, type WatchEvent, type WatchOptions } from "./watch.js";
 import { checkRateLimitOption, checkSubmitOptions, checkTaskSpec, rateKeyOf } from "./submit-options.js";
@@ -565,6 +566,33 @@ export class Outlast {
   async redrive(target: DeadLetterTarget): Promise<number> {
     await this.ready();
     return this.store.redriveDead(deadLetterSelection(target), this.clock());
+  }
+
+  /**
+   * Cancel, retry or redrive every task matching a filter (at least one
+   * field; `since`/`until` bound `createdAt`), at most 10,000 per call;
+   * answers how many it touched. cancel takes unfinished tasks, retry failed
+   * and canceled ones, redrive dead letters; a task that changed state
+   * meanwhile is skipped.
+   * @example const count = await outlast.bulk("retry", { queue: "llm", code: "rate_limited" });
+   */
+  async bulk(action: BulkAction, filter: BulkFilter): Promise<number> {
+    const checkedAction = checkBulkAction(action);
+    const checked = checkBulkFilter(filter);
+    await this.ready();
+    return runBulk(checkedAction, checked, {
+      listTasks: (page) => this.store.listTasks(page),
+      apply: async (record) => {
+        if (checkedAction === "retry") return (await this.store.retry(record.id, this.clock())).kind === "retried";
+        const outcome = await this.store.cancel(record.id, this.clock());
+        if (outcome.kind !== "canceled" && outcome.kind !== "requested") return false;
+        if (outcome.kind === "requested") this.runner.abortHere(record.id, "cancel");
+        await this.abortChildrenHere(record.id);
+        return true;
+      },
+      redriveIds: (ids) => this.store.redriveDead({ ids }, this.clock()),
+      redriveFilter: (query) => this.store.redriveDead({ filter: deadLetterFilter(query) }, this.clock()),
+    });
   }
 
   /** Delete dead letters with their events, steps and signals, by ids or filter; answers how many. */

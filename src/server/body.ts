@@ -218,6 +218,25 @@ export const deadActionBody = z
   .strict()
   .refine((body) => (body.ids === undefined) !== (body.filter === undefined), { message: "give exactly one of ids and filter", path: ["ids"] });
 
+/** `POST /api/v1/tasks/bulk`: an action and a filter of at least one field (checked by engine/bulk.ts, which names the field). */
+export const bulkBody = z
+  .object({
+    action: z.enum(["cancel", "retry", "redrive"]),
+    filter: z
+      .object({
+        queue: deadField.optional(),
+        name: deadField.optional(),
+        state: z.enum(["queued", "running", "waiting", "succeeded", "failed", "canceled"]).optional(),
+        code: deadField.optional(),
+        owner: deadField.optional(),
+        since: isoTime.optional(),
+        until: isoTime.optional(),
+      })
+      .strict()
+      .refine((filter) => Object.values(filter).some((value) => value !== undefined), "must name at least one field: narrow it"),
+  })
+  .strict();
+
 export const tokenBody = z.object({
   owner: z.string().min(1).max(256),
   ttlSeconds: z.number().int().min(1).optional(),

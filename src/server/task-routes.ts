@@ -6,7 +6,8 @@ import type { SubmitOptions } from "../engine/definitions.js";
 import type { Outlast } from "../engine/outlast.js";
 import { checkTaskToken, requireOwnerOrAdmin, scopeOf, validId, visibleRecord } from "./access.js";
 import type { Principal } from "./auth.js";
-import { batchBody, parseBody, readJson, submitBody, type SubmitBody } from "./body.js";
+import { requireAdmin } from "./auth.js";
+import { batchBody, bulkBody, parseBody, readJson, submitBody, type SubmitBody } from "./body.js";
 import type { z } from "zod";
 import type { ServerContext } from "./context.js";
 import { signTaskToken } from "./tokens.js";
@@ -49,6 +50,14 @@ export function taskRoutes(app: Hono, ctx: ServerContext): void {
     }
     return { body, options };
   }
+
+  // Admin only: an operator's action over every task of a filter (docs/api-extensions.md).
+  app.post("/api/v1/tasks/bulk", async (c) => {
+    requireAdmin(await ctx.authenticate(c.req.raw));
+    const body = parseBody(bulkBody, await readJson(c.req.raw, ctx.options.bodyLimitBytes));
+    const filter = Object.fromEntries(Object.entries(body.filter).filter(([, value]) => value !== undefined));
+    return c.json({ count: await outlast.bulk(body.action, filter) }, 200);
+  });
 
   app.get("/api/v1/tasks", async (c) => {
     const principal = await ctx.authenticate(c.req.raw);
