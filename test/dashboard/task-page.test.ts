@@ -15,6 +15,8 @@ describe("task page in Chromium", () => {
 
     const { page } = await openBrowser(t);
     await page.goto(`${server.url}/dashboard#key=${encodeURIComponent("dashboard-test-admin-key-0123")}`);
+    // Signed in (the key taken from the URL and kept) before going on: a loaded machine may be slow to get there.
+    await eventually(() => textOf(page, 'button:has-text("Sign out")'), "the signed-in dashboard");
     await page.goto(`${server.url}/dashboard#/task/${task.id}`);
     await eventually(() => textOf(page, ".badge-running"), "the running badge");
     // Input and a live bar.
