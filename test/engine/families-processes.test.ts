@@ -108,7 +108,7 @@ for (const kind of Object.keys(STORES)) {
       const { env, execLog, outlast } = await setup(t, kind);
       const first = spawnFixture(t, "family-worker.ts", env);
       await first.waitFor("ready");
-      const parent = await outlast.submit("family.parent", { n: 1, ms: 20, sleepMs: 1_500, signal: true });
+      const parent = await outlast.submit("family.parent", { n: 1, ms: 20, sleepMs: 4_000, signal: true });
       await stateIs(outlast, parent.id, "waiting", "sleep");
       first.process.kill("SIGKILL");
       await first.exited;
