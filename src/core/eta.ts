@@ -50,7 +50,7 @@ export function runningLeftMs(task: RunningShare, meanMs: number | null): number
     if (percent >= 100) return 0;
     const byRate = (elapsed / percent) * (100 - percent);
     // A speck of a percent makes the rate meaningless (and unbounded): the mean says more then.
-    if (byRate <= Number.MAX_SAFE_INTEGER) return Math.round(byRate);
+    if (byRate <= MAX_LEFT_MS) return Math.round(byRate);
   }
   const mean = usableMean(meanMs);
   return mean === null ? null : Math.max(0, mean - elapsed);
@@ -90,12 +90,19 @@ function startOfNth(busy: readonly number[], idle: number, mean: number, n: numb
   let lo = 0;
   let hi = Math.max(0, ...busy) + Math.ceil(n / (busy.length + idle)) * step;
   while (lo < hi) {
-    const mid = Math.floor((lo + hi) / 2);
+    const mid = lo + Math.floor((hi - lo) / 2);
     if (startsBy(mid) >= n) hi = mid;
     else lo = mid + 1;
   }
   return lo;
 }
+
+/**
+ * The longest time left a rate may give (ten years). Past it the rate says
+ * nothing, and it keeps the bisection's bounds far below 2^53, where whole
+ * milliseconds stop being exact and `lo < hi` could hold for ever.
+ */
+const MAX_LEFT_MS = 10 * 365 * 24 * 60 * 60 * 1000;
 
 function usableMean(meanMs: number | null): number | null {
   return meanMs === null || !Number.isFinite(meanMs) || meanMs < 0 ? null : Math.round(meanMs);

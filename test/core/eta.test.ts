@@ -125,3 +125,11 @@ test("a rate-limited queue: a waiting task starts no earlier than floor((positio
   assert.equal(eta(7, { rateLimit: { ...rateLimit, keyed: true } }), 1_000, "keyed: the tasks ahead may be other keys'");
   assert.equal(eta(7, { rateLimit: null }), 1_000);
 });
+
+test("a speck of a percent gives no rate: the estimate falls back to the mean and always ends", () => {
+  // elapsed / percent × (100 − percent) just under 2^53: once taken as a rate, its bisection never ended.
+  const speck = { elapsedMs: 100_000, percent: 1.2e-9 };
+  assert.equal(runningLeftMs(speck, 20_000), 0, "overdue against the mean (it ran 100 s)");
+  assert.equal(queuedEtaMs({ position: 3, concurrency: 1, running: [speck], meanMs: 20_000 }), 60_000);
+  assert.equal(runningLeftMs({ elapsedMs: 100_000, percent: 1e-3 }, 20_000), Math.round((100_000 / 1e-3) * (100 - 1e-3)), "a small but usable rate stands");
+});
