@@ -111,7 +111,8 @@ export class ContextWaits {
       id,
       key,
       wait: async () => {
-        const outcome = (await this.outcomes([key], "fail-fast"))[0]!;
+        const child = (await this.services.children(this.record.id)).find((c) => c.childKey === key);
+        const outcome = (await this.outcomes(child ? [child] : [], "fail-fast"))[0]!;
         return outcome.result as Jsonified<Result> | null;
       },
     };
@@ -121,11 +122,8 @@ export class ContextWaits {
     const failure = readFailurePolicy(options.failure);
     if (failure === null) throw new OutlastError("bad_request", 'runChildren: failure must be "fail-fast", "continue" or { maxFailures: n }');
     if (!Array.isArray(specs)) throw new OutlastError("bad_request", "runChildren takes an array of children");
-    await this.submit(specs);
-    return (await this.outcomes(
-      specs.map((s) => s.key),
-      failure,
-    )) as ChildOutcome<Jsonified<Result>>[];
+    // The records submit answers are as fresh as a second read would be.
+    return (await this.outcomes(await this.submit(specs), failure)) as ChildOutcome<Jsonified<Result>>[];
   }
 
   /** Submit the children not submitted yet (a run again finds the others by key). */
@@ -149,16 +147,14 @@ export class ContextWaits {
   }
 
   /** The children's outcomes once the policy says so; until then the task waits for them. */
-  private async outcomes(keys: readonly string[], failure: FailurePolicy): Promise<ChildOutcome[]> {
-    const byKey = new Map((await this.services.children(this.record.id)).map((c) => [c.childKey, c]));
-    const rows = keys.map((key) => byKey.get(key)).filter((c): c is TaskRecord => c !== undefined);
+  private async outcomes(rows: readonly TaskRecord[], failure: FailurePolicy): Promise<ChildOutcome[]> {
     const broken = breakingFailure(failure, rows.map((c) => ({ id: c.id, key: c.childKey, name: c.name, state: c.state })));
     if (broken) {
       for (const child of rows) if (!isFinal(child.state)) await this.services.cancel(child.id);
       const failed = rows.find((c) => c.id === broken.id)!;
       throw new ChildTaskFailedError({ id: failed.id, key: failed.childKey, name: failed.name, error: failed.error });
     }
-    if (rows.some((c) => !isFinal(c.state))) return this.suspend({ kind: "children", keys: [...keys], failure });
+    if (rows.some((c) => !isFinal(c.state))) return this.suspend({ kind: "children", keys: rows.map((c) => c.childKey!), failure });
     return rows.map((c) => ({ id: c.id, key: c.childKey, name: c.name, state: c.state, result: c.state === "succeeded" ? (c.result ?? null) : null, error: c.error }));
   }
 }
