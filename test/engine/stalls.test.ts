@@ -24,7 +24,8 @@ test("a handler that awaits forever without progress is aborted with reason stal
   const reasons: unknown[] = [];
   outlast.define("frozen", {
     stallMs: 1_000,
-    backoff: { baseMs: 5_000, maxMs: 5_000 },
+    // No jitter: the assertion on runAt counts from the test clock, not from the abort a few ms earlier.
+    backoff: { baseMs: 5_000, maxMs: 5_000, jitter: 0 },
     run: async (_input, ctx) => {
       if (ctx.attempt > 1) return "second attempt";
       ctx.progress({ percent: 1 });
