@@ -1,7 +1,7 @@
 export { Outlast } from "./engine/outlast.js";
 export type { OutlastOptions, StopOptions, LifecycleEvents, OwnerScope, QueueLimitsChange } from "./engine/outlast.js";
 export type { QueueLimits, QueueSettings } from "./core/queue-limits.js";
-export type { TaskDefinition, TaskSpec, TaskDeclaration, SubmitOptions, SubmitDedupe, QueueOptions, DefinedTask } from "./engine/definitions.js";
+export type { TaskDefinition, TaskSpec, TaskDeclaration, SubmitOptions, SubmitDedupe, QueueOptions, KeyedConcurrencyOption, RateLimitOption, DefinedTask } from "./engine/definitions.js";
 export type { DedupeMode } from "./core/dedupe.js";
 export { declareTask } from "./engine/declaration.js";
 export type { Jsonified, StepResult } from "./core/json.js";

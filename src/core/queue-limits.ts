@@ -6,6 +6,8 @@
  * effective limits are what claims and submits enforce.
  */
 
+import { readLimitMap, type KeyRules } from "./key-limits.js";
+
 /**
  * A queue's rate limit as stored (core/rate-limit.ts): at most `limit` cost
  * units of starts in any window of `periodMs`; `keyed`: each task's rate key
@@ -18,6 +20,17 @@ export interface RateLimit {
   keyed: boolean;
 }
 
+/**
+ * A queue's concurrency per key as stored (core/key-limits.ts): `limit` per
+ * key by default (null: each task's own, from a limit function at submit),
+ * and limits by tier. Whether a queue is keyed, and how keys and tiers are
+ * found, is what code declares; an operator may change the numbers.
+ */
+export interface KeyConcurrency {
+  limit: number | null;
+  tiers: Record<string, number>;
+}
+
 /** null: no limit. For `concurrency`, no limit shared between processes (each runs its `perProcess` share). */
 export interface QueueLimits {
   concurrency: number | null;
@@ -25,14 +38,17 @@ export interface QueueLimits {
   ownerConcurrency: number | null;
   ownerMaxQueued: number | null;
   rateLimit: RateLimit | null;
+  keyConcurrency: KeyConcurrency | null;
+  /** One key's limit, set by an operator over any tier or default. */
+  keyLimits: Record<string, number> | null;
 }
 
-type LimitValue = number | RateLimit | null;
+export type LimitValue = number | RateLimit | KeyConcurrency | Record<string, number> | null;
 
 /** Some of a queue's limits: what one process declares, or what an operator changed. */
 export type QueueLimitsPatch = Partial<QueueLimits>;
 
-export const LIMIT_FIELDS = ["concurrency", "maxQueued", "ownerConcurrency", "ownerMaxQueued", "rateLimit"] as const satisfies readonly (keyof QueueLimits)[];
+export const LIMIT_FIELDS = ["concurrency", "maxQueued", "ownerConcurrency", "ownerMaxQueued", "rateLimit", "keyConcurrency", "keyLimits"] as const satisfies readonly (keyof QueueLimits)[];
 
 export const DEFAULT_QUEUE_LIMITS: Readonly<QueueLimits> = Object.freeze({
   concurrency: 10,
@@ -40,6 +56,8 @@ export const DEFAULT_QUEUE_LIMITS: Readonly<QueueLimits> = Object.freeze({
   ownerConcurrency: null,
   ownerMaxQueued: null,
   rateLimit: null,
+  keyConcurrency: null,
+  keyLimits: null,
 });
 
 /** Longest rate-limit window: a day. */
@@ -72,17 +90,36 @@ export function effectiveLimits(declared: QueueLimitsPatch, overrides: QueueLimi
     if (override !== undefined) out[field] = override;
     else if (declaration !== undefined) out[field] = declaration;
   }
+  // An operator's per-key numbers keep the rule code declares: a queue is keyed only where code says how tasks get keys.
+  const keyed = out.keyConcurrency as KeyConcurrency | null;
+  if (overrides.keyConcurrency && !declared.keyConcurrency) out.keyConcurrency = null;
+  else if (keyed !== null && overrides.keyConcurrency && declared.keyConcurrency) {
+    out.keyConcurrency = { limit: keyed.limit, tiers: { ...declared.keyConcurrency.tiers, ...keyed.tiers } };
+  }
   // An operator's rate limit keeps the key rule code declares (the key is set at submit, by code).
   const rate = out.rateLimit as RateLimit | null;
   if (rate !== null && overrides.rateLimit) out.rateLimit = { limit: rate.limit, periodMs: rate.periodMs, keyed: declared.rateLimit?.keyed ?? false };
   return out as unknown as QueueLimits;
 }
 
-/** Two limit values are the same (a rate limit by its fields). */
+/** Two limit values are the same (objects by their fields, whatever their order). */
 export function sameLimit(a: LimitValue | undefined, b: LimitValue | undefined): boolean {
   if (a === b) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  return a.limit === b.limit && a.periodMs === b.periodMs && a.keyed === b.keyed;
+  return canonical(a) === canonical(b);
+}
+
+function canonical(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  const entries = Object.entries(value as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+  return `{${entries.map(([key, v]) => `${JSON.stringify(key)}:${canonical(v)}`).join(",")}}`;
+}
+
+/** The per-key rules claims apply (core/key-limits.ts): `perOwner.concurrency` is the per-key limit of a queue keyed by owner. */
+export function keyRulesOf(limits: QueueLimits): KeyRules | null {
+  const keyed = limits.keyConcurrency;
+  if (keyed === null && limits.ownerConcurrency === null && limits.keyLimits === null) return null;
+  return { limit: keyed ? (keyed.limit ?? limits.ownerConcurrency) : limits.ownerConcurrency, tiers: keyed?.tiers ?? {}, keyLimits: limits.keyLimits ?? {} };
 }
 
 /** A process's declaration over the stored one: only the fields it names change. */
@@ -116,7 +153,14 @@ export function readPatch(json: unknown): QueueLimitsPatch {
   const whole = (value: unknown): value is number => typeof value === "number" && Number.isSafeInteger(value) && value >= 1;
   for (const field of LIMIT_FIELDS) {
     const value = (json as Record<string, unknown>)[field];
-    if (field === "rateLimit") {
+    if (field === "keyConcurrency") {
+      const keyed = value as Partial<KeyConcurrency> | null | undefined;
+      if (keyed === null) out[field] = null;
+      else if (typeof keyed === "object") out[field] = { limit: whole(keyed.limit) ? keyed.limit : null, tiers: readLimitMap(keyed.tiers) ?? {} };
+    } else if (field === "keyLimits") {
+      if (value === null) out[field] = null;
+      else if (readLimitMap(value) !== null) out[field] = readLimitMap(value);
+    } else if (field === "rateLimit") {
       const rate = value as Partial<RateLimit> | null | undefined;
       if (rate === null) out[field] = null;
       else if (typeof rate === "object" && whole(rate.limit) && whole(rate.periodMs)) out[field] = { limit: rate.limit, periodMs: rate.periodMs, keyed: rate.keyed === true };

@@ -63,7 +63,7 @@ export function exhaustedKeys(limit: RateLimit, used: ReadonlyMap<string, number
  * Pick, in claim order, up to `slots` candidates that fit their key's budget.
  * A key whose next task does not fit is skipped from then on (its later,
  * smaller tasks do not overtake it), while other keys' tasks still start.
- * `admit` is the caller's other rule (an owner's concurrency), asked only of
+ * `admit` is the caller's other rule (a key's concurrency), asked only of
  * tasks that fit. Answers the picked indexes and the keys held back.
  */
 export function pickWithinRate(
@@ -71,7 +71,7 @@ export function pickWithinRate(
   used: Map<string, number>,
   candidates: readonly RateCandidate[],
   slots: number,
-  admit: (candidate: RateCandidate) => boolean = () => true,
+  admit: (candidate: RateCandidate, index: number) => boolean = () => true,
 ): { picked: number[]; held: Map<string, number> } {
   const picked: number[] = [];
   /** Held-back keys, with the cost their next task needs. */
@@ -86,7 +86,7 @@ export function pickWithinRate(
       held.set(key, cost);
       continue;
     }
-    if (!admit(candidate)) continue;
+    if (!admit(candidate, i)) continue;
     used.set(key, spent + cost);
     picked.push(i);
   }

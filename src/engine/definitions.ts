@@ -128,9 +128,13 @@ export interface QueueOptions {
   /**
    * Running tasks at once, across every process on the database. `Infinity`:
    * no shared limit, so claims need no coordination between processes and
-   * each process runs `perProcess` at most. @defaultValue 10
+   * each process runs `perProcess` at most. An object limits each key (an
+   * owner, a tenant, an API key) instead, beside the queue-wide `total`;
+   * claims then take turns across keys. @defaultValue 10
+   * @example outlast.queue("render", { concurrency: { key: "owner", limit: 2, total: 20 } });
+   * @example outlast.queue("llm", { concurrency: { key: "owner", tier: (input) => (input as { plan: string }).plan, tiers: { premium: 10, free: 1 } } });
    */
-  concurrency?: number;
+  concurrency?: number | KeyedConcurrencyOption;
   /** Queued tasks at most; a submit beyond it throws QueueFullError. `Infinity`: no limit. @defaultValue no limit */
   maxQueued?: number;
   /** Running tasks at once in this process (a share of `concurrency`). @defaultValue concurrency, or 10 when that is Infinity */
@@ -171,6 +175,25 @@ export interface QueueOptions {
     /** Queued tasks of one owner at most. */
     maxQueued?: number;
   };
+}
+
+/**
+ * Concurrency per key (`QueueOptions.concurrency` as an object): each task
+ * gets a key at submit, and a key runs at most its limit at once across
+ * every process. A key's limit is an operator's for that key
+ * (`PATCH /api/v1/queues/:name` `keyLimits`), else its tier's, else `limit`.
+ */
+export interface KeyedConcurrencyOption {
+  /** Whose tasks share a limit: the owner's, or a key the function derives from the input at submit (a string of 1 to 256 characters). */
+  key: "owner" | ((input: unknown, owner: string) => string | number);
+  /** Running tasks of one key at once, or a function of the key run at submit (the task keeps its answer). */
+  limit?: number | ((key: string) => number);
+  /** Limits by tier name; `tier` picks a task's tier at submit. An operator may change them at run time. */
+  tiers?: Record<string, number>;
+  /** A task's tier, one of `tiers`; a tier not there falls back to `limit`. */
+  tier?: (input: unknown, owner: string) => string;
+  /** Running tasks of the whole queue at once (as `concurrency: n`). `Infinity`: no shared limit. @defaultValue 10 */
+  total?: number;
 }
 
 /** A queue's rate limit as code declares it (`QueueOptions.rateLimit`). */

@@ -25,6 +25,7 @@ import { Runner } from "./runner.js";
 import { checkBulkAction, checkBulkFilter, runBulk, type BulkAction, type BulkFilter } from "./bulk.js";
 import { Scheduler } from "./scheduler.js";
 import { CursorCodec, watchTask, type WatchEvent, type WatchOptions } from "./watch.js";
+import { checkKeyedConcurrency, keyedConcurrency, keyOfSubmit, queueWideConcurrency } from "./key-concurrency.js";
 import { checkRateLimitOption, checkSubmitOptions, checkTaskSpec, rateKeyOf } from "./submit-options.js";
 
 /** How `stop()` and `close()` treat the tasks still running. */
@@ -212,7 +213,7 @@ export class Outlast {
   queue(name: string, options: QueueOptions = {}): this {
     checkName(name, "queue name");
     for (const [key, value] of [
-      ["concurrency", options.concurrency],
+      [typeof options.concurrency === "object" ? "concurrency.total" : "concurrency", queueWideConcurrency(options)],
       ["maxQueued", options.maxQueued],
       ["perProcess", options.perProcess],
       ["prefetch", options.prefetch === 0 ? undefined : options.prefetch],
@@ -227,6 +228,7 @@ export class Outlast {
     }
     if (options.deadLetter !== undefined) checkName(options.deadLetter, `dead-letter task of queue "${name}"`);
     checkRateLimitOption(name, options.rateLimit);
+    checkKeyedConcurrency(name, options);
     this.queues.set(name, options);
     if (this.runner.running) void this.runner.declare(name).catch((error: unknown) => this.logger.error({ err: error }, "saving queue failed"));
     return this;
@@ -475,6 +477,7 @@ export class Outlast {
       ...(checked.dedupe ? { dedupe: checked.dedupe } : {}),
       rateKey: rateKeyOf(queue, rateLimit, value === undefined ? null : value, owner),
       cost,
+      ...keyOfSubmit(queue, keyedConcurrency(this.queues.get(queue)), value === undefined ? null : value, owner),
     };
   }
 

@@ -31,4 +31,19 @@ export function checkRate(request: SubmitRequest): void {
   if (key !== null && (typeof key !== "string" || key.length === 0 || key.length > 256)) {
     throw new OutlastError("bad_request", "a rate key must be a string of 1 to 256 characters", { details: { field: "rateKey" } });
   }
+  for (const field of ["concurrencyKey", "tier"] as const) {
+    const value = request[field] ?? null;
+    if (value !== null && (typeof value !== "string" || value.length === 0 || value.length > 256)) {
+      throw new OutlastError("bad_request", `a ${field === "tier" ? "tier" : "concurrency key"} must be a string of 1 to 256 characters`, { details: { field } });
+    }
+  }
+  const limit = request.keyLimit ?? null;
+  if (limit !== null && (!Number.isSafeInteger(limit) || limit < 1)) {
+    throw new OutlastError("bad_request", "a key's limit must be a whole number of at least 1", { details: { field: "keyLimit" } });
+  }
+}
+
+/** The key a task counts under for per-key limits and the claims' round-robin (core/key-limits.ts, core/turns.ts). */
+export function concurrencyKeyOf(request: Pick<SubmitRequest, "owner" | "concurrencyKey">): string {
+  return request.concurrencyKey ?? request.owner;
 }

@@ -1,5 +1,5 @@
 import type { StoredEvent } from "../core/events.js";
-import { byName, type DeclarationConflict, type QueueLimitsPatch, type QueueSettings, type RateLimit } from "../core/queue-limits.js";
+import { byName, type DeclarationConflict, type KeyConcurrency, type QueueLimitsPatch, type QueueSettings, type RateLimit } from "../core/queue-limits.js";
 import type { Progress } from "../core/progress.js";
 import type { TaskState } from "../core/states.js";
 import type { TaskRecord } from "../core/task.js";
@@ -239,6 +239,10 @@ export interface QueueConfig {
   ownerMaxQueued: number | null;
   /** Starts at most per window, across every process (core/rate-limit.ts). null = no limit. */
   rateLimit: RateLimit | null;
+  /** Concurrency per key (core/key-limits.ts); null: not keyed. */
+  keyConcurrency: KeyConcurrency | null;
+  /** Keys' limits set by an operator. */
+  keyLimits: Record<string, number> | null;
 }
 
 export interface QueueInfo extends QueueConfig {
@@ -271,6 +275,8 @@ export function blankQueue(name: string): QueueInfo {
     ownerConcurrency: null,
     ownerMaxQueued: null,
     rateLimit: null,
+    keyConcurrency: null,
+    keyLimits: null,
     paused: false,
     overrides: {},
     counts: Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>,
@@ -302,6 +308,16 @@ export interface SubmitRequest {
   rateKey?: string | null;
   /** What its start takes from its queue's rate budget: a whole number ≥ 1. @defaultValue 1 */
   cost?: number;
+  /**
+   * Whose running tasks it counts with under its queue's per-key limits
+   * (core/key-limits.ts), and the round-robin of claims: computed at submit.
+   * Absent or null: its owner.
+   */
+  concurrencyKey?: string | null;
+  /** Its tier there (a name in the queue's `tiers`), or null. */
+  tier?: string | null;
+  /** Its key's limit from the queue's limit function, or null. */
+  keyLimit?: number | null;
 }
 
 export type SubmitOutcome =

@@ -5,7 +5,8 @@ import type { TaskError, TaskRecord } from "../core/task.js";
 import type { FinishTransition } from "../core/transitions.js";
 import type { WorkerHeartbeat } from "./store.js";
 import type { ChildRow, WaitSpec } from "../core/waits.js";
-import { readPatch, type QueueSettings, type RateLimit, type StoredPatches } from "../core/queue-limits.js";
+import { effectiveLimits, keyRulesOf, readPatch, type QueueLimits, type QueueSettings, type RateLimit, type StoredPatches } from "../core/queue-limits.js";
+import { readKeyRules, type KeyRules } from "../core/key-limits.js";
 
 /**
  * A `tasks` row as both SQL stores read it: snake_case columns, times as
@@ -66,6 +67,10 @@ export interface TaskRow {
   max_lease_expiries: number;
   /** Its rate-limit key, set at submit (null: unkeyed), and what a start of it takes from the budget (core/rate-limit.ts). */
   rate_key?: string | null;
+  /** Its key under per-key limits and the claims' round-robin (core/key-limits.ts); null only in rows older than the column. */
+  concurrency_key?: string | null;
+  tier?: string | null;
+  key_limit?: number | null;
   cost?: number;
 }
 
@@ -195,6 +200,8 @@ export interface QueueRowBase {
   rate_limit?: number | null;
   rate_period_ms?: number | string | null;
   rate_keyed?: boolean | number;
+  /** The per-key rules as applied (core/key-limits.ts), JSON: null when none. */
+  key_rules?: unknown;
   paused: boolean | number;
   declared: unknown;
   overrides: unknown;
@@ -206,6 +213,8 @@ export function rowToPatches(row: Pick<QueueRowBase, "declared" | "overrides">):
 }
 
 export function rowToQueueSettings(row: QueueRowBase): QueueSettings {
+  const stored = rowToPatches(row);
+  const patches = { ...stored, limits: effectiveLimits(stored.declared, stored.overrides) };
   return {
     name: row.name,
     paused: row.paused === true || row.paused === 1,
@@ -215,9 +224,23 @@ export function rowToQueueSettings(row: QueueRowBase): QueueSettings {
       ownerConcurrency: row.owner_concurrency,
       ownerMaxQueued: row.owner_max_queued,
       rateLimit: rowRateLimit(row),
+      keyConcurrency: patches.limits.keyConcurrency,
+      keyLimits: patches.limits.keyLimits,
     },
-    ...rowToPatches(row),
+    declared: patches.declared,
+    overrides: patches.overrides,
   };
+}
+
+/** The per-key rules a queue row's claims apply, or null. */
+export function rowKeyRules(row: Pick<QueueRowBase, "key_rules">): KeyRules | null {
+  return row.key_rules == null ? null : readKeyRules(row.key_rules);
+}
+
+/** The per-key rules to store beside a queue's applied limits: JSON text, null when none. */
+export function storedKeyRules(limits: QueueLimits): string | null {
+  const rules = keyRulesOf(limits);
+  return rules === null ? null : JSON.stringify(rules);
 }
 
 /** A queue row's applied rate limit, or null. */

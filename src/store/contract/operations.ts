@@ -192,7 +192,7 @@ export function operations(harness: ContractHarness): void {
     let result = await a.declareQueue(QUEUE, { concurrency: 2, maxQueued: 100 }, T0);
     assert.deepEqual(result.conflicts, []);
     result = await b.declareQueue(QUEUE, {}, T0 + 1);
-    assert.deepEqual(result.settings.limits, { concurrency: 2, maxQueued: 100, ownerConcurrency: null, ownerMaxQueued: null, rateLimit: null });
+    assert.deepEqual(result.settings.limits, { concurrency: 2, maxQueued: 100, ownerConcurrency: null, ownerMaxQueued: null, rateLimit: null, keyConcurrency: null, keyLimits: null });
     // C declares another concurrency: it applies, and the conflict is told.
     result = await b.declareQueue(QUEUE, { concurrency: 5 }, T0 + 2);
     assert.deepEqual(result.conflicts, [{ field: "concurrency", stored: 2, declared: 5 }]);
@@ -200,7 +200,7 @@ export function operations(harness: ContractHarness): void {
     assert.equal(result.settings.limits.maxQueued, 100);
     // An operator's change holds over every later declaration, until reset.
     const changed = await a.setQueueLimits(QUEUE, { concurrency: 1, ownerMaxQueued: 3 }, false, T0 + 3);
-    assert.deepEqual(changed?.limits, { concurrency: 1, maxQueued: 100, ownerConcurrency: null, ownerMaxQueued: 3, rateLimit: null });
+    assert.deepEqual(changed?.limits, { concurrency: 1, maxQueued: 100, ownerConcurrency: null, ownerMaxQueued: 3, rateLimit: null, keyConcurrency: null, keyLimits: null });
     assert.deepEqual(changed?.overrides, { concurrency: 1, ownerMaxQueued: 3 });
     result = await b.declareQueue(QUEUE, { concurrency: 5 }, T0 + 4);
     assert.deepEqual(result.conflicts, []);
@@ -209,12 +209,12 @@ export function operations(harness: ContractHarness): void {
     assert.equal(listed?.concurrency, 1);
     assert.deepEqual(listed?.overrides, { concurrency: 1, ownerMaxQueued: 3 });
     const reset = await b.setQueueLimits(QUEUE, {}, true, T0 + 5);
-    assert.deepEqual(reset?.limits, { concurrency: 5, maxQueued: 100, ownerConcurrency: null, ownerMaxQueued: null, rateLimit: null });
+    assert.deepEqual(reset?.limits, { concurrency: 5, maxQueued: 100, ownerConcurrency: null, ownerMaxQueued: null, rateLimit: null, keyConcurrency: null, keyLimits: null });
     assert.deepEqual(reset?.overrides, {});
     const [settings] = await a.queueSettings();
     assert.deepEqual(settings, { name: QUEUE, paused: false, limits: reset!.limits, declared: { concurrency: 5, maxQueued: 100 }, overrides: {} });
     // A queue nobody declared gets the default; an unknown one cannot be changed.
-    assert.deepEqual((await a.declareQueue("fresh", {}, T0)).settings.limits, { concurrency: 10, maxQueued: null, ownerConcurrency: null, ownerMaxQueued: null, rateLimit: null });
+    assert.deepEqual((await a.declareQueue("fresh", {}, T0)).settings.limits, { concurrency: 10, maxQueued: null, ownerConcurrency: null, ownerMaxQueued: null, rateLimit: null, keyConcurrency: null, keyLimits: null });
     // A queue known only from its tasks gets a row of its own for the change.
     await submitNew(a, T0, { queue: "rowless" });
     assert.equal((await a.setQueueLimits("rowless", { concurrency: 1 }, false, T0)).limits.concurrency, 1);

@@ -9,6 +9,7 @@ import { eventsAndFeed } from "./events-and-feed.js";
 import { leasesAndFencing } from "./leases-and-fencing.js";
 import { operations } from "./operations.js";
 import { rateLimits } from "./rate-limits.js";
+import { keyLimits } from "./key-limits.js";
 import { search } from "./search.js";
 import { stateMachineProperty } from "./state-machine-property.js";
 import { submitAndRead } from "./submit-and-read.js";
@@ -37,6 +38,7 @@ export function storeContract(label: string, harness: ContractHarness): void {
     describe("submit and read", () => submitAndRead(harness));
     describe("claiming and limits", () => claimingAndLimits(harness));
     describe("rate limits", () => rateLimits(harness));
+    describe("limits per key", () => keyLimits(harness));
     describe("leases and fencing", () => leasesAndFencing(harness));
     describe("events and feed", () => eventsAndFeed(harness));
     describe("operations", () => operations(harness));

@@ -1,11 +1,12 @@
 import { QueueFullError } from "../../core/errors.js";
 import * as limits from "../../core/queue-limits.js";
+import { keyRulesOf } from "../../core/queue-limits.js";
 import type { DeclarationConflict, QueueLimitsPatch, QueueSettings, StoredPatches } from "../../core/queue-limits.js";
 import { isFinal } from "../../core/states.js";
 import type { CancelOutcome, RetryOutcome, SubmitRequest } from "../store.js";
 import type { PgClaims } from "./claim.js";
 import type { QueueRow } from "./reads.js";
-import { rowToPatches } from "../task-row.js";
+import { rowToPatches, storedKeyRules } from "../task-row.js";
 import { rowToTask, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
 import type { PgSubmits } from "./submit.js";
@@ -181,7 +182,7 @@ export class PgAdmin {
     await rows(
       tx.db,
       `UPDATE ${this.s}.queues SET concurrency = $2, max_queued = $3, owner_concurrency = $4, owner_max_queued = $5,
-         declared = $6, overrides = $7, updated_at = $8, rate_limit = $9, rate_period_ms = $10, rate_keyed = $11 WHERE name = $1`,
+         declared = $6, overrides = $7, updated_at = $8, rate_limit = $9, rate_period_ms = $10, rate_keyed = $11, key_rules = $12 WHERE name = $1`,
       [
         row.name,
         applied.concurrency,
@@ -194,9 +195,10 @@ export class PgAdmin {
         applied.rateLimit?.limit ?? null,
         applied.rateLimit?.periodMs ?? null,
         applied.rateLimit?.keyed ?? false,
+        storedKeyRules(applied),
       ],
     );
-    if (applied.concurrency !== null || applied.ownerConcurrency !== null || applied.rateLimit !== null) this.claims.limited.add(row.name);
+    if (applied.concurrency !== null || applied.ownerConcurrency !== null || applied.rateLimit !== null || keyRulesOf(applied) !== null) this.claims.limited.add(row.name);
     // Raised limits may make waiting work runnable.
     tx.touch(row.name);
     return { name: row.name, paused: row.paused, limits: applied, declared: next.declared, overrides: next.overrides };

@@ -1,7 +1,8 @@
 import type { RateLimit } from "../../core/queue-limits.js";
 import * as rate from "../../core/rate-limit.js";
 import { RUNNING_EVENT } from "../../core/transitions.js";
-import { rowRateLimit } from "../task-row.js";
+import { KeyCounts, type KeyRules, type KeyRunning } from "../../core/key-limits.js";
+import { rowKeyRules, rowRateLimit } from "../task-row.js";
 import type { ClaimedTask, ClaimRequest, ClaimResult } from "../store.js";
 import { decode, rowToTask, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
@@ -44,6 +45,7 @@ export class PgClaims {
         rate_limit: number | null;
         rate_period_ms: number | null;
         rate_keyed: boolean;
+        key_rules: unknown;
       };
       // A limit must hold across every node, so claims of a limited queue
       // take turns: the queue row stays locked until this transaction
@@ -55,8 +57,8 @@ export class PgClaims {
       // (and not paused) are not locked: their claims rely on SKIP LOCKED.
       const [config] = await rows<Config>(
         tx.db,
-        `SELECT paused, concurrency, owner_concurrency, rate_limit, rate_period_ms, rate_keyed FROM ${this.s}.queues
-         WHERE name = $1 AND (paused OR concurrency IS NOT NULL OR owner_concurrency IS NOT NULL OR rate_limit IS NOT NULL) FOR UPDATE`,
+        `SELECT paused, concurrency, owner_concurrency, rate_limit, rate_period_ms, rate_keyed, key_rules FROM ${this.s}.queues
+         WHERE name = $1 AND (paused OR ${limitedSql("")}) FOR UPDATE`,
         [request.queue],
         `outlast:${this.s}:lock-queue`,
       );
@@ -65,12 +67,13 @@ export class PgClaims {
       else this.limited.delete(request.queue);
       concurrency = config?.concurrency ?? null;
       const rateLimit = config ? rowRateLimit(config) : null;
-      if (rateLimit !== null) {
-        // The queue row's lock serialises the claims of a rate-limited queue: one budget, counted by one claim at a time.
-        ({ claimed, allowedAt } = await this.withinRate(tx, request, now, rateLimit, concurrency, config?.owner_concurrency ?? null));
+      const keyRules = config ? rowKeyRules(config) : null;
+      if (rateLimit !== null || keyRules !== null) {
+        // The queue row's lock serialises these claims: one budget, one count per key, taken by one claim at a time.
+        ({ claimed, allowedAt } = await this.picked(tx, request, now, rateLimit, concurrency, keyRules));
       } else if (config || hinted) {
         // Limited, or the fast path was skipped on a stale hint: claim now.
-        claimed = await this.claimRows(tx, request, now, { concurrency, ownerLimit: config?.owner_concurrency ?? null });
+        claimed = await this.claimRows(tx, request, now, { concurrency });
       }
     }
     const tasks: ClaimedTask[] = claimed.map((row) => {
@@ -99,84 +102,99 @@ export class PgClaims {
   }
 
   /**
-   * A rate-limited queue (core/rate-limit.ts), its row locked: the window's
-   * starts are read (older ones deleted), keys out of budget are left out in
-   * the query, candidates are taken in claim order while they fit their
-   * key's budget (and the queue's and owners' concurrency), and their starts
-   * are written to the ledger. `allowedAt`: when a held-back key may next start.
+   * A rate-limited queue (core/rate-limit.ts) or one with per-key limits
+   * (core/key-limits.ts), its row locked: the window's starts are read (older
+   * ones deleted) and running tasks counted per key; keys out of budget or
+   * at their limit are left out in the query, so one key's backlog cannot
+   * crowd the look-ahead; candidates are taken in claim order while they fit
+   * (and the queue's concurrency), and their starts written to the ledger.
+   * `allowedAt`: when a held-back key may next start.
    */
-  private async withinRate(
+  private async picked(
     tx: Tx,
     request: ClaimRequest,
     now: number,
-    limit: RateLimit,
+    limit: RateLimit | null,
     concurrency: number | null,
-    ownerLimit: number | null,
+    keyRules: KeyRules | null,
   ): Promise<{ claimed: ClaimedRow[]; allowedAt: number | null }> {
     const s = this.s;
-    const since = rate.windowStart(limit, now);
-    await rows(tx.db, `DELETE FROM ${s}.rate_starts WHERE queue = $1 AND at <= $2`, [request.queue, since], `outlast:${s}:rate-prune`);
-    const starts = await rows<rate.RateStart>(tx.db, `SELECT key, at, cost FROM ${s}.rate_starts WHERE queue = $1 AND at > $2`, [request.queue, since], `outlast:${s}:rate-window`);
-    const used = rate.usedByKey(starts);
-    const exhausted = rate.exhaustedKeys(limit, used);
+    let starts: rate.RateStart[] = [];
+    let exhausted: string[] = [];
+    const used = new Map<string, number>();
+    if (limit !== null) {
+      const since = rate.windowStart(limit, now);
+      await rows(tx.db, `DELETE FROM ${s}.rate_starts WHERE queue = $1 AND at <= $2`, [request.queue, since], `outlast:${s}:rate-prune`);
+      starts = await rows<rate.RateStart>(tx.db, `SELECT key, at, cost FROM ${s}.rate_starts WHERE queue = $1 AND at > $2`, [request.queue, since], `outlast:${s}:rate-window`);
+      for (const [key, n] of rate.usedByKey(starts)) used.set(key, n);
+      exhausted = rate.exhaustedKeys(limit, used);
+    }
     let slots = request.limit;
-    const running = new Map<string, number>();
-    if (concurrency !== null || ownerLimit !== null) {
-      const counts = await rows<{ owner: string; n: number }>(
+    let keys: KeyCounts | null = null;
+    if (concurrency !== null || keyRules !== null) {
+      const counts = await rows<KeyRunning>(
         tx.db,
-        `SELECT owner, count(*)::int AS n FROM ${s}.tasks WHERE state = 'running' AND queue = $1 GROUP BY owner`,
+        `SELECT concurrency_key AS key, count(*)::int AS n, max(tier) AS tier, max(key_limit) AS own FROM ${s}.tasks
+         WHERE state = 'running' AND queue = $1 GROUP BY concurrency_key`,
         [request.queue],
-        `outlast:${s}:rate-running`,
+        `outlast:${s}:running-by-key`,
       );
-      for (const { owner, n } of counts) running.set(owner, n);
       if (concurrency !== null) slots = Math.min(slots, concurrency - counts.reduce((sum, c) => sum + c.n, 0));
+      if (keyRules !== null) keys = new KeyCounts(keyRules, counts);
     }
     if (slots <= 0) return { claimed: [], allowedAt: null };
+    const keyed = limit?.keyed ?? false;
     const keyExpr = `(CASE WHEN $3::boolean THEN coalesce(rate_key, '') ELSE '' END)`;
-    const candidates = await rows<{ seq: number; owner: string; rate_key: string | null; cost: number }>(
+    const candidates = await rows<{ seq: number; owner: string; rate_key: string | null; cost: number; concurrency_key: string; tier: string | null; key_limit: number | null }>(
       tx.db,
-      `SELECT seq, owner, rate_key, cost FROM ${s}.tasks
+      `SELECT seq, owner, rate_key, cost, concurrency_key, tier, key_limit FROM ${s}.tasks
        WHERE state = 'queued' AND queue = $1 AND turn IS NOT NULL AND name = ANY($2::text[]) AND ${keyExpr} <> ALL($4::text[])
-         AND ($6::int IS NULL OR owner NOT IN (SELECT owner FROM ${s}.tasks WHERE state = 'running' AND queue = $1 GROUP BY owner HAVING count(*) >= $6))
+         AND concurrency_key <> ALL($6::text[])
        ORDER BY priority DESC, turn, seq LIMIT $5 FOR UPDATE SKIP LOCKED`,
-      [request.queue, request.names, limit.keyed, exhausted, slots * 8 + 32, ownerLimit],
-      `outlast:${s}:rate-candidates`,
+      [request.queue, request.names, keyed, exhausted, slots * 8 + 32, [...(keys?.full ?? [])]],
+      `outlast:${s}:candidates`,
     );
-    const { picked, held } = rate.pickWithinRate(
-      limit,
-      used,
-      candidates.map((row) => ({ owner: row.owner, rateKey: row.rate_key, cost: row.cost })),
-      slots,
-      (candidate) => {
-        if (ownerLimit === null) return true;
-        const n = running.get(candidate.owner) ?? 0;
-        if (n >= ownerLimit) return false;
-        running.set(candidate.owner, n + 1);
-        return true;
-      },
-    );
+    const fits = (i: number) => {
+      const row = candidates[i]!;
+      return keys === null || keys.take(row.concurrency_key, row.tier, row.key_limit);
+    };
+    let picked: number[] = [];
+    let held = new Map<string, number>();
+    if (limit !== null) {
+      ({ picked, held } = rate.pickWithinRate(
+        limit,
+        used,
+        candidates.map((row) => ({ owner: row.owner, rateKey: row.rate_key, cost: row.cost })),
+        slots,
+        (_, i) => fits(i),
+      ));
+    } else {
+      for (let i = 0; i < candidates.length && picked.length < slots; i++) if (fits(i)) picked.push(i);
+    }
     const chosen = picked.map((i) => candidates[i]!);
     let claimed: ClaimedRow[] = [];
     if (chosen.length > 0) {
       claimed = await this.claimRows(tx, request, now, { seqs: chosen.map((row) => row.seq) });
-      const keys = chosen.map((row) => rate.ledgerKey(limit, row.rate_key));
-      const costs = chosen.map((row) => rate.effectiveCost(limit, row.cost));
-      await rows(
-        tx.db,
-        `INSERT INTO ${s}.rate_starts(queue, key, at, cost) SELECT $1::text, k, $2::bigint, c FROM unnest($3::text[], $4::int[]) AS x(k, c)`,
-        [request.queue, now, keys, costs],
-        `outlast:${s}:rate-starts`,
-      );
-      keys.forEach((key, i) => starts.push({ key, at: now, cost: costs[i]! }));
+      if (limit !== null) {
+        const keys = chosen.map((row) => rate.ledgerKey(limit, row.rate_key));
+        const costs = chosen.map((row) => rate.effectiveCost(limit, row.cost));
+        await rows(
+          tx.db,
+          `INSERT INTO ${s}.rate_starts(queue, key, at, cost) SELECT $1::text, k, $2::bigint, c FROM unnest($3::text[], $4::int[]) AS x(k, c)`,
+          [request.queue, now, keys, costs],
+          `outlast:${s}:rate-starts`,
+        );
+        keys.forEach((key, i) => starts.push({ key, at: now, cost: costs[i]! }));
+      }
     }
-    if (claimed.length >= slots) return { claimed, allowedAt: null };
+    if (limit === null || claimed.length >= slots) return { claimed, allowedAt: null };
     let waitingExhausted = false;
     if (exhausted.length > 0) {
       // Keys left out of the query count only when some task of theirs is waiting.
       const found = await rows(
         tx.db,
         `SELECT 1 FROM ${s}.tasks WHERE state = 'queued' AND queue = $1 AND turn IS NOT NULL AND name = ANY($2::text[]) AND ${keyExpr} = ANY($4::text[]) LIMIT 1`,
-        [request.queue, request.names, limit.keyed, exhausted],
+        [request.queue, request.names, keyed, exhausted],
         `outlast:${s}:rate-exhausted`,
       );
       waitingExhausted = found.length > 0;
@@ -187,20 +205,18 @@ export class PgClaims {
   /**
    * Claim runnable tasks in one statement, in priority, turn (core/turns.ts), insertion
    * order: up to the request's limit and, with `concurrency`, no more than
-   * the queue's free places; with `ownerLimit`, owners stay within that many
-   * running tasks. `free`: claim only if the queue has no limits and is not
-   * paused (else nothing).
+   * the queue's free places. `free`: claim only if the queue has no limits
+   * and is not paused (else nothing). `seqs`: the rows a caller picked.
    */
   private async claimRows(
     tx: Tx,
     request: ClaimRequest,
     now: number,
-    mode: { free: true } | { concurrency: number | null; ownerLimit: number | null } | { seqs: number[] },
+    mode: { free: true } | { concurrency: number | null } | { seqs: number[] },
   ): Promise<ClaimedRow[]> {
     const s = this.s;
     const free = "free" in mode;
     const seqs = "seqs" in mode ? mode.seqs : null;
-    const ownerLimit = "ownerLimit" in mode ? mode.ownerLimit : null;
     const concurrency = "concurrency" in mode ? mode.concurrency : null;
     // $8: the queue's concurrency; the places left are counted in this statement's snapshot.
     // Never below 0: an operator may lower the limit under what is running.
@@ -210,35 +226,13 @@ export class PgClaims {
         ? // Chosen by the caller (a rate-limited claim), their rows already locked.
           // (Every parameter is named, so each has a type: the queue, names and limit again, though they change nothing.)
           `SELECT seq FROM ${s}.tasks WHERE seq = ANY($8::bigint[]) AND queue = $1 AND name = ANY($3::text[]) LIMIT $4`
-        : ownerLimit === null
-        ? `SELECT seq FROM ${s}.tasks
+        : `SELECT seq FROM ${s}.tasks
            WHERE state = 'queued' AND queue = $1 AND turn IS NOT NULL AND name = ANY($3::text[])
-           ${
-             free
-               ? `AND NOT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1
-                    AND (q.paused OR q.concurrency IS NOT NULL OR q.owner_concurrency IS NOT NULL OR q.rate_limit IS NOT NULL))`
-               : ""
-           }
-           ORDER BY priority DESC, turn, seq LIMIT ${free ? "$4" : slots} FOR UPDATE SKIP LOCKED`
-        : // Owners at their limit are left out, then each owner gets at most its free places.
-          `WITH c AS (
-             SELECT seq, owner, priority, turn FROM ${s}.tasks
-             WHERE state = 'queued' AND queue = $1 AND turn IS NOT NULL AND name = ANY($3::text[])
-               AND owner NOT IN (SELECT owner FROM ${s}.tasks WHERE state = 'running' AND queue = $1 GROUP BY owner HAVING count(*) >= $9)
-             ORDER BY priority DESC, turn, seq LIMIT $4 * 8 + 32 FOR UPDATE SKIP LOCKED
-           ), busy AS (
-             SELECT owner, count(*) AS n FROM ${s}.tasks
-             WHERE state = 'running' AND queue = $1 AND owner IN (SELECT owner FROM c) GROUP BY owner
-           ), ranked AS (
-             SELECT c.seq, c.priority, c.turn, coalesce(busy.n, 0)
-               + row_number() OVER (PARTITION BY c.owner ORDER BY c.priority DESC, c.turn, c.seq) AS place
-             FROM c LEFT JOIN busy ON busy.owner = c.owner
-           )
-           SELECT seq FROM ranked WHERE place <= $9 ORDER BY priority DESC, turn, seq LIMIT ${slots}`;
+           ${free ? `AND NOT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1 AND (q.paused OR ${limitedSql("q.")}))` : ""}
+           ORDER BY priority DESC, turn, seq LIMIT ${free ? "$4" : slots} FOR UPDATE SKIP LOCKED`;
     const params: unknown[] = [request.queue, now, request.names, request.limit, request.workerId, now + request.leaseMs, RUNNING_JSON];
     if (seqs !== null) params.push(seqs);
     else if (!free) params.push(concurrency);
-    if (ownerLimit !== null) params.push(ownerLimit);
     return rows<ClaimedRow>(
       tx.db,
       `WITH p AS (${picked}),
@@ -270,9 +264,14 @@ export class PgClaims {
        ) st ON true
        ORDER BY u.priority DESC, u.turn, u.seq`,
       params,
-      `outlast:${s}:claim:${free ? "free" : seqs !== null ? "chosen" : ownerLimit === null ? "limited" : "owner"}`,
+      `outlast:${s}:claim:${free ? "free" : seqs !== null ? "chosen" : "limited"}`,
     );
   }
+}
+
+/** A queue row (columns prefixed by `q`) with a limit its claims must serialise on. */
+function limitedSql(q: string): string {
+  return `${q}concurrency IS NOT NULL OR ${q}owner_concurrency IS NOT NULL OR ${q}rate_limit IS NOT NULL OR ${q}key_rules IS NOT NULL`;
 }
 
 /** When the queue's next delayed task is due, for a statement whose $1 is the queue and $2 now. */

@@ -219,6 +219,21 @@ CREATE TABLE ${s}.rate_starts (
 );
 CREATE INDEX rate_starts_window ON ${s}.rate_starts(queue, at);`,
   },
+  {
+    // Concurrency per key (core/key-limits.ts): each task's key (its owner unless the queue says
+    // otherwise), tier and own limit, set at submit; running tasks are counted per key, and claims
+    // take turns across keys (core/turns.ts), so the running and queued indexes go by key. The
+    // queue's per-key rules as applied live in key_rules (perOwner.concurrency is the limit per owner key).
+    version: 12,
+    sql: (s) => `
+ALTER TABLE ${s}.tasks ADD COLUMN concurrency_key text, ADD COLUMN tier text, ADD COLUMN key_limit integer;
+UPDATE ${s}.tasks SET concurrency_key = owner;
+DROP INDEX ${s}.tasks_running;
+CREATE INDEX tasks_running ON ${s}.tasks(queue, concurrency_key) WHERE state = 'running';
+CREATE INDEX tasks_key_queued ON ${s}.tasks(queue, concurrency_key, turn) WHERE state = 'queued';
+ALTER TABLE ${s}.queues ADD COLUMN key_rules jsonb;
+UPDATE ${s}.queues SET key_rules = jsonb_build_object('limit', owner_concurrency, 'tiers', '{}'::jsonb, 'keyLimits', '{}'::jsonb) WHERE owner_concurrency IS NOT NULL;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

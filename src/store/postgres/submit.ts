@@ -11,7 +11,7 @@ import { additionsByQueue, checkNew, checkRate } from "../additions.js";
 import { encode, rowToTask, type TaskRow } from "./rows.js";
 import type { PgReads } from "./reads.js";
 import { rows } from "./sql.js";
-import { nextTurn, ownerLastTurn, roundOf } from "./turn-sql.js";
+import { keyLastTurn, nextTurn, roundOf } from "./turn-sql.js";
 import { storedEvent, type Tx } from "./tx.js";
 
 const QUEUED_EVENT = JSON.stringify(firstQueuedEvent(0, 0));
@@ -230,7 +230,7 @@ export class PgSubmits {
            dead_letter = 0, lease_expiries = 0,
            -- Queued again now, it takes a turn like a new task (core/turns.ts, nextTurn).
            turn = (SELECT ${nextTurn("l.turn", "r.turn")}
-             FROM (SELECT ${ownerLastTurn(this.s, "t.queue", "t.owner")} AS turn) l, (SELECT ${roundOf(this.s, "t.queue", "t.priority")} AS turn) r)
+             FROM (SELECT ${keyLastTurn(this.s, "t.queue", "coalesce(t.concurrency_key, t.owner)")} AS turn) l, (SELECT ${roundOf(this.s, "t.queue", "t.priority")} AS turn) r)
          WHERE t.id = $1 RETURNING t.*
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
@@ -329,11 +329,13 @@ export class PgSubmits {
         const row: unknown[] = [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event, r.title];
         // Optional columns in a fixed order, each group only when it or a later one is set: a plain task's row stays as short as before.
         const leaseLimit = r.maxLeaseExpiries !== undefined && r.maxLeaseExpiries !== DEFAULT_MAX_LEASE_EXPIRIES;
-        const rated = (r.rateKey ?? null) !== null || (r.cost ?? 1) !== 1;
+        const keyed = (r.concurrencyKey ?? null) !== null || (r.tier ?? null) !== null || (r.keyLimit ?? null) !== null;
+        const rated = keyed || (r.rateKey ?? null) !== null || (r.cost ?? 1) !== 1;
         if (r.parent || r.wait || r.dedupe || leaseLimit || rated) row.push(r.parent?.id ?? null, r.parent?.key ?? null, r.parent?.weight ?? 1, r.wait ? JSON.stringify(r.wait) : null);
         if (r.dedupe || leaseLimit || rated) row.push(r.dedupe?.key ?? null, dedupeDeadline ?? null);
         if (leaseLimit || rated) row.push(r.maxLeaseExpiries ?? DEFAULT_MAX_LEASE_EXPIRIES);
         if (rated) row.push(r.rateKey ?? null, r.cost ?? 1);
+        if (keyed) row.push(r.concurrencyKey ?? null, r.tier ?? null, r.keyLimit ?? null);
         return row;
       }),
     );
@@ -346,27 +348,29 @@ export class PgSubmits {
            e->>13 AS parent_id, e->>14 AS child_key, coalesce((e->>15)::float8, 1) AS weight, e->>16 AS wait,
            e->>17 AS dedupe_key, (e->>18)::bigint AS dedupe_deadline,
            coalesce((e->>19)::int, ${DEFAULT_MAX_LEASE_EXPIRIES}) AS max_lease_expiries,
-           e->>20 AS rate_key, coalesce((e->>21)::int, 1) AS cost, ord
+           e->>20 AS rate_key, coalesce((e->>21)::int, 1) AS cost,
+           coalesce(e->>22, e->>3) AS concurrency_key, e->>23 AS tier, (e->>24)::int AS key_limit, ord
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)
        ), last AS (
-         -- Turns (core/turns.ts, nextTurn): after the owner's last queued one, not before its priority's round;
-         -- tasks of one owner in this statement take the next ones in order. A delayed task gets its own when due.
-         SELECT o.queue, o.owner, ${ownerLastTurn(this.s, "o.queue", "o.owner")} AS turn FROM (SELECT DISTINCT queue, owner FROM i) o
+         -- Turns (core/turns.ts, nextTurn): after the key's last queued one (core/key-limits.ts: the owner's unless the
+         -- queue keys otherwise), not before its priority's round; tasks of one key in this statement take the next
+         -- ones in order. A delayed task gets its own when due.
+         SELECT o.queue, o.concurrency_key, ${keyLastTurn(this.s, "o.queue", "o.concurrency_key")} AS turn FROM (SELECT DISTINCT queue, concurrency_key FROM i) o
        ), round AS (
          SELECT p.queue, p.priority, ${roundOf(this.s, "p.queue", "p.priority")} AS turn FROM (SELECT DISTINCT queue, priority FROM i) p
        ), turned AS (
          SELECT i.*, CASE WHEN i.wait IS NOT NULL OR i.run_at > i.created_at THEN NULL ELSE
              ${nextTurn("last.turn", "round.turn")}
-             + row_number() OVER (PARTITION BY i.queue, i.owner, i.wait IS NULL AND i.run_at <= i.created_at ORDER BY i.ord) - 1
+             + row_number() OVER (PARTITION BY i.queue, i.concurrency_key, i.wait IS NULL AND i.run_at <= i.created_at ORDER BY i.ord) - 1
            END AS turn
-         FROM i JOIN last USING (queue, owner) JOIN round USING (queue, priority)
+         FROM i JOIN last USING (queue, concurrency_key) JOIN round USING (queue, priority)
        ), t AS (
          INSERT INTO ${this.s}.tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input,
            idempotency_key, created_at, run_at, last_seq, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries,
-           rate_key, cost)
+           rate_key, cost, concurrency_key, tier, key_limit)
          SELECT id, name, queue, owner, title, CASE WHEN wait IS NULL THEN 'queued' ELSE 'waiting' END, priority, max_attempts, max_attempts,
            timeout_ms, input, idempotency_key, created_at, run_at, 1, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries,
-           rate_key, cost
+           rate_key, cost, concurrency_key, tier, key_limit
          FROM turned ORDER BY ord
        )
        -- Every row of i is inserted or the statement fails: no join back to t.

@@ -3,7 +3,7 @@ import * as limits from "../../core/queue-limits.js";
 import type { DeclarationConflict, QueueLimitsPatch, QueueSettings, StoredPatches } from "../../core/queue-limits.js";
 import { isFinal } from "../../core/states.js";
 import type { CancelOutcome, RetryOutcome, SubmitRequest } from "../store.js";
-import { rowToPatches } from "../task-row.js";
+import { rowToPatches, storedKeyRules } from "../task-row.js";
 import { rowToTask, type TaskRow } from "./rows.js";
 import type { Database } from "better-sqlite3";
 import { DEAD_LETTER_BATCH, type DeadLetterSelection } from "../../core/dead-letters.js";
@@ -140,6 +140,7 @@ export class SqliteAdmin {
       rate_limit: next.limits.rateLimit?.limit ?? null,
       rate_period_ms: next.limits.rateLimit?.periodMs ?? null,
       rate_keyed: next.limits.rateLimit?.keyed ? 1 : 0,
+      key_rules: storedKeyRules(next.limits),
       declared: JSON.stringify(next.declared),
       overrides: JSON.stringify(next.overrides),
       now,

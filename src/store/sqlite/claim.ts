@@ -2,7 +2,8 @@ import { decode } from "./rows.js";
 import type { RateLimit } from "../../core/queue-limits.js";
 import * as rate from "../../core/rate-limit.js";
 import { RUNNING_EVENT } from "../../core/transitions.js";
-import { rowRateLimit } from "../task-row.js";
+import { KeyCounts, type KeyRules } from "../../core/key-limits.js";
+import { rowKeyRules, rowRateLimit } from "../task-row.js";
 import type { ClaimedTask, ClaimRequest, ClaimResult } from "../store.js";
 import { claimedRecord, type ClaimRow } from "./records.js";
 import type { Statements } from "./statements.js";
@@ -24,30 +25,23 @@ export class SqliteClaims {
     // Delayed tasks that are due now join the queue's round (core/turns.ts).
     sql.promoteDue.run({ queue: request.queue, now });
 
-    const ownerLimit = config?.owner_concurrency ?? null;
+    const keyRules = config ? rowKeyRules(config) : null;
     const rateLimit = config ? rowRateLimit(config) : null;
-    if (rateLimit !== null) return this.withinRate(request, slots, now, rateLimit, ownerLimit);
-    // With a per-owner limit some candidates are skipped, so look further ahead.
-    // Owners already at their limit are left out in the query, so a long
-    // backlog of theirs cannot push other owners' tasks past the look-ahead.
-    if (ownerLimit === null) return this.inOneStatement(request, slots, now);
-    const candidates = sql.runnableForOwners.all({
+    if (rateLimit !== null) return this.withinRate(request, slots, now, rateLimit, keyRules);
+    if (keyRules === null) return this.inOneStatement(request, slots, now);
+    // Per-key limits (core/key-limits.ts): some candidates are skipped, so look further ahead;
+    // keys already at their limit are left out in the query.
+    const keys = new KeyCounts(keyRules, sql.runningByKey.all(request.queue));
+    const candidates = sql.runnableForKeys.all({
       queue: request.queue,
       names: JSON.stringify(request.names),
       limit: slots * 8 + 32,
-      owner_limit: ownerLimit,
+      full: JSON.stringify(keys.full),
     });
     const chosen: ClaimRow[] = [];
-    const ownerRunning = new Map<string, number>();
     for (const row of candidates) {
       if (chosen.length >= slots) break;
-      const running = ownerRunning.get(row.owner) ?? sql.countOwnerRunning.get(request.queue, row.owner)!.n;
-      if (running >= ownerLimit) {
-        ownerRunning.set(row.owner, running);
-        continue;
-      }
-      ownerRunning.set(row.owner, running + 1);
-      chosen.push(row);
+      if (keys.take(row.concurrency_key, row.tier, row.key_limit)) chosen.push(row);
     }
 
     const tasks: ClaimedTask[] = [];
@@ -61,7 +55,7 @@ export class SqliteClaims {
   }
 
   /**
-   * Without per-owner limits a claim is one UPDATE … RETURNING over the
+   * Without per-key limits a claim is one UPDATE … RETURNING over the
    * runnable index (which holds `name`, so the name filter reads no rows):
    * measured ~40% cheaper per task than a SELECT followed by one UPDATE a row.
    */
@@ -88,7 +82,7 @@ export class SqliteClaims {
    * The claim runs under SQLite's writer lock, so no other claim counts the
    * same budget meanwhile. Held back, it answers when the next start is allowed.
    */
-  private withinRate(request: ClaimRequest, slots: number, now: number, limit: RateLimit, ownerLimit: number | null): ClaimResult {
+  private withinRate(request: ClaimRequest, slots: number, now: number, limit: RateLimit, keyRules: KeyRules | null): ClaimResult {
     const sql = this.tx.sql;
     const since = rate.windowStart(limit, now);
     sql.pruneStarts.run(request.queue, since);
@@ -97,25 +91,23 @@ export class SqliteClaims {
     const exhausted = rate.exhaustedKeys(limit, used);
     const names = JSON.stringify(request.names);
     const keyed = limit.keyed ? 1 : 0;
+    const keys = keyRules === null ? null : new KeyCounts(keyRules, sql.runningByKey.all(request.queue));
     const candidates = sql.runnableWithinRate.all({
       queue: request.queue,
       names,
       limit: slots * 8 + 32,
-      owner_limit: ownerLimit,
+      full: JSON.stringify(keys?.full ?? []),
       keyed,
       exhausted: JSON.stringify(exhausted),
     });
-    const ownerRunning = new Map<string, number>();
     const { picked, held } = rate.pickWithinRate(
       limit,
       used,
       candidates.map((row) => ({ owner: row.owner, rateKey: row.rate_key, cost: row.cost })),
       slots,
-      (candidate) => {
-        if (ownerLimit === null) return true;
-        const running = ownerRunning.get(candidate.owner) ?? sql.countOwnerRunning.get(request.queue, candidate.owner)!.n;
-        ownerRunning.set(candidate.owner, running >= ownerLimit ? running : running + 1);
-        return running < ownerLimit;
+      (_, i) => {
+        const row = candidates[i]!;
+        return keys === null || keys.take(row.concurrency_key, row.tier, row.key_limit);
       },
     );
     const tasks: ClaimedTask[] = [];

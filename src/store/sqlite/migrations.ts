@@ -197,6 +197,22 @@ CREATE TABLE rate_starts (
 );
 CREATE INDEX rate_starts_window ON rate_starts(queue, at);`,
   },
+  {
+    // Concurrency per key (core/key-limits.ts): each task's key (its owner unless the queue says
+    // otherwise), tier and own limit, set at submit; running tasks are counted per key, and claims
+    // take turns across keys (core/turns.ts), so the running and queued indexes go by key. The
+    // queue's per-key rules as applied live in key_rules (perOwner.concurrency is the limit per owner key).
+    version: 11,
+    sql: `ALTER TABLE tasks ADD COLUMN concurrency_key TEXT;
+ALTER TABLE tasks ADD COLUMN tier TEXT;
+ALTER TABLE tasks ADD COLUMN key_limit INTEGER;
+UPDATE tasks SET concurrency_key = owner;
+DROP INDEX tasks_running;
+CREATE INDEX tasks_running ON tasks(queue, concurrency_key) WHERE state = 'running';
+CREATE INDEX tasks_key_queued ON tasks(queue, concurrency_key, turn) WHERE state = 'queued';
+ALTER TABLE queues ADD COLUMN key_rules TEXT;
+UPDATE queues SET key_rules = json_object('limit', owner_concurrency, 'tiers', json('{}'), 'keyLimits', json('{}')) WHERE owner_concurrency IS NOT NULL;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

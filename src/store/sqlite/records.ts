@@ -32,6 +32,9 @@ export type ClaimRow = Pick<
   | "child_key"
 >;
 
+/** A claim candidate under per-key limits (core/key-limits.ts). */
+export type KeyedClaimRow = ClaimRow & { concurrency_key: string; tier: string | null; key_limit: number | null };
+
 /** The record of a task just claimed, from its row as it reads after the claim's update. */
 export function claimedRecord(row: ClaimRow, now: number, workerId: string, expires: number): TaskRecord {
   return {

@@ -1,6 +1,7 @@
 import type { Database, RunResult } from "better-sqlite3";
 import type { TaskState } from "../../core/states.js";
-import { CLAIM_COLUMNS, type ClaimRow } from "./records.js";
+import { CLAIM_COLUMNS, type ClaimRow, type KeyedClaimRow } from "./records.js";
+import type { KeyRunning } from "../../core/key-limits.js";
 import type { EventRow, TaskRow } from "./rows.js";
 import type { QueueRowBase } from "../task-row.js";
 
@@ -32,7 +33,7 @@ export function prepareStatements(db: Database) {
     writeQueueLimits: s<[Record<string, unknown>]>(
       `UPDATE queues SET concurrency = @concurrency, max_queued = @max_queued, owner_concurrency = @owner_concurrency,
          owner_max_queued = @owner_max_queued, rate_limit = @rate_limit, rate_period_ms = @rate_period_ms, rate_keyed = @rate_keyed,
-         declared = @declared, overrides = @overrides, updated_at = @now
+         key_rules = @key_rules, declared = @declared, overrides = @overrides, updated_at = @now
        WHERE name = @name`,
     ),
     // A queue nobody declared has the default limits (core/queue-limits.ts).
@@ -51,9 +52,9 @@ export function prepareStatements(db: Database) {
     byIdempotencyKey: s<[string, string, string], TaskRow>("SELECT * FROM tasks WHERE owner = ? AND name = ? AND idempotency_key = ?"),
     insertTask: s<[Record<string, unknown>]>(
       `INSERT INTO tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input, idempotency_key, created_at, run_at, last_seq, turn,
-         parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries, rate_key, cost)
+         parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries, rate_key, cost, concurrency_key, tier, key_limit)
        VALUES (@id, @name, @queue, @owner, @title, @state, @priority, @max_attempts, @max_attempts, @timeout_ms, @input, @idempotency_key, @created_at, @run_at, 1, @turn,
-         @parent_id, @child_key, @weight, @wait, @dedupe_key, @dedupe_deadline, @max_lease_expiries, @rate_key, @cost)`,
+         @parent_id, @child_key, @weight, @wait, @dedupe_key, @dedupe_deadline, @max_lease_expiries, @rate_key, @cost, @concurrency_key, @tier, @key_limit)`,
     ),
     // The unfinished tasks of a dedupe key (core/dedupe.ts), oldest first.
     byDedupeKey: s<[string, string, string], TaskRow>(
@@ -107,11 +108,15 @@ export function prepareStatements(db: Database) {
     countQueued: s<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = ?"),
     countOwnerQueued: s<[string, string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'queued' AND queue = ? AND owner = ?"),
     countRunning: s<[string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'running' AND queue = ?"),
-    countOwnerRunning: s<[string, string], { n: number }>("SELECT count(*) AS n FROM tasks WHERE state = 'running' AND queue = ? AND owner = ?"),
+    // A key's tasks share their tier and own limit (core/key-limits.ts): any of them stands for all.
+    runningByKey: s<[string], KeyRunning>(
+      "SELECT concurrency_key AS key, count(*) AS n, max(tier) AS tier, max(key_limit) AS own FROM tasks WHERE state = 'running' AND queue = ? GROUP BY concurrency_key",
+    ),
     // Runnable tasks are the queued ones with a turn (core/turns.ts); delayed ones get theirs when due (promoteDue).
-    runnableForOwners: s<[{ queue: string; names: string; limit: number; owner_limit: number }], ClaimRow>(
-      `SELECT ${CLAIM_COLUMNS} FROM tasks WHERE state = 'queued' AND queue = @queue AND turn IS NOT NULL AND name IN (SELECT value FROM json_each(@names))
-         AND owner NOT IN (SELECT owner FROM tasks WHERE state = 'running' AND queue = @queue GROUP BY owner HAVING count(*) >= @owner_limit)
+    // Keys at their limit are left out, so one key's backlog cannot fill the look-ahead.
+    runnableForKeys: s<[{ queue: string; names: string; limit: number; full: string }], KeyedClaimRow>(
+      `SELECT ${CLAIM_COLUMNS}, concurrency_key, tier, key_limit FROM tasks WHERE state = 'queued' AND queue = @queue AND turn IS NOT NULL
+         AND name IN (SELECT value FROM json_each(@names)) AND concurrency_key NOT IN (SELECT value FROM json_each(@full))
        ORDER BY priority DESC, turn, seq LIMIT @limit`,
     ),
     // Rate limits (core/rate-limit.ts): the ledger of starts, the window's starts, and runnable tasks whose key has budget left.
@@ -119,12 +124,12 @@ export function prepareStatements(db: Database) {
     startsInWindow: s<[string, number], { key: string; at: number; cost: number }>("SELECT key, at, cost FROM rate_starts WHERE queue = ? AND at > ?"),
     insertStart: s<[string, string, number, number]>("INSERT INTO rate_starts(queue, key, at, cost) VALUES (?, ?, ?, ?)"),
     runnableWithinRate: s<
-      [{ queue: string; names: string; limit: number; owner_limit: number | null; keyed: number; exhausted: string }],
-      ClaimRow & { rate_key: string | null; cost: number }
+      [{ queue: string; names: string; limit: number; full: string; keyed: number; exhausted: string }],
+      KeyedClaimRow & { rate_key: string | null; cost: number }
     >(
-      `SELECT ${CLAIM_COLUMNS}, rate_key, cost FROM tasks WHERE state = 'queued' AND queue = @queue AND turn IS NOT NULL AND name IN (SELECT value FROM json_each(@names))
+      `SELECT ${CLAIM_COLUMNS}, concurrency_key, tier, key_limit, rate_key, cost FROM tasks WHERE state = 'queued' AND queue = @queue AND turn IS NOT NULL AND name IN (SELECT value FROM json_each(@names))
          AND (CASE WHEN @keyed THEN coalesce(rate_key, '') ELSE '' END) NOT IN (SELECT value FROM json_each(@exhausted))
-         AND (@owner_limit IS NULL OR owner NOT IN (SELECT owner FROM tasks WHERE state = 'running' AND queue = @queue GROUP BY owner HAVING count(*) >= @owner_limit))
+         AND concurrency_key NOT IN (SELECT value FROM json_each(@full))
        ORDER BY priority DESC, turn, seq LIMIT @limit`,
     ),
     anyRunnableOfKeys: s<[{ queue: string; names: string; keyed: number; keys: string }], { one: number }>(
@@ -136,7 +141,7 @@ export function prepareStatements(db: Database) {
            AND r.priority = tasks.priority AND r.turn IS NOT NULL), 0)
        WHERE state = 'queued' AND queue = @queue AND turn IS NULL AND run_at <= @now`,
     ),
-    ownerLastTurn: s<[string, string], { t: number | null }>("SELECT max(turn) AS t FROM tasks WHERE state = 'queued' AND queue = ? AND owner = ?"),
+    keyLastTurn: s<[string, string], { t: number | null }>("SELECT max(turn) AS t FROM tasks WHERE state = 'queued' AND queue = ? AND concurrency_key = ?"),
     roundAt: s<[string, number], { t: number | null }>(
       "SELECT min(turn) AS t FROM tasks WHERE state = 'queued' AND queue = ? AND priority = ? AND turn IS NOT NULL",
     ),

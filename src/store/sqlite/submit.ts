@@ -5,7 +5,7 @@ import { fullScope, retryAfterHint, submitDecision } from "../../core/submit-rul
 import { firstQueuedEvent, rerunTransition, waitTransition, type RerunReason } from "../../core/transitions.js";
 import { isGroup, rerunWaitEvent } from "../group-rows.js";
 import type { TaskRecord } from "../../core/task.js";
-import { additionsByQueue, checkNew, checkRate } from "../additions.js";
+import { additionsByQueue, checkNew, checkRate, concurrencyKeyOf } from "../additions.js";
 import type { SubmitOutcome, SubmitRequest } from "../store.js";
 import { newTaskRecord } from "./records.js";
 import { encode, rowToTask, type TaskRow } from "./rows.js";
@@ -96,7 +96,7 @@ export class SqliteSubmits {
       // Settled before commit: with no child to run again, it ends at once.
       this.tx.dirtyParents.add(row.id);
     } else {
-      const turn = this.tx.turnFor(row.queue, row.owner, row.priority);
+      const turn = this.tx.turnFor(row.queue, row.concurrency_key ?? row.owner, row.priority);
       updated = this.tx.sql.requeue.get({ id: row.id, now, seq, max_attempts: maxAttempts, turn })!;
       this.tx.event(updated, seq, row.attempt, now, event);
       this.tx.countQueued(row.queue, row.owner);
@@ -128,7 +128,7 @@ export class SqliteSubmits {
       created_at: now,
       run_at: request.runAt,
       // A delayed task gets its turn when it is due.
-      turn: request.wait || request.runAt > now ? null : this.tx.turnFor(request.queue, request.owner, request.priority),
+      turn: request.wait || request.runAt > now ? null : this.tx.turnFor(request.queue, concurrencyKeyOf(request), request.priority),
       state: request.wait ? "waiting" : "queued",
       parent_id: request.parent?.id ?? null,
       child_key: request.parent?.key ?? null,
@@ -139,6 +139,9 @@ export class SqliteSubmits {
       max_lease_expiries: request.maxLeaseExpiries ?? DEFAULT_MAX_LEASE_EXPIRIES,
       rate_key: request.rateKey ?? null,
       cost: request.cost ?? 1,
+      concurrency_key: concurrencyKeyOf(request),
+      tier: request.tier ?? null,
+      key_limit: request.keyLimit ?? null,
     });
     const parent_id = request.parent?.id ?? null;
     if (request.wait) {

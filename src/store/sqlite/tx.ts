@@ -77,16 +77,17 @@ export class SqliteTx {
   }
 
   /**
-   * The turn of a task `owner` queues now at `priority` (core/turns.ts),
-   * read once per group commit and counted on, so a burst costs two index
-   * reads per owner, not per task.
+   * The turn of a task of concurrency key `key` (core/key-limits.ts: its
+   * owner, unless its queue keys otherwise) queued now at `priority`
+   * (core/turns.ts), read once per group commit and counted on, so a burst
+   * costs two index reads per key, not per task.
    */
-  turnFor(queue: string, owner: string, priority: number): number {
+  turnFor(queue: string, key: string, priority: number): number {
     const memo = this.batch.memo;
-    const ownerKey = `t\0${queue}\0${owner}`;
+    const ownerKey = `t\0${queue}\0${key}`;
     const roundKey = `r\0${queue}\0${priority}`;
     let last = memo.get(ownerKey) as number | null | undefined;
-    if (last === undefined) last = this.sql.ownerLastTurn.get(queue, owner)?.t ?? null;
+    if (last === undefined) last = this.sql.keyLastTurn.get(queue, key)?.t ?? null;
     let round = memo.get(roundKey) as number | null | undefined;
     if (round === undefined) memo.set(roundKey, (round = this.sql.roundAt.get(queue, priority)?.t ?? null));
     const turn = nextTurn(last, round);
