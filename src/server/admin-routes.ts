@@ -87,7 +87,8 @@ export function adminRoutes(app: Hono, ctx: ServerContext): void {
     const name = c.req.param("name");
     const body = parseBody(queuePatchBody, await readJson(c.req.raw, ctx.options.bodyLimitBytes));
     const change: QueueLimitsChange = {};
-    if (body.concurrency !== undefined) change.concurrency = body.concurrency;
+    if (body.concurrency !== undefined) change.concurrency = dropUndefined(body.concurrency) as NonNullable<QueueLimitsChange["concurrency"]> | null;
+    if (body.keyLimits !== undefined) change.keyLimits = body.keyLimits;
     if (body.maxQueued !== undefined) change.maxQueued = body.maxQueued;
     if (body.rateLimit !== undefined) change.rateLimit = body.rateLimit;
     if (body.perOwner !== undefined) {
@@ -146,13 +147,30 @@ function publicQueue(q: QueueInfo) {
     perOwner: { concurrency: q.ownerConcurrency, maxQueued: q.ownerMaxQueued },
     /** { limit, periodMs, keyed } or null (core/rate-limit.ts). */
     rateLimit: q.rateLimit,
+    /** Per-key limits (core/key-limits.ts): { limit, tiers } or null when the queue is not keyed; keyLimits: an operator's per key. */
+    keyConcurrency: q.keyConcurrency,
+    keyLimits: q.keyLimits ?? {},
     overridden,
     counts: q.counts,
   };
 }
 
 /** The API's names of the limits an operator changed. */
-const OVERRIDE_NAMES = { concurrency: "concurrency", maxQueued: "maxQueued", ownerConcurrency: "perOwner.concurrency", ownerMaxQueued: "perOwner.maxQueued", rateLimit: "rateLimit" } as const;
+const OVERRIDE_NAMES = {
+  concurrency: "concurrency",
+  maxQueued: "maxQueued",
+  ownerConcurrency: "perOwner.concurrency",
+  ownerMaxQueued: "perOwner.maxQueued",
+  rateLimit: "rateLimit",
+  keyConcurrency: "keyConcurrency",
+  keyLimits: "keyLimits",
+} as const;
+
+/** zod gives optional fields as present-but-undefined; the engine's change takes them absent. */
+function dropUndefined<T>(value: T): T {
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -186,9 +186,22 @@ export const signalBody = z.object({ payload: z.unknown().optional() }).strict()
 const limit = z.number().int().min(1).max(1_000_000_000).nullable().optional();
 
 /** `PATCH /api/v1/queues/:name`: an operator's change of a queue's limits, in the queue options' own names. */
+const wholeLimit = z.number().int().min(1).max(1_000_000_000);
+const keyName = z.string().min(1).max(256);
+
 export const queuePatchBody = z
   .object({
-    concurrency: limit,
+    /** The queue-wide limit; for a queue code keys, an object of its per-key numbers (null drops an operator's number). */
+    concurrency: z
+      .union([
+        wholeLimit.nullable(),
+        z
+          .object({ limit: wholeLimit.nullable().optional(), tiers: z.record(keyName, wholeLimit.nullable()).optional(), total: wholeLimit.nullable().optional() })
+          .strict(),
+      ])
+      .optional(),
+    /** One key's limit over its tier and the default; null drops that key's (a null map: every key's). */
+    keyLimits: z.record(keyName, wholeLimit.nullable()).nullable().optional(),
     maxQueued: limit,
     perOwner: z.object({ concurrency: limit, maxQueued: limit }).strict().optional(),
     /** Starts at most per window (core/rate-limit.ts); null removes it. Whether it is keyed stays what code declares. */
