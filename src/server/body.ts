@@ -1,7 +1,6 @@
 import { MAX_RATE_PERIOD_MS } from "../core/queue-limits.js";
 import { z } from "zod";
 import { OutlastError } from "../core/errors.js";
-import { isStorableText } from "../core/text.js";
 import { MAX_BODY_DEPTH, nestsDeeperThan } from "./json-depth.js";
 import { MAX_TTL_SECONDS } from "./tokens.js";
 
@@ -241,7 +240,8 @@ export const bulkBody = z
 
 /** `POST /api/v1/tokens`. */
 export const tokenBody = z.object({
-  owner: z.string().min(1).max(256).refine(isStorableText, "must be text without NUL characters or unpaired surrogates"),
+  /** Its text is checked by checkOwner (tokens.ts), the rule mintOwnerToken shares. */
+  owner: z.string().min(1).max(256),
   ttlSeconds: z.number().int().min(1).max(MAX_TTL_SECONDS, `may be at most ${MAX_TTL_SECONDS}`).optional(),
   queues: z.array(z.string().min(1).max(128)).max(100).optional(),
 });
