@@ -71,6 +71,7 @@ function fileRoute(file: "app.js" | "app.css", type: string, pick: (a: PageBundl
     tag: "dashboard",
     summary: `The dashboard's ${file === "app.js" ? "script" : "stylesheet"}`,
     auth: "none",
+    headers: { "If-None-Match": "The ETag of the copy the browser holds (304 when it is current)" },
     responses: { "200": { description: "The file", contentType: type.split(";")[0]! }, "304": { description: "Not changed since the ETag sent in If-None-Match" } },
     async handle(c, ctx) {
       const a = await load(ctx);

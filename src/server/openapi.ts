@@ -102,6 +102,7 @@ export function openApiDocument(routes: readonly Route[], options: { basePath?: 
       ...(route.exampleParams?.[name] !== undefined ? { example: route.exampleParams[name] } : {}),
     }));
     if (route.query !== undefined) parameters.push(...queryParameters(convert(route.query, "input"), route.exampleQuery));
+    for (const [name, description] of Object.entries(route.headers ?? {})) parameters.push({ name, in: "header", required: false, description, schema: { type: "string" } });
     if (parameters.length > 0) operation.parameters = parameters;
 
     if (route.body !== undefined) {

@@ -53,6 +53,8 @@ export interface RouteSpec<B, Q> {
   queryToken?: boolean;
   /** Descriptions of the path parameters, by name; every `:name` of `path` must have one. */
   params?: Readonly<Record<string, string>>;
+  /** Request headers the route reads, with what they do (`Last-Event-ID`, `Range`). */
+  headers?: Readonly<Record<string, string>>;
   /** The query parameters: an object schema of strings. */
   query?: z.ZodType<Q>;
   /** The JSON body, parsed by `input.body()`. */

@@ -24,6 +24,8 @@ const SSE_DESCRIPTION =
 
 const sseResponse = { description: SSE_DESCRIPTION, contentType: "text/event-stream" };
 
+const resumeHeader = { "Last-Event-ID": "Resume after this event id (what EventSource sends on a reconnect)" };
+
 const resumeQuery = {
   after: z.string().optional().meta({ description: "Resume after this event id (the `Last-Event-ID` header wins)" }),
   token: tokenParam.optional(),
@@ -40,6 +42,7 @@ export const streamRoutes: readonly Route[] = [
     auth: "task",
     queryToken: true,
     params: { id: "The task's id" },
+    headers: resumeHeader,
     query: z.object(resumeQuery),
     responses: { "200": sseResponse, "204": { description: "The stream already delivered the task's final state" } },
     async handle(c, ctx, input) {
@@ -74,6 +77,7 @@ export const streamRoutes: readonly Route[] = [
       tasks: z.string().optional().meta({ description: `1 to ${MAX_STREAM_TASKS} task ids, separated by commas; without it, every task of the caller's owner` }),
       ...resumeQuery,
     }),
+    headers: resumeHeader,
     exampleQuery: { tasks: "tsk_missing" },
     responses: { "200": sseResponse },
     async handle(c, ctx, input) {

@@ -213,6 +213,7 @@ export const taskRoutes: readonly Route[] = [
     auth: "task",
     queryToken: true,
     params: { ...taskId, name: "The artifact's name" },
+    headers: { Range: "`bytes=a-b`, `bytes=a-` or `bytes=-n`: one byte range (206)" },
     query: artifactQuery,
     responses: {
       "200": { description: "The file", contentType: "application/octet-stream", headers: { "content-disposition": "inline or attachment, with the file's name" } },
