@@ -2,10 +2,11 @@
 // `npm run build`: emits dist/ — the library, CLI and worker-thread entry as
 // JavaScript with declarations and source maps (tsc), the dashboard as one
 // pre-built script and stylesheet (esbuild), and the browser client package
-// in packages/client. Nothing is compiled at run time.
+// in packages/client, and dist/openapi.json (the HTTP API's OpenAPI document,
+// made from the server's route table). Nothing is compiled at run time.
 // Usage: node scripts/build.mjs [--dashboard-only]
 import { spawnSync } from "node:child_process";
-import { chmodSync, rmSync } from "node:fs";
+import { chmodSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 
@@ -53,6 +54,9 @@ rmSync(join(root, "dist"), { recursive: true, force: true });
 tsc("tsconfig.build.json");
 chmodSync(join(root, "dist/cli/main.js"), 0o755);
 await buildDashboard();
+// From the compiled route table, so the shipped document is the one the server answers at /api/v1/openapi.json.
+const { apiDocument } = await import(join(root, "dist/server/routes.js"));
+writeFileSync(join(root, "dist/openapi.json"), `${JSON.stringify(apiDocument(), null, 2)}\n`);
 
 const client = join(root, "packages/client");
 rmSync(join(client, "dist"), { recursive: true, force: true });

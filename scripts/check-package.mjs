@@ -35,6 +35,10 @@ for (const dir of [root, join(root, "packages/client")]) {
     console.error(`check-package: ${info.name} ships files it must not: ${stray.join(", ")}`);
     process.exit(1);
   }
+  if (info.name === "outlast" && !shipped.includes("dist/openapi.json")) {
+    console.error("check-package: outlast ships no dist/openapi.json (exports \"./openapi.json\"): build with node scripts/build.mjs first");
+    process.exit(1);
+  }
   process.stdout.write(run(bin("publint"), ["run", "--strict", tarball]));
   // ESM only: CommonJS callers use require(esm) on Node >= 20.19, which this version of attw does not model.
   process.stdout.write(run(bin("attw"), ["--profile", "esm-only", "--format", "table-flipped", "--no-emoji", "--no-color", tarball]));

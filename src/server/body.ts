@@ -2,6 +2,7 @@ import { MAX_RATE_PERIOD_MS } from "../core/queue-limits.js";
 import { z } from "zod";
 import { OutlastError } from "../core/errors.js";
 import { MAX_BODY_DEPTH, nestsDeeperThan } from "./json-depth.js";
+import { MAX_TTL_SECONDS } from "./tokens.js";
 
 /**
  * Reads a JSON body of at most `limit` bytes. Counts while reading, so a
@@ -250,8 +251,10 @@ export const bulkBody = z
   })
   .strict();
 
+/** `POST /api/v1/tokens`. */
 export const tokenBody = z.object({
+  /** Its text is checked by checkOwner (tokens.ts), the rule mintOwnerToken shares. */
   owner: z.string().min(1).max(256),
-  ttlSeconds: z.number().int().min(1).optional(),
+  ttlSeconds: z.number().int().min(1).max(MAX_TTL_SECONDS, `may be at most ${MAX_TTL_SECONDS}`).optional(),
   queues: z.array(z.string().min(1).max(128)).max(100).optional(),
 });

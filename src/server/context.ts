@@ -2,6 +2,7 @@ import type { Logger as PinoLogger } from "pino";
 import type { Outlast } from "../engine/outlast.js";
 import type { AuthConfig, Principal } from "./auth.js";
 import type { ServerMetrics } from "./metrics.js";
+import type { OpsState } from "./ops-routes.js";
 import type { ResolvedOptions } from "./options.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { SseStream } from "./sse.js";
@@ -17,6 +18,12 @@ export interface ServerContext {
   authenticate(request: Request, allowQueryToken?: boolean): Promise<Principal>;
   /** New anonymous sessions per client address; null: no limit. */
   sessionLimiter: RateLimiter | null;
+  /** The mount prefix ("" at the root), for what names the handler's own URLs. */
+  basePath: string;
+  /** The page at `/`, or null for none. */
+  homePage: string | null;
+  /** The dashboard's throughput figures. */
+  ops: OpsState;
   /** The client's address (see `trustProxy`, `clientAddress`); `env` is what the server runtime passed with the request. */
   clientAddress(request: Request, env: unknown): string | null;
 }

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import type { Hono } from "hono";
 import { OutlastError } from "../core/errors.js";
 import type { ServerContext } from "./context.js";
+import { defineRoute, type Route } from "./route.js";
 
 /** The dashboard's script and stylesheet, with a content hash for ETags. */
 export interface PageBundle {
@@ -49,41 +49,62 @@ export function dashboardHtml(version: string): string {
 `;
 }
 
-/** `/dashboard` and its two files. The page holds no data: every call it makes needs the admin key. */
-export function dashboardRoutes(app: Hono, ctx: ServerContext): void {
-  const load = async () => {
-    try {
-      return await dashboardAssets();
-    } catch (error) {
-      ctx.log.error({ err: error }, "the dashboard's files (dist/dashboard) are missing; run npm run build");
-      throw new OutlastError("internal", "The dashboard's files are missing from this installation; see the server log");
-    }
-  };
-  const headers = (type: string, version: string) => ({
-    "content-type": type,
-    "cache-control": "no-cache",
-    etag: `"${version}"`,
-    "x-content-type-options": "nosniff",
-  });
-  const serveFile = (type: string, pick: (a: PageBundle) => string) => async (c: { req: { header(name: string): string | undefined } }) => {
-    const a = await load();
-    if (c.req.header("if-none-match") === `"${a.version}"`) return new Response(null, { status: 304, headers: headers(type, a.version) });
-    return new Response(pick(a), { status: 200, headers: headers(type, a.version) });
-  };
-
-  app.get("/dashboard", async () => {
-    const a = await load();
-    return new Response(dashboardHtml(a.version), {
-      status: 200,
-      headers: {
-        "content-type": "text/html; charset=utf-8",
-        "cache-control": "no-cache",
-        // Everything is served from here: no CDN, no inline script.
-        "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
-        "x-content-type-options": "nosniff",
-      },
-    });
-  });
-  app.get("/dashboard/app.js", serveFile("text/javascript; charset=utf-8", (a) => a.js));
-  app.get("/dashboard/app.css", serveFile("text/css; charset=utf-8", (a) => a.css));
+/** The bundle, or an error that says what is missing (logged once per request). */
+async function load(ctx: ServerContext): Promise<PageBundle> {
+  try {
+    return await dashboardAssets();
+  } catch (error) {
+    ctx.log.error({ err: error }, "the dashboard's files (dist/dashboard) are missing; run npm run build");
+    throw new OutlastError("internal", "The dashboard's files are missing from this installation; see the server log");
+  }
 }
+
+function fileHeaders(type: string, version: string): Record<string, string> {
+  return { "content-type": type, "cache-control": "no-cache", etag: `"${version}"`, "x-content-type-options": "nosniff" };
+}
+
+function fileRoute(file: "app.js" | "app.css", type: string, pick: (a: PageBundle) => string): Route {
+  return defineRoute({
+    method: "get",
+    path: `/dashboard/${file}`,
+    id: file === "app.js" ? "dashboardScript" : "dashboardStyles",
+    tag: "dashboard",
+    summary: `The dashboard's ${file === "app.js" ? "script" : "stylesheet"}`,
+    auth: "none",
+    headers: { "If-None-Match": "The ETag of the copy the browser holds (304 when it is current)" },
+    responses: { "200": { description: "The file", contentType: type.split(";")[0]! }, "304": { description: "Not changed since the ETag sent in If-None-Match" } },
+    async handle(c, ctx) {
+      const a = await load(ctx);
+      if (c.req.header("if-none-match") === `"${a.version}"`) return new Response(null, { status: 304, headers: fileHeaders(type, a.version) });
+      return new Response(pick(a), { status: 200, headers: fileHeaders(type, a.version) });
+    },
+  });
+}
+
+/** `/dashboard` and its two files. The page holds no data: every call it makes needs the admin key. */
+export const dashboardRoutes: readonly Route[] = [
+  defineRoute({
+    method: "get",
+    path: "/dashboard",
+    id: "dashboard",
+    tag: "dashboard",
+    summary: "The dashboard page (`#key=ADMIN_KEY` signs in)",
+    auth: "none",
+    responses: { "200": { description: "The page", contentType: "text/html" } },
+    async handle(_c, ctx) {
+      const a = await load(ctx);
+      return new Response(dashboardHtml(a.version), {
+        status: 200,
+        headers: {
+          "content-type": "text/html; charset=utf-8",
+          "cache-control": "no-cache",
+          // Everything is served from here: no CDN, no inline script.
+          "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+          "x-content-type-options": "nosniff",
+        },
+      });
+    },
+  }),
+  fileRoute("app.js", "text/javascript; charset=utf-8", (a) => a.js),
+  fileRoute("app.css", "text/css; charset=utf-8", (a) => a.css),
+];

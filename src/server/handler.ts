@@ -4,21 +4,17 @@ import { corsMiddleware } from "./cors.js";
 import { pino, type Logger as PinoLogger } from "pino";
 import { OutlastError } from "../core/errors.js";
 import type { Outlast } from "../engine/outlast.js";
-import { adminRoutes } from "./admin-routes.js";
 import { authenticate, type AuthConfig } from "./auth.js";
 import { StreamRegistry, type ServerContext } from "./context.js";
-import { dashboardRoutes } from "./dashboard-routes.js";
 import { errorResponse } from "./errors.js";
 import { homePage } from "./home.js";
 import { ServerMetrics } from "./metrics.js";
-import { opsRoutes } from "./ops-routes.js";
+import { opsState } from "./ops-routes.js";
 import { resolveOptions, type HandlerOptions, type ResolvedOptions } from "./options.js";
 import { forwardedAddress, socketAddressOf } from "./client-address.js";
 import { RateLimiter } from "./rate-limit.js";
-import { streamRoutes } from "./stream-routes.js";
-import { taskRoutes } from "./task-routes.js";
-import { familyRoutes } from "./family-routes.js";
-import { deadRoutes } from "./dead-routes.js";
+import { mountRoutes } from "./route.js";
+import { ROUTES } from "./routes.js";
 import { signingKey } from "./tokens.js";
 
 /** A web-standard request handler with the Outlast HTTP API (API.md), and its controls. */
@@ -154,9 +150,13 @@ function buildHandler(outlast: Outlast, { options, resolved, adminKey, log, cors
   const metrics = new ServerMetrics(outlast, () => streams.open.size);
   // Carried by this process's heartbeat, so every node's dashboard shows every node's streams.
   const stopReporting = outlast.reportStreams(() => streams.open.size);
+  const ops = opsState(outlast, log);
   const ctx: ServerContext = {
     outlast,
     options: resolved,
+    basePath: options.basePath ?? "",
+    homePage: options.homePage === undefined ? homePage(options.basePath ?? "") : options.homePage,
+    ops,
     auth,
     log,
     metrics,
@@ -186,15 +186,8 @@ function buildHandler(outlast: Outlast, { options, resolved, adminKey, log, cors
   });
   app.notFound((c) => errorResponse(new OutlastError("not_found", `No route ${c.req.method} ${c.req.path.slice(0, 200)}`)).response);
 
-  taskRoutes(app, ctx);
-  familyRoutes(app, ctx);
-  deadRoutes(app, ctx);
-  streamRoutes(app, ctx);
-  adminRoutes(app, ctx);
-  const ops = opsRoutes(app, ctx);
-  dashboardRoutes(app, ctx);
-  const page = options.homePage === undefined ? homePage(options.basePath ?? "") : options.homePage;
-  if (page !== null) app.get("/", (c) => c.html(page));
+  // The one place routes are mounted: the table the OpenAPI document describes (routes.ts).
+  mountRoutes(app, ctx, ROUTES);
 
   const handler = asHandler({
     fetch: async (request, env) => {

@@ -9,3 +9,5 @@ export type { MintOwnerTokenOptions } from "./tokens.js";
 export { STATUS_OF } from "./errors.js";
 export type { ErrorBody } from "./errors.js";
 export { MAX_BODY_DEPTH } from "./json-depth.js";
+export { apiDocument } from "./routes.js";
+export type { OpenApiDocument } from "./openapi.js";

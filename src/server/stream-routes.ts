@@ -1,4 +1,4 @@
-import type { Hono } from "hono";
+import { z } from "zod";
 import { OutlastError } from "../core/errors.js";
 import { isFinal } from "../core/states.js";
 import { visibleRecord, validId } from "./access.js";
@@ -7,6 +7,8 @@ import type { ServerContext } from "./context.js";
 import { MultiStream, type MultiScope } from "./multi-stream.js";
 import { SseStream } from "./sse.js";
 import { pumpTask } from "./task-stream.js";
+import { tokenParam } from "./query-params.js";
+import { caller, defineRoute, param, type Route } from "./route.js";
 
 /** Most task ids one multi-task stream may name. */
 export const MAX_STREAM_TASKS = 100;
@@ -17,35 +19,77 @@ const SSE_HEADERS = {
   "x-accel-buffering": "no",
 };
 
-export function streamRoutes(app: Hono, ctx: ServerContext): void {
-  app.get("/api/v1/tasks/:id/events", async (c) => {
-    const principal = await ctx.authenticate(c.req.raw, true);
-    const id = c.req.param("id");
-    const record = await visibleRecord(ctx.outlast, principal, id);
-    const after = resumeCursor(c.req.raw);
-    if (after !== undefined) {
-      const seq = (await ctx.outlast.cursors()).decode(after);
-      // It already saw the end: 204 stops a browser EventSource from reconnecting.
-      if (seq !== null && isFinal(record.state) && seq >= record.lastSeq) return c.body(null, 204);
-    }
-    const sse = open(ctx, principal);
-    const abort = new AbortController();
-    sse.onClose(() => abort.abort());
-    pumpTask(ctx.outlast, sse, id, after, abort.signal)
-      .catch((error: unknown) => fail(ctx, sse, error))
-      .finally(() => sse.close());
-    return new Response(sse.body, { status: 200, headers: SSE_HEADERS });
-  });
+const SSE_DESCRIPTION =
+  "Server-Sent Events: `retry: 2000`, a `snapshot` event per task, then live `state`, `progress`, `log`, `step` (and `reset`) events, each with an `id:` cursor; `: ping` at least every 15 s. Resume with `Last-Event-ID` or `?after=`.";
 
-  app.get("/api/v1/events", async (c) => {
-    const principal = await ctx.authenticate(c.req.raw, true);
-    const scope = await multiScope(ctx, principal, c.req.query("tasks"));
-    const sse = open(ctx, principal);
-    const stream = new MultiStream(ctx.outlast, sse, scope, (error) => fail(ctx, sse, error));
-    stream.start(resumeCursor(c.req.raw)).catch((error: unknown) => fail(ctx, sse, error));
-    return new Response(sse.body, { status: 200, headers: SSE_HEADERS });
-  });
-}
+const sseResponse = { description: SSE_DESCRIPTION, contentType: "text/event-stream" };
+
+const resumeHeader = { "Last-Event-ID": "Resume after this event id (what EventSource sends on a reconnect)" };
+
+const resumeQuery = {
+  after: z.string().optional().meta({ description: "Resume after this event id (the `Last-Event-ID` header wins)" }),
+  token: tokenParam.optional(),
+};
+
+export const streamRoutes: readonly Route[] = [
+  defineRoute({
+    method: "get",
+    path: "/api/v1/tasks/:id/events",
+    id: "watchTask",
+    tag: "events",
+    summary: "Watch one task live",
+    description: "Ends after the final `state` event; a reconnect that already saw it is answered 204.",
+    auth: "task",
+    queryToken: true,
+    params: { id: "The task's id" },
+    headers: resumeHeader,
+    query: z.object(resumeQuery),
+    responses: { "200": sseResponse, "204": { description: "The stream already delivered the task's final state" } },
+    async handle(c, ctx, input) {
+      const principal = caller(input);
+      const id = param(c, "id");
+      const record = await visibleRecord(ctx.outlast, principal, id);
+      const after = resumeCursor(c.req.raw);
+      if (after !== undefined) {
+        const seq = (await ctx.outlast.cursors()).decode(after);
+        // It already saw the end: 204 stops a browser EventSource from reconnecting.
+        if (seq !== null && isFinal(record.state) && seq >= record.lastSeq) return c.body(null, 204);
+      }
+      const sse = open(ctx, principal);
+      const abort = new AbortController();
+      sse.onClose(() => abort.abort());
+      pumpTask(ctx.outlast, sse, id, after, abort.signal)
+        .catch((error: unknown) => fail(ctx, sse, error))
+        .finally(() => sse.close());
+      return new Response(sse.body, { status: 200, headers: SSE_HEADERS });
+    },
+  }),
+
+  defineRoute({
+    method: "get",
+    path: "/api/v1/events",
+    id: "watchTasks",
+    tag: "events",
+    summary: "Watch several tasks, or all of the caller's, on one connection",
+    auth: "task",
+    queryToken: true,
+    query: z.object({
+      tasks: z.string().optional().meta({ description: `1 to ${MAX_STREAM_TASKS} task ids, separated by commas; without it, every task of the caller's owner` }),
+      ...resumeQuery,
+    }),
+    headers: resumeHeader,
+    exampleQuery: { tasks: "tsk_missing" },
+    responses: { "200": sseResponse },
+    async handle(c, ctx, input) {
+      const principal = caller(input);
+      const scope = await multiScope(ctx, principal, input.query().tasks);
+      const sse = open(ctx, principal);
+      const stream = new MultiStream(ctx.outlast, sse, scope, (error) => fail(ctx, sse, error));
+      stream.start(resumeCursor(c.req.raw)).catch((error: unknown) => fail(ctx, sse, error));
+      return new Response(sse.body, { status: 200, headers: SSE_HEADERS });
+    },
+  }),
+];
 
 /** `Last-Event-ID` (what EventSource sends) wins over `?after=`. */
 function resumeCursor(request: Request): string | undefined {
