@@ -223,7 +223,9 @@ export class Outlast {
       // A limit may be Infinity: no limit (which also undoes a limit an earlier version of the code declared).
       const limit = key !== "perProcess" && key !== "prefetch";
       if (value !== undefined && !(limit && value === Infinity) && (!Number.isSafeInteger(value) || value < 1)) {
-        throw new OutlastError("bad_request", `Queue "${name}": ${key} must be a whole number of at least 1${limit ? " (or Infinity for no limit)" : ""}`);
+        throw new OutlastError("bad_request", `Queue "${name}": ${key} must be a whole number of at least 1${limit ? " (or Infinity for no limit)" : ""}`, {
+          details: { field: key },
+        });
       }
     }
     if (options.deadLetter !== undefined) checkName(options.deadLetter, `dead-letter task of queue "${name}"`);
