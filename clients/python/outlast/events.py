@@ -171,6 +171,7 @@ class EventStream(Iterator[Event]):
         self._done = False
         self._closed = threading.Event()
         self._lock = threading.Lock()
+        self._reading = False
         self.last_event_id: Optional[str] = after
         self.task: Optional[Task] = None
         self.reconnects = 0
@@ -187,7 +188,18 @@ class EventStream(Iterator[Event]):
     def close(self) -> None:
         """Ends the stream: a blocked read or backoff wait returns, and iteration stops."""
         self._closed.set()
-        self._drop()
+        with self._lock:
+            response = self._response
+            reading = self._reading
+            if not reading:
+                self._response = None
+        if response is None:
+            return
+        _shutdown(response)
+        # A read in another thread wakes on the shutdown and closes the response itself:
+        # closing it under that read breaks http.client's state.
+        if not reading:
+            _close(response)
 
     @property
     def closed(self) -> bool:
@@ -250,16 +262,21 @@ class EventStream(Iterator[Event]):
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def _read(self) -> None:
-        response = self._response
-        if response is None:
-            return
+        with self._lock:
+            response = self._response
+            if response is None or self._closed.is_set():
+                return
+            self._reading = True
         _set_read_timeout(response, self._read_timeout())
         try:
             chunk = response.read1(65536)
         except (socket.timeout, TimeoutError):
             chunk = None  # no byte, not even a ping, for the watchdog's time: the connection is dead
         except (OSError, ValueError, http.client.HTTPException):
-            chunk = b""  # reset by a dying server, or closed by close()
+            chunk = b""  # reset by a dying server, or shut down by close()
+        finally:
+            with self._lock:
+                self._reading = False
         if not chunk:
             self._drop()
             self._check_deadline()
@@ -338,19 +355,9 @@ class EventStream(Iterator[Event]):
     def _drop(self) -> None:
         with self._lock:
             response, self._response = self._response, None
-        if response is None:
-            return
-        sock = _socket_of(response)
-        if sock is not None:
-            try:
-                # Wakes a read blocked in another thread (close() does not).
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        try:
-            response.close()
-        except (OSError, http.client.HTTPException):
-            pass
+        if response is not None:
+            _shutdown(response)
+            _close(response)
 
 
 def _socket_of(response: http.client.HTTPResponse) -> Optional[socket.socket]:
@@ -359,6 +366,23 @@ def _socket_of(response: http.client.HTTPResponse) -> Optional[socket.socket]:
     raw = getattr(getattr(response, "fp", None), "raw", None)
     sock = getattr(raw, "_sock", None)
     return sock if isinstance(sock, socket.socket) else None
+
+
+def _shutdown(response: http.client.HTTPResponse) -> None:
+    sock = _socket_of(response)
+    if sock is not None:
+        try:
+            # Wakes a read blocked in another thread (closing the file does not).
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _close(response: http.client.HTTPResponse) -> None:
+    try:
+        response.close()
+    except (OSError, http.client.HTTPException):
+        pass
 
 
 def _set_read_timeout(response: http.client.HTTPResponse, seconds: float) -> None:

@@ -1,5 +1,7 @@
 """What several test files share: a server per test class, and the server's own event log."""
 
+import _path  # noqa: F401  (first: makes `outlast` importable)
+
 import unittest
 from typing import Any, Dict, List
 

@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -30,6 +30,39 @@ PG_URL = os.environ.get("OUTLAST_TEST_PG_URL") or "postgres://postgres@127.0.0.1
 TASKS = os.path.join(HERE, "tasks.mjs")
 ADMIN_KEY = "python-client-test-admin-key-0123456789"
 PG_HINT = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+
+
+def spawn_until_url(args: List[str], cwd: str) -> Tuple[subprocess.Popen, str, List[str]]:
+    """Starts ``args`` with the tests' admin key and waits until it prints "running on URL".
+
+    Returns the process, the URL and the list its output keeps being added to.
+    """
+    env = dict(os.environ, OUTLAST_ADMIN_KEY=ADMIN_KEY, OUTLAST_LOG_LEVEL="warn")
+    output: List[str] = []
+    process = subprocess.Popen(
+        args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    ready = threading.Event()
+    found: List[str] = []
+
+    def read(stream) -> None:
+        for line in stream:
+            output.append(line)
+            match = re.search(r"running on (http://\S+)", line)
+            if match and not found:
+                found.append(match.group(1))
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read, args=(process.stdout,), daemon=True).start()
+    ready.wait(30)
+    if not found:
+        if process.poll() is None:
+            process.kill()
+        process.wait(30)
+        raise AssertionError("%s did not start:\n%s" % (" ".join(args[1:3]), "".join(output)))
+    return process, found[0], output
 
 
 class Database:
@@ -95,30 +128,7 @@ class OutlastServer:
     def start(self) -> "OutlastServer":
         args = [NODE, CLI, "serve", "--port", str(self.port), *self.db.args, "--tasks", TASKS,
                 "--lease-ms", str(self.lease_ms), "--grace-ms", "0"]
-        env = dict(os.environ, OUTLAST_ADMIN_KEY=ADMIN_KEY, OUTLAST_LOG_LEVEL="warn")
-        self._output = []
-        self._process = subprocess.Popen(
-            args, cwd=self.db.folder, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        ready = threading.Event()
-        found: List[str] = []
-
-        def read(stream) -> None:
-            for line in stream:
-                self._output.append(line)
-                match = re.search(r"running on (http://\S+)", line)
-                if match and not found:
-                    found.append(match.group(1))
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=read, args=(self._process.stdout,), daemon=True).start()
-        ready.wait(30)
-        if not found:
-            self.kill()
-            raise AssertionError("outlast serve did not start:\n" + "".join(self._output))
-        self.url = found[0]
+        self._process, self.url, self._output = spawn_until_url(args, self.db.folder)
         self.port = urllib.parse.urlsplit(self.url).port or self.port
         return self
 

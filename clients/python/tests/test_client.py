@@ -1,5 +1,7 @@
 """The client's calls against a real `outlast serve`, on SQLite and on PostgreSQL."""
 
+import _path  # noqa: F401  (first: makes `outlast` importable)
+
 import unittest
 
 from outlast import (
