@@ -244,6 +244,7 @@ class EventStream(Iterator[Event]):
                 if error.retry_after:
                     self._min_delay = error.retry_after
                 return
+            self._done = True
             raise  # 4xx: refused for good (unauthorized, forbidden, not found)
         if response.status == 204:
             # It had already seen the final state (a resumed stream of a finished task).
@@ -269,7 +270,7 @@ class EventStream(Iterator[Event]):
             self._reading = True
         _set_read_timeout(response, self._read_timeout())
         try:
-            chunk = response.read1(65536)
+            chunk = response.read1(65536) if hasattr(response, "read1") else response.readline()
         except (socket.timeout, TimeoutError):
             chunk = None  # no byte, not even a ping, for the watchdog's time: the connection is dead
         except (OSError, ValueError, http.client.HTTPException):
@@ -341,6 +342,7 @@ class EventStream(Iterator[Event]):
     def _check_deadline(self) -> None:
         remaining = self._remaining()
         if remaining is not None and remaining <= 0:
+            self._done = True
             self._drop()
             raise Timeout(None, "The events of task %s did not end within %g s" % (self._task_id, self._timeout))
 

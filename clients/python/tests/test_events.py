@@ -56,6 +56,17 @@ class EventsContract:
             for _ in stream:
                 pass
         self.assertEqual(caught.exception.code, "timeout")
+        self.assertTrue(stream.closed)
+
+        # A watchdog shorter than the server's pings takes the quiet stream for dead: it
+        # reconnects after the snapshot's id and gets nothing again (no second snapshot).
+        quiet = client.events(task["id"], watchdog=0.3, max_backoff=0.2, timeout=2.0)
+        got = []
+        with self.assertRaises(Timeout):
+            for event in quiet:
+                got.append(event)
+        self.assertEqual([e.type for e in got], ["snapshot"])
+        self.assertGreaterEqual(quiet.reconnects, 2)
 
         other = client.events(task["id"])
         seen: List[Event] = []
