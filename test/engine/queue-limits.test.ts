@@ -32,7 +32,7 @@ test("two processes that declare a queue differently and one that declares nothi
   await worker.start();
 
   let [settings] = await serve.queueSettings();
-  assert.deepEqual(settings?.limits, { concurrency: 2, maxQueued: 3, ownerConcurrency: null, ownerMaxQueued: null, rateLimit: null });
+  assert.deepEqual(settings?.limits, { concurrency: 2, maxQueued: 3, ownerConcurrency: null, ownerMaxQueued: null, rateLimit: null, keyConcurrency: null, keyLimits: null });
   // Restarting `serve` keeps the worker's concurrency (it used to reset it to 10).
   await serve.close();
   const again = makeEngine(t, { path, logger });
@@ -110,6 +110,6 @@ test("a limit an earlier version of the code declared is dropped by declaring it
   next.define("job", { queue: "q", run: () => null });
   await next.start();
   const [settings] = await next.queueSettings();
-  assert.deepEqual(settings?.limits, { concurrency: 10, maxQueued: null, ownerConcurrency: null, ownerMaxQueued: null, rateLimit: null });
+  assert.deepEqual(settings?.limits, { concurrency: 10, maxQueued: null, ownerConcurrency: null, ownerMaxQueued: null, rateLimit: null, keyConcurrency: null, keyLimits: null });
   assert.throws(() => next.queue("r", { perProcess: Infinity }), /perProcess must be a whole number of at least 1$/);
 });
