@@ -65,6 +65,14 @@ test("the README's children, waits and group example runs from the installed pac
   assert.deepEqual(lines.slice(-2), ["group waiting null", "group succeeded [2,1]"]);
 });
 
+test("the README's concurrency-per-key example runs from the installed package: tiers hold, and an operator's change is stored", async (t) => {
+  const cwd = plain();
+  freshDb(cwd);
+  const app = startApp(t, cwd, process.execPath, ["tenants.mjs"]);
+  assert.equal(await app.exited, 0, app.output());
+  assert.deepEqual(app.output().trim().split("\n"), ['{"acme":3,"solo":1}', '{"limit":1,"tiers":{"premium":10,"free":1}} {"solo":2}']);
+});
+
 test("require() of the package works from CommonJS on this Node.js", async (t) => {
   const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
   assert.ok(major > 20 || (major === 20 && minor >= 19), "require(esm) needs Node.js >= 20.19");
