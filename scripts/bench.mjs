@@ -16,11 +16,10 @@ function npmRun(command) {
 }
 
 if (!existsSync(join(bench, "node_modules", ".package-lock.json"))) {
-  // `npm ci` refuses a lockfile made where a registry mirror lacks other
-  // platforms' optional packages; `npm install` then installs the same tree.
-  const ok = (existsSync(join(bench, "package-lock.json")) && npmRun("ci")) || npmRun("install");
-  if (!ok) {
-    console.error("bench: could not install the bench's dependencies");
+  // The peers' versions are pinned in bench/package.json and its lock file:
+  // `npm ci` installs exactly those, or the bench does not run.
+  if (!npmRun("ci")) {
+    console.error("bench: `npm ci --prefix bench` failed: the lock file must match bench/package.json (regenerate it with `npm install --package-lock-only --prefix bench`)");
     process.exit(1);
   }
 }
