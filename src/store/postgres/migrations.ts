@@ -219,6 +219,21 @@ CREATE TABLE ${s}.rate_starts (
 );
 CREATE INDEX rate_starts_window ON ${s}.rate_starts(queue, at);`,
   },
+  {
+    // Workers over HTTP (server/worker-routes.ts): the keys that let them in (only the secret's SHA-256
+    // is kept, found through its unique index), and which worker rows are such workers.
+    version: 12,
+    sql: (s) => `
+CREATE TABLE ${s}.worker_keys (
+  id text PRIMARY KEY,
+  name text NOT NULL,
+  queues text NOT NULL,
+  secret_hash text NOT NULL UNIQUE,
+  created_at bigint NOT NULL,
+  revoked_at bigint
+);
+ALTER TABLE ${s}.workers ADD COLUMN remote text;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

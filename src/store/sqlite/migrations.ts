@@ -197,6 +197,20 @@ CREATE TABLE rate_starts (
 );
 CREATE INDEX rate_starts_window ON rate_starts(queue, at);`,
   },
+  {
+    // Workers over HTTP (server/worker-routes.ts): the keys that let them in (only the secret's SHA-256
+    // is kept, found through its unique index), and which worker rows are such workers.
+    version: 11,
+    sql: `CREATE TABLE worker_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  queues TEXT NOT NULL,
+  secret_hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+ALTER TABLE workers ADD COLUMN remote TEXT;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
