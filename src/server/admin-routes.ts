@@ -113,6 +113,7 @@ export function adminRoutes(app: Hono, ctx: ServerContext): void {
       startedAt: new Date(w.startedAt).toISOString(),
       heartbeatAt: new Date(w.heartbeatAt).toISOString(),
       running: w.running,
+      remote: w.remote ?? null,
     }));
     return c.json({ workers, watchers: outlast.watcherCount, streams: ctx.streams.open.size });
   });

@@ -20,6 +20,8 @@ import { taskRoutes } from "./task-routes.js";
 import { familyRoutes } from "./family-routes.js";
 import { deadRoutes } from "./dead-routes.js";
 import { signingKey } from "./tokens.js";
+import { workerKeyRoutes } from "./worker-key-routes.js";
+import { workerRoutes } from "./worker-routes.js";
 
 /** A web-standard request handler with the Outlast HTTP API (API.md), and its controls. */
 export interface OutlastHandler {
@@ -191,6 +193,8 @@ function buildHandler(outlast: Outlast, { options, resolved, adminKey, log, cors
   deadRoutes(app, ctx);
   streamRoutes(app, ctx);
   adminRoutes(app, ctx);
+  workerKeyRoutes(app, ctx);
+  workerRoutes(app, ctx);
   const ops = opsRoutes(app, ctx);
   dashboardRoutes(app, ctx);
   const page = options.homePage === undefined ? homePage(options.basePath ?? "") : options.homePage;
