@@ -249,6 +249,47 @@ export function workerFlowSuite(kind: StoreKind): void {
     assert.equal(failed.error?.code, "timeout");
   });
 
+  test(`${kind}: a worker that only heartbeats past stallMs is stalled; a released task runs again without spending its attempt`, async (t) => {
+    const server = await workerServer(t, kind, { define: (o) => o.remote("tts.stuck", { queue: "tts", maxAttempts: 1, stallMs: 300 }) });
+    const stuck = await server.submit("tts.stuck", {});
+    const job = (await server.claim({ names: ["tts.stuck"] })).tasks[0]!;
+    assert.equal(job.stallMs, 300);
+    const beat = () => server.call(`/api/v1/worker/tasks/${stuck}/heartbeat`, { json: { workerId: "w1", lease: job.lease } });
+    assert.equal((await beat()).status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const error = await expectCode(await beat(), 409, "lease_lost");
+    assert.deepEqual(error.details, { taskId: stuck, state: "failed" });
+    assert.equal((await taskOf(server, stuck)).error?.code, "stalled");
+
+    const id = await server.submit("tts.chapter", {});
+    const first = (await server.claim({})).tasks[0]!;
+    const released = await server.call(`/api/v1/worker/tasks/${id}/finish`, { json: { lease: first.lease, outcome: "released" } });
+    assert.equal(((await released.json()) as { task: { state: string } }).task.state, "queued");
+    const events = (await server.outlast.store.readEvents(id, 0, 100)).map((e) => e.data as { reason?: string });
+    assert.equal(events.at(-1)?.reason, "released");
+    const again = (await server.claim({ waitMs: 5000 })).tasks[0]!;
+    assert.equal(again.attempt, 1, "a release gives the attempt back");
+  });
+
+  test(`${kind}: a long poll whose caller went away claims nothing for it`, async (t) => {
+    const server = await workerServer(t, kind);
+    const gone = new AbortController();
+    const polling = fetch(`${server.base}/api/v1/worker/claim`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${server.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ workerId: "w1", names: ["tts.chapter"], waitMs: 20_000 }),
+      signal: gone.signal,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    gone.abort();
+    await assert.rejects(polling);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const id = await server.submit("tts.chapter", {});
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    assert.equal((await taskOf(server, id)).state, "queued", "no claim took it for the worker that left");
+    assert.deepEqual((await server.claim({ workerId: "w2" })).tasks.map((c) => c.task.id), [id]);
+  });
+
   test(`${kind}: a queue's concurrency holds across an in-process worker and an HTTP worker`, async (t) => {
     let release: () => void = () => {};
     const server = await workerServer(t, kind, {
