@@ -120,27 +120,16 @@ export class RemoteWork {
     this.startRecovery();
     const deadline = this.deps.clock() + request.waitMs;
     let claimed: RemoteClaim[] = [];
-    for (;;) {
-      const now = this.deps.clock();
-      let nextRunAt = Infinity;
-      for (const [queue, names] of byQueue) {
-        if (claimed.length >= request.limit) break;
-        const result = await this.deps.store.claim({ queue, workerId: worker.id, limit: request.limit - claimed.length, leaseMs: request.leaseMs, names }, now);
-        if (result.nextRunAt !== null) nextRunAt = Math.min(nextRunAt, result.nextRunAt);
-        for (const task of result.tasks) {
-          claimed.push({
-            task: task.task,
-            lease: { ...task.lease, leaseMs: request.leaseMs },
-            leaseExpiresAt: now + request.leaseMs,
-            steps: task.steps,
-            ...this.limitsOf(task.task),
-          });
-        }
+    try {
+      claimed = await this.claimUntil(worker, byQueue, request, deadline, signal);
+    } catch (error) {
+      // A claim of a later queue failed: what the earlier ones took goes back rather than waiting out its lease.
+      if (error instanceof PartialClaim) {
+        const now = this.deps.clock();
+        await Promise.allSettled(error.claimed.map((c) => this.deps.store.release(c.lease, now)));
+        throw error.cause;
       }
-      const after = this.deps.clock();
-      if (claimed.length > 0 || signal.aborted || after >= deadline || this.closed) break;
-      // Woken by a commit that may make work runnable; the poll is a safety net for commits this process does not hear of.
-      await this.workArrives(new Set(byQueue.keys()), Math.min(deadline, nextRunAt, after + RECOVER_EVERY_MS) - after, signal);
+      throw error;
     }
     if (signal.aborted && claimed.length > 0) {
       const now = this.deps.clock();
@@ -165,6 +154,43 @@ export class RemoteWork {
     }
     await this.seen(worker, now, { add: claimed.map((c) => c.task.id) });
     return claimed;
+  }
+
+  /** Claims queue by queue until something is claimed, the deadline passes or the caller leaves. */
+  private async claimUntil(
+    worker: RemoteWorker,
+    byQueue: ReadonlyMap<string, string[]>,
+    request: { limit: number; leaseMs: number },
+    deadline: number,
+    signal: AbortSignal,
+  ): Promise<RemoteClaim[]> {
+    const claimed: RemoteClaim[] = [];
+    for (;;) {
+      const now = this.deps.clock();
+      let nextRunAt = Infinity;
+      for (const [queue, names] of byQueue) {
+        if (claimed.length >= request.limit) break;
+        const result = await this.deps.store
+          .claim({ queue, workerId: worker.id, limit: request.limit - claimed.length, leaseMs: request.leaseMs, names }, now)
+          .catch((error: unknown) => {
+            throw claimed.length > 0 ? new PartialClaim(claimed, error) : error;
+          });
+        if (result.nextRunAt !== null) nextRunAt = Math.min(nextRunAt, result.nextRunAt);
+        for (const task of result.tasks) {
+          claimed.push({
+            task: task.task,
+            lease: { ...task.lease, leaseMs: request.leaseMs },
+            leaseExpiresAt: now + request.leaseMs,
+            steps: task.steps,
+            ...this.limitsOf(task.task),
+          });
+        }
+      }
+      const after = this.deps.clock();
+      if (claimed.length > 0 || signal.aborted || after >= deadline || this.closed) return claimed;
+      // Woken by a commit that may make work runnable; the poll is a safety net for commits this process does not hear of.
+      await this.workArrives(new Set(byQueue.keys()), Math.min(deadline, nextRunAt, after + RECOVER_EVERY_MS) - after, signal);
+    }
   }
 
   /** Renews every lease named (each by its own length) and keeps the worker listed with the tasks it still holds. */
@@ -473,6 +499,16 @@ export class RemoteWork {
       },
       { unref: true },
     );
+  }
+}
+
+/** A claim that failed after earlier queues' claims took tasks, which must go back. */
+class PartialClaim extends Error {
+  constructor(
+    readonly claimed: readonly RemoteClaim[],
+    override readonly cause: unknown,
+  ) {
+    super("claim failed part way");
   }
 }
 

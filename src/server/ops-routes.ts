@@ -55,7 +55,8 @@ export function opsRoutes(app: Hono, ctx: ServerContext): { close(): void } {
         running: self?.running.length ?? outlast.runningHere.length,
       },
       ...workers
-        .filter((w) => w.id !== outlast.workerId)
+        // Workers over HTTP are not processes on the database: /api/v1/workers lists them.
+        .filter((w) => w.id !== outlast.workerId && !w.remote)
         .map((w) => ({
           id: w.id,
           self: false,

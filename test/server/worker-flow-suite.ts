@@ -79,6 +79,9 @@ export function workerFlowSuite(kind: StoreKind): void {
       remote: { keyId: server.keyId, keyName: "test workers" },
     });
 
+    const nodes = (await (await server.admin("/api/v1/nodes")).json()) as { nodes: { id: string }[] };
+    assert.ok(!nodes.nodes.some((n) => n.id === "w1"), "a worker over HTTP is not a node");
+
     const finish = await server.call(`${path}/finish`, { json: { lease, outcome: "succeeded", result: { seconds: 12.5 } } });
     const finished = (await finish.json()) as { task: { state: string; result: unknown } };
     assert.equal(finish.status, 200, JSON.stringify(finished));
