@@ -32,7 +32,7 @@ export type { TaskEvent, TaskEventType, StateReason } from "./core/events.js";
 export type { Progress } from "./core/progress.js";
 export type { BackoffOptions } from "./core/backoff.js";
 export { idempotencyKeyOf } from "./core/idempotency.js";
-export type { Store } from "./store/store.js";
+export type { Store, WorkerKeyRecord, WorkerHeartbeat, RemoteWorkerKey } from "./store/store.js";
 export { fileArtifacts } from "./engine/artifacts.js";
 export { runInThread } from "./engine/thread.js";
 export type { ThreadOptions } from "./engine/thread.js";

@@ -13,6 +13,7 @@ Commands:
   queue     show and change queue limits on every node
   signal    send a signal to a task waiting for it
   dead      list, redrive or purge dead letters (failed tasks)
+  worker-key  make, list or revoke keys for workers over HTTP
 
 Run outlast <command> --help for its options.
 ${EXIT_CODES_HELP}
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, (argv: readonly string[]) => Promise<ExitCode | v
   queue: async (argv) => (await import("./queue.js")).queueCommand(argv),
   signal: async (argv) => (await import("./signal.js")).signalCommand(argv),
   dead: async (argv) => (await import("./dead.js")).deadCommand(argv),
+  "worker-key": async (argv) => (await import("./worker-key.js")).workerKeyCommand(argv),
 };
 
 async function main(argv: readonly string[]): Promise<void> {

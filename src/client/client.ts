@@ -9,6 +9,7 @@ import {
   type ConnectionView,
   type KeyValueStorage,
   type ListFilter,
+  type WorkerKeyView,
   type GroupSubmit,
   type QueueChange,
   type QueueView,
@@ -202,6 +203,21 @@ export class OutlastClient {
   /** Change a queue's limits on every node, pause or resume it, or `reset` it to what code declares (admin key). */
   async updateQueue(name: string, change: QueueChange): Promise<QueueView> {
     return (await this.call<{ queue: QueueView }>("PATCH", `/api/v1/queues/${encodeURIComponent(name)}`, change)).queue;
+  }
+
+  /** Make a worker key for workers over HTTP (admin key); the secret is in this answer only. */
+  async createWorkerKey(name: string, queues: readonly string[]): Promise<{ key: WorkerKeyView; secret: string }> {
+    return this.call("POST", "/api/v1/worker-keys", { name, queues });
+  }
+
+  /** Every worker key, newest first, revoked ones included (admin key). */
+  async workerKeys(): Promise<WorkerKeyView[]> {
+    return (await this.call<{ keys: WorkerKeyView[] }>("GET", "/api/v1/worker-keys")).keys;
+  }
+
+  /** Revoke a worker key: its workers' next calls are refused (admin key). */
+  async revokeWorkerKey(id: string): Promise<WorkerKeyView> {
+    return (await this.call<{ key: WorkerKeyView }>("DELETE", `/api/v1/worker-keys/${encodeURIComponent(id)}`)).key;
   }
 
   /** Ask the server for an anonymous session (sets its cookie); use the returned token or rely on the cookie. */

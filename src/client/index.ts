@@ -16,6 +16,7 @@ export type {
   ConnectionState,
   ConnectionView,
   QueueView,
+  WorkerKeyView,
   QueueChange,
 } from "./types.js";
 export { SseParser } from "./sse-parser.js";

@@ -78,6 +78,16 @@ export interface ListFilter {
   cursor?: string;
 }
 
+/** A worker key as `GET /api/v1/worker-keys` shows it (admin key): never its secret. */
+export interface WorkerKeyView {
+  id: string;
+  name: string;
+  /** The queues its workers may claim from. */
+  queues: string[];
+  createdAt: string;
+  revokedAt: string | null;
+}
+
 /** A queue as `GET /api/v1/queues` shows it (admin key). null: no limit. */
 export interface QueueView {
   name: string;

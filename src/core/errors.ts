@@ -23,6 +23,8 @@ export type ErrorCode =
   | "store_version"
   | "signal_timeout"
   | "child_failed"
+  /** A worker over HTTP named a lease that is no longer current: it must stop that attempt. */
+  | "lease_lost"
   | "internal";
 
 /** Why a handler's `ctx.signal` was aborted (its `reason.code`). */

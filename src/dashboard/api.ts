@@ -14,6 +14,8 @@ export interface WorkerRow {
   startedAt: string;
   heartbeatAt: string;
   running: string[];
+  /** A worker over HTTP and the key it uses; null for a process running the library. */
+  remote: { keyId: string; keyName: string } | null;
 }
 
 /** `GET /api/v1/nodes`. */

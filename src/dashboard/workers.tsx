@@ -31,7 +31,17 @@ export function WorkersCard() {
               const age = now - Date.parse(w.heartbeatAt);
               return (
                 <tr key={w.id} data-worker={w.id}>
-                  <td class="mono">{w.id}</td>
+                  <td>
+                    <span class="mono">{w.id}</span>
+                    {w.remote ? (
+                      <>
+                        {" "}
+                        <span class="badge badge-remote" data-field="remote" title={`A worker over HTTP, with the worker key "${w.remote.keyName}"`}>
+                          HTTP · {w.remote.keyName}
+                        </span>
+                      </>
+                    ) : null}
+                  </td>
                   <td>
                     {w.host} · {w.pid}
                   </td>

@@ -1,15 +1,12 @@
-import { backoffDelay } from "../core/backoff.js";
-import { ChildTaskFailedError, RetryLaterError, TaskAbortedError, UnrecoverableError } from "../core/errors.js";
+import { TaskAbortedError } from "../core/errors.js";
+import { attemptOutcome, CAUSE_ERRORS, type AbortCause, type HandlerEnd } from "./attempt-outcome.js";
 import type { WaitSpec } from "../core/waits.js";
 import type { WaitServices } from "./context-waits.js";
-import type { TaskError } from "../core/task.js";
 import type { ClaimedTask, FinishOutcome, Store } from "../store/store.js";
 import type { ArtifactStore } from "./artifacts.js";
 import type { CancelTimer, Clock, Logger, Timers } from "./clock.js";
 import { Context, type ProgressCoalescer } from "./context.js";
 import type { RegisteredDefinition } from "./definitions.js";
-
-export type AbortCause = "cancel" | "timeout" | "shutdown" | "lease_lost" | "stalled";
 
 export interface ExecutionDeps {
   store: Store;
@@ -22,14 +19,6 @@ export interface ExecutionDeps {
   artifacts: ArtifactStore | null;
   waits: WaitServices;
 }
-
-const CAUSE_CODES: Record<AbortCause, TaskError> = {
-  cancel: { message: "Canceled", code: "canceled" },
-  timeout: { message: "Timed out", code: "timeout" },
-  shutdown: { message: "Worker shut down", code: "shutdown" },
-  lease_lost: { message: "Lease lost", code: "lease_lost" },
-  stalled: { message: "Stalled: no progress, step, log line or checkpoint", code: "stalled" },
-};
 
 /** One attempt of one task in this process: runs the handler and records how it ended. */
 export class Execution {
@@ -120,7 +109,7 @@ export class Execution {
   abort(cause: AbortCause): void {
     if (this.cause !== null) return;
     this.cause = cause;
-    this.reason = new TaskAbortedError(cause === "cancel" ? "canceled" : cause, CAUSE_CODES[cause].message);
+    this.reason = new TaskAbortedError(cause === "cancel" ? "canceled" : cause, CAUSE_ERRORS[cause].message);
     this.controller?.abort(this.reason);
     // Aborted while waiting for a slot: settle now, without running the handler.
     this.markGo();
@@ -201,31 +190,7 @@ export class Execution {
     });
   }
 
-  private outcomeFor(outcome: { ok: true; value: unknown } | { ok: false; error: unknown }, now: number): Exclude<FinishOutcome, { state: "waiting" }> {
-    if (this.cause === "cancel") return { state: "canceled", error: CAUSE_CODES.cancel };
-    // A handler that returns after its timeout (or its stall) still failed the attempt.
-    if (outcome.ok && this.cause !== "timeout" && this.cause !== "stalled") {
-      return { state: "succeeded", result: outcome.value === undefined ? null : outcome.value };
-    }
-    const thrown = outcome.ok ? undefined : outcome.error;
-    const task = this.claimed.task;
-    const error = this.cause === "timeout" || this.cause === "stalled" ? CAUSE_CODES[this.cause] : toTaskError(thrown);
-    const attemptsLeft = task.attempt < task.maxAttempts;
-    if (thrown instanceof UnrecoverableError) return { state: "failed", error: { ...error, unrecoverable: true } };
-    // The same child would fail it again: a retry of the parent (which runs its failed children again) is the way on.
-    if (thrown instanceof ChildTaskFailedError) return { state: "failed", error };
-    if (!attemptsLeft) return { state: "failed", error };
-    const delay =
-      thrown instanceof RetryLaterError ? Math.max(0, thrown.delayMs) : backoffDelay(task.attempt, this.registered.definition.backoff);
-    return { state: "retry", error, runAt: now + delay };
+  private outcomeFor(outcome: HandlerEnd, now: number): Exclude<FinishOutcome, { state: "waiting" }> {
+    return attemptOutcome(this.claimed.task, this.cause, outcome, this.registered.definition.backoff, now);
   }
-}
-
-export function toTaskError(error: unknown): TaskError {
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    const message = error.message.slice(0, 4000) || error.name;
-    return typeof code === "string" ? { message, code } : { message };
-  }
-  return { message: String(error).slice(0, 4000) };
 }

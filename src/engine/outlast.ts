@@ -7,7 +7,7 @@ import { newId } from "../core/ids.js";
 import { validateInput } from "../core/schema.js";
 import type { TaskState } from "../core/states.js";
 import { toPublicTask, type Task, type TaskRecord } from "../core/task.js";
-import type { QueueInfo, Store, StoreInfo, SubmitOutcome, SubmitRequest, TaskFilter, WorkerHeartbeat } from "../store/store.js";
+import type { QueueInfo, Store, StoreInfo, SubmitOutcome, SubmitRequest, TaskFilter, WorkerHeartbeat, WorkerKeyRecord } from "../store/store.js";
 import { TaskFamilies, type GroupRequest } from "./families.js";
 import type { QueueSettings } from "../core/queue-limits.js";
 import { Presenter } from "./presenter.js";
@@ -16,7 +16,9 @@ export type { QueueLimitsChange } from "./queue-settings.js";
 import { consoleLogger, systemClock, systemTimers, type Clock, type Logger, type Timers } from "./clock.js";
 import { ProgressCoalescer } from "./context.js";
 import type { DefinedTask, QueueOptions, RegisteredDefinition, SubmitOptions, TaskDeclaration, TaskDefinition, TaskSpec } from "./definitions.js";
-import { isDeclaration } from "./declaration.js";
+import { declareTask, isDeclaration } from "./declaration.js";
+import { RemoteWork } from "./remote-work.js";
+import { createWorkerKey } from "./worker-keys.js";
 import type { Jsonified } from "../core/json.js";
 import { Hub } from "./hub.js";
 import { DEFAULT_MAX_LEASE_EXPIRIES } from "../core/dead-letters.js";
@@ -130,6 +132,10 @@ export class Outlast {
   private readonly runner: Runner;
   private readonly families: TaskFamilies;
   private readonly deadLetterHandlers: DeadLetterHandlers;
+  /** Claims and lease-bound writes of workers over HTTP (server/worker-routes.ts); internal to the server. */
+  readonly remoteWork: RemoteWork;
+  /** How long a claim's lease lasts before it must be renewed. */
+  readonly leaseMs: number;
 
   constructor(options: OutlastOptions) {
     const store = (options as Partial<OutlastOptions> | undefined)?.store as Partial<Store> | undefined;
@@ -138,6 +144,7 @@ export class Outlast {
     }
     this.store = options.store;
     const leaseMs = positive(options.leaseMs ?? 15_000, "leaseMs");
+    this.leaseMs = leaseMs;
     const pollIntervalMs = positive(options.pollIntervalMs ?? 1000, "pollIntervalMs");
     const abortGraceMs = positive(options.abortGraceMs ?? 10_000, "abortGraceMs", true);
     this.clock = options.clock ?? systemClock;
@@ -190,6 +197,17 @@ export class Outlast {
       logger: this.logger,
       buildRequest: (name, input, submitOptions) => this.buildRequest(name, input, submitOptions),
       now: () => this.clock(),
+    });
+    this.remoteWork = new RemoteWork({
+      store: this.store,
+      clock: this.clock,
+      timers: this.timers,
+      logger: this.logger,
+      hub: this.hub,
+      definition: (name) => this.definitions.get(name),
+      abortGraceMs,
+      artifacts: this.artifacts,
+      recovering: () => this.runner.running,
     });
     this.presenter = new Presenter(this.store, this.clock, async (queue) => {
       // A process without workers reads the stored limits when it needs them; with no shared limit, its own share is the guess.
@@ -287,6 +305,41 @@ export class Outlast {
     if (known.queue !== queue) {
       throw new OutlastError("conflict", `Task "${declaration.name}" is already defined on queue "${known.queue}"; this declaration names queue "${queue}"`);
     }
+  }
+
+  /**
+   * Declare a task whose handler runs outside this process, in a worker
+   * over HTTP (`/api/v1/worker/…`, docs/api-extensions.md "Workers over
+   * HTTP"): this process accepts and checks its submits, and applies its
+   * queue, retries, backoff, time limits and stall limit to the workers that
+   * claim it. The same as `declare(declareTask(name, spec))`.
+   * @example outlast.remote("tts.chapter", { queue: "tts", maxAttempts: 5, timeoutMs: 600_000 });
+   */
+  remote<Input = unknown, Result = unknown>(name: string, spec: TaskSpec<Input> = {}): DefinedTask<Input, Result> {
+    this.declare(declareTask(name, spec) as TaskDeclaration<unknown, unknown>);
+    return this.handle(name);
+  }
+
+  /**
+   * Make a worker key: what lets a worker over HTTP claim tasks of `queues`.
+   * The secret is in the answer only; the store keeps its hash.
+   * @example const { secret } = await outlast.createWorkerKey({ name: "gpu boxes", queues: ["tts"] });
+   */
+  async createWorkerKey(request: { name: string; queues: readonly string[] }): Promise<{ key: WorkerKeyRecord; secret: string }> {
+    await this.ready();
+    return createWorkerKey(this.store, request, this.clock());
+  }
+
+  /** Every worker key (never a secret), newest first, revoked ones included. */
+  async listWorkerKeys(): Promise<WorkerKeyRecord[]> {
+    await this.ready();
+    return this.store.listWorkerKeys();
+  }
+
+  /** Revoke a worker key: its next request is refused. Null for an unknown id. */
+  async revokeWorkerKey(id: string): Promise<WorkerKeyRecord | null> {
+    await this.ready();
+    return this.store.revokeWorkerKey(id, this.clock());
   }
 
   /** Give a declared task its handler, so this process runs it (see `declareTask`). */
@@ -822,6 +875,7 @@ export class Outlast {
     const closers = [...this.closers].reverse();
     this.closers.clear();
     for (const close of closers) await close().catch((error: unknown) => this.logger.error({ err: error }, "closing a server failed"));
+    this.remoteWork.close();
     await this.stop(options);
     this.stopLifecycle?.();
     this.stopLifecycle = null;

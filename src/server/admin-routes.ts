@@ -159,6 +159,7 @@ export const adminRoutes: readonly Route[] = [
         startedAt: new Date(w.startedAt).toISOString(),
         heartbeatAt: new Date(w.heartbeatAt).toISOString(),
         running: w.running,
+        remote: w.remote ?? null,
       }));
       return c.json({ workers, watchers: ctx.outlast.watcherCount, streams: ctx.streams.open.size });
     },

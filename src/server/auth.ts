@@ -1,5 +1,6 @@
 import { timingSafeEqual, createHash } from "node:crypto";
 import { OutlastError } from "../core/errors.js";
+import { WORKER_KEY_PREFIX } from "../engine/worker-keys.js";
 import { verifyToken, type TokenClaims } from "./tokens.js";
 
 /** Who is calling. */
@@ -44,6 +45,9 @@ export async function authenticate(request: Request, config: AuthConfig, allowQu
     if (viaCookie) throw new OutlastError("unauthorized", "The token is not valid");
     return { kind: "admin" };
   }
+  if (token.startsWith(WORKER_KEY_PREFIX)) {
+    throw new OutlastError("forbidden", "A worker key may only call the worker routes (/api/v1/worker/…); use the admin key or a token here");
+  }
   const claims: TokenClaims = await verifyToken(await config.key(), token);
   if (claims.kind === "task") return { kind: "task", owner: claims.owner, taskId: claims.taskId };
   if (viaCookie && !isSafeMethod(request.method)) checkOrigin(request, config.allowedOrigins);
@@ -69,7 +73,7 @@ export function isSafeMethod(method: string): boolean {
   return method === "GET" || method === "HEAD" || method === "OPTIONS";
 }
 
-function sameSecret(a: string, b: string): boolean {
+export function sameSecret(a: string, b: string): boolean {
   // Hash first so lengths match and timing says nothing about the key.
   const x = createHash("sha256").update(a).digest();
   const y = createHash("sha256").update(b).digest();

@@ -10,6 +10,7 @@ export const STATUS_OF: Readonly<Record<ErrorCode, number>> = {
   unknown_task_name: 404,
   unknown_queue: 400,
   conflict: 409,
+  lease_lost: 409,
   payload_too_large: 413,
   range_not_satisfiable: 416,
   invalid_input: 422,

@@ -46,6 +46,11 @@ const SECURITY_SCHEMES: Record<string, JsonObject> = {
     name: SESSION_COOKIE,
     description: "The anonymous session's owner token (`POST /api/v1/session`); a write needs an allowed `Origin`.",
   },
+  workerKey: {
+    type: "http",
+    scheme: "bearer",
+    description: "A worker key (`owk_…`, `POST /api/v1/worker-keys`): claims and runs tasks of its queues over HTTP, nothing else.",
+  },
   queryToken: {
     type: "apiKey",
     in: "query",
@@ -59,6 +64,7 @@ const SECURITY_OF: Record<Exclude<RouteAuth, "none">, string[]> = {
   admin: ["adminKey"],
   owner: ["adminKey", "ownerToken", "sessionCookie"],
   task: ["adminKey", "ownerToken", "sessionCookie", "taskToken"],
+  worker: ["workerKey"],
 };
 
 /** The error answers, each with the codes API.md gives it. */

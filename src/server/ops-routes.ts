@@ -98,7 +98,8 @@ export const opsRoutes: readonly Route[] = [
           running: self?.running.length ?? outlast.runningHere.length,
         },
         ...workers
-          .filter((w) => w.id !== outlast.workerId)
+          // Workers over HTTP are not processes on the database: /api/v1/workers lists them.
+          .filter((w) => w.id !== outlast.workerId && !w.remote)
           .map((w) => ({
             id: w.id,
             self: false,

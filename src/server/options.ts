@@ -43,6 +43,8 @@ export interface HandlerOptions {
   allowedOrigins?: readonly string[];
   /** Largest JSON body. @defaultValue 1 MiB */
   bodyLimitBytes?: number;
+  /** Largest file a worker over HTTP may upload as an artifact (`PUT /api/v1/worker/tasks/:id/artifacts/:name`). @defaultValue 256 MiB */
+  artifactLimitBytes?: number;
   /** Open event streams per owner (the admin key is not limited). @defaultValue 20 */
   maxStreamsPerOwner?: number;
   /** Interval of `: ping` comments. @defaultValue 15000 */
@@ -97,6 +99,7 @@ export interface ResolvedOptions {
   clientAddress: ClientAddress | null;
   allowedOrigins: readonly string[];
   bodyLimitBytes: number;
+  artifactLimitBytes: number;
   maxStreamsPerOwner: number;
   pingMs: number;
   stuckMs: number;
@@ -114,6 +117,7 @@ export function resolveOptions(options: HandlerOptions): ResolvedOptions {
     clientAddress: options.clientAddress ?? null,
     allowedOrigins: options.allowedOrigins ?? [],
     bodyLimitBytes: options.bodyLimitBytes ?? 1024 * 1024,
+    artifactLimitBytes: checkArtifactLimit(options.artifactLimitBytes ?? 256 * 1024 * 1024),
     maxStreamsPerOwner: options.maxStreamsPerOwner ?? 20,
     pingMs: options.pingMs ?? 15_000,
     stuckMs: options.stuckMs ?? 60_000,
@@ -121,6 +125,13 @@ export function resolveOptions(options: HandlerOptions): ResolvedOptions {
     streamBacklog: checkBacklog(options.streamBacklog ?? DEFAULT_BACKLOG),
     retryMs: options.retryMs ?? 2000,
   };
+}
+
+function checkArtifactLimit(bytes: number): number {
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new OutlastError("bad_request", `artifactLimitBytes must be a whole number of bytes, at least 1, not ${JSON.stringify(bytes)}`);
+  }
+  return bytes;
 }
 
 function checkBacklog(backlog: number): number {

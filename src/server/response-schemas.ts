@@ -113,12 +113,16 @@ export const workersAnswer = z.looseObject({
   workers: z.array(
     z.looseObject({
       id: z.string(),
-      host: z.string(),
-      pid: z.number().int(),
+      host: z.string().nullable(),
+      pid: z.number().int().nullable(),
       queues: z.array(z.string()).nullable(),
       startedAt: time,
       heartbeatAt: time,
       running: z.array(z.string()),
+      remote: z
+        .looseObject({ keyId: z.string(), keyName: z.string() })
+        .nullable()
+        .meta({ description: "An HTTP worker's key; null for a process running the library" }),
     }),
   ),
   watchers: z.number().int(),

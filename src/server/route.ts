@@ -10,9 +10,10 @@ import type { ServerContext } from "./context.js";
  * - `none`: anyone, no credentials read;
  * - `admin`: the admin key only (others: 403);
  * - `owner`: the admin key, an owner token or the session cookie (the handler refuses a task token, after its own 404 checks);
- * - `task`: any of those or the task's own token.
+ * - `task`: any of those or the task's own token;
+ * - `worker`: a worker key only (the handler reads it: server/worker-auth.ts; anything else 403).
  */
-export type RouteAuth = "none" | "admin" | "owner" | "task";
+export type RouteAuth = "none" | "admin" | "owner" | "task" | "worker";
 
 export type RouteMethod = "get" | "post" | "patch" | "put" | "delete";
 
@@ -29,7 +30,7 @@ export interface RouteResponse {
 
 /** What a route's handler gets besides Hono's context. */
 export interface RouteInput<B, Q> {
-  /** The caller: the admin key for `admin` routes; `null` for `none`. */
+  /** The caller: the admin key for `admin` routes; `null` for `none` and `worker` (whose handlers read the worker key). */
   principal: Principal | null;
   /** Reads the JSON body and parses it with the route's `body` schema (400 `bad_request` naming the field). */
   body(): Promise<B>;
@@ -96,7 +97,7 @@ export function defineRoute<B = never, Q = Record<string, never>>(spec: RouteSpe
   return {
     ...meta,
     async run(c, ctx) {
-      const principal = spec.auth === "none" ? null : await ctx.authenticate(c.req.raw, spec.queryToken === true);
+      const principal = spec.auth === "none" || spec.auth === "worker" ? null : await ctx.authenticate(c.req.raw, spec.queryToken === true);
       if (spec.auth === "admin" && principal !== null) requireAdmin(principal);
       const input: RouteInput<B, Q> = {
         principal,

@@ -8,6 +8,8 @@ import { documentAnswer } from "./response-schemas.js";
 import { defineRoute, type Route } from "./route.js";
 import { streamRoutes } from "./stream-routes.js";
 import { taskRoutes } from "./task-routes.js";
+import { workerKeyRoutes } from "./worker-key-routes.js";
+import { workerRoutes } from "./worker-routes.js";
 
 const documents = new Map<string, OpenApiDocument>();
 
@@ -52,6 +54,8 @@ export const ROUTES: readonly Route[] = [
   ...deadRoutes,
   ...streamRoutes,
   ...adminRoutes,
+  ...workerKeyRoutes,
+  ...workerRoutes,
   ...opsRoutes,
   ...dashboardRoutes,
   ...serviceRoutes,

@@ -25,7 +25,7 @@ import type { DeadLetterFilter, DeadLetterSelection } from "../core/dead-letters
  * Writes are all-or-nothing: a refusal (QueueFullError, a conflict) is
  * decided before any statement runs, and any throw rolls its write back.
  */
-export interface Store extends TaskStore, WorkerStore, EventStore, OpsStore, WaitStore, DeadLetterStore {
+export interface Store extends TaskStore, WorkerStore, EventStore, OpsStore, WaitStore, DeadLetterStore, WorkerKeyStore {
   readonly capabilities: StoreCapabilities;
   /** A folder beside the database for task files (SQLite), or absent when the store has none. */
   readonly localDataDir?: string | null;
@@ -123,6 +123,29 @@ export interface DeadLetterStore {
   redriveDead(selection: DeadLetterSelection, now: number): Promise<number>;
   /** Delete them with their events, steps and signals. */
   purgeDead(selection: DeadLetterSelection): Promise<number>;
+}
+
+/**
+ * Worker keys (engine/worker-keys.ts): what lets a process outside this
+ * one claim and run tasks of some queues over HTTP. Only a hash of each
+ * secret is kept; a revoked key stays listed.
+ */
+export interface WorkerKeyStore {
+  createWorkerKey(key: WorkerKeyRecord, secretHash: string): Promise<void>;
+  /** Newest first, revoked ones included. */
+  listWorkerKeys(): Promise<WorkerKeyRecord[]>;
+  /** The key whose secret hashes to this, revoked or not; null when none. */
+  workerKeyByHash(secretHash: string): Promise<WorkerKeyRecord | null>;
+  /** Sets `revokedAt` (once: a second revoke keeps the first time); null for an unknown id. */
+  revokeWorkerKey(id: string, now: number): Promise<WorkerKeyRecord | null>;
+}
+
+export interface WorkerKeyRecord {
+  id: string;
+  name: string;
+  queues: string[];
+  createdAt: number;
+  revokedAt: number | null;
 }
 
 export type SignalOutcome =
@@ -414,4 +437,11 @@ export interface WorkerHeartbeat {
   running: string[];
   /** Event streams the process serves (browsers and apps watching tasks); null when it serves none. */
   streams: number | null;
+  /** A worker over HTTP (server/worker-routes.ts), with the key it uses; absent or null for a process running the library. */
+  remote?: RemoteWorkerKey | null;
+}
+
+export interface RemoteWorkerKey {
+  keyId: string;
+  keyName: string;
 }

@@ -3,7 +3,7 @@ import type { Progress } from "../core/progress.js";
 import type { TaskState } from "../core/states.js";
 import type { TaskError, TaskRecord } from "../core/task.js";
 import type { FinishTransition } from "../core/transitions.js";
-import type { WorkerHeartbeat } from "./store.js";
+import type { RemoteWorkerKey, WorkerHeartbeat } from "./store.js";
 import type { ChildRow, WaitSpec } from "../core/waits.js";
 import { effectiveLimits, keyRulesOf, readPatch, type QueueLimits, type QueueSettings, type RateLimit, type StoredPatches } from "../core/queue-limits.js";
 import { readKeyRules, type KeyRules } from "../core/key-limits.js";
@@ -174,6 +174,8 @@ export interface WorkerRow {
   heartbeat_at: number;
   running: string;
   streams: number | null;
+  /** JSON of a remote worker's key ({keyId, keyName}); null for a process. */
+  remote: string | null;
 }
 
 export function rowToWorker(row: WorkerRow): WorkerHeartbeat {
@@ -186,6 +188,7 @@ export function rowToWorker(row: WorkerRow): WorkerHeartbeat {
     heartbeatAt: row.heartbeat_at,
     running: JSON.parse(row.running) as string[],
     streams: row.streams,
+    remote: row.remote === null ? null : (JSON.parse(row.remote) as RemoteWorkerKey),
   };
 }
 

@@ -8,7 +8,7 @@ import { runCli, runEach } from "./cli.js";
 
 guardLeaks();
 
-const COMMANDS = ["serve", "worker", "migrate", "submit", "watch", "tasks", "queue", "signal", "dead"];
+const COMMANDS = ["serve", "worker", "migrate", "submit", "watch", "tasks", "queue", "signal", "dead", "worker-key"];
 
 test("outlast with no command or --help lists the commands and exit codes; an unknown command exits 2", async () => {
   for (const args of [[], ["--help"]]) {

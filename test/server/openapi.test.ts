@@ -223,8 +223,23 @@ test("security as documented: no token is 401, an owner token on an admin route 
 });
 
 test("every example in the document is accepted by the real server, and every JSON answer matches its documented schema", async (t) => {
-  const h = await harness(t, { anonymousSessions: true, define: (outlast) => outlast.queue("default", { concurrency: 2 }) });
+  const h = await harness(t, {
+    anonymousSessions: true,
+    define: (outlast) => {
+      outlast.queue("default", { concurrency: 2 });
+      // A task run over HTTP, for the worker routes' examples (nothing of it is queued: a claim takes nothing).
+      outlast.queue("tts");
+      outlast.remote("tts.chapter", { queue: "tts" });
+    },
+  });
   const base = await listen(t, h.handler);
+  const minted = await fetch(`${base}/api/v1/worker-keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "openapi-test", queues: ["tts", "default"] }),
+  });
+  assert.equal(minted.status, 201);
+  const { secret: workerKey } = await json<{ secret: string }>(minted);
   // A real task, so the routes of one task answer 200 rather than 404.
   const submitted = await fetch(`${base}/api/v1/tasks`, {
     method: "POST",
@@ -240,7 +255,8 @@ test("every example in the document is accepted by the real server, and every JS
   for (const operation of operations(apiDocument())) {
     const where = `${operation.method.toUpperCase()} ${operation.path}`;
     if (exampleBody(operation.op) !== undefined) withExample++;
-    const answer = await send(urlOf(base, operation, task.id), operation.method, operation.op, ADMIN_KEY);
+    const forWorkers = ((operation.op.security ?? []) as JsonObject[]).some((requirement) => "workerKey" in requirement);
+    const answer = await send(urlOf(base, operation, task.id), operation.method, operation.op, forWorkers ? workerKey : ADMIN_KEY);
     assert.notEqual(answer.status, 400, `${where}: its example is refused: ${JSON.stringify(answer.body)}`);
     assert.ok(answer.status < 400 || [404, 409].includes(answer.status) || (operation.path.startsWith("/dashboard") && answer.status === 500), `${where}: ${answer.status} ${JSON.stringify(answer.body)}`);
     if (answer.status >= 300) continue;

@@ -14,6 +14,7 @@ import { search } from "./search.js";
 import { stateMachineProperty } from "./state-machine-property.js";
 import { submitAndRead } from "./submit-and-read.js";
 import { titles } from "./titles.js";
+import { workerKeys } from "./worker-keys.js";
 
 /**
  * How the contract suite gets stores. Each store implementation supplies
@@ -47,6 +48,7 @@ export function storeContract(label: string, harness: ContractHarness): void {
     describe("children, groups and waits", () => childrenAndWaits(harness));
     describe("dedupe keys", () => dedupe(harness));
     describe("dead letters and poison pills", () => deadLetters(harness));
+    describe("worker keys", () => workerKeys(harness));
     describe("state machine (property)", () => stateMachineProperty(harness));
   });
 }

@@ -234,6 +234,21 @@ CREATE INDEX tasks_key_queued ON ${s}.tasks(queue, concurrency_key, turn) WHERE 
 ALTER TABLE ${s}.queues ADD COLUMN key_rules jsonb;
 UPDATE ${s}.queues SET key_rules = jsonb_build_object('limit', owner_concurrency, 'tiers', '{}'::jsonb, 'keyLimits', '{}'::jsonb) WHERE owner_concurrency IS NOT NULL;`,
   },
+  {
+    // Workers over HTTP (server/worker-routes.ts): the keys that let them in (only the secret's SHA-256
+    // is kept, found through its unique index), and which worker rows are such workers.
+    version: 13,
+    sql: (s) => `
+CREATE TABLE ${s}.worker_keys (
+  id text PRIMARY KEY,
+  name text NOT NULL,
+  queues text NOT NULL,
+  secret_hash text NOT NULL UNIQUE,
+  created_at bigint NOT NULL,
+  revoked_at bigint
+);
+ALTER TABLE ${s}.workers ADD COLUMN remote text;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

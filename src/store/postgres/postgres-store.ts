@@ -25,6 +25,7 @@ import type {
   TaskFilter,
   TaskPage,
   WorkerHeartbeat,
+  WorkerKeyRecord,
 } from "../store.js";
 import { PgAdmin } from "./admin.js";
 import type { DeadLetterFilter, DeadLetterSelection } from "../../core/dead-letters.js";
@@ -37,6 +38,7 @@ import { checkSchemaName, isConnectionError, unavailable, type Queryable } from 
 import { PgSubmits } from "./submit.js";
 import { makeTx, type Tx } from "./tx.js";
 import { PgWaits } from "./waits.js";
+import { PgWorkerKeys } from "./worker-keys.js";
 import { PgWorkerWrites } from "./worker-writes.js";
 import { DURABLE, LAZY, seqRanges, WriteBatch, type Durability } from "./write-batch.js";
 
@@ -91,6 +93,7 @@ export class PostgresStore implements Store {
   private readonly workerWrites: PgWorkerWrites;
   private readonly admin: PgAdmin;
   private readonly waits: PgWaits;
+  private readonly workerKeys: PgWorkerKeys;
   private readonly maxLogsPerTask: number;
   private readonly onError: (error: unknown) => void;
   private readonly poolErrorHandler: (error: Error) => void;
@@ -133,6 +136,7 @@ export class PostgresStore implements Store {
     this.submits = new PgSubmits(this.s, this.reads);
     this.claims = new PgClaims(this.s);
     this.workerWrites = new PgWorkerWrites(this.s);
+    this.workerKeys = new PgWorkerKeys(this.s);
     this.waits = new PgWaits(this.s, this.submits, this.workerWrites);
     this.submits.cancelTree = (tx, id, now, locked) => this.waits.cancelTree(tx, id, now, locked);
     this.admin = new PgAdmin(this.s, this.submits, this.waits, this.claims);
@@ -344,6 +348,24 @@ export class PostgresStore implements Store {
 
   listWorkers(aliveSince: number): Promise<WorkerHeartbeat[]> {
     return this.read((db) => this.reads.workers(db, aliveSince));
+  }
+
+  // ── worker keys ───────────────────────────────────────────────────────
+
+  createWorkerKey(key: WorkerKeyRecord, secretHash: string): Promise<void> {
+    return this.write((tx) => this.workerKeys.create(tx.db, key, secretHash));
+  }
+
+  listWorkerKeys(): Promise<WorkerKeyRecord[]> {
+    return this.read((db) => this.workerKeys.list(db));
+  }
+
+  workerKeyByHash(secretHash: string): Promise<WorkerKeyRecord | null> {
+    return this.read((db) => this.workerKeys.findByHash(db, secretHash));
+  }
+
+  revokeWorkerKey(id: string, now: number): Promise<WorkerKeyRecord | null> {
+    return this.write((tx) => this.workerKeys.revoke(tx.db, id, now));
   }
 
   // ── events ────────────────────────────────────────────────────────────

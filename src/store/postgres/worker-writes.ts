@@ -339,10 +339,20 @@ export class PgWorkerWrites {
   async recordWorker(tx: Tx, worker: WorkerHeartbeat, now: number): Promise<void> {
     await rows(
       tx.db,
-      `INSERT INTO ${this.s}.workers(id, host, pid, queues, started_at, heartbeat_at, running, streams) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      `INSERT INTO ${this.s}.workers(id, host, pid, queues, started_at, heartbeat_at, running, streams, remote) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, running = excluded.running, queues = excluded.queues,
-         streams = excluded.streams`,
-      [worker.id, worker.host, worker.pid, JSON.stringify(worker.queues), worker.startedAt, now, JSON.stringify(worker.running), worker.streams],
+         streams = excluded.streams, host = excluded.host, pid = excluded.pid, remote = excluded.remote`,
+      [
+        worker.id,
+        worker.host,
+        worker.pid,
+        JSON.stringify(worker.queues),
+        worker.startedAt,
+        now,
+        JSON.stringify(worker.running),
+        worker.streams,
+        worker.remote ? JSON.stringify(worker.remote) : null,
+      ],
     );
   }
 

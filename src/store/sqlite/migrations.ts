@@ -213,6 +213,20 @@ CREATE INDEX tasks_key_queued ON tasks(queue, concurrency_key, turn) WHERE state
 ALTER TABLE queues ADD COLUMN key_rules TEXT;
 UPDATE queues SET key_rules = json_object('limit', owner_concurrency, 'tiers', json('{}'), 'keyLimits', json('{}')) WHERE owner_concurrency IS NOT NULL;`,
   },
+  {
+    // Workers over HTTP (server/worker-routes.ts): the keys that let them in (only the secret's SHA-256
+    // is kept, found through its unique index), and which worker rows are such workers.
+    version: 12,
+    sql: `CREATE TABLE worker_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  queues TEXT NOT NULL,
+  secret_hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+ALTER TABLE workers ADD COLUMN remote TEXT;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

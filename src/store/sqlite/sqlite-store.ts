@@ -24,6 +24,7 @@ import type {
   TaskFilter,
   TaskPage,
   WorkerHeartbeat,
+  WorkerKeyRecord,
 } from "../store.js";
 import { SqliteAdmin } from "./admin.js";
 import type { DeadLetterFilter, DeadLetterSelection } from "../../core/dead-letters.js";
@@ -38,6 +39,7 @@ import { prepareStatements } from "./statements.js";
 import { SqliteSubmits } from "./submit.js";
 import { SqliteTx } from "./tx.js";
 import { SqliteWaits } from "./waits.js";
+import { SqliteWorkerKeys } from "./worker-keys.js";
 import { SqliteWorkerWrites } from "./worker-writes.js";
 import { WriteBatch } from "./write-batch.js";
 
@@ -82,6 +84,7 @@ export class SqliteStore implements Store {
   private readonly admin: SqliteAdmin;
   private readonly waits: SqliteWaits;
   private readonly reads: SqliteReads;
+  private readonly workerKeys: SqliteWorkerKeys;
 
   constructor(options: SqliteStoreOptions) {
     if (typeof (options as Partial<SqliteStoreOptions> | undefined)?.path !== "string" || options.path.length === 0) {
@@ -131,6 +134,7 @@ export class SqliteStore implements Store {
     this.submits.cancelTree = (id, now) => this.waits.cancelTree(id, now);
     this.admin = new SqliteAdmin(this.db, this.tx, this.submits, this.waits);
     this.reads = new SqliteReads(this.db, sql);
+    this.workerKeys = new SqliteWorkerKeys(this.db);
     // Work committed by another process: waiting claims answer empty, and their workers claim again at their own time.
     this.feed.onRemoteChange = () => this.waiters.releaseAll();
   }
@@ -292,6 +296,24 @@ export class SqliteStore implements Store {
 
   async listWorkers(aliveSince: number): Promise<WorkerHeartbeat[]> {
     return this.reads.workers(aliveSince);
+  }
+
+  // ── worker keys ───────────────────────────────────────────────────────
+
+  createWorkerKey(key: WorkerKeyRecord, secretHash: string): Promise<void> {
+    return this.batch.write(() => this.workerKeys.create(key, secretHash));
+  }
+
+  async listWorkerKeys(): Promise<WorkerKeyRecord[]> {
+    return this.workerKeys.list();
+  }
+
+  async workerKeyByHash(secretHash: string): Promise<WorkerKeyRecord | null> {
+    return this.workerKeys.findByHash(secretHash);
+  }
+
+  revokeWorkerKey(id: string, now: number): Promise<WorkerKeyRecord | null> {
+    return this.batch.write(() => this.workerKeys.revokeKey(id, now));
   }
 
   // ── events ────────────────────────────────────────────────────────────

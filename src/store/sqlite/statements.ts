@@ -215,15 +215,15 @@ export function prepareStatements(db: Database) {
     // Scans the running index: running tasks are few (bounded by concurrency), so no index of their own.
     expired: s<[number, number], TaskRow>("SELECT * FROM tasks WHERE state = 'running' AND lease_expires_at < ? ORDER BY lease_expires_at, id LIMIT ?"),
     upsertWorker: s<[Record<string, unknown>]>(
-      `INSERT INTO workers(id, host, pid, queues, started_at, heartbeat_at, running, streams)
-       VALUES (@id, @host, @pid, @queues, @started_at, @heartbeat_at, @running, @streams)
+      `INSERT INTO workers(id, host, pid, queues, started_at, heartbeat_at, running, streams, remote)
+       VALUES (@id, @host, @pid, @queues, @started_at, @heartbeat_at, @running, @streams, @remote)
        ON CONFLICT(id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, running = excluded.running, queues = excluded.queues,
-         streams = excluded.streams`,
+         streams = excluded.streams, host = excluded.host, pid = excluded.pid, remote = excluded.remote`,
     ),
     deleteWorker: s<[string]>("DELETE FROM workers WHERE id = ?"),
     workers: s<
       [number],
-      { id: string; host: string; pid: number; queues: string; started_at: number; heartbeat_at: number; running: string; streams: number | null }
+      { id: string; host: string; pid: number; queues: string; started_at: number; heartbeat_at: number; running: string; streams: number | null; remote: string | null }
     >("SELECT * FROM workers WHERE heartbeat_at >= ? ORDER BY started_at, id"),
     events: s<[string, number, number], EventRow>("SELECT * FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
     insertEvent: s<[string, string, string, number, string, number, number, string]>(

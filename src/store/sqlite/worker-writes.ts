@@ -140,6 +140,7 @@ export class SqliteWorkerWrites {
       heartbeat_at: now,
       running: JSON.stringify(worker.running),
       streams: worker.streams,
+      remote: worker.remote ? JSON.stringify(worker.remote) : null,
     });
   }
 

@@ -1,0 +1,6 @@
+import { guardLeaks } from "../support/leaks.js";
+import { workerRefusalsSuite } from "./worker-refusals-suite.js";
+
+guardLeaks();
+
+workerRefusalsSuite("postgres");
