@@ -17,6 +17,8 @@ export type {
   ConnectionView,
   QueueView,
   QueueChange,
+  BulkAction,
+  BulkFilter,
 } from "./types.js";
 export { SseParser } from "./sse-parser.js";
 export { browserWakeups } from "./wakeups.js";
