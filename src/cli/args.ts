@@ -13,11 +13,11 @@ export class UsageError extends Error {
   }
 }
 
-/** What a command accepts: each flag takes a value or is a switch. `--help`/`-h` are always accepted. */
+/** What a command accepts: each flag takes a value, is a switch, or takes a value each time it is given (`repeat`). `--help`/`-h` are always accepted. */
 export interface CommandSpec {
   /** The command's name, for messages ("serve", "submit"…). */
   command: string;
-  flags: Readonly<Record<string, "value" | "switch">>;
+  flags: Readonly<Record<string, "value" | "switch" | "repeat">>;
   /** Names of the positional arguments, in order; all required unless `optionalPositionals` says otherwise. */
   positionals?: readonly string[];
   /** How many of the trailing positionals may be left out. @defaultValue 0 */
@@ -28,7 +28,7 @@ export interface CommandSpec {
 export class Args {
   constructor(
     private readonly spec: CommandSpec,
-    private readonly values: ReadonlyMap<string, string | true>,
+    private readonly values: ReadonlyMap<string, string | true | readonly string[]>,
     /** Positional arguments, in order. */
     readonly positionals: readonly string[],
   ) {}
@@ -45,6 +45,12 @@ export class Args {
   string(flag: string): string | undefined {
     const value = this.values.get(this.known(flag));
     return typeof value === "string" ? value : undefined;
+  }
+
+  /** Every value of a `repeat` flag, in the order given (none: empty). */
+  all(flag: string): readonly string[] {
+    const value = this.values.get(this.known(flag));
+    return Array.isArray(value) ? value : [];
   }
 
   /** A whole number in `min..max`, or undefined when the flag is absent. */
@@ -84,7 +90,11 @@ export class Args {
 
 /** Parses argv against `spec`; throws UsageError for an unknown flag, a missing value or a wrong number of positionals. */
 export function parseArgs(argv: readonly string[], spec: CommandSpec): Args {
-  const values = new Map<string, string | true>();
+  const values = new Map<string, string | true | readonly string[]>();
+  const set = (flag: string, value: string) => {
+    const earlier = values.get(flag);
+    values.set(flag, spec.flags[flag] === "repeat" ? [...(Array.isArray(earlier) ? earlier : []), value] : value);
+  };
   const positionals: string[] = [];
   let flagsEnded = false;
   for (let i = 0; i < argv.length; i++) {
@@ -111,13 +121,13 @@ export function parseArgs(argv: readonly string[], spec: CommandSpec): Args {
       continue;
     }
     if (flag !== arg) {
-      values.set(flag, arg.slice(eq + 1));
+      set(flag, arg.slice(eq + 1));
       continue;
     }
     // The next word is the value even when it starts with "-" (a negative priority).
     const next = argv[++i];
     if (next === undefined) throw new UsageError(`${flag} needs a value`);
-    values.set(flag, next);
+    set(flag, next);
   }
   const args = new Args(spec, values, positionals);
   if (args.help) return args;

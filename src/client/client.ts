@@ -11,6 +11,8 @@ import {
   type ListFilter,
   type WorkerKeyView,
   type GroupSubmit,
+  type BulkAction,
+  type BulkFilter,
   type QueueChange,
   type QueueView,
   type Task,
@@ -193,6 +195,23 @@ export class OutlastClient {
   /** Redrive (run again from their steps) or purge dead letters by ids or by filter (admin key); answers how many. */
   async deadAction(action: "redrive" | "purge", target: { ids: string[] } | { filter: Omit<DeadLetterView, "limit" | "cursor"> & { until?: string } }): Promise<number> {
     return (await this.call<{ count: number }>("POST", `/api/v1/dead/${action}`, target)).count;
+  }
+
+  /**
+   * Cancel, retry or redrive every task matching `filter` (admin key), at
+   * most 10,000 a call (call again for the rest); answers how many it
+   * touched. A task that changed state meanwhile is skipped.
+   * @example await client.bulk("cancel", { queue: "llm", owner: "alice", state: "queued" }); // → 3
+   */
+  async bulk(action: BulkAction, filter: BulkFilter): Promise<number> {
+    const body: Record<string, string> = {};
+    for (const [field, value] of Object.entries(filter) as [keyof BulkFilter, BulkFilter[keyof BulkFilter]][]) {
+      if (value === undefined) continue;
+      // Times go as ISO text, as the route takes them; a bad one is the server's 400 naming the field.
+      const time = value instanceof Date ? value.getTime() : typeof value === "number" ? value : null;
+      body[field] = time === null ? (value as string) : Number.isFinite(time) ? new Date(time).toISOString() : String(value);
+    }
+    return (await this.call<{ count: number }>("POST", "/api/v1/tasks/bulk", { action, filter: body })).count;
   }
 
   /** Every queue with its limits and counts (admin key). */

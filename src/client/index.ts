@@ -18,6 +18,8 @@ export type {
   QueueView,
   WorkerKeyView,
   QueueChange,
+  BulkAction,
+  BulkFilter,
 } from "./types.js";
 export { SseParser } from "./sse-parser.js";
 export { browserWakeups } from "./wakeups.js";

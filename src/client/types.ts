@@ -95,18 +95,47 @@ export interface QueueView {
   concurrency: number | null;
   maxQueued: number | null;
   perOwner: { concurrency: number | null; maxQueued: number | null };
-  /** The limits an operator changed, which hold over what code declares: "concurrency", "maxQueued", "perOwner.concurrency", "perOwner.maxQueued". */
+  /** At most `limit` cost units of starts in any `periodMs` window, across every node; `keyed`: each key has its own budget. null: none. */
+  rateLimit: { limit: number; periodMs: number; keyed: boolean } | null;
+  /** For a queue code declares keyed: the running tasks one key may have (`limit`; null: none by default) and each tier's. null: not keyed. */
+  keyConcurrency: { limit: number | null; tiers: Record<string, number> } | null;
+  /** Keys an operator gave a limit of their own, over their tier and the default. */
+  keyLimits: Record<string, number>;
+  /** The limits an operator changed, which hold over what code declares: "concurrency", "maxQueued", "perOwner.concurrency", "perOwner.maxQueued", "rateLimit", "keyConcurrency", "keyLimits". */
   overridden: string[];
   counts: Record<TaskState, number>;
 }
 
 /** `PATCH /api/v1/queues/:name` (admin key): limits to change (null: no limit), a pause, or `reset` back to what code declares. */
 export interface QueueChange {
-  concurrency?: number | null;
+  /** The queue-wide limit; for a queue code declares keyed, its per-key numbers (`total`: the queue-wide one; a null tier goes back to the declared one). */
+  concurrency?: number | null | { limit?: number | null; tiers?: Record<string, number | null>; total?: number | null };
+  /** Limits of single keys (null drops one's; a null map drops them all). */
+  keyLimits?: Record<string, number | null> | null;
+  /** Starts per window; null removes it. Whether it is keyed stays what code declares. */
+  rateLimit?: { limit: number; periodMs: number } | null;
   maxQueued?: number | null;
   perOwner?: { concurrency?: number | null; maxQueued?: number | null };
   paused?: boolean;
   reset?: boolean;
+}
+
+/** What `bulk()` does to every task of its filter: cancel the unfinished, retry the failed and canceled, or redrive the dead letters. */
+export type BulkAction = "cancel" | "retry" | "redrive";
+
+/**
+ * Which tasks `bulk()` touches (`POST /api/v1/tasks/bulk`); at least one
+ * field. `code` is `error.code`; `since` (at or after) and `until` (before)
+ * bound `createdAt`, as ISO-8601 text, a `Date` or epoch milliseconds.
+ */
+export interface BulkFilter {
+  queue?: string;
+  name?: string;
+  state?: TaskState;
+  code?: string;
+  owner?: string;
+  since?: string | Date | number;
+  until?: string | Date | number;
 }
 
 /** An error answer of the API, or a network failure (`code: "network"`). */

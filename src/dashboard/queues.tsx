@@ -3,6 +3,7 @@ import { useSession } from "./context.js";
 import { useReloadOnStateChange, usePoll } from "./hooks.js";
 import { tasksHref } from "./router.js";
 import { useState } from "preact/hooks";
+import { PerKeyCell, RateCell } from "./queue-keys.js";
 import { LimitCell, QueueLimitsForm } from "./queue-limits.js";
 import { ActionButton, Card, Empty, ErrorNote } from "./ui.js";
 
@@ -31,6 +32,8 @@ export function QueuesCard() {
               ))}
               <th class="num">Concurrency</th>
               <th class="num">Max queued</th>
+              <th>Rate limit</th>
+              <th>Per key</th>
               <th>Status</th>
               <th />
             </tr>
@@ -54,6 +57,12 @@ export function QueuesCard() {
                 <td class="num" data-field="maxQueued">
                   <LimitCell queue={q} field="maxQueued" />
                 </td>
+                <td data-field="rateLimit">
+                  <RateCell queue={q} />
+                </td>
+                <td data-field="perKey">
+                  <PerKeyCell queue={q} />
+                </td>
                 <td>{q.paused ? <span class="badge badge-paused">paused</span> : <span class="badge badge-active">active</span>}</td>
                 <td class="right">
                   <button type="button" class="btn" onClick={() => setEditing(editing === q.name ? null : q.name)}>
@@ -70,7 +79,7 @@ export function QueuesCard() {
               </tr>,
               editing === q.name ? (
                 <tr key={`${q.name}-limits`} data-queue-limits={q.name}>
-                  <td colSpan={STATES.length + 5}>
+                  <td colSpan={STATES.length + 7}>
                     <QueueLimitsForm
                       api={api}
                       queue={q}
@@ -78,6 +87,7 @@ export function QueuesCard() {
                         setEditing(null);
                         reload();
                       }}
+                      onChanged={reload}
                     />
                   </td>
                 </tr>

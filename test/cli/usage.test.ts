@@ -47,6 +47,8 @@ test("usage errors exit 2 with a message on stderr that says what to fix", async
     [["dead", "bury"], /outlast dead takes list, redrive or purge, got "bury"/],
     [["dead", "redrive", "--id", "tsk_1", "--queue", "q"], /give --id or filters, not both/],
     [["dead", "list", "--since", "yesterday"], /--since must be an ISO-8601 time/],
+    [["queue", "set", "llm", "--rate-limit", "fast"], /--rate-limit takes N\/MS: .* e\.g\. 60\/60000, or "none"; got "fast"/],
+    [["queue", "set", "tenants", "--key-limit", "acme"], /--key-limit takes KEY=N/],
     [["submit", "demo.count", "--input", "{to: 5}"], /--input must be JSON/],
     [["submit", "demo.count", "--priority", "high"], /--priority must be a whole number/],
     [["submit", "demo.count", "--url", "localhost:7391"], /--url must start with http:\/\/ or https:\/\//],
