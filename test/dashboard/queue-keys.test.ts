@@ -2,25 +2,14 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Outlast } from "../../src/engine/outlast.js";
 import { openBrowser, screenshot } from "../support/browser.js";
+import registerOpsTasks from "../fixtures/ops-tasks.js";
 import { guardLeaks } from "../support/leaks.js";
 import { dashboardServer, eventually, textOf } from "./support.js";
 
 guardLeaks();
 
-function define(outlast: Outlast): void {
-  outlast.queue("tenants", {
-    concurrency: {
-      key: (input) => (input as { tenant: string }).tenant,
-      tier: (input) => (input as { plan: string }).plan,
-      tiers: { premium: 2, free: 1 },
-      limit: 1,
-      total: 20,
-    },
-  });
-  outlast.queue("llm", { rateLimit: { limit: 60, periodMs: 60_000 } });
-  outlast.define("tenant.work", { queue: "tenants", run: () => null });
-  outlast.define("llm.complete", { queue: "llm", run: () => null });
-}
+/** A keyed queue with tiers and a rate-limited one, as the CLI's test serves them. */
+const define = registerOpsTasks;
 
 test("an admin sees and edits a queue's rate limit, per-key default, tiers and single keys' limits; a bad value is refused", async (t) => {
   const { outlast, url } = await dashboardServer(t, { define });
