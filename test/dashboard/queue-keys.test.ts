@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { Outlast } from "../../src/engine/outlast.js";
 import { openBrowser, screenshot } from "../support/browser.js";
 import registerOpsTasks from "../fixtures/ops-tasks.js";
 import { guardLeaks } from "../support/leaks.js";
