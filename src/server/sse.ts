@@ -18,6 +18,17 @@ export interface SseOptions {
 
 const encoder = new TextEncoder();
 
+/** One event's frame as bytes. Ids must not hold CR or LF (they would split the frame); JSON data is one line. */
+export function sseFrame(event: string, json: string, id?: string): Uint8Array {
+  let frame = "";
+  if (id !== undefined) {
+    if (/[\r\n]/.test(id)) throw new Error("An event id may not contain CR or LF");
+    frame += `id: ${id}\n`;
+  }
+  frame += `event: ${event}\ndata: ${json}\n\n`;
+  return encoder.encode(frame);
+}
+
 /**
  * Why a stream ended: the client left, the server closed it, the reader took
  * nothing for `stuckMs` (stuck), or it fell more than `backlog` events behind
@@ -95,13 +106,13 @@ export class SseStream {
   /** Like `send`, with the data already JSON (which escapes newlines, so it is one line). */
   sendJson(event: string, json: string, id?: string): void {
     if (this.done) return;
-    let frame = "";
-    if (id !== undefined) {
-      if (/[\r\n]/.test(id)) throw new Error("An event id may not contain CR or LF");
-      frame += `id: ${id}\n`;
-    }
-    frame += `event: ${event}\ndata: ${json}\n\n`;
-    this.write(frame);
+    this.sendFrame(sseFrame(event, json, id));
+  }
+
+  /** Sends a frame made by {@link sseFrame}: one made once and sent to many streams. */
+  sendFrame(frame: Uint8Array): void {
+    if (this.done) return;
+    this.enqueue(frame);
   }
 
   onClose(listener: () => void): void {
@@ -122,8 +133,13 @@ export class SseStream {
   }
 
   private write(text: string): void {
+    this.enqueue(encoder.encode(text));
+  }
+
+  // The same bytes may sit in many streams' queues: nothing writes into them after this.
+  private enqueue(bytes: Uint8Array): void {
     try {
-      this.controller.enqueue(encoder.encode(text));
+      this.controller.enqueue(bytes);
     } catch {
       this.finish("client");
     }

@@ -2,7 +2,7 @@ import { OutlastError } from "../core/errors.js";
 import { isFinal } from "../core/states.js";
 import type { Outlast } from "../engine/outlast.js";
 import type { WatchEvent } from "../engine/watch.js";
-import type { SseStream } from "./sse.js";
+import { sseFrame, type SseStream } from "./sse.js";
 
 /** The SSE `data` of an engine event: everything but routing fields the frame already carries. */
 export function eventData(event: WatchEvent): { event: string; data: Record<string, unknown> } {
@@ -13,6 +13,19 @@ export function eventData(event: WatchEvent): { event: string; data: Record<stri
 
 // Watchers of one task share the engine's event objects, so the JSON is made once per event.
 const serialized = new WeakMap<WatchEvent, { event: string; json: string }>();
+// And so is a task stream's frame (its id is the event's cursor): ten thousand watchers get the same bytes.
+const frames = new WeakMap<WatchEvent, Uint8Array>();
+
+/** The frame a task stream sends for an event, made once however many streams send it. */
+export function eventFrame(event: WatchEvent): Uint8Array {
+  let frame = frames.get(event);
+  if (!frame) {
+    const { event: name, json } = eventJson(event);
+    frame = sseFrame(name, json, event.cursor);
+    frames.set(event, frame);
+  }
+  return frame;
+}
 
 /** `eventData` as JSON text, computed once per event however many streams send it. */
 export function eventJson(event: WatchEvent): { event: string; json: string } {
@@ -50,8 +63,7 @@ export async function pumpTask(outlast: Outlast, sse: SseStream, taskId: string,
   for await (const event of outlast.watch(taskId, { after: from, signal, ...sse.watchLimits() })) {
     await sse.ready();
     if (sse.closed) return;
-    const { event: name, json } = eventJson(event);
-    sse.sendJson(name, json, event.cursor);
+    sse.sendFrame(eventFrame(event));
   }
   // The watch ends after the task's final state (or the caller's abort).
   sse.close();
