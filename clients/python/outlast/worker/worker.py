@@ -73,6 +73,8 @@ class Worker:
         poll_seconds: how long one claim may wait for work (a long poll, at most 30).
         grace: seconds running tasks get to finish on shutdown before they are handed back.
         progress_interval: the least time between two progress reports of one task.
+        claim_gather: while some tasks run, how long the claim loop waits for half the
+            slots to be free before claiming fewer (seconds): fewer, larger claims.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class Worker:
         poll_seconds: float = 20.0,
         grace: float = 10.0,
         progress_interval: float = 0.25,
+        claim_gather: float = 0.005,
     ) -> None:
         self.url = url
         self.key = key
@@ -97,6 +100,7 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.grace = grace
         self.progress_interval = progress_interval
+        self.claim_gather = claim_gather
         self._tasks: Dict[str, TaskFunction] = {}
         self._task_queues: Dict[str, Optional[str]] = {}
         self._running: Dict[str, Attempt] = {}
@@ -225,6 +229,16 @@ class Worker:
                 if free <= 0:
                     self._slots.wait(1.0)
                     continue
+                # Busy: a moment for more slots to free, so one claim takes several tasks
+                # instead of one call per task as each finishes.
+                wanted = max(1, self.concurrency // 2)
+                deadline = time.monotonic() + self.claim_gather
+                while free < wanted and self._running and not self._stop.is_set():
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._slots.wait(left)
+                    free = self.concurrency - len(self._running)
             body: Dict[str, Any] = {"workerId": self.worker_id, "names": self.names, "limit": free,
                                     "waitMs": int(self.poll_seconds * 1000), "pid": os.getpid()}
             if self.lease_ms is not None:
