@@ -17,7 +17,6 @@ class WorkerFlow:
     """The cases; mixed into one class per backend below."""
 
     def test_happy_path_progress_steps_logs_and_artifact_reach_a_watcher(self) -> None:
-        py_tasks.worker.url, py_tasks.worker.key = self.server.url, self.key
         worker = Worker(self.server.url, self.key, worker_id="py-inproc", concurrency=1)
         worker.task("py.chapter")(py_tasks.chapter)
         # `outlast serve` keeps artifacts beside a SQLite database; on PostgreSQL it has no storage for them.
