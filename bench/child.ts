@@ -10,6 +10,7 @@ import { endToEnd, latency, submitOnly, type Meter } from "./lib/scenarios.js";
 import { peakRssMb, sleep } from "./lib/stats.js";
 import { countPgQueries, pgQueriesSent } from "./lib/query-count.js";
 import { adapterFor } from "./systems/index.js";
+import { httpWorkerRun } from "./systems/http-worker.js";
 import { progressRate } from "./systems/outlast.js";
 import { rowsWritten } from "./systems/pg-schema.js";
 import { localPostgresCpuMs, walBytesSince, walPosition } from "./lib/pg-cost.js";
@@ -24,6 +25,7 @@ const send = (message: unknown) => new Promise<void>((resolve) => process.send!(
 
 async function runScenario(): Promise<ScenarioResult> {
   if (spec.kind === "progress") return progressRate(spec);
+  if (spec.kind === "http-worker") return httpWorkerRun(spec);
   countPgQueries();
   const adapter = await adapterFor(spec);
   await adapter.prepare();
@@ -118,7 +120,8 @@ async function runHelper(): Promise<void> {
 async function main(): Promise<void> {
   if (role === "helper") return runHelper();
   if (role === "cleanup") {
-    if (spec.kind !== "progress") await (await adapterFor(spec)).destroy();
+    // progress and http-worker runs remove their SQLite file themselves (and a crash leaves it in the run's temp dir, removed at the end).
+    if (spec.kind !== "progress" && spec.kind !== "http-worker") await (await adapterFor(spec)).destroy();
     await send({ type: "cleaned" });
     return;
   }

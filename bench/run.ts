@@ -1,7 +1,7 @@
 /**
  * Outlast's benchmark: every system measured in the same run on this machine,
  * each scenario in a fresh child process. Usage (from the repo root):
- *   npm run bench [-- --quick] [-- --only sqlite,bullmq,postgres,progress]
+ *   npm run bench [-- --quick] [-- --only sqlite,bullmq,postgres,progress,python]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -16,7 +16,7 @@ import { compare, label, markdownTable, type Row } from "./lib/report.js";
 import { nowMs } from "./lib/stats.js";
 import { postgresStoreAvailable } from "./systems/outlast.js";
 
-const SECTIONS = ["sqlite", "progress", "bullmq", "postgres"] as const;
+const SECTIONS = ["sqlite", "progress", "bullmq", "postgres", "python"] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -37,12 +37,12 @@ function parseArgs(argv: string[]): Options {
     else if (arg === "--only" || arg.startsWith("--only=")) {
       const value = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : argv[++i];
       for (const name of (value ?? "").split(",").filter(Boolean)) {
-        const section = (name === "pg" ? "postgres" : name === "redis" ? "bullmq" : name) as Section;
+        const section = (name === "pg" ? "postgres" : name === "redis" ? "bullmq" : name === "http-worker" ? "python" : name) as Section;
         if (!SECTIONS.includes(section)) fail(`unknown section "${name}"; choose from ${SECTIONS.join(", ")}`);
         only.add(section);
       }
     } else if (arg === "--help" || arg === "-h") {
-      console.log("npm run bench [-- --quick] [-- --only sqlite,progress,bullmq,postgres] [-- --profile]");
+      console.log("npm run bench [-- --quick] [-- --only sqlite,progress,bullmq,postgres,python] [-- --profile]");
       process.exit(0);
     } else fail(`unknown argument "${arg}"`);
   }
@@ -57,12 +57,14 @@ function fail(message: string): never {
 
 const options = parseArgs(process.argv.slice(2));
 const sizes = options.quick
-  ? { small: 1_000, large: 5_000, pg: 2_000, samples: 200, budgetMs: 5_000, timeoutMs: 90_000 }
-  : { small: 5_000, large: 50_000, pg: 20_000, samples: 1_000, budgetMs: 20_000, timeoutMs: 300_000 };
+  ? { small: 1_000, large: 5_000, pg: 2_000, python: 1_000, samples: 200, budgetMs: 5_000, timeoutMs: 90_000 }
+  : { small: 5_000, large: 50_000, pg: 20_000, python: 5_000, samples: 1_000, budgetMs: 20_000, timeoutMs: 300_000 };
 const timeoutOverride = Number(process.env["OUTLAST_BENCH_TIMEOUT_MS"] ?? "");
 if (timeoutOverride > 0) sizes.timeoutMs = timeoutOverride;
 const OUTLAST_SWEEP = [10, 50, 100, 200];
 const BULLMQ_SWEEP = [1, 10, 50];
+/** Handler slots of the Python worker (threads) and of the TypeScript worker beside it. */
+const PYTHON_CONCURRENCY = 32;
 /** Handler slots per worker process on PostgreSQL, the same for every system. */
 const PG_CONCURRENCY = 50;
 const redisUrl = process.env["OUTLAST_BENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379";
@@ -284,6 +286,26 @@ async function postgresSuite(): Promise<void> {
   }
 }
 
+/**
+ * One Python worker process claiming over HTTP (batches of its free slots) against the
+ * same tasks run by the TypeScript worker in the server's process, on one SQLite store
+ * with the HTTP API serving in both runs.
+ */
+async function pythonSuite(): Promise<void> {
+  const count = sizes.python;
+  const warmup = Math.min(1_000, Math.floor(count / 4));
+  const title = `no-op end to end, ${n(count)} tasks, HTTP API serving`;
+  const c = PYTHON_CONCURRENCY;
+  const inProcess = await measure(spec({ title, section: "python", system: "outlast-sqlite", kind: "http-worker", count, warmup, concurrency: c }), `TypeScript worker in the server, c=${c}`);
+  const python = await measure(
+    spec({ title, section: "python", system: "outlast-python", kind: "http-worker", count, warmup, concurrency: c }),
+    `1 Python process over HTTP, c=${c} threads`,
+  );
+  const a = inProcess.result?.metrics[0]?.value;
+  const b = python.result?.metrics[0]?.value;
+  if (python.result && a && b) python.result.detail["vsInProcess"] = Number((b / a).toFixed(3));
+}
+
 /** Stops the running scenario, drops its storage and the temp dir, and exits. */
 async function cleanupAndExit(code: number): Promise<void> {
   if (stopping) return;
@@ -323,6 +345,7 @@ async function main(): Promise<void> {
     }
   }
   if (options.only.has("postgres")) await postgresSuite();
+  if (options.only.has("python")) await pythonSuite();
 
   compare(rows);
   const table = markdownTable(rows);

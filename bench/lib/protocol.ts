@@ -1,7 +1,9 @@
 /** What the orchestrator asks one child process to measure. */
-export type SystemName = "outlast-sqlite" | "outlast-pg" | "bullmq" | "graphile-worker" | "pg-boss";
+/** "outlast-python": Outlast on SQLite with its tasks run by a Python worker process over HTTP. */
+export type SystemName = "outlast-sqlite" | "outlast-pg" | "outlast-python" | "bullmq" | "graphile-worker" | "pg-boss";
 
-export type ScenarioKind = "e2e" | "submit" | "latency" | "progress";
+/** "http-worker": no-op tasks end to end with the HTTP API serving (bench/systems/http-worker.ts). */
+export type ScenarioKind = "e2e" | "submit" | "latency" | "progress" | "http-worker";
 
 export interface ScenarioSpec {
   /** Shown in the table, e.g. "no-op end to end, 5,000 tasks". */

@@ -18,6 +18,7 @@ export interface Row {
 const LABELS: Record<SystemName, string> = {
   "outlast-sqlite": "Outlast (SQLite)",
   "outlast-pg": "Outlast (PostgreSQL)",
+  "outlast-python": "Outlast (SQLite), Python worker",
   bullmq: "BullMQ (Redis)",
   "graphile-worker": "Graphile Worker",
   "pg-boss": "pg-boss",
@@ -29,7 +30,7 @@ export function label(system: SystemName): string {
 
 /** Systems compared with each other: Outlast on SQLite against BullMQ; the PostgreSQL systems together. */
 function arena(system: SystemName): string {
-  return system === "outlast-sqlite" || system === "bullmq" ? "embedded" : "postgres";
+  return system === "outlast-sqlite" || system === "outlast-python" || system === "bullmq" ? "embedded" : "postgres";
 }
 
 function isPeer(system: SystemName): boolean {
@@ -85,7 +86,9 @@ function figure(row: Row): string {
     return `p50 ${metrics.map(formatValue).join(" / ")} ms (p50/p95/p99, n=${row.result.detail["samples"]})`.replace(/^p50 /, "");
   }
   const text = metrics.map((m) => `${formatValue(m)} ${m.unit}`).join(", ");
-  return row.spec.kind === "progress" ? `${text} (target > 5,000,000)` : text;
+  if (row.spec.kind === "progress") return `${text} (target > 5,000,000)`;
+  const vs = row.result.detail["vsInProcess"];
+  return typeof vs === "number" ? `${text} (${vs.toFixed(2)}× the in-process worker)` : text;
 }
 
 function ratio(row: Row): string {

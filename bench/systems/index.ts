@@ -17,5 +17,7 @@ export async function adapterFor(spec: ScenarioSpec): Promise<Adapter> {
       return graphileAdapter(spec);
     case "pg-boss":
       return pgBossAdapter(spec);
+    case "outlast-python":
+      throw new Error("outlast-python runs only the http-worker scenario (bench/systems/http-worker.ts)");
   }
 }

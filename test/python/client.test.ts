@@ -12,7 +12,7 @@ guardLeaks();
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = join(ROOT, "dist/cli/main.js");
 
-// The Python client's own unittest suite (clients/python/tests) against real `outlast serve`
+// The Python package's own unittest suite (clients/python/tests: the client and the worker) against real `outlast serve`
 // processes on SQLite and PostgreSQL; counted here so `npm test` fails when it fails.
 test("the Python client's unittest suite passes against a real outlast serve (SQLite and PostgreSQL)", async (t) => {
   assert.ok(existsSync(CLI), `No built CLI at ${CLI}: run node scripts/build.mjs first (npm test builds before the tests)`);
@@ -25,7 +25,7 @@ test("the Python client's unittest suite passes against a real outlast serve (SQ
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
-  // Generous: the suite takes about 20 s on a quiet machine; a hung one is killed, not waited for.
+  // Generous: the suite (the client and the worker) takes about 35 s on a quiet machine; a hung one is killed, not waited for.
   const timer = setTimeout(() => child.kill("SIGKILL"), 150_000);
   t.after(async () => {
     clearTimeout(timer);

@@ -24,6 +24,7 @@ __all__ = [
     "NotFound",
     "UnknownTaskName",
     "Conflict",
+    "LeaseLost",
     "PayloadTooLarge",
     "RangeNotSatisfiable",
     "InvalidInput",
@@ -131,6 +132,16 @@ class Conflict(OutlastError):
     default_code = "conflict"
 
 
+class LeaseLost(Conflict):
+    """409: a worker route call whose lease is no longer current; nothing was recorded.
+
+    ``details`` is ``{"taskId", "state"}``: the task's state now. The worker
+    stops that attempt and sends nothing more about it.
+    """
+
+    default_code = "lease_lost"
+
+
 class PayloadTooLarge(OutlastError):
     """413: a body over the server's limit (1 MiB of JSON by default)."""
 
@@ -209,6 +220,7 @@ _BY_CODE: Dict[str, Type[OutlastError]] = {
         NotFound,
         UnknownTaskName,
         Conflict,
+        LeaseLost,
         PayloadTooLarge,
         RangeNotSatisfiable,
         InvalidInput,

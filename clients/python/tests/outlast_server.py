@@ -115,18 +115,19 @@ class OutlastServer:
     again soon after the next start.
     """
 
-    def __init__(self, db: Database, port: int = 0, lease_ms: int = 1000) -> None:
+    def __init__(self, db: Database, port: int = 0, lease_ms: int = 1000, tasks: str = TASKS) -> None:
         if not os.path.exists(CLI):
             raise AssertionError("No built CLI at %s: run `node scripts/build.mjs` first (or set OUTLAST_CLI)" % CLI)
         self.db = db
         self.port = port
         self.lease_ms = lease_ms
+        self.tasks = tasks
         self.url = ""
         self._process: Optional[subprocess.Popen] = None
         self._output: List[str] = []
 
     def start(self) -> "OutlastServer":
-        args = [NODE, CLI, "serve", "--port", str(self.port), *self.db.args, "--tasks", TASKS,
+        args = [NODE, CLI, "serve", "--port", str(self.port), *self.db.args, "--tasks", self.tasks,
                 "--lease-ms", str(self.lease_ms), "--grace-ms", "0"]
         self._process, self.url, self._output = spawn_until_url(args, self.db.folder)
         self.port = urllib.parse.urlsplit(self.url).port or self.port
