@@ -54,6 +54,8 @@ describe("dead letters and bulk actions in Chromium", () => {
 
     // Bulk cancel on the Tasks list: queued tasks of owner erin, not frank's.
     await page.click('nav a:has-text("Tasks")');
+    // The dead letters' filter form has the same fields: fill the Tasks page's once it is there.
+    await page.waitForSelector('table[aria-label="Tasks"]');
     await page.fill('input[name="owner"]', "erin");
     await page.selectOption('select[name="state"]', "queued");
     await page.click('form[aria-label="Filters"] button:has-text("Apply")');

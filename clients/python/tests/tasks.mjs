@@ -19,9 +19,10 @@ export function registerWorkerTasks(outlast) {
   outlast.queue("pyshared", { concurrency: 3, perProcess: 2 });
   outlast.define("py.shared", {
     queue: "pyshared",
-    run: async (input, ctx) => {
+    run: async (input) => {
+      const start = Date.now();
       await new Promise((resolve) => setTimeout(resolve, input?.ms ?? 300));
-      return { by: "ts" };
+      return { by: "ts", start, end: Date.now() };
     },
   });
 }
