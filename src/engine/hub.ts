@@ -17,9 +17,6 @@ export class Hub {
   private listenerCount = 0;
   private closed = false;
   private readonly closeListeners = new Set<() => void>();
-  /** Broadcasts too large for one turn, in order, each with the next listener to serve. */
-  private readonly pending: { listeners: EventListener[]; event: StoredEvent; next: number }[] = [];
-  private draining = false;
 
   constructor(private readonly store: Store) {}
 
@@ -88,7 +85,6 @@ export class Hub {
     this.byOwner.clear();
     this.all.clear();
     this.wakeListeners.clear();
-    this.pending.length = 0;
     this.listenerCount = 0;
   }
 
@@ -122,50 +118,13 @@ export class Hub {
   private dispatch(events: readonly StoredEvent[]): void {
     for (const event of events) {
       const forTask = this.byTask.get(event.taskId);
-      if (forTask) this.deliver(forTask, event);
+      if (forTask) for (const listener of forTask) safely(listener, event);
       const forOwner = this.byOwner.get(event.owner);
-      if (forOwner) this.deliver(forOwner, event);
+      if (forOwner) for (const listener of forOwner) safely(listener, event);
       for (const listener of this.all) safely(listener, event);
     }
   }
-
-  /**
-   * Each listener's watch resumes in a microtask, and microtasks run to the
-   * end before the loop takes I/O again: ten thousand watchers of one task
-   * would hold every request for the whole broadcast. Past TURN_DELIVERIES a
-   * broadcast goes on over later turns (setImmediate), in order: while
-   * anything is pending, later events queue behind it, so no listener gets
-   * two events out of order.
-   */
-  private deliver(listeners: Set<EventListener>, event: StoredEvent): void {
-    if (this.pending.length === 0 && listeners.size <= TURN_DELIVERIES) {
-      for (const listener of listeners) safely(listener, event);
-      return;
-    }
-    this.pending.push({ listeners: [...listeners], event, next: 0 });
-    if (!this.draining) {
-      this.draining = true;
-      this.drain();
-    }
-  }
-
-  private readonly drain = (): void => {
-    let budget = TURN_DELIVERIES;
-    while (budget > 0 && this.pending.length > 0) {
-      const broadcast = this.pending[0]!;
-      while (budget > 0 && broadcast.next < broadcast.listeners.length) {
-        safely(broadcast.listeners[broadcast.next++]!, broadcast.event);
-        budget--;
-      }
-      if (broadcast.next >= broadcast.listeners.length) this.pending.shift();
-    }
-    if (this.pending.length > 0 && !this.closed) setImmediate(this.drain);
-    else this.draining = false;
-  };
 }
-
-/** Listeners served in one turn of the event loop (see Hub.deliver). */
-const TURN_DELIVERIES = 500;
 
 function safely(listener: EventListener, event: StoredEvent): void {
   try {

@@ -1,6 +1,5 @@
 // The hub's fan-out to many watchers of one task: every listener gets every
-// event in order, and a broadcast to thousands lets the event loop turn
-// between slices of it (so requests are served meanwhile).
+// event of the live feed, once and in order.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { StoredEvent } from "../../src/core/events.js";
@@ -12,7 +11,7 @@ import { tempDbPath } from "../support/temp.js";
 
 guardLeaks();
 
-test("2,000 listeners of one task each get every event once and in order, over several turns of the event loop", async (t) => {
+test("2,000 listeners of one task each get every event once and in order", async (t) => {
   const store = sqliteStore({ path: tempDbPath(t) });
   t.after(() => store.close());
   await store.init();
@@ -21,10 +20,8 @@ test("2,000 listeners of one task each get every event once and in order, over s
   const request = submitRequest();
   const seen: number[][] = Array.from({ length: 2_000 }, () => []);
   let served = 0;
-  let servedWhenTheLoopTurned: number | null = null;
   const stops = seen.map((list) =>
     hub.onTask(request.id, (event: StoredEvent) => {
-      if (served === 0) setImmediate(() => (servedWhenTheLoopTurned = served));
       served++;
       list.push(event.seq);
     }),
@@ -43,5 +40,4 @@ test("2,000 listeners of one task each get every event once and in order, over s
   assert.equal(served, seqs.length * seen.length, "every listener got every event");
   const wrong = seen.find((list) => list.join() !== seqs.join());
   assert.equal(wrong, undefined, `each in order, none twice: ${wrong?.join()} for ${seqs.join()}`);
-  assert.ok(servedWhenTheLoopTurned !== null && servedWhenTheLoopTurned < seen.length, `the loop turned after ${servedWhenTheLoopTurned} deliveries, within the first broadcast`);
 });
