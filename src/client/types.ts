@@ -120,23 +120,7 @@ export interface QueueChange {
   reset?: boolean;
 }
 
-/** What `bulk()` does to every task of its filter: cancel the unfinished, retry the failed and canceled, or redrive the dead letters. */
-export type BulkAction = "cancel" | "retry" | "redrive";
-
-/**
- * Which tasks `bulk()` touches (`POST /api/v1/tasks/bulk`); at least one
- * field. `code` is `error.code`; `since` (at or after) and `until` (before)
- * bound `createdAt`, as ISO-8601 text, a `Date` or epoch milliseconds.
- */
-export interface BulkFilter {
-  queue?: string;
-  name?: string;
-  state?: TaskState;
-  code?: string;
-  owner?: string;
-  since?: string | Date | number;
-  until?: string | Date | number;
-}
+export type { BulkAction, BulkFilter } from "../core/bulk.js";
 
 /** An error answer of the API, or a network failure (`code: "network"`). */
 export class OutlastClientError extends Error {

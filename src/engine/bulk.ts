@@ -4,23 +4,9 @@ import type { TaskRecord } from "../core/task.js";
 import type { TaskFilter, TaskPage } from "../store/store.js";
 import type { DeadLetterQuery } from "./dead-letters.js";
 
-/** What `outlast.bulk` does to every task of its filter. */
-export type BulkAction = "cancel" | "retry" | "redrive";
+import type { BulkAction, BulkFilter } from "../core/bulk.js";
 
-/**
- * Which tasks a bulk action touches. At least one field: an operator must
- * narrow it. `since` (at or after) and `until` (before) bound `createdAt`;
- * `code` is `error.code`.
- */
-export interface BulkFilter {
-  queue?: string;
-  name?: string;
-  state?: TaskState;
-  code?: string;
-  owner?: string;
-  since?: Date | string | number;
-  until?: Date | string | number;
-}
+export type { BulkAction, BulkFilter };
 
 /** The most tasks one bulk call takes (the rest wait for the next call). */
 export const BULK_MAX_TASKS = 10_000;
