@@ -5,13 +5,13 @@ import { DEAD_LETTER_BATCH, type DeadLetterFilter, type DeadLetterSelection } fr
  * given; `param` adds a value and answers its placeholder (`?` or `$n`),
  * `codeOf` is the store's expression for the error's code.
  */
-export function deadConditions(filter: DeadLetterFilter, param: (value: string | number) => string, codeOf: string): string[] {
+export function deadConditions(filter: DeadLetterFilter, param: (value: string | number) => string, codeOf: string, finishedAt = "finished_at"): string[] {
   const where: string[] = [];
   if (filter.queue !== undefined) where.push(`queue = ${param(filter.queue)}`);
   if (filter.name !== undefined) where.push(`name = ${param(filter.name)}`);
   if (filter.code !== undefined) where.push(`${codeOf} = ${param(filter.code)}`);
-  if (filter.since !== undefined) where.push(`finished_at >= ${param(filter.since)}`);
-  if (filter.until !== undefined) where.push(`finished_at < ${param(filter.until)}`);
+  if (filter.since !== undefined) where.push(`${finishedAt} >= ${param(filter.since)}`);
+  if (filter.until !== undefined) where.push(`${finishedAt} < ${param(filter.until)}`);
   return where;
 }
 

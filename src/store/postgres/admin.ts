@@ -13,6 +13,7 @@ import type { PgSubmits } from "./submit.js";
 import type { Tx } from "./tx.js";
 import { DEAD_LETTER_BATCH, type DeadLetterSelection } from "../../core/dead-letters.js";
 import { deadConditions } from "../dead-rows.js";
+import { foldCounts } from "./reads.js";
 import type { PgWaits } from "./waits.js";
 
 /** Operators' and the engine's housekeeping writes, for one schema: queue settings, cancel and retry, schedules, retention, secrets. */
@@ -99,7 +100,8 @@ export class PgAdmin {
            -- A child is kept while its parent is unfinished: the parent, run again, finds it by key instead of running it again.
            SELECT id FROM ${this.s}.tasks c WHERE finished_at IS NOT NULL AND finished_at < $1 AND state = $2 AND dead_letter = 0
              AND (parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM ${this.s}.tasks p WHERE p.id = c.parent_id AND p.finished_at IS NULL))
-           LIMIT $3 FOR UPDATE SKIP LOCKED
+           -- Oldest first along the primary key: no index covers finished_at (a success would then update one).
+           ORDER BY seq LIMIT $3 FOR UPDATE SKIP LOCKED
          ), e AS (
            DELETE FROM ${this.s}.task_events WHERE task_id IN (SELECT id FROM doomed)
          ), st AS (
@@ -112,6 +114,7 @@ export class PgAdmin {
       );
       removed += gone.length;
     }
+    await foldCounts(tx.db, this.s);
     return removed;
   }
 
@@ -145,11 +148,11 @@ export class PgAdmin {
   private async deadRows(tx: Tx, part: DeadLetterSelection, columns: string): Promise<TaskRow[]> {
     const params: unknown[] = [];
     const param = (value: unknown) => (params.push(value), `$${params.length}`);
-    const where = "ids" in part ? [`id = ANY (${param([...part.ids])}::text[])`] : deadConditions(part.filter, param, "(error::jsonb ->> 'code')");
+    const where = "ids" in part ? [`id = ANY (${param([...part.ids])}::text[])`] : deadConditions(part.filter, param, "(error::jsonb ->> 'code')", "dead_at");
     return rows<TaskRow>(
       tx.db,
-      `SELECT ${columns} FROM ${this.s}.tasks WHERE dead_letter = 1 ${where.map((w) => `AND ${w}`).join(" ")}
-       ORDER BY finished_at, seq LIMIT ${DEAD_LETTER_BATCH} FOR UPDATE SKIP LOCKED`,
+      `SELECT ${columns} FROM ${this.s}.tasks WHERE dead_at IS NOT NULL ${where.map((w) => `AND ${w}`).join(" ")}
+       ORDER BY dead_at, seq LIMIT ${DEAD_LETTER_BATCH} FOR UPDATE SKIP LOCKED`,
       params,
     );
   }

@@ -25,7 +25,9 @@ export class PgClaims {
     await rows(
       tx.db,
       `UPDATE ${this.s}.tasks t SET turn = coalesce(${roundOf(this.s, "t.queue", "t.priority")}, 0)
-       WHERE t.seq = ANY (ARRAY(SELECT seq FROM ${this.s}.tasks WHERE state = 'queued' AND queue = $1 AND turn IS NULL AND run_at <= $2 FOR UPDATE SKIP LOCKED))`,
+       WHERE t.seq = ANY (ARRAY(SELECT x.seq FROM ${this.s}.active a JOIN ${this.s}.tasks x ON x.seq = a.seq
+         WHERE a.state = 'queued' AND a.queue = $1 AND a.turn IS NULL AND a.run_at <= $2 AND x.state = 'queued' AND x.turn IS NULL AND x.run_at <= $2
+         FOR UPDATE OF x SKIP LOCKED))`,
       [request.queue, now],
       `outlast:${this.s}:promote`,
     );
@@ -90,7 +92,7 @@ export class PgClaims {
       // None when the queue is at its limit: the worker is woken when a slot frees.
       const [row] = await rows<{ at: number | null }>(
         tx.db,
-        `SELECT CASE WHEN $3::int IS NULL OR (SELECT count(*) FROM ${this.s}.tasks WHERE state = 'running' AND queue = $1) < $3
+        `SELECT CASE WHEN $3::int IS NULL OR (SELECT count(*) FROM ${this.s}.active WHERE state = 'running' AND queue = $1) < $3
            THEN ${nextDue(this.s)} END AS at`,
         [request.queue, now, concurrency],
         `outlast:${this.s}:next`,
@@ -134,8 +136,8 @@ export class PgClaims {
     if (concurrency !== null || keyRules !== null) {
       const counts = await rows<KeyRunning>(
         tx.db,
-        `SELECT concurrency_key AS key, count(*)::int AS n, max(tier) AS tier, max(key_limit) AS own FROM ${s}.tasks
-         WHERE state = 'running' AND queue = $1 GROUP BY concurrency_key`,
+        `SELECT t.concurrency_key AS key, count(*)::int AS n, max(t.tier) AS tier, max(t.key_limit) AS own FROM ${s}.active a JOIN ${s}.tasks t ON t.seq = a.seq
+         WHERE a.state = 'running' AND a.queue = $1 GROUP BY t.concurrency_key`,
         [request.queue],
         `outlast:${s}:running-by-key`,
       );
@@ -147,10 +149,10 @@ export class PgClaims {
     const keyExpr = `(CASE WHEN $3::boolean THEN coalesce(rate_key, '') ELSE '' END)`;
     const candidates = await rows<{ seq: number; owner: string; rate_key: string | null; cost: number; concurrency_key: string; tier: string | null; key_limit: number | null }>(
       tx.db,
-      `SELECT seq, owner, rate_key, cost, concurrency_key, tier, key_limit FROM ${s}.tasks
-       WHERE state = 'queued' AND queue = $1 AND turn IS NOT NULL AND name = ANY($2::text[]) AND ${keyExpr} <> ALL($4::text[])
-         AND concurrency_key <> ALL($6::text[])
-       ORDER BY priority DESC, turn, seq LIMIT $5 FOR UPDATE SKIP LOCKED`,
+      `SELECT t.seq, t.owner, t.rate_key, t.cost, t.concurrency_key, t.tier, t.key_limit FROM ${s}.active a JOIN ${s}.tasks t ON t.seq = a.seq
+       WHERE a.state = 'queued' AND a.queue = $1 AND a.turn IS NOT NULL AND a.name = ANY($2::text[]) AND ${keyExpr} <> ALL($4::text[])
+         AND a.concurrency_key <> ALL($6::text[]) AND t.state = 'queued' AND t.turn IS NOT NULL
+       ORDER BY a.priority DESC, a.turn, a.seq LIMIT $5 FOR UPDATE OF t SKIP LOCKED`,
       [request.queue, request.names, keyed, exhausted, slots * 8 + 32, [...(keys?.full ?? [])]],
       `outlast:${s}:candidates`,
     );
@@ -193,7 +195,8 @@ export class PgClaims {
       // Keys left out of the query count only when some task of theirs is waiting.
       const found = await rows(
         tx.db,
-        `SELECT 1 FROM ${s}.tasks WHERE state = 'queued' AND queue = $1 AND turn IS NOT NULL AND name = ANY($2::text[]) AND ${keyExpr} = ANY($4::text[]) LIMIT 1`,
+        `SELECT 1 FROM ${s}.active a JOIN ${s}.tasks t ON t.seq = a.seq
+         WHERE a.state = 'queued' AND a.queue = $1 AND a.turn IS NOT NULL AND a.name = ANY($2::text[]) AND ${keyExpr} = ANY($4::text[]) LIMIT 1`,
         [request.queue, request.names, keyed, exhausted],
         `outlast:${s}:rate-exhausted`,
       );
@@ -220,16 +223,16 @@ export class PgClaims {
     const concurrency = "concurrency" in mode ? mode.concurrency : null;
     // $8: the queue's concurrency; the places left are counted in this statement's snapshot.
     // Never below 0: an operator may lower the limit under what is running.
-    const slots = `greatest(0, least($4, coalesce($8::int - (SELECT count(*) FROM ${s}.tasks WHERE state = 'running' AND queue = $1), $4)))`;
+    const slots = `greatest(0, least($4, coalesce($8::int - (SELECT count(*) FROM ${s}.active WHERE state = 'running' AND queue = $1), $4)))`;
     const picked =
       seqs !== null
         ? // Chosen by the caller (a rate-limited claim), their rows already locked.
           // (Every parameter is named, so each has a type: the queue, names and limit again, though they change nothing.)
           `SELECT seq FROM ${s}.tasks WHERE seq = ANY($8::bigint[]) AND queue = $1 AND name = ANY($3::text[]) LIMIT $4`
-        : `SELECT seq FROM ${s}.tasks
-           WHERE state = 'queued' AND queue = $1 AND turn IS NOT NULL AND name = ANY($3::text[])
+        : `SELECT t.seq FROM ${s}.active a JOIN ${s}.tasks t ON t.seq = a.seq
+           WHERE a.state = 'queued' AND a.queue = $1 AND a.turn IS NOT NULL AND a.name = ANY($3::text[]) AND t.state = 'queued' AND t.turn IS NOT NULL
            ${free ? `AND NOT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1 AND (q.paused OR ${limitedSql("q.")}))` : ""}
-           ORDER BY priority DESC, turn, seq LIMIT ${free ? "$4" : slots} FOR UPDATE SKIP LOCKED`;
+           ORDER BY a.priority DESC, a.turn, a.seq LIMIT ${free ? "$4" : slots} FOR UPDATE OF t SKIP LOCKED`;
     const params: unknown[] = [request.queue, now, request.names, request.limit, request.workerId, now + request.leaseMs, RUNNING_JSON];
     if (seqs !== null) params.push(seqs);
     else if (!free) params.push(concurrency);
@@ -276,5 +279,5 @@ function limitedSql(q: string): string {
 
 /** When the queue's next delayed task is due, for a statement whose $1 is the queue and $2 now. */
 function nextDue(s: string): string {
-  return `(SELECT min(run_at) FROM ${s}.tasks WHERE state = 'queued' AND queue = $1 AND turn IS NULL AND run_at > $2)`;
+  return `(SELECT min(run_at) FROM ${s}.active WHERE state = 'queued' AND queue = $1 AND turn IS NULL AND run_at > $2)`;
 }

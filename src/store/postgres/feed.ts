@@ -311,7 +311,7 @@ export class PgEventFeed {
         found = await rows<EventRow>(
           client,
           `SELECT task_id, owner, queue, seq, attempt, at, data FROM ${this.options.schema}.task_events
-           WHERE txid >= pg_snapshot_xmin($1::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, $1::pg_snapshot)
+           WHERE txid >= pg_snapshot_xmin($1::pg_snapshot)::text::bigint AND NOT pg_visible_in_snapshot(txid::text::xid8, $1::pg_snapshot)
            ORDER BY task_id, seq`,
           [this.safe],
         );

@@ -249,6 +249,85 @@ CREATE TABLE ${s}.worker_keys (
 );
 ALTER TABLE ${s}.workers ADD COLUMN remote text;`,
   },
+  {
+    // A lean hot path (#16): the task row keeps every task's history, and the work still to do lives
+    // in the narrow `active` table (one row per queued, running or waiting task), kept in step with the
+    // row by triggers. No index of `tasks` covers a column a success changes (state, turn, started_at,
+    // finished_at), so a claim's and a finish's updates of the row are HOT: no index entries, and
+    // `fillfactor` leaves the page room for them. Counts of finished tasks per queue and state are
+    // deltas appended by the same trigger (no row every finish would lock), summed and folded by readers.
+    version: 14,
+    sql: (s) => `
+CREATE TABLE ${s}.active (
+  seq bigint PRIMARY KEY,
+  queue text NOT NULL,
+  state text NOT NULL,
+  name text NOT NULL,
+  owner text NOT NULL,
+  priority integer NOT NULL,
+  turn bigint,
+  run_at bigint NOT NULL,
+  concurrency_key text,
+  wake_at bigint
+);
+INSERT INTO ${s}.active SELECT seq, queue, state, name, owner, priority, turn, run_at, concurrency_key, wake_at
+  FROM ${s}.tasks WHERE state IN ('queued', 'running', 'waiting');
+CREATE INDEX active_runnable ON ${s}.active(queue, priority DESC, turn, seq) WHERE state = 'queued' AND turn IS NOT NULL;
+CREATE INDEX active_due ON ${s}.active(queue, run_at) WHERE state = 'queued' AND turn IS NULL;
+CREATE INDEX active_key_queued ON ${s}.active(queue, concurrency_key, turn) WHERE state = 'queued';
+CREATE INDEX active_running ON ${s}.active(queue, concurrency_key) WHERE state = 'running';
+CREATE INDEX active_wake ON ${s}.active(wake_at) WHERE state = 'waiting' AND wake_at IS NOT NULL;
+CREATE TABLE ${s}.state_counts (queue text NOT NULL, state text NOT NULL, n bigint NOT NULL);
+INSERT INTO ${s}.state_counts SELECT queue, state, count(*) FROM ${s}.tasks WHERE state NOT IN ('queued', 'running', 'waiting') GROUP BY queue, state;
+-- Statement triggers: a batch of a thousand rows costs one set-based statement, not a thousand calls.
+CREATE FUNCTION ${s}.track_tasks() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO ${s}.active SELECT seq, queue, state, name, owner, priority, turn, run_at, concurrency_key, wake_at
+      FROM new_rows WHERE state IN ('queued', 'running', 'waiting');
+    INSERT INTO ${s}.state_counts SELECT queue, state, count(*) FROM new_rows WHERE state NOT IN ('queued', 'running', 'waiting') GROUP BY queue, state;
+  ELSIF TG_OP = 'DELETE' THEN
+    DELETE FROM ${s}.active a USING old_rows o WHERE a.seq = o.seq AND o.state IN ('queued', 'running', 'waiting');
+    INSERT INTO ${s}.state_counts SELECT queue, state, -count(*) FROM old_rows WHERE state NOT IN ('queued', 'running', 'waiting') GROUP BY queue, state;
+  ELSE
+    -- No join of old_rows with new_rows (no statistics, no index: planned as a nested loop):
+    -- the active row holds the old values, and counts change by new minus old per queue and state.
+    DELETE FROM ${s}.active a USING new_rows n WHERE a.seq = n.seq AND n.state NOT IN ('queued', 'running', 'waiting');
+    UPDATE ${s}.active a SET state = n.state, queue = n.queue, priority = n.priority, turn = n.turn, run_at = n.run_at,
+        concurrency_key = n.concurrency_key, wake_at = n.wake_at
+      FROM new_rows n
+      WHERE a.seq = n.seq AND n.state IN ('queued', 'running', 'waiting')
+        AND (n.state, n.queue, n.priority, n.turn, n.run_at, n.concurrency_key, n.wake_at)
+          IS DISTINCT FROM (a.state, a.queue, a.priority, a.turn, a.run_at, a.concurrency_key, a.wake_at);
+    INSERT INTO ${s}.active SELECT n.seq, n.queue, n.state, n.name, n.owner, n.priority, n.turn, n.run_at, n.concurrency_key, n.wake_at
+      FROM new_rows n WHERE n.state IN ('queued', 'running', 'waiting') AND NOT EXISTS (SELECT 1 FROM ${s}.active a WHERE a.seq = n.seq);
+    INSERT INTO ${s}.state_counts SELECT queue, state, sum(d) FROM (
+        SELECT queue, state, 1 AS d FROM new_rows WHERE state NOT IN ('queued', 'running', 'waiting')
+        UNION ALL
+        SELECT queue, state, -1 FROM old_rows WHERE state NOT IN ('queued', 'running', 'waiting')
+      ) x GROUP BY queue, state HAVING sum(d) <> 0;
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER track_inserts AFTER INSERT ON ${s}.tasks REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.track_tasks();
+CREATE TRIGGER track_updates AFTER UPDATE ON ${s}.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.track_tasks();
+CREATE TRIGGER track_deletes AFTER DELETE ON ${s}.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.track_tasks();
+DROP INDEX ${s}.tasks_runnable, ${s}.tasks_due, ${s}.tasks_owner_queued, ${s}.tasks_key_queued, ${s}.tasks_running,
+  ${s}.tasks_wake, ${s}.tasks_waiting, ${s}.tasks_finished, ${s}.tasks_dedupe, ${s}.tasks_dead;
+CREATE INDEX tasks_dedupe ON ${s}.tasks(owner, name, dedupe_key) WHERE dedupe_key IS NOT NULL;
+ALTER TABLE ${s}.tasks ADD COLUMN dead_at bigint GENERATED ALWAYS AS (CASE WHEN dead_letter = 1 THEN finished_at END) STORED;
+CREATE INDEX tasks_dead ON ${s}.tasks(dead_at DESC, seq DESC) WHERE dead_at IS NOT NULL;
+-- Ids and owners in code point order: their unique and owner indexes serve the prefix search as well.
+DROP INDEX ${s}.tasks_search_id, ${s}.tasks_search_owner;
+ALTER TABLE ${s}.tasks ALTER COLUMN id TYPE text COLLATE "C", ALTER COLUMN owner TYPE text COLLATE "C";
+-- A claim updates a page's worth of rows at once: half a page free keeps their new versions on it.
+ALTER TABLE ${s}.tasks SET (fillfactor = 50);
+-- Events are only ever appended, so transaction ids grow along the table: a BRIN index of a few pages finds a catch-up's.
+DROP INDEX ${s}.task_events_txid;
+ALTER TABLE ${s}.task_events ALTER COLUMN txid DROP DEFAULT, ALTER COLUMN txid TYPE bigint USING txid::text::bigint,
+  ALTER COLUMN txid SET DEFAULT pg_current_xact_id()::text::bigint;
+CREATE INDEX task_events_txid ON ${s}.task_events USING brin (txid);`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -1,7 +1,7 @@
 import type { StoredEvent } from "../../core/events.js";
 import * as limits from "../../core/queue-limits.js";
 import type { QueueSettings } from "../../core/queue-limits.js";
-import type { TaskState } from "../../core/states.js";
+import { isFinal, type TaskState } from "../../core/states.js";
 import type { TaskRecord } from "../../core/task.js";
 import { prefixRange } from "../../core/prefix.js";
 import { queueList, SEARCH_COLUMNS, type QueueInfo, type TaskFilter, type TaskPage, type WorkerHeartbeat } from "../store.js";
@@ -10,6 +10,22 @@ import { rowToQueueSettings, rowToWorker, type QueueRowBase, type WorkerRow } fr
 import { rows, type Queryable } from "./sql.js";
 import type { DeadLetterFilter } from "../../core/dead-letters.js";
 import { deadConditions, deadCursor, readDeadCursor } from "../dead-rows.js";
+
+/** Deltas of finished counts past which a read folds them into one row per queue and state. */
+const FOLD_AT = 1_000;
+
+/**
+ * Replace the deltas of finished counts with their sums, in one statement: a
+ * concurrent fold only deletes rows this one did not (each deleted row is
+ * summed once), so counts read at any moment stay exact.
+ */
+export async function foldCounts(db: Queryable, s: string): Promise<void> {
+  await rows(
+    db,
+    `WITH d AS (DELETE FROM ${s}.state_counts RETURNING queue, state, n)
+     INSERT INTO ${s}.state_counts SELECT queue, state, sum(n) FROM d GROUP BY queue, state HAVING sum(n) <> 0`,
+  );
+}
 
 /** A `queues` row. */
 export type QueueRow = QueueRowBase & { paused: boolean };
@@ -31,7 +47,11 @@ export class PgReads {
       where.push(sql.replace("?", `$${params.length}`));
     };
     if (filter.owner !== undefined) add("owner = ?", filter.owner);
-    if (filter.state !== undefined) add("state = ?", filter.state);
+    if (filter.state !== undefined) {
+      add("state = ?", filter.state);
+      // Work still to do is found in the narrow table, not among every task ever kept.
+      if (!isFinal(filter.state)) add(`seq IN (SELECT seq FROM ${this.s}.active WHERE state = ?)`, filter.state);
+    }
     if (filter.queue !== undefined) add("queue = ?", filter.queue);
     if (filter.name !== undefined) add("name = ?", filter.name);
     if (filter.search !== undefined) {
@@ -69,13 +89,14 @@ export class PgReads {
   async deadLetters(db: Queryable, filter: DeadLetterFilter & { limit: number; cursor?: string }): Promise<TaskPage> {
     const params: unknown[] = [];
     const param = (value: unknown) => (params.push(value), `$${params.length}`);
-    const where = deadConditions(filter, param, "(error::jsonb ->> 'code')");
+    // dead_at: finished_at of a dead letter, null for every other task (a column a success leaves alone).
+    const where = deadConditions(filter, param, "(error::jsonb ->> 'code')", "dead_at");
     const after = readDeadCursor(filter.cursor);
-    if (after) where.push(`(finished_at, seq) < (${param(after.finishedAt)}::bigint, ${param(after.seq)}::bigint)`);
+    if (after) where.push(`(dead_at, seq) < (${param(after.finishedAt)}::bigint, ${param(after.seq)}::bigint)`);
     const limit = Math.max(1, Math.min(1000, filter.limit));
     const found = await rows<TaskRow>(
       db,
-      `SELECT * FROM ${this.s}.tasks WHERE dead_letter = 1 ${where.map((w) => `AND ${w}`).join(" ")} ORDER BY finished_at DESC, seq DESC LIMIT ${limit + 1}`,
+      `SELECT * FROM ${this.s}.tasks WHERE dead_at IS NOT NULL ${where.map((w) => `AND ${w}`).join(" ")} ORDER BY dead_at DESC, seq DESC LIMIT ${limit + 1}`,
       params,
     );
     const page = found.slice(0, limit);
@@ -93,7 +114,7 @@ export class PgReads {
     // Runnable tasks in claim order (core/turns.ts); a due task not yet given its turn is at the front of its priority.
     const [row] = await rows<{ n: number | null }>(
       db,
-      `SELECT (SELECT count(*) FROM ${this.s}.tasks o WHERE o.state = 'queued' AND o.queue = t.queue AND o.turn IS NOT NULL
+      `SELECT (SELECT count(*) FROM ${this.s}.active o WHERE o.state = 'queued' AND o.queue = t.queue AND o.turn IS NOT NULL
                AND (o.priority > t.priority OR (o.priority = t.priority AND t.turn IS NOT NULL
                  AND (o.turn < t.turn OR (o.turn = t.turn AND o.seq < t.seq))))) AS n
        FROM ${this.s}.tasks t WHERE t.id = $1 AND t.state = 'queued' AND (t.turn IS NOT NULL OR t.run_at <= $2)`,
@@ -106,7 +127,7 @@ export class PgReads {
     const [row] = await rows<{ ms: number | null }>(
       db,
       `SELECT avg(finished_at - started_at)::float8 AS ms FROM
-         (SELECT finished_at, started_at FROM ${this.s}.tasks WHERE state = 'succeeded' AND queue = $1 AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 50) recent`,
+         (SELECT finished_at, started_at FROM ${this.s}.tasks WHERE state = 'succeeded' AND queue = $1 AND finished_at IS NOT NULL ORDER BY seq DESC LIMIT 50) recent`,
       [queue],
     );
     return row?.ms ?? null;
@@ -140,9 +161,17 @@ export class PgReads {
   async queues(db: Queryable): Promise<QueueInfo[]> {
     const [configs, counts] = await Promise.all([
       rows<QueueRow>(db, `SELECT * FROM ${this.s}.queues`),
-      rows<{ queue: string; state: TaskState; n: number }>(db, `SELECT queue, state, count(*) AS n FROM ${this.s}.tasks GROUP BY queue, state`),
+      // Work to do counted in the narrow table, finished tasks from their counts' deltas: no scan of the history.
+      rows<{ queue: string; state: TaskState; n: number; parts: number }>(
+        db,
+        `SELECT queue, state, count(*)::int AS n, 0 AS parts FROM ${this.s}.active GROUP BY queue, state
+         UNION ALL SELECT queue, state, sum(n)::int AS n, count(*)::int AS parts FROM ${this.s}.state_counts GROUP BY queue, state HAVING sum(n) <> 0`,
+        [],
+        `outlast:${this.s}:queue-counts`,
+      ),
     ]);
-    return queueList(configs.map(rowToQueueSettings), counts);
+    if (counts.reduce((sum, c) => sum + c.parts, 0) > FOLD_AT) await foldCounts(db, this.s);
+    return queueList(configs.map(rowToQueueSettings), counts.map(({ queue, state, n }) => ({ queue, state, n })));
   }
 
 }

@@ -112,7 +112,9 @@ export class PgWaits {
   async wakeDue(tx: Tx, now: number): Promise<number> {
     const due = await rows<TaskRow>(
       tx.db,
-      `SELECT * FROM ${this.s}.tasks WHERE state = 'waiting' AND wake_at <= $1 ORDER BY wake_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      `SELECT t.* FROM ${this.s}.active a JOIN ${this.s}.tasks t ON t.seq = a.seq
+       WHERE a.state = 'waiting' AND a.wake_at <= $1 AND t.state = 'waiting' AND t.wake_at <= $1
+       ORDER BY t.wake_at, t.id LIMIT $2 FOR UPDATE OF t SKIP LOCKED`,
       [now, EXPIRY_BATCH],
     );
     for (const row of due) {

@@ -278,8 +278,9 @@ export class PgWorkerWrites {
   async recoverExpired(tx: Tx, now: number, message: string): Promise<number> {
     const expired = await rows<TaskRow>(
       tx.db,
-      `SELECT * FROM ${this.s}.tasks WHERE state = 'running' AND lease_expires_at < $1
-       ORDER BY lease_expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      `SELECT t.* FROM ${this.s}.active a JOIN ${this.s}.tasks t ON t.seq = a.seq
+       WHERE a.state = 'running' AND t.state = 'running' AND t.lease_expires_at < $1
+       ORDER BY t.lease_expires_at, t.id LIMIT $2 FOR UPDATE OF t SKIP LOCKED`,
       [now, EXPIRY_BATCH],
     );
     for (const row of expired) {
