@@ -288,6 +288,9 @@ export function operations(harness: ContractHarness): void {
       (await store.listTasks({ limit: 50 })).tasks.map((x) => x.id).sort(),
       [oldFailed.task.id, stillRunning.task.id, stillQueued.id].sort(),
     );
+    // The queue's counts (kept as tasks change, not counted from rows) follow the purge.
+    const counts = (await store.listQueues()).find((q) => q.name === QUEUE)?.counts;
+    assert.deepEqual(counts && { ...counts }, { queued: 1, running: 1, waiting: 0, succeeded: 0, failed: 1, canceled: 0 });
   });
 
   test("getOrCreateSecret makes a value once and every connection reads the same", async (t) => {

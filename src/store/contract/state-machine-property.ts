@@ -264,8 +264,10 @@ async function checkInvariants(store: Store, world: World): Promise<void> {
   // Probe every lease at once with a write that adds no event: at most one may hold a task.
   const held = await Promise.all(leases.map((lease) => store.recordCheckpoint(lease, "probe", now)));
   let running = 0;
+  const byState: Record<TaskState, number> = { queued: 0, running: 0, waiting: 0, succeeded: 0, failed: 0, canceled: 0 };
   for (const tracked of tasks) {
     const record = await mustGet(store, tracked.id);
+    byState[record.state]++;
     const events = await allEvents(store, tracked.id);
 
     // Seqs rise, end at lastSeq, and only superseded progress is missing.
@@ -304,4 +306,8 @@ async function checkInvariants(store: Store, world: World): Promise<void> {
     if (record.state === "running") running++;
   }
   assert.ok(running <= CONCURRENCY, `${running} running with concurrency ${CONCURRENCY}`);
+  // Queue counts are kept as tasks change state (not counted from the rows): they must agree with the rows.
+  const counted: Record<TaskState, number> = { queued: 0, running: 0, waiting: 0, succeeded: 0, failed: 0, canceled: 0 };
+  for (const queue of await store.listQueues()) for (const state of Object.keys(counted) as TaskState[]) counted[state] += queue.counts[state];
+  assert.deepEqual(counted, byState, "queue counts agree with the tasks");
 }

@@ -227,6 +227,28 @@ UPDATE queues SET key_rules = json_object('limit', owner_concurrency, 'tiers', j
 );
 ALTER TABLE workers ADD COLUMN remote TEXT;`,
   },
+  {
+    // Counts of finished tasks per queue and state kept by triggers as they change (#16): the
+    // dashboard's queue counts no longer scan an index of every finished task, and a finish writes
+    // one counter row instead of an entry in that index. Work still to do is counted from its
+    // partial indexes, which hold only unfinished tasks.
+    version: 13,
+    sql: `CREATE TABLE state_counts (queue TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (queue, state)) WITHOUT ROWID;
+INSERT INTO state_counts SELECT queue, state, count(*) FROM tasks WHERE state IN ('succeeded', 'failed', 'canceled') GROUP BY queue, state;
+DROP INDEX tasks_finished_counts;
+CREATE TRIGGER count_finished_in AFTER UPDATE OF state ON tasks
+  WHEN NEW.state IN ('succeeded', 'failed', 'canceled') AND NEW.state IS NOT OLD.state
+  BEGIN INSERT INTO state_counts VALUES (NEW.queue, NEW.state, 1) ON CONFLICT (queue, state) DO UPDATE SET n = n + 1; END;
+CREATE TRIGGER count_finished_out AFTER UPDATE OF state ON tasks
+  WHEN OLD.state IN ('succeeded', 'failed', 'canceled') AND NEW.state IS NOT OLD.state
+  BEGIN UPDATE state_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state; END;
+CREATE TRIGGER count_finished_inserted AFTER INSERT ON tasks
+  WHEN NEW.state IN ('succeeded', 'failed', 'canceled')
+  BEGIN INSERT INTO state_counts VALUES (NEW.queue, NEW.state, 1) ON CONFLICT (queue, state) DO UPDATE SET n = n + 1; END;
+CREATE TRIGGER count_finished_deleted AFTER DELETE ON tasks
+  WHEN OLD.state IN ('succeeded', 'failed', 'canceled')
+  BEGIN UPDATE state_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state; END;`,
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

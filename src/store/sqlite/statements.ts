@@ -45,7 +45,7 @@ export function prepareStatements(db: Database) {
       `SELECT queue, 'queued' AS state, count(*) AS n FROM tasks WHERE state = 'queued' GROUP BY queue
        UNION ALL SELECT queue, 'running', count(*) FROM tasks WHERE state = 'running' GROUP BY queue
        UNION ALL SELECT queue, 'waiting', count(*) FROM tasks WHERE state = 'waiting' GROUP BY queue
-       UNION ALL SELECT queue, state, count(*) FROM tasks WHERE finished_at IS NOT NULL GROUP BY queue, state`,
+       UNION ALL SELECT queue, state, n FROM state_counts WHERE n <> 0`,
     ),
     byId: s<[string], TaskRow>("SELECT * FROM tasks WHERE id = ?"),
     fence: s<[string], Fenced>("SELECT id, owner, queue, state, attempt, last_seq, lease_token, lease_expires_at, progress_seq, parent_id, children FROM tasks WHERE id = ?"),
