@@ -317,6 +317,10 @@ DROP INDEX ${s}.tasks_runnable, ${s}.tasks_due, ${s}.tasks_owner_queued, ${s}.ta
 CREATE INDEX tasks_dedupe ON ${s}.tasks(owner, name, dedupe_key) WHERE dedupe_key IS NOT NULL;
 ALTER TABLE ${s}.tasks ADD COLUMN dead_at bigint GENERATED ALWAYS AS (CASE WHEN dead_letter = 1 THEN finished_at END) STORED;
 CREATE INDEX tasks_dead ON ${s}.tasks(dead_at DESC, seq DESC) WHERE dead_at IS NOT NULL;
+-- Failed and canceled tasks listed without a scan of every success: the column is null for the rest,
+-- so a success leaves it (and its index) alone.
+ALTER TABLE ${s}.tasks ADD COLUMN unsuccessful text GENERATED ALWAYS AS (CASE WHEN state IN ('failed', 'canceled') THEN state END) STORED;
+CREATE INDEX tasks_unsuccessful ON ${s}.tasks(unsuccessful, seq) WHERE unsuccessful IS NOT NULL;
 -- Ids and owners in code point order: their unique and owner indexes serve the prefix search as well.
 DROP INDEX ${s}.tasks_search_id, ${s}.tasks_search_owner;
 ALTER TABLE ${s}.tasks ALTER COLUMN id TYPE text COLLATE "C", ALTER COLUMN owner TYPE text COLLATE "C";

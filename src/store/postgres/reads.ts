@@ -51,6 +51,7 @@ export class PgReads {
       add("state = ?", filter.state);
       // Work still to do is found in the narrow table, not among every task ever kept.
       if (!isFinal(filter.state)) add(`seq IN (SELECT seq FROM ${this.s}.active WHERE state = ?)`, filter.state);
+      else if (filter.state !== "succeeded") add("unsuccessful = ?", filter.state);
     }
     if (filter.queue !== undefined) add("queue = ?", filter.queue);
     if (filter.name !== undefined) add("name = ?", filter.name);
