@@ -1,3 +1,4 @@
+import type { TaskState } from "../../core/states.js";
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { TaskRecord } from "../../core/task.js";
@@ -291,6 +292,38 @@ export function operations(harness: ContractHarness): void {
     // The queue's counts (kept as tasks change, not counted from rows) follow the purge.
     const counts = (await store.listQueues()).find((q) => q.name === QUEUE)?.counts;
     assert.deepEqual(counts && { ...counts }, { queued: 1, running: 1, waiting: 0, succeeded: 0, failed: 1, canceled: 0 });
+  });
+
+  test("a page of one state holds exactly that state's tasks, newest first, by owner and through the cursor", async (t) => {
+    const store = await harness.make(t);
+    const made: Record<string, string[]> = { queued: [], running: [], waiting: [], succeeded: [], failed: [], canceled: [] };
+    for (let round = 0; round < 3; round++) {
+      for (const owner of ["alice", "bob"]) {
+        const done = await running(store, T0, { owner });
+        await store.finish(done.lease, { state: "succeeded", result: round }, T0 + 1);
+        made.succeeded!.push(done.task.id);
+        const failed = await running(store, T0, { owner, maxAttempts: 1 });
+        await store.finish(failed.lease, { state: "failed", error: { message: "no" } }, T0 + 1);
+        made.failed!.push(failed.task.id);
+        const waiting = await running(store, T0, { owner });
+        await store.finish(waiting.lease, { state: "waiting", wait: { kind: "signal", step: `~signal:go:${round}`, name: "go", until: null } }, T0 + 1);
+        made.waiting!.push(waiting.task.id);
+        made.running!.push((await running(store, T0, { owner })).task.id);
+        const canceled = await submitNew(store, T0, { owner });
+        await store.cancel(canceled.id, T0 + 1);
+        made.canceled!.push(canceled.id);
+      }
+    }
+    for (const owner of ["alice", "bob"]) made.queued!.push((await submitNew(store, T0, { owner })).id);
+    for (const [state, ids] of Object.entries(made) as [TaskState, string[]][]) {
+      const all = await store.listTasks({ state, limit: 100 });
+      assert.deepEqual(all.tasks.map((x) => x.id), [...ids].reverse(), `${state}: exactly its tasks, newest first`);
+      const first = await store.listTasks({ state, owner: "bob", limit: 2 });
+      const rest = first.nextCursor === null ? { tasks: [] } : await store.listTasks({ state, owner: "bob", limit: 100, cursor: first.nextCursor });
+      const bobs = [...first.tasks, ...rest.tasks];
+      assert.ok(bobs.every((x) => x.owner === "bob" && x.state === state), `${state}: bob's only`);
+      assert.equal(bobs.length, ids.length / 2, `${state}: every one of bob's, across pages`);
+    }
   });
 
   test("getOrCreateSecret makes a value once and every connection reads the same", async (t) => {

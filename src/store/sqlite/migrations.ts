@@ -231,9 +231,13 @@ ALTER TABLE workers ADD COLUMN remote TEXT;`,
     // Counts of finished tasks per queue and state kept by triggers as they change (#16): the
     // dashboard's queue counts no longer scan an index of every finished task, and a finish writes
     // one counter row instead of an entry in that index. Work still to do is counted from its
-    // partial indexes, which hold only unfinished tasks.
+    // partial indexes, which hold only unfinished tasks. Retention goes along the primary key instead of
+    // an index of every finish time, and failed and canceled tasks are listed through an index of their own.
     version: 13,
-    sql: `CREATE TABLE state_counts (queue TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (queue, state)) WITHOUT ROWID;
+    sql: `DROP INDEX tasks_finished;
+CREATE INDEX tasks_failed ON tasks(seq) WHERE state = 'failed';
+CREATE INDEX tasks_canceled ON tasks(seq) WHERE state = 'canceled';
+CREATE TABLE state_counts (queue TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (queue, state)) WITHOUT ROWID;
 INSERT INTO state_counts SELECT queue, state, count(*) FROM tasks WHERE state IN ('succeeded', 'failed', 'canceled') GROUP BY queue, state;
 DROP INDEX tasks_finished_counts;
 CREATE TRIGGER count_finished_in AFTER UPDATE OF state ON tasks

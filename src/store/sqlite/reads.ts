@@ -1,3 +1,4 @@
+import { TASK_STATES } from "../../core/states.js";
 import type { Database } from "better-sqlite3";
 import type { StoredEvent } from "../../core/events.js";
 import * as limits from "../../core/queue-limits.js";
@@ -28,7 +29,16 @@ export class SqliteReads {
     const where: string[] = [];
     const params: Record<string, string | number> = { limit: Math.max(1, Math.min(1000, filter.limit)) + 1 };
     if (filter.owner !== undefined) (where.push("owner = @owner"), (params.owner = filter.owner));
-    if (filter.state !== undefined) (where.push("state = @state"), (params.state = filter.state));
+    let from = "tasks";
+    if (filter.state !== undefined) {
+      // A state's own index, never a walk back through every task kept (the planner prefers the rowid order).
+      // The state is one of the store's own names, written into the statement so that partial indexes apply.
+      const state = TASK_STATES.find((s) => s === filter.state);
+      if (state === undefined) (where.push("state = @state"), (params.state = filter.state));
+      else where.push(`state = '${state}'`);
+      if (state === "failed" || state === "canceled") from = `tasks INDEXED BY tasks_${state}`;
+      else if (state !== undefined && state !== "succeeded") where.push(`seq IN (SELECT seq FROM tasks WHERE state = '${state}')`);
+    }
     if (filter.queue !== undefined) (where.push("queue = @queue"), (params.queue = filter.queue));
     if (filter.name !== undefined) (where.push("name = @name"), (params.name = filter.name));
     if (filter.search !== undefined) where.push(searchCondition(filter.search, params));
@@ -39,7 +49,7 @@ export class SqliteReads {
       const before = Number.parseInt(filter.cursor, 36);
       if (Number.isSafeInteger(before)) (where.push(children ? "seq > @before" : "seq < @before"), (params.before = before));
     }
-    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${children ? "ASC" : "DESC"} LIMIT @limit`;
+    const sql = `SELECT * FROM ${from} ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${children ? "ASC" : "DESC"} LIMIT @limit`;
     const rows = this.db.prepare<Record<string, string | number>, TaskRow>(sql).all(params);
     const limit = (params.limit as number) - 1;
     const page = rows.slice(0, limit);

@@ -169,7 +169,7 @@ export function prepareStatements(db: Database) {
     ),
     recentDuration: s<[string], { ms: number | null }>(
       `SELECT avg(finished_at - started_at) AS ms FROM
-         (SELECT finished_at, started_at FROM tasks WHERE state = 'succeeded' AND queue = ? ORDER BY finished_at DESC LIMIT 50)`,
+         (SELECT finished_at, started_at FROM tasks WHERE state = 'succeeded' AND queue = ? ORDER BY seq DESC LIMIT 50)`,
     ),
     steps: s<[string], { name: string; result: string }>("SELECT name, result FROM task_steps WHERE task_id = ?"),
     insertStep: s<[string, string, string, number, number]>(
@@ -236,7 +236,7 @@ export function prepareStatements(db: Database) {
     finishedBefore: s<[number, string, number], { id: string }>(
       // A child is kept while its parent is unfinished: the parent, run again, finds it by key instead of running it again.
       `SELECT id FROM tasks WHERE finished_at IS NOT NULL AND finished_at < ? AND state = ? AND dead_letter = 0
-         AND (parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM tasks p WHERE p.id = tasks.parent_id AND p.finished_at IS NULL)) LIMIT ?`,
+         AND (parent_id IS NULL OR NOT EXISTS (SELECT 1 FROM tasks p WHERE p.id = tasks.parent_id AND p.finished_at IS NULL)) ORDER BY seq LIMIT ?`,
     ),
     deleteEvents: s<[string]>("DELETE FROM task_events WHERE task_id = ?"),
     deleteSteps: s<[string]>("DELETE FROM task_steps WHERE task_id = ?"),
