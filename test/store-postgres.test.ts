@@ -5,7 +5,7 @@ import pg from "pg";
 import { isOutlastError } from "../src/core/errors.js";
 import type { StoredEvent } from "../src/core/events.js";
 import { storeContract } from "../src/store/contract/store-contract.js";
-import { claim, claimOne, eventually, submitNew, submitRequest, subscriptionsLive, T0 } from "../src/store/contract/support.js";
+import { claim, claimOne, eventually, QUEUE, submitNew, submitRequest, subscriptionsLive, T0 } from "../src/store/contract/support.js";
 import { postgresStore, type PostgresStore } from "../src/store/postgres/index.js";
 import type { Store } from "../src/store/store.js";
 import { guardLeaks } from "./support/leaks.js";
@@ -271,6 +271,41 @@ describe("postgres store", () => {
     await store.close();
     assert.equal((await pool.query("SELECT 1 AS one")).rows[0].one, 1);
     await assert.rejects(store.submit(submitRequest(), T0), (error: unknown) => isOutlastError(error, "unavailable"));
+  });
+
+  test("finished counts stay exact while their deltas are folded, by reads and retention at once", async (t) => {
+    const [a, b] = await open(t, 2);
+    const schema = (a as PostgresStore).schema;
+    const admin = await testPool(t, 1);
+    const finishOne = async (store: Store, outcome: "succeeded" | "failed") => {
+      await submitNew(store, T0, { maxAttempts: 1 });
+      const claimed = await claimOne(store, T0);
+      await store.finish(claimed.lease, outcome === "succeeded" ? { state: "succeeded", result: null } : { state: "failed", error: { message: "x" } }, T0 + 1);
+    };
+    // Each finish its own statement: one delta row each, past the point where a read folds them.
+    for (let i = 0; i < 40; i++) await finishOne(i % 2 ? a! : b!, i % 4 === 0 ? "failed" : "succeeded");
+    const deltas = async () => Number((await admin.query(`SELECT count(*) AS n FROM "${schema}".state_counts`)).rows[0].n);
+    assert.ok((await deltas()) > 2, "one delta per finishing statement");
+    // Folds from both nodes' reads and a purge, while tasks keep finishing.
+    await Promise.all([
+      a!.listQueues(),
+      b!.listQueues(),
+      a!.purgeFinished({ succeeded: T0 - 1 }, 10),
+      ...Array.from({ length: 10 }, (_, i) => finishOne(i % 2 ? a! : b!, "succeeded")),
+      (async () => {
+        await admin.query(`WITH d AS (DELETE FROM "${schema}".state_counts RETURNING queue, state, n)
+          INSERT INTO "${schema}".state_counts SELECT queue, state, sum(n) FROM d GROUP BY queue, state`);
+      })(),
+    ]);
+    const counts = (await b!.listQueues()).find((q) => q.name === QUEUE)?.counts;
+    assert.equal(counts?.succeeded, 40);
+    assert.equal(counts?.failed, 10);
+    const rows = await admin.query(`SELECT state, count(*)::int AS n FROM "${schema}".tasks GROUP BY state ORDER BY state`);
+    assert.deepEqual(rows.rows, [{ state: "failed", n: 10 }, { state: "succeeded", n: 40 }]);
+    // A purge removes tasks and their counts with them; a fold leaves one row per queue and state.
+    assert.equal(await a!.purgeFinished({ succeeded: T0 + 10 }, 100), 40);
+    assert.equal((await a!.listQueues()).find((q) => q.name === QUEUE)?.counts.succeeded, 0);
+    assert.ok((await deltas()) <= 2, "folded: one row per queue and state left");
   });
 
   test("a bad schema name is refused with a clear error", () => {

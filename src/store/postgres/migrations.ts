@@ -313,19 +313,21 @@ CREATE TRIGGER track_inserts AFTER INSERT ON ${s}.tasks REFERENCING NEW TABLE AS
 CREATE TRIGGER track_updates AFTER UPDATE ON ${s}.tasks REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.track_tasks();
 CREATE TRIGGER track_deletes AFTER DELETE ON ${s}.tasks REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ${s}.track_tasks();
 DROP INDEX ${s}.tasks_runnable, ${s}.tasks_due, ${s}.tasks_owner_queued, ${s}.tasks_key_queued, ${s}.tasks_running,
-  ${s}.tasks_wake, ${s}.tasks_waiting, ${s}.tasks_finished, ${s}.tasks_dedupe, ${s}.tasks_dead;
+  ${s}.tasks_wake, ${s}.tasks_waiting, ${s}.tasks_finished, ${s}.tasks_dedupe, ${s}.tasks_dead, ${s}.tasks_search_id, ${s}.tasks_search_owner;
+-- One rewrite of the table for every change:
+-- dead_at is finished_at of a dead letter, and unsuccessful the state of a failed or canceled task, both null
+-- for a success, which leaves them (and their indexes) alone; ids and owners in code point order, so their
+-- unique and owner indexes serve the prefix search as well; a claim updates a page's worth of rows at once,
+-- and half a page free keeps their new versions on it.
+ALTER TABLE ${s}.tasks
+  ADD COLUMN dead_at bigint GENERATED ALWAYS AS (CASE WHEN dead_letter = 1 THEN finished_at END) STORED,
+  ADD COLUMN unsuccessful text GENERATED ALWAYS AS (CASE WHEN state IN ('failed', 'canceled') THEN state END) STORED,
+  ALTER COLUMN id TYPE text COLLATE "C",
+  ALTER COLUMN owner TYPE text COLLATE "C",
+  SET (fillfactor = 50);
 CREATE INDEX tasks_dedupe ON ${s}.tasks(owner, name, dedupe_key) WHERE dedupe_key IS NOT NULL;
-ALTER TABLE ${s}.tasks ADD COLUMN dead_at bigint GENERATED ALWAYS AS (CASE WHEN dead_letter = 1 THEN finished_at END) STORED;
 CREATE INDEX tasks_dead ON ${s}.tasks(dead_at DESC, seq DESC) WHERE dead_at IS NOT NULL;
--- Failed and canceled tasks listed without a scan of every success: the column is null for the rest,
--- so a success leaves it (and its index) alone.
-ALTER TABLE ${s}.tasks ADD COLUMN unsuccessful text GENERATED ALWAYS AS (CASE WHEN state IN ('failed', 'canceled') THEN state END) STORED;
 CREATE INDEX tasks_unsuccessful ON ${s}.tasks(unsuccessful, seq) WHERE unsuccessful IS NOT NULL;
--- Ids and owners in code point order: their unique and owner indexes serve the prefix search as well.
-DROP INDEX ${s}.tasks_search_id, ${s}.tasks_search_owner;
-ALTER TABLE ${s}.tasks ALTER COLUMN id TYPE text COLLATE "C", ALTER COLUMN owner TYPE text COLLATE "C";
--- A claim updates a page's worth of rows at once: half a page free keeps their new versions on it.
-ALTER TABLE ${s}.tasks SET (fillfactor = 50);
 -- Events are only ever appended, so transaction ids grow along the table: a BRIN index of a few pages finds a catch-up's.
 DROP INDEX ${s}.task_events_txid;
 ALTER TABLE ${s}.task_events ALTER COLUMN txid DROP DEFAULT, ALTER COLUMN txid TYPE bigint USING txid::text::bigint,
