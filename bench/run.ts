@@ -182,6 +182,7 @@ async function measure(s: ScenarioSpec, config: string, timeoutMs = sizes.timeou
 }
 
 function summary(result: ScenarioResult): string {
+  if (result.parts) return result.parts.map((p) => `${p.title}: ${p.metrics.map((m) => `${m.name} ${m.unit === "ms" ? m.value.toFixed(2) : Math.round(m.value)}`).join(" ")}`).join("; ");
   const figures = result.metrics.map((m) => `${m.name} ${m.unit === "ms" ? m.value.toFixed(2) : Math.round(m.value)}`);
   const queries = result.detail["pgQueriesPerTask"];
   if (queries !== undefined) figures.push(`${queries} SQL statements/task`);
