@@ -12,6 +12,9 @@ import { countPgQueries, pgQueriesSent } from "./lib/query-count.js";
 import { adapterFor } from "./systems/index.js";
 import { httpWorkerRun } from "./systems/http-worker.js";
 import { progressRate } from "./systems/outlast.js";
+import { outlastProgressFleet, outlastSteps } from "./systems/outlast-long.js";
+import { outlastHistory } from "./systems/outlast-history.js";
+import { bullmqProgressFleet, bullmqSteps } from "./systems/bullmq-long.js";
 import { rowsWritten } from "./systems/pg-schema.js";
 import { localPostgresCpuMs, walBytesSince, walPosition } from "./lib/pg-cost.js";
 
@@ -26,6 +29,9 @@ const send = (message: unknown) => new Promise<void>((resolve) => process.send!(
 async function runScenario(): Promise<ScenarioResult> {
   if (spec.kind === "progress") return progressRate(spec);
   if (spec.kind === "http-worker") return httpWorkerRun(spec);
+  if (spec.kind === "steps") return spec.system === "bullmq" ? bullmqSteps(spec) : outlastSteps(spec);
+  if (spec.kind === "progress-fleet") return spec.system === "bullmq" ? bullmqProgressFleet(spec) : outlastProgressFleet(spec);
+  if (spec.kind === "history") return outlastHistory(spec);
   countPgQueries();
   const adapter = await adapterFor(spec);
   await adapter.prepare();

@@ -11,12 +11,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import pg from "pg";
-import type { ScenarioResult, ScenarioSpec, SystemName } from "./lib/protocol.js";
+import type { Metric, ScenarioResult, ScenarioSpec, SystemName } from "./lib/protocol.js";
 import { compare, label, markdownTable, type Row } from "./lib/report.js";
 import { nowMs } from "./lib/stats.js";
 import { postgresStoreAvailable } from "./systems/outlast.js";
 
-const SECTIONS = ["sqlite", "progress", "bullmq", "postgres", "python"] as const;
+const SECTIONS = ["sqlite", "progress", "bullmq", "postgres", "python", "steps", "fleet", "history"] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -42,7 +42,7 @@ function parseArgs(argv: string[]): Options {
         only.add(section);
       }
     } else if (arg === "--help" || arg === "-h") {
-      console.log("npm run bench [-- --quick] [-- --only sqlite,progress,bullmq,postgres,python] [-- --profile]");
+      console.log("npm run bench [-- --quick] [-- --only sqlite,progress,bullmq,postgres,python,steps,fleet,history] [-- --profile]");
       process.exit(0);
     } else fail(`unknown argument "${arg}"`);
   }
@@ -56,9 +56,14 @@ function fail(message: string): never {
 }
 
 const options = parseArgs(process.argv.slice(2));
+/** Long tasks of recorded steps, the progress fleet, and the history the "history" section's store holds first. */
+const LONG_QUICK = { stepTasks: 10, steps: 1_000, fleet: 1_000, fleetSeconds: 2, history: 100_000, historyRun: { sqlite: 5_000, pg: 2_000 } };
+const LONG_FULL = { stepTasks: 10, steps: 1_000, fleet: 1_000, fleetSeconds: 5, history: 1_000_000, historyRun: { sqlite: 20_000, pg: 10_000 } };
+/** Progress reports per second of each task in the fleet. */
+const FLEET_RATE = 100;
 const sizes = options.quick
-  ? { small: 1_000, large: 5_000, pg: 2_000, python: 1_000, samples: 200, budgetMs: 5_000, timeoutMs: 90_000 }
-  : { small: 5_000, large: 50_000, pg: 20_000, python: 5_000, samples: 1_000, budgetMs: 20_000, timeoutMs: 300_000 };
+  ? { small: 1_000, large: 5_000, pg: 2_000, python: 1_000, samples: 200, budgetMs: 5_000, timeoutMs: 90_000, ...LONG_QUICK }
+  : { small: 5_000, large: 50_000, pg: 20_000, python: 5_000, samples: 1_000, budgetMs: 20_000, timeoutMs: 300_000, ...LONG_FULL };
 const timeoutOverride = Number(process.env["OUTLAST_BENCH_TIMEOUT_MS"] ?? "");
 if (timeoutOverride > 0) sizes.timeoutMs = timeoutOverride;
 const OUTLAST_SWEEP = [10, 50, 100, 200];
@@ -155,14 +160,14 @@ function firstLine(text: string): string {
   return text.split("\n")[0]!.slice(0, 160);
 }
 
-async function measure(s: ScenarioSpec, config: string): Promise<Row> {
+async function measure(s: ScenarioSpec, config: string, timeoutMs = sizes.timeoutMs): Promise<Row> {
   if (stopping) return { spec: s, config, status: "failed", reason: "interrupted" };
   const started = nowMs();
   currentSpec = s;
   process.stderr.write(`· ${label(s.system)} ${config} — ${s.title} … `);
   let row: Row;
   try {
-    const result = await runChild("run", s, sizes.timeoutMs);
+    const result = await runChild("run", s, timeoutMs);
     row = { spec: s, config, status: "ok", result };
     process.stderr.write(`${summary(result)} (${((nowMs() - started) / 1000).toFixed(1)} s)\n`);
   } catch (error) {
@@ -177,6 +182,7 @@ async function measure(s: ScenarioSpec, config: string): Promise<Row> {
 }
 
 function summary(result: ScenarioResult): string {
+  if (result.parts) return result.parts.map((p) => `${p.title}: ${p.metrics.map((m) => `${m.name} ${m.unit === "ms" ? m.value.toFixed(2) : Math.round(m.value)}`).join(" ")}`).join("; ");
   const figures = result.metrics.map((m) => `${m.name} ${m.unit === "ms" ? m.value.toFixed(2) : Math.round(m.value)}`);
   const queries = result.detail["pgQueriesPerTask"];
   if (queries !== undefined) figures.push(`${queries} SQL statements/task`);
@@ -244,10 +250,10 @@ async function reachable(what: "redis" | "postgres"): Promise<string | null> {
         const aof = ((await redis.config("GET", "appendonly")) as string[])[1];
         const fsync = ((await redis.config("GET", "appendfsync")) as string[])[1];
         const save = ((await redis.config("GET", "save")) as string[])[1];
-        notes.push(
+        const note =
           `Redis here: appendonly ${aof ?? "?"}${aof === "yes" ? ` (appendfsync ${fsync ?? "?"})` : ""}, save "${save ?? ""}"` +
-            (aof === "yes" && fsync === "always" ? "" : ": an acknowledged BullMQ job is not on disk, while Outlast's default (durability full) syncs every commit."),
-        );
+            (aof === "yes" && fsync === "always" ? "" : ": an acknowledged BullMQ job is not on disk, while Outlast's default (durability full) syncs every commit.");
+        if (!notes.includes(note)) notes.push(note);
       } finally {
         redis.disconnect();
       }
@@ -306,6 +312,91 @@ async function pythonSuite(): Promise<void> {
   if (python.result && a && b) python.result.detail["vsInProcess"] = Number((b / a).toFixed(3));
 }
 
+/** Long tasks of `sizes.steps` recorded steps each, several at once, on both stores; BullMQ with `job.updateData()` per step. */
+async function stepsSuite(): Promise<void> {
+  const title = `long tasks, ${n(sizes.stepTasks)} × ${n(sizes.steps)} recorded steps`;
+  const c = `c=${sizes.stepTasks}`;
+  await measure(spec({ title, section: "steps", system: "outlast-sqlite", kind: "steps", count: sizes.stepTasks, perTask: sizes.steps }), c);
+  await measurePg(spec({ title, section: "steps", system: "outlast-pg", kind: "steps", count: sizes.stepTasks, perTask: sizes.steps }), c);
+  await measureRedis(spec({ title, section: "steps", system: "bullmq", kind: "steps", count: sizes.stepTasks, perTask: sizes.steps }), `${c}, job.updateData() per step`);
+}
+
+/** `sizes.fleet` tasks at once reporting progress FLEET_RATE times a second each. */
+async function fleetSuite(): Promise<void> {
+  const title = `progress from ${n(sizes.fleet)} running tasks, ${FLEET_RATE} reports/s each for ${sizes.fleetSeconds} s`;
+  const c = `c=${n(sizes.fleet)}`;
+  const base = { title, section: "fleet", kind: "progress-fleet" as const, count: sizes.fleet, perTask: FLEET_RATE, seconds: sizes.fleetSeconds };
+  await measure(spec({ ...base, system: "outlast-sqlite" }), c);
+  await measurePg(spec({ ...base, system: "outlast-pg" }), c);
+  await measureRedis(spec({ ...base, system: "bullmq" }), `${c}, job.updateProgress()`);
+}
+
+/**
+ * The no-op end-to-end and submit-only scenarios and the dashboard's reads,
+ * on an empty store and on one holding `sizes.history` finished tasks, each
+ * in its own child; every figure of the filled store also as a ratio to the
+ * empty store's.
+ */
+async function historySuite(): Promise<void> {
+  for (const system of ["outlast-sqlite", "outlast-pg"] as const) {
+    const count = system === "outlast-pg" ? sizes.historyRun.pg : sizes.historyRun.sqlite;
+    const c = system === "outlast-pg" ? PG_CONCURRENCY : 50;
+    const byTitle = new Map<string, Row>();
+    for (const history of [0, sizes.history]) {
+      const where = history === 0 ? "empty store" : `${n(history)} finished tasks stored`;
+      const s = spec({ title: where, section: "history", system, kind: "history", count, concurrency: c, history, warmup: Math.min(5_000, Math.floor(count / 4)) });
+      const cfg = `c=${c}, retention on`;
+      // Filling the history takes most of the child's time (a full run's 1,000,000 tasks: minutes on PostgreSQL).
+      const timeoutMs = sizes.timeoutMs * (history > 0 ? 4 : 1);
+      const row = system === "outlast-pg" ? await measurePg(s, cfg, timeoutMs) : await measure(s, cfg, timeoutMs);
+      if (!row) continue;
+      for (const part of expandParts(row, where)) {
+        const empty = byTitle.get(part.spec.title.replace(where, "empty store"));
+        if (history === 0) byTitle.set(part.spec.title, part);
+        else if (empty?.result && part.result) part.result.detail["vsEmpty"] = versus(part.result.metrics, empty.result.metrics);
+      }
+    }
+  }
+}
+
+/** Replaces a row that holds parts by one row per part, titled "<part>, <where>". */
+function expandParts(row: Row, where: string): Row[] {
+  const parts = row.result?.parts;
+  if (!parts) return [];
+  rows.splice(rows.indexOf(row), 1);
+  const expanded = parts.map((part): Row => ({
+    spec: { ...row.spec, title: `${part.title}, ${where}` },
+    config: row.config,
+    status: row.status,
+    result: { metrics: part.metrics, peakRssMb: row.result!.peakRssMb, detail: { ...row.result!.detail, ...part.detail } },
+  }));
+  rows.push(...expanded);
+  return expanded;
+}
+
+/** "0.95× / 1.02×": each metric against the same on the empty store, above 1 meaning better (faster, smaller). */
+function versus(metrics: Metric[], against: Metric[]): string {
+  return metrics
+    .map((m, i) => {
+      const e = against[i]?.value;
+      if (e === undefined || !(e > 0) || !(m.value > 0)) return "—";
+      return `${(m.better === "higher" ? m.value / e : e / m.value).toFixed(2)}×`;
+    })
+    .join(" / ");
+}
+
+async function measurePg(s: ScenarioSpec, cfg: string, timeoutMs = sizes.timeoutMs): Promise<Row | null> {
+  const reason = (await reachable("postgres")) ?? (postgresStoreAvailable() ? null : "src/store/postgres/index.ts is not written yet");
+  if (reason) return unavailable(s, cfg, reason), null;
+  return measure(s, cfg, timeoutMs);
+}
+
+async function measureRedis(s: ScenarioSpec, cfg: string): Promise<Row | null> {
+  const reason = await reachable("redis");
+  if (reason) return unavailable(s, cfg, reason), null;
+  return measure(s, cfg);
+}
+
 /** Stops the running scenario, drops its storage and the temp dir, and exits. */
 async function cleanupAndExit(code: number): Promise<void> {
   if (stopping) return;
@@ -346,6 +437,9 @@ async function main(): Promise<void> {
   }
   if (options.only.has("postgres")) await postgresSuite();
   if (options.only.has("python")) await pythonSuite();
+  if (options.only.has("steps")) await stepsSuite();
+  if (options.only.has("fleet")) await fleetSuite();
+  if (options.only.has("history")) await historySuite();
 
   compare(rows);
   const table = markdownTable(rows);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- --quick] [-- --only sqlite,progress,bullmq,postgres,python,streams]`
+// `npm run bench [-- --quick] [-- --only sqlite,progress,bullmq,postgres,python,steps,fleet,history,streams]`
 // Installs the bench's own dependencies (the peer systems) when missing, then
 // runs bench/run.ts with tsx. See bench/README.md.
 import { spawn, spawnSync } from "node:child_process";

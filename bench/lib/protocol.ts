@@ -2,8 +2,12 @@
 /** "outlast-python": Outlast on SQLite with its tasks run by a Python worker process over HTTP. */
 export type SystemName = "outlast-sqlite" | "outlast-pg" | "outlast-python" | "bullmq" | "graphile-worker" | "pg-boss";
 
-/** "http-worker": no-op tasks end to end with the HTTP API serving (bench/systems/http-worker.ts). */
-export type ScenarioKind = "e2e" | "submit" | "latency" | "progress" | "http-worker";
+/**
+ * "http-worker": no-op tasks end to end with the HTTP API serving (bench/systems/http-worker.ts).
+ * "steps": long tasks recording a step at a time; "progress-fleet": many tasks reporting progress
+ * at a fixed rate; "history": end to end, submit and dashboard reads on a store holding finished tasks.
+ */
+export type ScenarioKind = "e2e" | "submit" | "latency" | "progress" | "http-worker" | "steps" | "progress-fleet" | "history";
 
 export interface ScenarioSpec {
   /** Shown in the table, e.g. "no-op end to end, 5,000 tasks". */
@@ -31,6 +35,12 @@ export interface ScenarioSpec {
   /** Directory for SQLite files. */
   dir: string;
   durability: "full" | "normal";
+  /** Steps per task ("steps"), or progress reports per second of each task ("progress-fleet"). */
+  perTask?: number;
+  /** How long each task reports progress ("progress-fleet"). */
+  seconds?: number;
+  /** Finished tasks the store holds before the run ("history"; 0: an empty store). */
+  history?: number;
   redisUrl: string;
   pgUrl: string;
 }
@@ -41,6 +51,8 @@ export interface Metric {
   unit: string;
   /** Whether a larger value is better (throughput) or a smaller one (latency). */
   better: "higher" | "lower";
+  /** Printed without a ratio: the peers' figure measures something else (e.g. Outlast coalesces progress by design). */
+  unranked?: true;
 }
 
 export interface ScenarioResult {
@@ -48,6 +60,15 @@ export interface ScenarioResult {
   /** Largest resident set of any process of the system in this scenario, MB. */
   peakRssMb: number;
   detail: Record<string, number | string>;
+  /** A scenario that measures several things in one process: each is a row of its own. */
+  parts?: ResultPart[];
+}
+
+export interface ResultPart {
+  /** Replaces the scenario's title in the row. */
+  title: string;
+  metrics: Metric[];
+  detail?: Record<string, number | string>;
 }
 
 /** Messages on the IPC channel between a scenario's child and its extra worker processes. */

@@ -63,7 +63,7 @@ export function compare(rows: Row[]): void {
     if (row.status !== "ok" || !row.result || !peer) continue;
     row.vsBestPeer = row.result.metrics.map((metric, i) => {
       const reference = peer.values[i];
-      if (reference === undefined || !(metric.value > 0) || !(reference > 0)) return null;
+      if (metric.unranked || reference === undefined || !(metric.value > 0) || !(reference > 0)) return null;
       return metric.better === "higher" ? metric.value / reference : reference / metric.value;
     });
     row.bestPeer = peer.who[0] ?? "";
@@ -85,15 +85,20 @@ function figure(row: Row): string {
   if (row.spec.kind === "latency") {
     return `p50 ${metrics.map(formatValue).join(" / ")} ms (p50/p95/p99, n=${row.result.detail["samples"]})`.replace(/^p50 /, "");
   }
-  const text = metrics.map((m) => `${formatValue(m)} ${m.unit}`).join(", ");
+  const text = metrics.map((m) => (m.unit === "ms" ? `${m.name} ${formatValue(m)} ms` : `${formatValue(m)} ${m.unit}`)).join(", ");
   if (row.spec.kind === "progress") return `${text} (target > 5,000,000)`;
+  const empty = row.result.detail["vsEmpty"];
+  if (typeof empty === "string") return `${text} (${empty} the empty store)`;
   const vs = row.result.detail["vsInProcess"];
   return typeof vs === "number" ? `${text} (${vs.toFixed(2)}× the in-process worker)` : text;
 }
 
+/** Scenarios printed with "—" where no peer has an honest equivalent (bench/README.md says why). */
+const PEERLESS_KINDS = new Set<ScenarioSpec["kind"]>(["steps", "progress-fleet", "history"]);
+
 function ratio(row: Row): string {
-  if (!row.vsBestPeer) return "";
-  const parts = row.vsBestPeer.map((r) => (r === null ? "–" : `${r.toFixed(2)}×`));
+  if (!row.vsBestPeer) return row.status === "ok" && PEERLESS_KINDS.has(row.spec.kind) ? "—" : "";
+  const parts = row.vsBestPeer.map((r) => (r === null ? "—" : `${r.toFixed(2)}×`));
   return parts.join(" / ");
 }
 

@@ -66,7 +66,7 @@ export function bullmqAdapter(spec: ScenarioSpec): Adapter {
 }
 
 /** Deletes every key of the queue (BullMQ's default "bull:<name>:" prefix). */
-async function wipe(redisUrl: string, name: string): Promise<void> {
+export async function wipe(redisUrl: string, name: string): Promise<void> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2 });
   try {
     let cursor = "0";

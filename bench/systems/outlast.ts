@@ -25,16 +25,38 @@ async function loadPostgresStore(): Promise<PostgresStoreFactory> {
   return module.postgresStore;
 }
 
+/** The SQLite file of a scenario (SQLite systems only). */
+export function sqlitePath(spec: ScenarioSpec): string {
+  return join(spec.dir, `${spec.storage}.db`);
+}
+
+/** Opens a fresh store of the scenario's storage: the SQLite file, or the PostgreSQL schema. */
+export async function storeOpener(spec: ScenarioSpec): Promise<() => Store> {
+  const path = sqlitePath(spec);
+  if (spec.system !== "outlast-pg") return () => sqliteStore({ path, durability: spec.durability });
+  const makeStore = await loadPostgresStore();
+  return () => makeStore({ connectionString: spec.pgUrl, schema: spec.storage });
+}
+
+/** Removes the scenario's storage (PostgreSQL schema, or SQLite file with its WAL). */
+export async function dropStorage(spec: ScenarioSpec): Promise<void> {
+  if (spec.system === "outlast-pg") await dropSchema(spec.pgUrl, spec.storage);
+  else for (const suffix of ["", "-wal", "-shm", "-journal"]) rmSync(sqlitePath(spec) + suffix, { force: true });
+}
+
+export interface OutlastAdapterOptions {
+  /** Run with the engine's default retention (the history scenarios) instead of none. */
+  retention?: boolean;
+}
+
 /** Outlast on SQLite (one file in the run's temp dir) or PostgreSQL (one fresh schema). */
-export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
+export async function outlastAdapter(spec: ScenarioSpec, options: OutlastAdapterOptions = {}): Promise<Adapter> {
   const onPostgres = spec.system === "outlast-pg";
-  const makeStore = onPostgres ? await loadPostgresStore() : null;
-  const path = join(spec.dir, `${spec.storage}.db`);
+  const openStore = await storeOpener(spec);
   let outlast: Outlast | null = null;
 
   const open = (concurrency: number, hooks: Hooks | null, countCompletions = true): Outlast => {
-    const store = makeStore ? makeStore({ connectionString: spec.pgUrl, schema: spec.storage }) : sqliteStore({ path, durability: spec.durability });
-    const engine = new Outlast({ store, retention: false });
+    const engine = options.retention ? new Outlast({ store: openStore() }) : new Outlast({ store: openStore(), retention: false });
     // Like the peers' workers: `concurrency` handler slots per process and no
     // limit shared between processes (which would make claims take turns).
     // On PostgreSQL, claims of up to 500 at a time like Graphile Worker's local queue.
@@ -78,8 +100,7 @@ export async function outlastAdapter(spec: ScenarioSpec): Promise<Adapter> {
       outlast = null;
     },
     async destroy() {
-      if (onPostgres) await dropSchema(spec.pgUrl, spec.storage);
-      else for (const suffix of ["", "-wal", "-shm", "-journal"]) rmSync(path + suffix, { force: true });
+      await dropStorage(spec);
     },
   };
 }
