@@ -48,10 +48,12 @@ export class PgReads {
     };
     if (filter.owner !== undefined) add("owner = ?", filter.owner);
     if (filter.state !== undefined) {
-      add("state = ?", filter.state);
-      // Work still to do is found in the narrow table, not among every task ever kept.
+      // Work still to do is found in the narrow table, not among every task ever kept; failed and canceled tasks
+      // through their column's index alone (with state = … beside it, the planner misjudged the two as independent
+      // and sorted every failure instead of walking the index back).
+      if (filter.state === "failed" || filter.state === "canceled") add("unsuccessful = ?", filter.state);
+      else add("state = ?", filter.state);
       if (!isFinal(filter.state)) add(`seq IN (SELECT seq FROM ${this.s}.active WHERE state = ?)`, filter.state);
-      else if (filter.state !== "succeeded") add("unsuccessful = ?", filter.state);
     }
     if (filter.queue !== undefined) add("queue = ?", filter.queue);
     if (filter.name !== undefined) add("name = ?", filter.name);
