@@ -117,7 +117,8 @@ test("watch rides out a server restart: it reconnects on its own and still exits
   const port = new URL(first.url).port;
   const worker = await startWorker(t, db);
   const http = ["--url", first.url, "--token", ADMIN_KEY];
-  const id = (await runCli(["submit", "cli.add", "--input", '{"a":4,"b":5,"steps":30,"everyMs":100}', ...http])).stdout.trim();
+  // Long enough (8 s) that a watch started on a loaded machine still finds it running.
+  const id = (await runCli(["submit", "cli.add", "--input", '{"a":4,"b":5,"steps":80,"everyMs":100}', ...http])).stdout.trim();
   const watch = await startCli(t, ["watch", id, ...http], /^progress .*running/m);
 
   first.child.process.kill("SIGKILL");
