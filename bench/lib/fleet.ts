@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { nowMs, sleep } from "./stats.js";
+import type { ScenarioResult } from "./protocol.js";
+import { nowMs, peakRssMb, sleep } from "./stats.js";
 
 /**
  * The reporting loop of one task in the progress scenario, the same for
@@ -52,4 +53,34 @@ export class FleetWindow {
   lag(): { p99: number; max: number } {
     return { p99: this.delay.percentile(99) / 1e6, max: this.delay.max / 1e6 };
   }
+}
+
+/**
+ * The progress scenario's result for every system: events the system kept per
+ * second of the window, reports made, the loop's lag. `unrankedSaved`: the
+ * system saves progress at a bounded rate by design, so its kept events get no ratio.
+ */
+export function fleetResult(
+  window: FleetWindow,
+  run: { tasks: number; perSecond: number; seconds: number; saved: number; unrankedSaved?: boolean; detail?: Record<string, number> },
+): ScenarioResult {
+  const lag = window.lag();
+  return {
+    metrics: [
+      { name: "saved progress events/s", value: run.saved / window.seconds, unit: "events/s", better: "higher", ...(run.unrankedSaved ? { unranked: true } : {}) },
+      { name: "reports/s", value: window.reports / window.seconds, unit: "reports/s", better: "higher" },
+      { name: "event loop lag p99", value: lag.p99, unit: "ms", better: "lower" },
+    ],
+    peakRssMb: peakRssMb(),
+    detail: {
+      tasks: run.tasks,
+      reportsPerTaskPerSecond: run.perSecond,
+      seconds: run.seconds,
+      windowMs: Math.round(window.seconds * 1000),
+      reports: window.reports,
+      savedProgressEvents: run.saved,
+      ...run.detail,
+      eventLoopLagMaxMs: Number(lag.max.toFixed(1)),
+    },
+  };
 }

@@ -1,6 +1,6 @@
 import { Queue, Worker, type Job } from "bullmq";
 import { Redis } from "ioredis";
-import { FleetWindow, reportFor } from "../lib/fleet.js";
+import { FleetWindow, fleetResult, reportFor } from "../lib/fleet.js";
 import type { ScenarioResult, ScenarioSpec } from "../lib/protocol.js";
 import { nowMs, peakRssMb, waitUntil } from "../lib/stats.js";
 import { wipe } from "./bullmq.js";
@@ -76,24 +76,7 @@ export async function bullmqProgressFleet(spec: ScenarioSpec): Promise<ScenarioR
     await queue.addBulk(Array.from({ length: spec.count }, () => ({ name: "report", data: {} })));
     await waitUntil(() => done >= spec.count, 120_000, `${spec.count} reporting jobs to finish`, 5);
     const saved = await countProgressEvents(spec.redisUrl, `bull:${spec.storage}:events`);
-    const lag = window.lag();
-    return {
-      metrics: [
-        { name: "saved progress events/s", value: saved / window.seconds, unit: "events/s", better: "higher" },
-        { name: "reports/s", value: window.reports / window.seconds, unit: "reports/s", better: "higher" },
-        { name: "event loop lag p99", value: lag.p99, unit: "ms", better: "lower" },
-      ],
-      peakRssMb: peakRssMb(),
-      detail: {
-        tasks: spec.count,
-        reportsPerTaskPerSecond: perSecond,
-        seconds,
-        windowMs: Math.round(window.seconds * 1000),
-        reports: window.reports,
-        savedProgressEvents: saved,
-        eventLoopLagMaxMs: Number(lag.max.toFixed(1)),
-      },
-    };
+    return fleetResult(window, { tasks: spec.count, perSecond, seconds, saved });
   } finally {
     await worker?.close();
     await queue.close();

@@ -1,5 +1,5 @@
 import { Outlast } from "../../src/index.js";
-import { FleetWindow, reportFor } from "../lib/fleet.js";
+import { FleetWindow, fleetResult, reportFor } from "../lib/fleet.js";
 import type { ScenarioResult, ScenarioSpec } from "../lib/protocol.js";
 import { nowMs, peakRssMb, waitUntil } from "../lib/stats.js";
 import { postgresSql, sqliteSql, type StoreSql } from "../lib/store-sql.js";
@@ -74,25 +74,7 @@ export async function outlastProgressFleet(spec: ScenarioSpec): Promise<Scenario
       others: await sql.number(`SELECT count(*) FROM ${sql.table("task_events")} WHERE kind <> 'progress'`),
     }));
     const saved = seqs - others;
-    const lag = window.lag();
-    return {
-      metrics: [
-        { name: "saved progress events/s", value: saved / window.seconds, unit: "events/s", better: "higher", unranked: true },
-        { name: "reports/s", value: window.reports / window.seconds, unit: "reports/s", better: "higher" },
-        { name: "event loop lag p99", value: lag.p99, unit: "ms", better: "lower" },
-      ],
-      peakRssMb: peakRssMb(),
-      detail: {
-        tasks: spec.count,
-        reportsPerTaskPerSecond: perSecond,
-        seconds,
-        windowMs: Math.round(window.seconds * 1000),
-        reports: window.reports,
-        savedProgressEvents: saved,
-        progressEventsHeard: heard,
-        eventLoopLagMaxMs: Number(lag.max.toFixed(1)),
-      },
-    };
+    return fleetResult(window, { tasks: spec.count, perSecond, seconds, saved, unrankedSaved: true, detail: { progressEventsHeard: heard } });
   } finally {
     await outlast.close({ graceMs: 5_000 }).catch(() => {});
     await dropStorage(spec);
