@@ -11,7 +11,15 @@ import { storedEvent, type Tx } from "./tx.js";
 
 const RUNNING_JSON = JSON.stringify(RUNNING_EVENT);
 
-type ClaimedRow = TaskRow & { step_names: string[] | null; step_results: string[] | null; next_run_at?: number | null };
+type ClaimedRow = TaskRow & { step_names: string[] | null; step_results: string[] | null };
+
+/** What the fast path's statement says about the queue besides the tasks it claimed. */
+interface FastMeta {
+  /** Limited or paused: its claims take the queue row's lock. */
+  limited: boolean;
+  /** When the earliest task still waiting for its turn to be given is due (null: none). */
+  next_delayed: number | null;
+}
 
 /** Taking runnable tasks of a queue within its limits, for one schema. */
 export class PgClaims {
@@ -20,75 +28,79 @@ export class PgClaims {
   /** Queues whose claims take the queue-row lock (limited or paused); a hint only, kept up by claims and by changes of the limits. */
   readonly limited = new Set<string>();
 
+  /**
+   * When each queue's earliest delayed task (one not yet given its turn) is due, as the
+   * last claim here saw it (null: none); a queue not in it is unknown. Every fast claim
+   * reads it again, so a delayed task another node submits is seen by the next claim.
+   */
+  private readonly delayedAt = new Map<string, number | null>();
+
   async claim(tx: Tx, request: ClaimRequest, now: number): Promise<ClaimResult> {
-    // Delayed tasks that are due now join their priority's round (core/turns.ts); rows another claim is promoting are left to it.
-    await rows(
-      tx.db,
-      `UPDATE ${this.s}.tasks t SET turn = coalesce(${roundOf(this.s, "t.queue", "t.priority")}, 0)
-       WHERE t.seq = ANY (ARRAY(SELECT x.seq FROM ${this.s}.active a JOIN ${this.s}.tasks x ON x.seq = a.seq
-         WHERE a.state = 'queued' AND a.queue = $1 AND a.turn IS NULL AND a.run_at <= $2 AND x.state = 'queued' AND x.turn IS NULL AND x.run_at <= $2
-         FOR UPDATE OF x SKIP LOCKED))`,
-      [request.queue, now],
-      `outlast:${this.s}:promote`,
-    );
-    let claimed: ClaimedRow[] = [];
-    let concurrency: number | null = null;
-    let allowedAt: number | null = null;
     const hinted = this.limited.has(request.queue);
     if (!hinted) {
-      // Fast path, one statement: a queue without limits and not paused.
-      claimed = await this.claimRows(tx, request, now, { free: true });
-    }
-    if (claimed.length === 0) {
-      type Config = {
-        paused: boolean;
-        concurrency: number | null;
-        owner_concurrency: number | null;
-        rate_limit: number | null;
-        rate_period_ms: number | null;
-        rate_keyed: boolean;
-        key_rules: unknown;
-      };
-      // A limit must hold across every node, so claims of a limited queue
-      // take turns: the queue row stays locked until this transaction
-      // commits, and the claim statement, which starts after the lock is
-      // granted, counts running tasks in a snapshot that includes every
-      // claim committed before. (An advisory lock on the queue name would
-      // serialize as well; the row lock also orders claims against
-      // a change of the limits.) Rows of queues without limits
-      // (and not paused) are not locked: their claims rely on SKIP LOCKED.
-      const [config] = await rows<Config>(
-        tx.db,
-        `SELECT paused, concurrency, owner_concurrency, rate_limit, rate_period_ms, rate_keyed, key_rules FROM ${this.s}.queues
-         WHERE name = $1 AND (paused OR ${limitedSql("")}) FOR UPDATE`,
-        [request.queue],
-        `outlast:${this.s}:lock-queue`,
-      );
-      if (config?.paused) return { tasks: [], nextRunAt: null };
-      if (config) this.limited.add(request.queue);
-      else this.limited.delete(request.queue);
-      concurrency = config?.concurrency ?? null;
-      const rateLimit = config ? rowRateLimit(config) : null;
-      const keyRules = config ? rowKeyRules(config) : null;
-      if (rateLimit !== null || keyRules !== null) {
-        // The queue row's lock serialises these claims: one budget, one count per key, taken by one claim at a time.
-        ({ claimed, allowedAt } = await this.picked(tx, request, now, rateLimit, concurrency, keyRules));
-      } else if (config || hinted) {
-        // Limited, or the fast path was skipped on a stale hint: claim now.
-        claimed = await this.claimRows(tx, request, now, { concurrency });
+      // Delayed tasks that are due now join their priority's round (core/turns.ts): skipped while none is
+      // known to be due, so most claims are one statement.
+      const delayedAt = this.delayedAt.get(request.queue);
+      const promoted = delayedAt === undefined || (delayedAt !== null && delayedAt <= now);
+      if (promoted) await this.promote(tx, request.queue, now);
+      // Fast path: a queue without limits and not paused. The answer also says whether the queue is limited
+      // (so an empty claim needs no second look) and when its next delayed task is due.
+      let { claimed, meta } = await this.claimFree(tx, request, now);
+      if (!promoted && !meta.limited && meta.next_delayed !== null && meta.next_delayed <= now && claimed.length < request.limit) {
+        // A delayed task came due that this node did not know of (another node, or a write since the last claim): now it does.
+        await this.promote(tx, request.queue, now);
+        const more = await this.claimFree(tx, { ...request, limit: request.limit - claimed.length }, now);
+        claimed = [...claimed, ...more.claimed];
+        meta = more.meta;
       }
+      this.delayedAt.set(request.queue, meta.next_delayed);
+      // Short of the request: come back when the next delayed task is due (now, if one is due and not yet promoted).
+      if (!meta.limited) return { tasks: this.started(tx, claimed, now), nextRunAt: claimed.length < request.limit ? meta.next_delayed : null };
     }
-    const tasks: ClaimedTask[] = claimed.map((row) => {
-      tx.event(storedEvent(row, row.last_seq, row.attempt, now, RUNNING_EVENT), row.parent_id);
-      const steps = new Map<string, unknown>();
-      row.step_names?.forEach((name, i) => steps.set(name, decode(row.step_results?.[i] ?? null)));
-      // A woken task keeps its last wait in the row (a group's is read again on a rerun); running, it waits for nothing.
-      return { task: { ...rowToTask(row), wait: null }, lease: { taskId: row.id, token: row.lease_token }, steps };
-    });
-    // The fast path's rows carry it, saving a round trip (an idle worker's claim of one task is the usual case).
-    const first = claimed[0];
-    let nextRunAt: number | null = first?.next_run_at ?? null;
-    if (first?.next_run_at === undefined && tasks.length < request.limit) {
+    // A limited or paused queue (or one that became so since this node last looked).
+    await this.promote(tx, request.queue, now);
+    let claimed: ClaimedRow[] = [];
+    let allowedAt: number | null = null;
+    type Config = {
+      paused: boolean;
+      concurrency: number | null;
+      owner_concurrency: number | null;
+      rate_limit: number | null;
+      rate_period_ms: number | null;
+      rate_keyed: boolean;
+      key_rules: unknown;
+    };
+    // A limit must hold across every node, so claims of a limited queue
+    // take turns: the queue row stays locked until this transaction
+    // commits, and the claim statement, which starts after the lock is
+    // granted, counts running tasks in a snapshot that includes every
+    // claim committed before. (An advisory lock on the queue name would
+    // serialize as well; the row lock also orders claims against
+    // a change of the limits.) Rows of queues without limits
+    // (and not paused) are not locked: their claims rely on SKIP LOCKED.
+    const [config] = await rows<Config>(
+      tx.db,
+      `SELECT paused, concurrency, owner_concurrency, rate_limit, rate_period_ms, rate_keyed, key_rules FROM ${this.s}.queues
+       WHERE name = $1 AND (paused OR ${limitedSql("")}) FOR UPDATE`,
+      [request.queue],
+      `outlast:${this.s}:lock-queue`,
+    );
+    if (config?.paused) return { tasks: [], nextRunAt: null };
+    if (config) this.limited.add(request.queue);
+    else this.limited.delete(request.queue);
+    const concurrency = config?.concurrency ?? null;
+    const rateLimit = config ? rowRateLimit(config) : null;
+    const keyRules = config ? rowKeyRules(config) : null;
+    if (rateLimit !== null || keyRules !== null) {
+      // The queue row's lock serialises these claims: one budget, one count per key, taken by one claim at a time.
+      ({ claimed, allowedAt } = await this.picked(tx, request, now, rateLimit, concurrency, keyRules));
+    } else {
+      // Limited, or no longer limited (a stale hint): claim now.
+      claimed = await this.claimRows(tx, request, now, { concurrency });
+    }
+    const tasks = this.started(tx, claimed, now);
+    let nextRunAt: number | null = null;
+    if (tasks.length < request.limit) {
       // None when the queue is at its limit: the worker is woken when a slot frees.
       const [row] = await rows<{ at: number | null }>(
         tx.db,
@@ -101,6 +113,39 @@ export class PgClaims {
     }
     if (allowedAt !== null && tasks.length < request.limit) nextRunAt = nextRunAt === null ? allowedAt : Math.min(nextRunAt, allowedAt);
     return { tasks, nextRunAt };
+  }
+
+  /** Delayed tasks of the queue that are due join their priority's round; rows another claim is promoting are left to it. */
+  private async promote(tx: Tx, queue: string, now: number): Promise<void> {
+    await rows(
+      tx.db,
+      `UPDATE ${this.s}.tasks t SET turn = coalesce(${roundOf(this.s, "t.queue", "t.priority")}, 0)
+       WHERE t.seq = ANY (ARRAY(SELECT x.seq FROM ${this.s}.active a JOIN ${this.s}.tasks x ON x.seq = a.seq
+         WHERE a.state = 'queued' AND a.queue = $1 AND a.turn IS NULL AND a.run_at <= $2 AND x.state = 'queued' AND x.turn IS NULL AND x.run_at <= $2
+         FOR UPDATE OF x SKIP LOCKED))`,
+      [queue, now],
+      `outlast:${this.s}:promote`,
+    );
+    this.delayedAt.delete(queue);
+  }
+
+  /** The fast path's claim: its rows, and the queue's state read in the same statement. */
+  private async claimFree(tx: Tx, request: ClaimRequest, now: number): Promise<{ claimed: ClaimedRow[]; meta: FastMeta }> {
+    const found = (await this.claimRows(tx, request, now, { free: true })) as (ClaimedRow & Partial<FastMeta>)[];
+    const first = found[0];
+    const meta: FastMeta = { limited: first?.limited === true, next_delayed: first?.next_delayed == null ? null : Number(first.next_delayed) };
+    return { claimed: found.filter((row) => row.id !== null), meta };
+  }
+
+  /** Claimed rows as the worker gets them, each with its "running" event. */
+  private started(tx: Tx, claimed: readonly ClaimedRow[], now: number): ClaimedTask[] {
+    return claimed.map((row) => {
+      tx.event(storedEvent(row, row.last_seq, row.attempt, now, RUNNING_EVENT), row.parent_id);
+      const steps = new Map<string, unknown>();
+      row.step_names?.forEach((name, i) => steps.set(name, decode(row.step_results?.[i] ?? null)));
+      // A woken task keeps its last wait in the row (a group's is read again on a rerun); running, it waits for nothing.
+      return { task: { ...rowToTask(row), wait: null }, lease: { taskId: row.id, token: row.lease_token }, steps };
+    });
   }
 
   /**
@@ -251,15 +296,17 @@ export class PgClaims {
          INSERT INTO ${s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
          SELECT id, owner, queue, last_seq, 'state', attempt, $2, $7 FROM u
        )
-       SELECT u.*, st.names AS step_names, st.results AS step_results${
+       ${
          free
-           ? `,
-         -- When the claim came up short: when the next delayed task is due (evaluated once, and only then).
-         CASE WHEN (SELECT count(*) FROM u) < $4
-           THEN ${nextDue(s)} END AS next_run_at`
-           : ""
-       }
-       FROM u LEFT JOIN LATERAL (
+           ? // One row at least: the queue's state comes back with no task claimed.
+             `, m AS (
+         SELECT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1 AND (q.paused OR ${limitedSql("q.")})) AS limited,
+           (SELECT min(run_at) FROM ${s}.active WHERE state = 'queued' AND queue = $1 AND turn IS NULL) AS next_delayed
+       )
+       SELECT u.*, st.names AS step_names, st.results AS step_results, m.limited, m.next_delayed
+       FROM m LEFT JOIN u ON true`
+           : `SELECT u.*, st.names AS step_names, st.results AS step_results FROM u`
+       } LEFT JOIN LATERAL (
          -- Only a task that ran before (more events than "queued" and this
          -- "running") can have steps: a first run skips the lookup.
          SELECT array_agg(name) AS names, array_agg(result) AS results FROM ${s}.task_steps
