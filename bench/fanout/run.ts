@@ -5,7 +5,7 @@
  * p50/p99, server RSS per idle watcher, and HTTP submit latency while the
  * watchers are served. Baseline peer: a bare node:http SSE broadcaster
  * measured the same way in the same run.
- * Usage: node --import tsx bench/fanout/run.ts [--quick]
+ * Usage: node --import tsx bench/fanout/run.ts [--quick] [--counts=1000,10000]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -16,7 +16,8 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 const quick = process.argv.includes("--quick");
-const COUNTS = quick ? [1_000] : [1_000, 10_000];
+const countsArg = process.argv.find((a) => a.startsWith("--counts="));
+const COUNTS = countsArg ? countsArg.slice(9).split(",").map(Number) : quick ? [1_000] : [1_000, 10_000];
 const ADMIN_KEY = "bench-admin-key-0123456789abcdef";
 const serverEntry = fileURLToPath(new URL("./server.ts", import.meta.url));
 
@@ -28,7 +29,9 @@ interface Server {
 }
 
 async function startServer(kind: "outlast" | "plain", dir: string): Promise<Server> {
-  const child = spawn(process.execPath, ["--import", "tsx", serverEntry, kind, dir], { stdio: ["pipe", "pipe", "inherit"] });
+  // FANOUT_CPU_PROF=DIR writes each server's CPU profile there.
+  const profile = process.env.FANOUT_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.FANOUT_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", serverEntry, kind, dir], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! });
   const waiting: { prefix: string; resolve: (line: string) => void }[] = [];
   lines.on("line", (line) => {
