@@ -5,6 +5,9 @@ import { published, type CursorCodec } from "../engine/watch.js";
 import type { SseStream } from "./sse.js";
 import { eventFrame, isEndEvent } from "./task-stream.js";
 
+/** Where a fan-out hears a task's events: the engine (`Outlast.onTaskEvents`). */
+export type TaskEventFeed = Pick<Outlast, "onTaskEvents">;
+
 /** Streams written per event loop turn: a broadcast to ten thousand never holds the loop for all of them. */
 export const FANOUT_SLICE = 1000;
 
@@ -52,12 +55,12 @@ export class TaskFanout {
   private readonly stopListening: () => void;
 
   constructor(
-    outlast: Outlast,
+    feed: TaskEventFeed,
     readonly taskId: string,
     private readonly codec: CursorCodec,
     private readonly onEmpty: () => void,
   ) {
-    this.stopListening = outlast.onTaskEvents({ taskId }, (event) => this.push(event));
+    this.stopListening = feed.onTaskEvents({ taskId }, (event) => this.push(event));
   }
 
   /** Adds a stream, catching up: live events wait in its mailbox until {@link goLive}. */
@@ -193,13 +196,13 @@ export class TaskFanout {
 export class TaskFanouts {
   private readonly byTask = new Map<string, TaskFanout>();
 
-  constructor(private readonly outlast: Outlast) {}
+  constructor(private readonly feed: TaskEventFeed) {}
 
   /** Joins `sse` to the task's fan-out, made on first use and let go with its last stream. */
   join(taskId: string, sse: SseStream, codec: CursorCodec, backlog: number): { fanout: TaskFanout; member: FanoutMember } {
     let fanout = this.byTask.get(taskId);
     if (!fanout) {
-      const made: TaskFanout = new TaskFanout(this.outlast, taskId, codec, () => {
+      const made: TaskFanout = new TaskFanout(this.feed, taskId, codec, () => {
         if (this.byTask.get(taskId) === made) this.byTask.delete(taskId);
       });
       this.byTask.set(taskId, made);
