@@ -165,9 +165,10 @@ export class TaskFanout {
       } else member.owesProgress = true;
       return;
     }
+    // The progress it skipped comes first, keeping the order of seqs.
+    if (member.owesProgress) this.sendOwedProgress(member);
     if (!sse.writable) {
       // Never dropped: queued past the buffer, up to the backlog; past it the reader is cut and resumes from the log.
-      if (member.owesProgress) this.sendOwedProgress(member);
       if (++member.heldWhileFull > member.backlog) {
         sse.cut("behind");
         return;
