@@ -8,8 +8,15 @@ import { eventFrame, isEndEvent } from "./task-stream.js";
 /** Where a fan-out hears a task's events: the engine (`Outlast.onTaskEvents`). */
 export type TaskEventFeed = Pick<Outlast, "onTaskEvents">;
 
-/** Streams written per event loop turn: a broadcast to ten thousand never holds the loop for all of them. */
+/** Most streams written per event loop turn: a broadcast to ten thousand never holds the loop for all of them. */
 export const FANOUT_SLICE = 1000;
+/**
+ * And at most this long per turn (checked every few writes): a socket write
+ * costs tens of microseconds on a busy machine, so a slice of a thousand can
+ * take 40 ms, which a request would wait for at each of its turns.
+ */
+export const FANOUT_SLICE_MS = 5;
+const CHECK_EVERY = 64;
 
 /**
  * One stream following a task. While it catches up from the log its live
@@ -123,6 +130,7 @@ export class TaskFanout {
   /** Writes the current event to up to {@link FANOUT_SLICE} streams, moving on to the next event when all have it. */
   private deliver(): void {
     let budget = FANOUT_SLICE;
+    const until = performance.now() + FANOUT_SLICE_MS;
     for (;;) {
       if (!this.current || this.superseded) {
         this.superseded = false;
@@ -138,7 +146,7 @@ export class TaskFanout {
       const frame = eventFrame(published(event, this.codec));
       const end = isEndEvent(published(event, this.codec));
       for (;;) {
-        if (budget === 0) {
+        if (budget === 0 || (budget % CHECK_EVERY === 0 && budget < FANOUT_SLICE && performance.now() > until)) {
           this.schedule(true);
           return;
         }

@@ -116,14 +116,14 @@ test("a broadcast to 10,000 streams yields the event loop between slices", async
   const reads = streams.map((sse) => readAll(sse));
   const event = f.emit(log("to all"));
   const reached = () => members.filter((m) => m.lastSeq === event.seq).length;
-  // Written in the emitting turn: one slice only. Each later turn adds at most one slice,
+  // Written in the emitting turn: one slice at most. Each later turn adds at most one slice,
   // so other work (an HTTP request's callbacks) runs between them.
   const seen = [reached()];
   while (seen.at(-1)! < n) {
     await turn();
     seen.push(reached());
   }
-  assert.equal(seen[0], FANOUT_SLICE);
+  assert.ok(seen[0]! > 0 && seen[0]! <= FANOUT_SLICE, `first turn: ${seen[0]}`);
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! - seen[i - 1]! <= FANOUT_SLICE, `turn ${i}: ${seen.join(",")}`);
   assert.ok(seen.length >= n / FANOUT_SLICE, `${seen.length} turns`);
   f.emit(done);
