@@ -41,15 +41,16 @@ interface Ticker {
 }
 const tickers = new WeakMap<Timers, Map<number, Ticker>>();
 
-function joinTicker(timers: Timers, ms: number, stream: SseStream, tick: (stream: SseStream) => void): () => void {
+function joinTicker(timers: Timers, ms: number, stream: SseStream): () => void {
   let byMs = tickers.get(timers);
   if (!byMs) tickers.set(timers, (byMs = new Map()));
   let ticker = byMs.get(ms);
   if (!ticker) {
     const streams = new Set<SseStream>();
-    ticker = { streams, stop: timers.every(ms, () => {
-      for (const s of streams) tick(s);
-    }) };
+    const stop = timers.every(ms, () => {
+      for (const s of streams) s.tick();
+    });
+    ticker = { streams, stop };
     byMs.set(ms, ticker);
   }
   const joined = ticker;
@@ -98,7 +99,7 @@ export class SseStream {
       new ByteLengthQueuingStrategy({ highWaterMark: options.highWaterMark }),
     );
     this.write(`retry: ${options.retryMs}\n\n`);
-    this.stopTicks = joinTicker(options.timers, Math.min(options.pingMs, options.stuckMs), this, tickStream);
+    this.stopTicks = joinTicker(options.timers, Math.min(options.pingMs, options.stuckMs), this);
   }
 
   get closed(): boolean {
@@ -222,8 +223,4 @@ export class SseStream {
     this.closeListeners = [];
     for (const listener of listeners) listener();
   }
-}
-
-function tickStream(stream: SseStream): void {
-  stream.tick();
 }
