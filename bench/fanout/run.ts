@@ -5,7 +5,9 @@
  * p50/p99, server RSS per idle watcher, and HTTP submit latency while the
  * watchers are served. Baseline peer: a bare node:http SSE broadcaster
  * measured the same way in the same run.
- * Usage: node --import tsx bench/fanout/run.ts [--quick]
+ * With --pg: 1,000 watchers on PostgreSQL, on one server process and spread
+ * over two (one runs the task, the other only serves streams).
+ * Usage: node --import tsx bench/fanout/run.ts [--quick] [--counts=1000,10000] [--pg]
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -16,7 +18,9 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
 const quick = process.argv.includes("--quick");
-const COUNTS = quick ? [1_000] : [1_000, 10_000];
+const pgProcesses = process.argv.includes("--pg");
+const countsArg = process.argv.find((a) => a.startsWith("--counts="));
+const COUNTS = countsArg ? countsArg.slice(9).split(",").map(Number).filter((n) => n > 0) : quick ? [1_000] : [1_000, 10_000];
 const ADMIN_KEY = "bench-admin-key-0123456789abcdef";
 const serverEntry = fileURLToPath(new URL("./server.ts", import.meta.url));
 
@@ -27,8 +31,10 @@ interface Server {
   ask(command: string, reply: string): Promise<string>;
 }
 
-async function startServer(kind: "outlast" | "plain", dir: string): Promise<Server> {
-  const child = spawn(process.execPath, ["--import", "tsx", serverEntry, kind, dir], { stdio: ["pipe", "pipe", "inherit"] });
+async function startServer(kind: "outlast" | "plain" | "pg", dir: string, role = "worker"): Promise<Server> {
+  // FANOUT_CPU_PROF=DIR writes each server's CPU profile there.
+  const profile = process.env.FANOUT_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.FANOUT_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...profile, "--import", "tsx", serverEntry, kind, dir, role], { stdio: ["pipe", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! });
   const waiting: { prefix: string; resolve: (line: string) => void }[] = [];
   lines.on("line", (line) => {
@@ -64,32 +70,41 @@ async function openWatchers(port: number, path: string, n: number): Promise<Watc
   await new Promise<void>((resolve, reject) => {
     let pending = n;
     const batch = (from: number) => {
-      for (let i = from; i < Math.min(n, from + 500); i++) {
-        const req = request({ host: "127.0.0.1", port, path, agent, headers: { authorization: `Bearer ${ADMIN_KEY}` } }, (res) => {
-          opened++;
-          if (--pending === 0) resolve();
-          let buffer = "";
-          res.setEncoding("utf8");
-          res.on("data", (chunk: string) => {
-            buffer += chunk;
-            let end: number;
-            while ((end = buffer.indexOf("\n\n")) >= 0) {
-              const frame = buffer.slice(0, end);
-              buffer = buffer.slice(end + 2);
-              if (!frame.includes("event: progress")) continue;
-              const data = frame.split("\n").find((l) => l.startsWith("data: "));
-              if (!data) continue;
-              const at = Date.parse((JSON.parse(data.slice(6)) as { at: string }).at);
-              latencies.push(Date.now() - at);
-            }
-          });
-          res.on("error", () => {});
-        });
-        req.on("error", reject);
-        req.end();
-        requests.push(req);
-      }
+      for (let i = from; i < Math.min(n, from + 500); i++) connect(0);
       if (from + 500 < n) setTimeout(() => batch(from + 500), 20);
+    };
+    // A connection refused or reset while thousands open at once (the listen
+    // backlog overflowing on a busy machine) is tried again, a few times.
+    const connect = (attempt: number): void => {
+      let answered = false;
+      const req = request({ host: "127.0.0.1", port, path, agent, headers: { authorization: `Bearer ${ADMIN_KEY}` } }, (res) => {
+        answered = true;
+        opened++;
+        if (--pending === 0) resolve();
+        let buffer = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          buffer += chunk;
+          let end: number;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const frame = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            if (!frame.includes("event: progress")) continue;
+            const data = frame.split("\n").find((l) => l.startsWith("data: "));
+            if (!data) continue;
+            const at = Date.parse((JSON.parse(data.slice(6)) as { at: string }).at);
+            latencies.push(Date.now() - at);
+          }
+        });
+        res.on("error", () => {});
+      });
+      req.on("error", (error) => {
+        if (answered) return;
+        if (attempt >= 5) reject(error);
+        else setTimeout(() => connect(attempt + 1), 100 * (attempt + 1));
+      });
+      req.end();
+      requests.push(req);
     };
     batch(0);
   });
@@ -180,6 +195,47 @@ async function measure(kind: "outlast" | "plain", n: number): Promise<Row> {
   }
 }
 
+/** `n` watchers split over `processes` server processes on one PostgreSQL schema; the task is submitted to and run by the first. */
+async function measurePg(n: number, processes: number): Promise<Row> {
+  const schema = `fanout_bench_${process.pid}_${processes}`;
+  const servers: Server[] = [];
+  try {
+    for (let i = 0; i < processes; i++) servers.push(await startServer("pg", schema, i === 0 ? "worker" : "watch"));
+    const taskId = await servers[0]!.ask("start", "started");
+    const path = `/api/v1/tasks/${taskId}/events`;
+    const watchers = await Promise.all(servers.map((server, i) => openWatchers(server.port, path, Math.floor(n / processes) + (i < n % processes ? 1 : 0))));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await servers[0]!.ask("go", "going");
+    const submits = await submitLatencies(servers[0]!.port, 200);
+    await new Promise((resolve) => setTimeout(resolve, 7_000));
+    for (const w of watchers) w.close();
+    const latencies = watchers.flatMap((w) => w.latencies);
+    return {
+      system: `Outlast (PostgreSQL, ${processes === 1 ? "one process" : `${processes} processes`})`,
+      watchers: n,
+      p50: percentile(latencies, 0.5),
+      p99: percentile(latencies, 0.99),
+      received: latencies.length,
+      kbPerWatcher: NaN,
+      submitP50: percentile(submits, 0.5),
+      submitP99: percentile(submits, 0.99),
+    };
+  } finally {
+    for (const server of servers) {
+      const exited = new Promise((resolve) => server.child.once("exit", resolve));
+      server.child.stdin!.write("quit\n");
+      const timer = setTimeout(() => server.child.kill("SIGKILL"), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    const pg = await import("pg");
+    const client = new pg.default.Client({ connectionString: process.env.OUTLAST_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test" });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await client.end();
+  }
+}
+
 const rows: Row[] = [];
 for (const n of COUNTS) {
   for (const kind of ["outlast", "plain"] as const) {
@@ -187,12 +243,20 @@ for (const n of COUNTS) {
     rows.push(await measure(kind, n));
   }
 }
+if (pgProcesses) {
+  for (const processes of [1, 2]) {
+    console.error(`fanout: PostgreSQL, 1000 watchers over ${processes} process(es)…`);
+    rows.push(await measurePg(1_000, processes));
+  }
+}
 const fmt = (v: number | null, digits = 1) => (v === null || Number.isNaN(v) ? "—" : v.toFixed(digits));
 console.log("\n## Stream fan-out (one server process, watchers on a real port)\n");
-console.log("| system | watchers | update→watcher p50 / p99 | ratio p99 vs bare | events received | RSS per idle watcher | HTTP submit p50 / p99 while serving |");
+console.log("| system | watchers | update→watcher p50 / p99 | ratio p99 vs peer (bare; PostgreSQL rows: one process) | events received | RSS per idle watcher | HTTP submit p50 / p99 while serving |");
 console.log("|---|---|---|---|---|---|---|");
 for (const row of rows) {
-  const bare = rows.find((r) => r.watchers === row.watchers && r.system.startsWith("bare"));
+  // PostgreSQL rows compare with PostgreSQL on one process.
+  const peer = row.system.includes("PostgreSQL") ? "Outlast (PostgreSQL, one" : "bare";
+  const bare = rows.find((r) => r.watchers === row.watchers && r.system.startsWith(peer));
   const ratio = bare && row !== bare ? `${fmt(row.p99 / Math.max(1, bare.p99), 2)}×` : "1.00×";
   console.log(
     `| ${row.system} | ${row.watchers.toLocaleString("en")} | ${fmt(row.p50)} / ${fmt(row.p99)} ms | ${ratio} | ${row.received.toLocaleString("en")} | ${fmt(row.kbPerWatcher, 2)} KB | ${row.submitP50 === null ? "—" : `${fmt(row.submitP50)} / ${fmt(row.submitP99)} ms`} |`,

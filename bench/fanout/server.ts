@@ -1,5 +1,6 @@
 // The server side of the fan-out bench, in its own process so its memory and
-// CPU are its own. argv: outlast|plain DIR. Prints "ready PORT RSS" then
+// CPU are its own. argv: outlast|plain DIR, or pg SCHEMA worker|watch (a
+// PostgreSQL store; only the worker process runs tasks). Prints "ready PORT RSS" then
 // takes commands on stdin: "rss", "start" (the task to watch), "go" (run it), "quit".
 import { createServer, type ServerResponse } from "node:http";
 import { join } from "node:path";
@@ -7,9 +8,11 @@ import { createInterface } from "node:readline";
 import { Outlast } from "../../src/index.js";
 import { serve } from "../../src/server/index.js";
 import { sqliteStore } from "../../src/store/sqlite/index.js";
+import { postgresStore } from "../../src/store/postgres/index.js";
 
 export const ADMIN_KEY = "bench-admin-key-0123456789abcdef";
-const [kind = "outlast", dir = "/tmp"] = process.argv.slice(2);
+const [kind = "outlast", dir = "/tmp", role = "worker"] = process.argv.slice(2);
+const PG_URL = process.env.OUTLAST_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const rss = () => process.memoryUsage().rss;
 
 /** How often the task reports progress, and for how long. */
@@ -24,7 +27,8 @@ interface Target {
 }
 
 async function outlastServer(): Promise<Target> {
-  const outlast = new Outlast({ store: sqliteStore({ path: join(dir, "fanout.db") }), progressIntervalMs: TICK_MS, retention: false });
+  const store = kind === "pg" ? postgresStore({ connectionString: PG_URL, schema: dir }) : sqliteStore({ path: join(dir, "fanout.db") });
+  const outlast = new Outlast({ store, progressIntervalMs: TICK_MS, retention: false });
   outlast.define("fan.tick", {
     async run(_input, ctx) {
       for (let i = 1; i <= TICKS; i++) {
@@ -34,7 +38,8 @@ async function outlastServer(): Promise<Target> {
       return null;
     },
   });
-  await outlast.start();
+  // A watching process serves streams and runs nothing, so the one task runs where it was submitted.
+  if (role === "worker") await outlast.start();
   const running = await serve(outlast, { port: 0, adminKey: ADMIN_KEY, secret: "bench-secret-0123456789abcdef", logger: "silent", stuckMs: 600_000 });
   return {
     port: running.port,

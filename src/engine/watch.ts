@@ -38,7 +38,8 @@ const PAGE = 500;
 // thousand watchers cost one conversion per event, not ten thousand.
 const shared = new WeakMap<StoredEvent, WatchEvent>();
 
-function published(event: StoredEvent, codec: CursorCodec): WatchEvent {
+/** The event as watchers get it, made once and shared by all of them. */
+export function published(event: StoredEvent, codec: CursorCodec): WatchEvent {
   let out = shared.get(event);
   if (!out) {
     out = Object.freeze(Object.assign(toPublicEvent(event), { cursor: codec.encode(event.seq) }));

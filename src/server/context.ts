@@ -6,6 +6,7 @@ import type { OpsState } from "./ops-routes.js";
 import type { ResolvedOptions } from "./options.js";
 import type { RateLimiter } from "./rate-limit.js";
 import type { SseStream } from "./sse.js";
+import type { TaskFanouts } from "./task-fanout.js";
 
 /** What every route needs, built once per handler. */
 export interface ServerContext {
@@ -15,6 +16,8 @@ export interface ServerContext {
   log: PinoLogger;
   metrics: ServerMetrics;
   streams: StreamRegistry;
+  /** The live streams of each watched task, written to together. */
+  fanouts: TaskFanouts;
   authenticate(request: Request, allowQueryToken?: boolean): Promise<Principal>;
   /** New anonymous sessions per client address; null: no limit. */
   sessionLimiter: RateLimiter | null;

@@ -5,6 +5,7 @@ import { pino, type Logger as PinoLogger } from "pino";
 import { OutlastError } from "../core/errors.js";
 import type { Outlast } from "../engine/outlast.js";
 import { authenticate, type AuthConfig } from "./auth.js";
+import { TaskFanouts } from "./task-fanout.js";
 import { StreamRegistry, type ServerContext } from "./context.js";
 import { errorResponse } from "./errors.js";
 import { homePage } from "./home.js";
@@ -161,6 +162,7 @@ function buildHandler(outlast: Outlast, { options, resolved, adminKey, log, cors
     log,
     metrics,
     streams,
+    fanouts: new TaskFanouts(outlast),
     authenticate: (request, allowQueryToken = false) => authenticate(request, auth, allowQueryToken),
     sessionLimiter: resolved.sessionRateLimit === null ? null : new RateLimiter(resolved.sessionRateLimit, outlast.clock),
     clientAddress: (request, env) => {

@@ -1,4 +1,4 @@
-import type { Clock, Timers } from "../engine/clock.js";
+import type { CancelTimer, Clock, Timers } from "../engine/clock.js";
 /** Options of one event stream. */
 export interface SseOptions {
   /** Comment line interval, so proxies and the client's watchdog see bytes. @defaultValue 15000 */
@@ -30,6 +30,39 @@ export function sseFrame(event: string, json: string, id?: string): Uint8Array {
 }
 
 /**
+ * One timer per interval for all the open streams, not one each: ten
+ * thousand idle watchers then cost ten thousand set entries, not ten
+ * thousand timers and closures. A stream's first tick may come sooner than
+ * the interval after it opens, never later.
+ */
+interface Ticker {
+  streams: Set<SseStream>;
+  stop: CancelTimer;
+}
+const tickers = new WeakMap<Timers, Map<number, Ticker>>();
+
+function joinTicker(timers: Timers, ms: number, stream: SseStream): () => void {
+  let byMs = tickers.get(timers);
+  if (!byMs) tickers.set(timers, (byMs = new Map()));
+  let ticker = byMs.get(ms);
+  if (!ticker) {
+    const streams = new Set<SseStream>();
+    const stop = timers.every(ms, () => {
+      for (const s of streams) s.tick();
+    });
+    ticker = { streams, stop };
+    byMs.set(ms, ticker);
+  }
+  const joined = ticker;
+  joined.streams.add(stream);
+  return () => {
+    if (!joined.streams.delete(stream) || joined.streams.size > 0) return;
+    joined.stop();
+    if (byMs.get(ms) === joined) byMs.delete(ms);
+  };
+}
+
+/**
  * Why a stream ended: the client left, the server closed it, the reader took
  * nothing for `stuckMs` (stuck), or it fell more than `backlog` events behind
  * while its buffer was full (behind).
@@ -47,6 +80,8 @@ export class SseStream {
   private waiters: (() => void)[] = [];
   private closeListeners: (() => void)[] = [];
   private readonly stopTicks: () => void;
+  /** Told when the reader has taken what was queued and wants more (one listener: the stream's feeder). */
+  onDrain: (() => void) | null = null;
   private blockedSince: number | null = null;
   private done = false;
   /** Why the stream ended, for logs and tests. */
@@ -64,7 +99,7 @@ export class SseStream {
       new ByteLengthQueuingStrategy({ highWaterMark: options.highWaterMark }),
     );
     this.write(`retry: ${options.retryMs}\n\n`);
-    this.stopTicks = options.timers.every(Math.min(options.pingMs, options.stuckMs), () => this.tick());
+    this.stopTicks = joinTicker(options.timers, Math.min(options.pingMs, options.stuckMs), this);
   }
 
   get closed(): boolean {
@@ -145,7 +180,8 @@ export class SseStream {
     }
   }
 
-  private tick(): void {
+  /** @internal Called by the shared ticker. */
+  tick(): void {
     if (this.done) return;
     if (this.writable) {
       this.blockedSince = null;
@@ -158,7 +194,7 @@ export class SseStream {
   }
 
   /** Ends the response abruptly (the server side lets go of the socket), for a reader that cannot keep up. */
-  private cut(reason: "stuck" | "behind"): void {
+  cut(reason: "stuck" | "behind"): void {
     if (this.done) return;
     try {
       this.controller.error(new Error(`reader ${reason}`));
@@ -170,6 +206,7 @@ export class SseStream {
 
   private wake(): void {
     this.blockedSince = null;
+    if (!this.done) this.onDrain?.();
     const waiters = this.waiters;
     this.waiters = [];
     for (const resolve of waiters) resolve();
@@ -181,6 +218,7 @@ export class SseStream {
     this.closeReason = reason;
     this.stopTicks();
     this.wake();
+    this.onDrain = null;
     const listeners = this.closeListeners;
     this.closeListeners = [];
     for (const listener of listeners) listener();

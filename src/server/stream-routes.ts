@@ -56,11 +56,8 @@ export const streamRoutes: readonly Route[] = [
         if (seq !== null && isFinal(record.state) && seq >= record.lastSeq) return c.body(null, 204);
       }
       const sse = open(ctx, principal);
-      const abort = new AbortController();
-      sse.onClose(() => abort.abort());
-      pumpTask(ctx.outlast, sse, id, after, abort.signal)
-        .catch((error: unknown) => fail(ctx, sse, error))
-        .finally(() => sse.close());
+      // Closed on an error only: once caught up the stream lives on in the task's fan-out.
+      pumpTask(ctx.outlast, ctx.fanouts, sse, id, after).catch((error: unknown) => fail(ctx, sse, error));
       return new Response(sse.body, { status: 200, headers: SSE_HEADERS });
     },
   }),

@@ -1,7 +1,10 @@
 import { OutlastError } from "../core/errors.js";
 import { isFinal } from "../core/states.js";
 import type { Outlast } from "../engine/outlast.js";
-import type { WatchEvent } from "../engine/watch.js";
+import type { StoredEvent } from "../core/events.js";
+import type { Task } from "../core/task.js";
+import { published, type WatchEvent } from "../engine/watch.js";
+import type { TaskFanouts } from "./task-fanout.js";
 import { sseFrame, type SseStream } from "./sse.js";
 
 /** The SSE `data` of an engine event: everything but routing fields the frame already carries. */
@@ -43,28 +46,102 @@ export function isEndEvent(event: WatchEvent): boolean {
   return event.type === "state" && isFinal(event.state);
 }
 
+const PAGE = 500;
+
+const isEnd = (event: StoredEvent) => event.data.type === "state" && isFinal(event.data.state);
+
 /**
  * Feeds one task to a stream: a snapshot (unless resuming), then its log
- * after the cursor, then live events, waiting for the reader between events
- * so the engine's mailbox compacts progress for a slow one (and the stream
- * cuts one that falls `backlog` events behind). Closes the
- * stream after the final state.
+ * after the cursor, then hands the stream to the task's fan-out, which
+ * writes live events to every caught-up stream of the task at once. While
+ * it catches up, the live events wait in the stream's own mailbox (which
+ * compacts progress, and past its backlog sends it back to the log), and it
+ * waits for the reader between events. The stream is closed after the final state.
  */
-export async function pumpTask(outlast: Outlast, sse: SseStream, taskId: string, after: string | undefined, signal: AbortSignal): Promise<void> {
+export async function pumpTask(outlast: Outlast, fanouts: TaskFanouts, sse: SseStream, taskId: string, after: string | undefined): Promise<void> {
   const codec = await outlast.cursors();
-  let from = after;
-  if (from === undefined) {
+  if (sse.closed) return;
+  // Joined before anything is read, so what is committed meanwhile waits in the mailbox.
+  const { fanout, member } = fanouts.join(taskId, sse, codec, sse.watchLimits().backlog);
+  const send = (event: WatchEvent, seq: number) => {
+    member.lastSeq = seq;
+    sse.sendFrame(eventFrame(event));
+  };
+  const reset = (task: Task) => send({ type: "reset", taskId, seq: task.lastSeq, task, cursor: codec.encode(task.lastSeq) }, task.lastSeq);
+
+  if (after === undefined) {
     const task = await outlast.get(taskId);
     if (!task) throw new OutlastError("not_found", `No task ${taskId}`);
     sse.send("snapshot", { taskId, seq: task.lastSeq, task }, codec.encode(task.lastSeq));
+    member.lastSeq = task.lastSeq;
     if (isFinal(task.state)) return sse.close();
-    from = codec.encode(task.lastSeq);
+  } else {
+    const record = await outlast.store.getTask(taskId);
+    if (!record) throw new OutlastError("not_found", `No task ${taskId}`);
+    const seq = codec.decode(after);
+    if (seq === null || seq > record.lastSeq) {
+      const task = await outlast.get(taskId);
+      if (!task) throw new OutlastError("not_found", `No task ${taskId}`);
+      reset(task);
+      if (isFinal(task.state)) return sse.close();
+    } else {
+      member.lastSeq = seq;
+      if (isFinal(record.state) && seq >= record.lastSeq) return sse.close();
+    }
   }
-  for await (const event of outlast.watch(taskId, { after: from, signal, ...sse.watchLimits() })) {
-    await sse.ready();
-    if (sse.closed) return;
-    sse.sendFrame(eventFrame(event));
+
+  // The log after what was sent, page by page; true when the stream is done
+  // (the task ended, or the reader left). A final state that more events
+  // follow belongs to a run that is over (resumed, restarted or retried
+  // since): the task as it is now (`reset`) replaces it and the rest.
+  const replay = async (): Promise<boolean> => {
+    for (;;) {
+      const page = await outlast.store.readEvents(taskId, member.lastSeq, PAGE);
+      for (const event of page) {
+        if (event.seq <= member.lastSeq) continue;
+        await sse.ready();
+        if (sse.closed) return true;
+        if (isEnd(event)) {
+          const task = await outlast.get(taskId);
+          if (task && task.lastSeq > event.seq) {
+            reset(task);
+            if (isFinal(task.state)) return true;
+            break;
+          }
+          send(published(event, codec), event.seq);
+          return true;
+        }
+        send(published(event, codec), event.seq);
+      }
+      if (page.length < PAGE && member.lastSeq >= (page.at(-1)?.seq ?? member.lastSeq)) return false;
+    }
+  };
+
+  for (;;) {
+    if (await replay()) return sse.close();
+    const mailbox = member.mailbox;
+    if (!mailbox || sse.closed) return;
+    if (mailbox.overflowed) {
+      mailbox.reopen();
+      continue;
+    }
+    let gap = false;
+    let event: StoredEvent | undefined;
+    while ((event = mailbox.take()) !== undefined) {
+      if (event.seq <= member.lastSeq) continue;
+      // Something other than superseded progress is missing: the log has it (and this one).
+      if (event.seq > member.lastSeq + 1 && event.data.type !== "progress") {
+        gap = true;
+        break;
+      }
+      await sse.ready();
+      if (sse.closed) return;
+      send(published(event, codec), event.seq);
+      if (isEnd(event)) return sse.close();
+    }
+    if (gap || mailbox.overflowed) continue;
+    // Caught up, with nothing waiting: in the same turn, so no event falls between the mailbox and the fan-out.
+    fanout.goLive(member);
+    return;
   }
-  // The watch ends after the task's final state (or the caller's abort).
-  sse.close();
 }

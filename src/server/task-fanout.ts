@@ -1,0 +1,227 @@
+import type { StoredEvent } from "../core/events.js";
+import type { Outlast } from "../engine/outlast.js";
+import { Mailbox } from "../engine/mailbox.js";
+import { published, type CursorCodec } from "../engine/watch.js";
+import type { SseStream } from "./sse.js";
+import { eventFrame, isEndEvent } from "./task-stream.js";
+
+/** Where a fan-out hears a task's events: the engine (`Outlast.onTaskEvents`). */
+export type TaskEventFeed = Pick<Outlast, "onTaskEvents">;
+
+/** Most streams written per event loop turn: a broadcast to ten thousand never holds the loop for all of them. */
+export const FANOUT_SLICE = 1000;
+/**
+ * And at most this long per turn (checked every few writes): a socket write
+ * costs tens of microseconds on a busy machine, so a slice of a thousand can
+ * take 40 ms, which a request would wait for at each of its turns.
+ */
+export const FANOUT_SLICE_MS = 5;
+const CHECK_EVERY = 64;
+
+/**
+ * One stream following a task. While it catches up from the log its live
+ * events wait in its own mailbox; once caught up it is live, and the task's
+ * fan-out writes to it directly.
+ */
+export class FanoutMember {
+  /** The seq of the last event written to the stream. */
+  lastSeq = 0;
+  /** Live events while catching up; null once live. */
+  mailbox: Mailbox | null;
+  /** A progress event was skipped while the reader's buffer was full: it gets the newest one when it drains. */
+  owesProgress = false;
+  /** Events queued for the reader since its buffer was last drained. */
+  heldWhileFull = 0;
+
+  constructor(
+    readonly sse: SseStream,
+    readonly backlog: number,
+  ) {
+    this.mailbox = new Mailbox(backlog);
+  }
+}
+
+/**
+ * The live streams of one task, fed from one listener on the engine's event
+ * feed. Each event's frame is made once and the same bytes are queued to
+ * every stream, a slice of streams per turn. Progress is collapsed before it
+ * is fanned out: a progress event that a newer one supersedes before every
+ * stream got it is let go, so a queue of broadcasts stays bounded by the
+ * events that are never dropped (state, log, step), which keep their order.
+ */
+export class TaskFanout {
+  private readonly catching = new Set<FanoutMember>();
+  private readonly live = new Set<FanoutMember>();
+  private readonly pending: StoredEvent[] = [];
+  private current: StoredEvent | null = null;
+  private cursor: Iterator<FanoutMember> | null = null;
+  private superseded = false;
+  private scheduled = false;
+  /** The newest progress that is or was being fanned out, for streams that skipped it. */
+  private latestProgress: StoredEvent | null = null;
+  private readonly stopListening: () => void;
+
+  constructor(
+    feed: TaskEventFeed,
+    readonly taskId: string,
+    private readonly codec: CursorCodec,
+    private readonly onEmpty: () => void,
+  ) {
+    this.stopListening = feed.onTaskEvents({ taskId }, (event) => this.push(event));
+  }
+
+  /** Adds a stream, catching up: live events wait in its mailbox until {@link goLive}. */
+  join(sse: SseStream, backlog: number): FanoutMember {
+    const member = new FanoutMember(sse, backlog);
+    this.catching.add(member);
+    sse.onClose(() => this.leave(member));
+    return member;
+  }
+
+  /** The member has written everything up to `member.lastSeq` and its mailbox is empty: from now on the fan-out writes to it. */
+  goLive(member: FanoutMember): void {
+    if (member.sse.closed || !this.catching.delete(member)) return;
+    member.mailbox = null;
+    member.sse.onDrain = () => this.drained(member);
+    this.live.add(member);
+  }
+
+  get size(): number {
+    return this.catching.size + this.live.size;
+  }
+
+  private leave(member: FanoutMember): void {
+    if (!this.catching.delete(member) && !this.live.delete(member)) return;
+    member.sse.onDrain = null;
+    if (this.size === 0) {
+      this.stopListening();
+      this.pending.length = 0;
+      this.current = null;
+      this.cursor = null;
+      this.onEmpty();
+    }
+  }
+
+  private push(event: StoredEvent): void {
+    for (const member of this.catching) member.mailbox?.push(event);
+    if (this.live.size === 0) return;
+    if (event.data.type === "progress") {
+      if (this.current?.data.type === "progress" && this.pending.length === 0) this.superseded = true;
+      const older = this.pending.findIndex((e) => e.data.type === "progress");
+      if (older >= 0) this.pending.splice(older, 1);
+    }
+    this.pending.push(event);
+    this.schedule(false);
+  }
+
+  private schedule(later: boolean): void {
+    if (this.scheduled) return;
+    if (!later) {
+      this.deliver();
+      return;
+    }
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.deliver();
+    });
+  }
+
+  /** Writes the current event to up to {@link FANOUT_SLICE} streams, moving on to the next event when all have it. */
+  private deliver(): void {
+    let budget = FANOUT_SLICE;
+    const until = performance.now() + FANOUT_SLICE_MS;
+    for (;;) {
+      if (!this.current || this.superseded) {
+        this.superseded = false;
+        this.current = this.pending.shift() ?? null;
+        if (!this.current) {
+          this.cursor = null;
+          return;
+        }
+        if (this.current.data.type === "progress") this.latestProgress = this.current;
+        this.cursor = this.live.values();
+      }
+      const event = this.current;
+      const frame = eventFrame(published(event, this.codec));
+      const end = isEndEvent(published(event, this.codec));
+      for (;;) {
+        if (budget === 0 || (budget % CHECK_EVERY === 0 && budget < FANOUT_SLICE && performance.now() > until)) {
+          this.schedule(true);
+          return;
+        }
+        const next = this.cursor!.next();
+        if (next.done) break;
+        budget--;
+        this.write(next.value, event, frame, end);
+        // The last stream left (the task ended for all of them), or a newer progress took this one's place.
+        if (!this.cursor) return;
+        if (this.superseded) break;
+      }
+      this.current = null;
+    }
+  }
+
+  private write(member: FanoutMember, event: StoredEvent, frame: Uint8Array, end: boolean): void {
+    const sse = member.sse;
+    if (sse.closed || event.seq <= member.lastSeq) return;
+    if (event.data.type === "progress") {
+      if (sse.writable) {
+        member.lastSeq = event.seq;
+        member.owesProgress = false;
+        sse.sendFrame(frame);
+      } else member.owesProgress = true;
+      return;
+    }
+    // The progress it skipped comes first, keeping the order of seqs.
+    if (member.owesProgress) this.sendOwedProgress(member);
+    if (!sse.writable) {
+      // Never dropped: queued past the buffer, up to the backlog; past it the reader is cut and resumes from the log.
+      if (++member.heldWhileFull > member.backlog) {
+        sse.cut("behind");
+        return;
+      }
+    }
+    member.lastSeq = event.seq;
+    sse.sendFrame(frame);
+    if (end) sse.close();
+  }
+
+  private sendOwedProgress(member: FanoutMember): void {
+    member.owesProgress = false;
+    const progress = this.latestProgress;
+    if (!progress || progress.seq <= member.lastSeq) return;
+    member.lastSeq = progress.seq;
+    member.sse.sendFrame(eventFrame(published(progress, this.codec)));
+  }
+
+  private drained(member: FanoutMember): void {
+    member.heldWhileFull = 0;
+    if (member.owesProgress) this.sendOwedProgress(member);
+  }
+}
+
+/** The fan-outs of one handler, one per watched task while it has streams. */
+export class TaskFanouts {
+  private readonly byTask = new Map<string, TaskFanout>();
+
+  constructor(private readonly feed: TaskEventFeed) {}
+
+  /** Joins `sse` to the task's fan-out, made on first use and let go with its last stream. */
+  join(taskId: string, sse: SseStream, codec: CursorCodec, backlog: number): { fanout: TaskFanout; member: FanoutMember } {
+    let fanout = this.byTask.get(taskId);
+    if (!fanout) {
+      const made: TaskFanout = new TaskFanout(this.feed, taskId, codec, () => {
+        if (this.byTask.get(taskId) === made) this.byTask.delete(taskId);
+      });
+      this.byTask.set(taskId, made);
+      fanout = made;
+    }
+    return { fanout, member: fanout.join(sse, backlog) };
+  }
+
+  /** Tasks with streams, for tests. */
+  get tasks(): number {
+    return this.byTask.size;
+  }
+}
