@@ -28,10 +28,12 @@ export class FanoutMember {
   lastSeq = 0;
   /** Live events while catching up; null once live. */
   mailbox: Mailbox | null;
-  /** A progress event was skipped while the reader's buffer was full: it gets the newest one when it drains. */
-  owesProgress = false;
-  /** Events queued for the reader since its buffer was last drained. */
-  heldWhileFull = 0;
+  /**
+   * Live events held while the reader's buffer is full, in order, superseded
+   * progress let go (a mailbox); null while it keeps up. Past the backlog the
+   * reader is cut and resumes from the log.
+   */
+  held: Mailbox | null = null;
 
   constructor(
     readonly sse: SseStream,
@@ -57,8 +59,6 @@ export class TaskFanout {
   private cursor: Iterator<FanoutMember> | null = null;
   private superseded = false;
   private scheduled = false;
-  /** The newest progress that is or was being fanned out, for streams that skipped it. */
-  private latestProgress: StoredEvent | null = null;
   private readonly stopListening: () => void;
 
   constructor(
@@ -139,7 +139,6 @@ export class TaskFanout {
           this.cursor = null;
           return;
         }
-        if (this.current.data.type === "progress") this.latestProgress = this.current;
         this.cursor = this.live.values();
       }
       const event = this.current;
@@ -165,39 +164,31 @@ export class TaskFanout {
   private write(member: FanoutMember, event: StoredEvent, frame: Uint8Array, end: boolean): void {
     const sse = member.sse;
     if (sse.closed || event.seq <= member.lastSeq) return;
-    if (event.data.type === "progress") {
-      if (sse.writable) {
-        member.lastSeq = event.seq;
-        member.owesProgress = false;
-        sse.sendFrame(frame);
-      } else member.owesProgress = true;
+    if (member.held !== null || !sse.writable) {
+      // The reader is behind: the event waits with the others it has not taken (a newer progress replaces an older one).
+      member.held ??= new Mailbox(member.backlog);
+      member.held.push(event);
+      if (member.held.overflowed) sse.cut("behind");
       return;
-    }
-    // The progress it skipped comes first, keeping the order of seqs.
-    if (member.owesProgress) this.sendOwedProgress(member);
-    if (!sse.writable) {
-      // Never dropped: queued past the buffer, up to the backlog; past it the reader is cut and resumes from the log.
-      if (++member.heldWhileFull > member.backlog) {
-        sse.cut("behind");
-        return;
-      }
     }
     member.lastSeq = event.seq;
     sse.sendFrame(frame);
     if (end) sse.close();
   }
 
-  private sendOwedProgress(member: FanoutMember): void {
-    member.owesProgress = false;
-    const progress = this.latestProgress;
-    if (!progress || progress.seq <= member.lastSeq) return;
-    member.lastSeq = progress.seq;
-    member.sse.sendFrame(eventFrame(published(progress, this.codec)));
-  }
-
+  /** The reader took what was queued: what it was held back from goes out while it keeps up. */
   private drained(member: FanoutMember): void {
-    member.heldWhileFull = 0;
-    if (member.owesProgress) this.sendOwedProgress(member);
+    const held = member.held;
+    if (held === null) return;
+    let event: StoredEvent | undefined;
+    while (member.sse.writable && (event = held.take()) !== undefined) {
+      if (event.seq <= member.lastSeq) continue;
+      const shown = published(event, this.codec);
+      member.lastSeq = event.seq;
+      member.sse.sendFrame(eventFrame(shown));
+      if (isEndEvent(shown)) return member.sse.close();
+    }
+    if (held.size === 0) member.held = null;
   }
 }
 
