@@ -142,8 +142,9 @@ export class TaskFanout {
         this.cursor = this.live.values();
       }
       const event = this.current;
-      const frame = eventFrame(published(event, this.codec));
-      const end = isEndEvent(published(event, this.codec));
+      const shown = published(event, this.codec);
+      const frame = eventFrame(shown);
+      const end = isEndEvent(shown);
       for (;;) {
         if (budget === 0 || (budget % CHECK_EVERY === 0 && budget < FANOUT_SLICE && performance.now() > until)) {
           this.schedule(true);

@@ -114,7 +114,8 @@ export class PgAdmin {
       );
       removed += gone.length;
     }
-    await foldCounts(tx.db, this.s);
+    // The purge appended a delta per task it removed: fold them while the rows are at hand.
+    if (removed > 0) await foldCounts(tx.db, this.s);
     return removed;
   }
 
