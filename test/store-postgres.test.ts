@@ -308,6 +308,46 @@ describe("postgres store", () => {
     assert.ok((await deltas()) <= 2, "folded: one row per queue and state left");
   });
 
+  test("a no-op task writes no event row; a retried one writes out each event its row stops saying, and both read back whole", async (t) => {
+    const schema = await testSchema(t);
+    const admin = await testPool(t, 1);
+    const store = postgresStore({ connectionString: PG_URL, schema, maxConnections: 2 });
+    t.after(() => store.close());
+    await store.init();
+    const eventRows = async (id: string) =>
+      (await admin.query<{ seq: number }>(`SELECT seq FROM "${schema}".task_events WHERE task_id = $1 ORDER BY seq`, [id])).rows.map((r) => r.seq);
+    const plain = await submitNew(store, T0);
+    const first = await claimOne(store, T0 + 1);
+    assert.equal(await store.finish(first.lease, { state: "succeeded", result: { ok: "it's done" } }, T0 + 2), true);
+    assert.deepEqual(await eventRows(plain.id), []);
+    const events = await store.readEvents(plain.id, 0, 100);
+    assert.deepEqual(
+      events.map((e) => [e.seq, e.attempt, e.at, e.data]),
+      [
+        [1, 0, T0, { type: "state", state: "queued" }],
+        [2, 1, T0 + 1, { type: "state", state: "running" }],
+        [3, 1, T0 + 2, { type: "state", state: "succeeded", result: { ok: "it's done" } }],
+      ],
+    );
+    assert.deepEqual((await store.readEvents(plain.id, 1, 1)).map((e) => e.seq), [2], "paged like rows");
+
+    const retried = await submitNew(store, T0 + 3);
+    let run = await claimOne(store, T0 + 4);
+    assert.equal(await store.finish(run.lease, { state: "retry", error: { message: "again" }, runAt: T0 + 5 }, T0 + 5), true);
+    assert.deepEqual(await eventRows(retried.id), [3], "only the retry's own event so far");
+    run = await claimOne(store, T0 + 6);
+    assert.deepEqual(await eventRows(retried.id), [2, 3, 4], "the next claim wrote out the first running event, and its own");
+    assert.equal(await store.finish(run.lease, { state: "failed", error: { message: "no" } }, T0 + 7), true);
+    assert.equal((await store.retry(retried.id, T0 + 8)).kind, "retried");
+    run = await claimOne(store, T0 + 9);
+    assert.equal(await store.finish(run.lease, { state: "succeeded", result: null }, T0 + 10), true);
+    assert.deepEqual(await eventRows(retried.id), [2, 3, 4, 5, 6, 7], "the row says the first queued and the success");
+    assert.deepEqual(
+      (await store.readEvents(retried.id, 0, 100)).map((e) => [e.seq, e.attempt, e.data.type === "state" ? e.data.state : e.data.type]),
+      [[1, 0, "queued"], [2, 1, "running"], [3, 1, "queued"], [4, 2, "running"], [5, 2, "failed"], [6, 2, "queued"], [7, 3, "running"], [8, 3, "succeeded"]],
+    );
+  });
+
   test("a bad schema name is refused with a clear error", () => {
     assert.throws(() => postgresStore({ connectionString: PG_URL, schema: "Robert'); DROP TABLE x;--" }), (error: unknown) =>
       isOutlastError(error, "bad_request"),

@@ -3,7 +3,8 @@ import { test } from "node:test";
 import type { StoredEvent } from "../../core/events.js";
 import type { Store, StoreListener } from "../store.js";
 import type { ContractHarness } from "./store-contract.js";
-import { allEvents, claimOne, eventually, mustGet, QUEUE, running, seqs, settle, stateOf, submitNew, subscriptionsLive, T0 } from "./support.js";
+import type { ClaimedTask } from "../store.js";
+import { allEvents, assertFoldMatches, claimOne, eventually, mustGet, QUEUE, running, seqs, settle, stateOf, submitNew, subscriptionsLive, T0 } from "./support.js";
 
 /** A listener that keeps what it is given, for assertions. */
 function recorder(store: Store) {
@@ -203,6 +204,55 @@ export function eventsAndFeed(harness: ContractHarness): void {
     assertOrderedOnce(feed.events);
     await assertDelivered(b, feed.events, claimed.task.id);
     for (const m of many) await assertDelivered(b, feed.events, m.id);
+  });
+
+  test("a history through retries, a release, a wait, a rerun and a success reads back as both connections were handed it", async (t) => {
+    const [a, b] = await harness.makePair(t);
+    const feeds = [recorder(a), recorder(b)];
+    for (const feed of feeds) t.after(feed.unsubscribe);
+    await subscriptionsLive(b);
+    const plain = await submitNew(a, T0);
+    const winding = await submitNew(a, T0);
+    let now = T0 + 10;
+    const next = async (store: Store, id: string): Promise<ClaimedTask> => {
+      const claimed = await claimOne(store, (now += 10));
+      assert.equal(claimed.task.id, id);
+      return claimed;
+    };
+    const first = await next(b, plain.id);
+    assert.equal(await a.finish(first.lease, { state: "succeeded", result: { n: 1 } }, (now += 10)), true);
+    // The winding task: released, retried, waits on a timer, fails for good, is run again and succeeds.
+    let run = await next(a, winding.id);
+    assert.equal(await b.release(run.lease, (now += 10)), true);
+    run = await next(b, winding.id);
+    await a.appendLog(run.lease, "first try", (now += 10));
+    assert.equal(await a.finish(run.lease, { state: "retry", error: { message: "again" }, runAt: now }, (now += 10)), true);
+    run = await next(a, winding.id);
+    await b.recordStep(run.lease, "before", 1, (now += 10));
+    assert.equal(await b.finish(run.lease, { state: "waiting", wait: { kind: "sleep", step: "nap", until: now + 1_000 } }, (now += 10)), true);
+    now += 1_000;
+    assert.ok((await a.wakeDue(now)) >= 1);
+    run = await next(b, winding.id);
+    assert.equal(await a.finish(run.lease, { state: "failed", error: { message: "no" } }, (now += 10)), true);
+    assert.equal((await b.retry(winding.id, (now += 10))).kind, "retried");
+    run = await next(a, winding.id);
+    assert.equal(await b.finish(run.lease, { state: "succeeded", result: undefined }, (now += 10)), true);
+    for (const id of [plain.id, winding.id]) {
+      const { lastSeq } = await mustGet(a, id);
+      for (const feed of feeds) await eventually(() => feed.of(id).some((e) => e.seq === lastSeq), "each connection is handed the last event");
+    }
+    for (const feed of feeds) {
+      assertOrderedOnce(feed.events);
+      for (const store of [a, b]) for (const id of [plain.id, winding.id]) await assertDelivered(store, feed.events, id);
+    }
+    const history = await allEvents(a, winding.id);
+    assert.deepEqual(seqs(history), Array.from({ length: history.length }, (_, i) => i + 1), "no seq lost or repeated");
+    assert.deepEqual(
+      history.filter((e) => e.data.type === "state").map((e) => [stateOf(e), e.attempt]),
+      [["queued", 0], ["running", 1], ["queued", 0], ["running", 1], ["queued", 1], ["running", 2], ["waiting", 2], ["queued", 1], ["running", 2], ["failed", 2], ["queued", 2], ["running", 3], ["succeeded", 3]],
+    );
+    await assertFoldMatches(a, winding.id);
+    await assertFoldMatches(b, plain.id);
   });
 
   test("while both connections write at once, each subscriber gets every event once", async (t) => {

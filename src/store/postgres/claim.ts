@@ -1,6 +1,7 @@
 import type { RateLimit } from "../../core/queue-limits.js";
 import * as rate from "../../core/rate-limit.js";
 import { RUNNING_EVENT } from "../../core/transitions.js";
+import { DERIVED, RUNNING_JSON } from "./derived-events.js";
 import { KeyCounts, type KeyRules, type KeyRunning } from "../../core/key-limits.js";
 import { rowKeyRules, rowRateLimit } from "../task-row.js";
 import type { ClaimedTask, ClaimRequest, ClaimResult } from "../store.js";
@@ -9,7 +10,6 @@ import { rows } from "./sql.js";
 import { roundOf } from "./turn-sql.js";
 import { storedEvent, type Tx } from "./tx.js";
 
-const RUNNING_JSON = JSON.stringify(RUNNING_EVENT);
 
 type ClaimedRow = TaskRow & { step_names: string[] | null; step_results: string[] | null };
 
@@ -266,19 +266,20 @@ export class PgClaims {
     const free = "free" in mode;
     const seqs = "seqs" in mode ? mode.seqs : null;
     const concurrency = "concurrency" in mode ? mode.concurrency : null;
-    // $8: the queue's concurrency; the places left are counted in this statement's snapshot.
+    // $7: the queue's concurrency; the places left are counted in this statement's snapshot.
     // Never below 0: an operator may lower the limit under what is running.
-    const slots = `greatest(0, least($4, coalesce($8::int - (SELECT count(*) FROM ${s}.active WHERE state = 'running' AND queue = $1), $4)))`;
+    const literalRunning = `'${RUNNING_JSON}'`;
+    const slots = `greatest(0, least($4, coalesce($7::int - (SELECT count(*) FROM ${s}.active WHERE state = 'running' AND queue = $1), $4)))`;
     const picked =
       seqs !== null
         ? // Chosen by the caller (a rate-limited claim), their rows already locked.
           // (Every parameter is named, so each has a type: the queue, names and limit again, though they change nothing.)
-          `SELECT seq FROM ${s}.tasks WHERE seq = ANY($8::bigint[]) AND queue = $1 AND name = ANY($3::text[]) LIMIT $4`
+          `SELECT seq FROM ${s}.tasks WHERE seq = ANY($7::bigint[]) AND queue = $1 AND name = ANY($3::text[]) LIMIT $4`
         : `SELECT t.seq FROM ${s}.active a JOIN ${s}.tasks t ON t.seq = a.seq
            WHERE a.state = 'queued' AND a.queue = $1 AND a.turn IS NOT NULL AND a.name = ANY($3::text[]) AND t.state = 'queued' AND t.turn IS NOT NULL
            ${free ? `AND NOT EXISTS (SELECT 1 FROM ${s}.queues q WHERE q.name = $1 AND (q.paused OR ${limitedSql("q.")}))` : ""}
            ORDER BY a.priority DESC, a.turn, a.seq LIMIT ${free ? "$4" : slots} FOR UPDATE OF t SKIP LOCKED`;
-    const params: unknown[] = [request.queue, now, request.names, request.limit, request.workerId, now + request.leaseMs, RUNNING_JSON];
+    const params: unknown[] = [request.queue, now, request.names, request.limit, request.workerId, now + request.leaseMs];
     if (seqs !== null) params.push(seqs);
     else if (!free) params.push(concurrency);
     return rows<ClaimedRow>(
@@ -293,8 +294,9 @@ export class PgClaims {
          WHERE t.seq = ANY (ARRAY(SELECT seq FROM p))
          RETURNING t.*
        ), e AS (
+         -- A first claim's running event is the row's (derived-events.ts); a later one's is a row.
          INSERT INTO ${s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
-         SELECT id, owner, queue, last_seq, 'state', attempt, $2, $7 FROM u
+         SELECT id, owner, queue, last_seq, 'state', attempt, $2, ${literalRunning} FROM u WHERE NOT (last_seq = 2 AND derived & ${DERIVED.FIRST_RUN} <> 0)
        )
        ${
          free

@@ -1,3 +1,5 @@
+import { keepDerivedEventsSql } from "./derived-events.js";
+
 /**
  * Numbered schema migrations, each a function of the (already validated,
  * quoted) schema name. `outlast_meta.schema_version` holds the number of the
@@ -333,6 +335,16 @@ DROP INDEX ${s}.task_events_txid;
 ALTER TABLE ${s}.task_events ALTER COLUMN txid DROP DEFAULT, ALTER COLUMN txid TYPE bigint USING txid::text::bigint,
   ALTER COLUMN txid SET DEFAULT pg_current_xact_id()::text::bigint;
 CREATE INDEX task_events_txid ON ${s}.task_events USING brin (txid);`,
+  },
+  {
+    // A task's queued, running and succeeded events are its row's (derived-events.ts): a no-op task writes
+    // no event row. Rows already there keep their events as rows (derived = 0).
+    version: 15,
+    sql: (s) => `
+ALTER TABLE ${s}.tasks ADD COLUMN derived smallint NOT NULL DEFAULT 0;
+${keepDerivedEventsSql(s)}
+-- A claim's new version of an active row fits on its page: no lock of the old one logged first to move it.
+ALTER TABLE ${s}.active SET (fillfactor = 50);`,
   },
 ];
 

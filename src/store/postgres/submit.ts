@@ -13,8 +13,8 @@ import type { PgReads } from "./reads.js";
 import { rows } from "./sql.js";
 import { keyLastTurn, nextTurn, roundOf } from "./turn-sql.js";
 import { storedEvent, type Tx } from "./tx.js";
+import { DERIVED } from "./derived-events.js";
 
-const QUEUED_EVENT = JSON.stringify(firstQueuedEvent(0, 0));
 
 /** Storing tasks: the submit rules of core/submit-rules.ts in PostgreSQL's statements, for one schema. */
 export class PgSubmits {
@@ -324,7 +324,7 @@ export class PgSubmits {
       items.map(({ request: r, now, dedupeDeadline }, k) => {
         const input = encode(r.input);
         inputs.push(input);
-        // null: the plain "queued" event ($2), the same for most tasks.
+        // null: the plain "queued" event, which the row says (derived-events.ts).
         const event = r.wait || r.runAt > now ? JSON.stringify(firstEvents[k]) : null;
         const row: unknown[] = [r.id, r.name, r.queue, r.owner, r.priority, r.maxAttempts, r.timeoutMs, input, r.idempotencyKey, now, r.runAt, event, r.title];
         // Optional columns in a fixed order, each group only when it or a later one is set: a plain task's row stays as short as before.
@@ -368,16 +368,18 @@ export class PgSubmits {
        ), t AS (
          INSERT INTO ${this.s}.tasks(id, name, queue, owner, title, state, priority, max_attempts, attempt_budget, timeout_ms, input,
            idempotency_key, created_at, run_at, last_seq, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries,
-           rate_key, cost, concurrency_key, tier, key_limit)
+           rate_key, cost, concurrency_key, tier, key_limit, derived)
          SELECT id, name, queue, owner, title, CASE WHEN wait IS NULL THEN 'queued' ELSE 'waiting' END, priority, max_attempts, max_attempts,
            timeout_ms, input, idempotency_key, created_at, run_at, 1, turn, parent_id, child_key, weight, wait, dedupe_key, dedupe_deadline, max_lease_expiries,
-           rate_key, cost, concurrency_key, tier, key_limit
+           rate_key, cost, concurrency_key, tier, key_limit,
+           CASE WHEN event IS NULL THEN ${DERIVED.QUEUED} ELSE 0 END | CASE WHEN wait IS NULL THEN ${DERIVED.FIRST_RUN} ELSE 0 END | ${DERIVED.SUCCEEDED}
          FROM turned ORDER BY ord
        )
+       -- The plain "queued" event is the row's own (derived-events.ts); every other first event is a row.
        -- Every row of i is inserted or the statement fails: no join back to t.
        INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
-       SELECT id, owner, queue, 1, 'state', 0, created_at, coalesce(event, $2) FROM i`,
-      [rowsJson, QUEUED_EVENT],
+       SELECT id, owner, queue, 1, 'state', 0, created_at, event FROM i WHERE event IS NOT NULL`,
+      [rowsJson],
       `outlast:${this.s}:insert`,
     );
     return items.map(({ request: r, now }, k): TaskRecord => {

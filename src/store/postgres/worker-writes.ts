@@ -8,6 +8,7 @@ import { encode, finalColumns, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
 import { FENCE, storedEvent, WRITTEN, type Tx, type Written } from "./tx.js";
 import { DURABLE, LAZY, type BulkWrite, type Outcome } from "./write-batch.js";
+import { DERIVED } from "./derived-events.js";
 
 /** The outcomes of an attempt that ends it or queues it again (not a wait). */
 type Ended = Exclude<FinishOutcome, { state: "waiting" }>;
@@ -147,10 +148,11 @@ export class PgWorkerWrites {
            turn = CASE WHEN i.run_at > i.now THEN NULL ELSE t.turn END,
            last_seq = t.last_seq + 1, worker_id = NULL, lease_expires_at = NULL
          FROM i WHERE ${FENCE} AND t.id = ANY ($2::text[])
-         RETURNING ${WRITTEN}, i.now, i.data
+         RETURNING ${WRITTEN}, i.now, i.data, i.state AS ended, t.derived
        ), e AS (
+         -- A success's event is the row's where its bit says so (derived-events.ts).
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
-         SELECT id, owner, queue, last_seq, 'state', attempt, now, data FROM u
+         SELECT id, owner, queue, last_seq, 'state', attempt, now, data FROM u WHERE NOT (ended = 'succeeded' AND derived & ${DERIVED.SUCCEEDED} <> 0)
        )
        SELECT id, owner, queue, last_seq, attempt, parent_id FROM u`,
       [rowsJson, ids],
@@ -323,8 +325,9 @@ export class PgWorkerWrites {
     const [updated] = await rows<TaskRow>(
       tx.db,
       `WITH u AS (
+         -- Its event is a row, never the row's (derived-events.ts).
          UPDATE ${this.s}.tasks SET state = $2, result = $3, error = $4, finished_at = $5, last_seq = last_seq + 1,
-           worker_id = NULL, lease_expires_at = NULL, dead_letter = $8
+           worker_id = NULL, lease_expires_at = NULL, dead_letter = $8, derived = derived & ~${DERIVED.SUCCEEDED}
          WHERE id = $1 RETURNING *
        ), e AS (
          INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
