@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { guardLeaks } from "../support/leaks.js";
-import { testPool, testSchema } from "../support/pg.js";
+import { PG_URL, testPool, testSchema } from "../support/pg.js";
+import { postgresStore } from "../../src/store/postgres/index.js";
 import { tempDir } from "../support/temp.js";
 import { ADMIN_KEY, startCli } from "../cli/cli.js";
 import { SseReader, type ParsedEvent } from "../server/sse-reader.js";
@@ -81,13 +82,11 @@ test("a task started on server A, which is SIGKILLed mid-task, finishes on a wor
   const live = events.slice(1);
   const seqs = live.map((e) => e.data.seq as number);
   for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! > seqs[i - 1]!, `seq ${seqs[i]} after ${seqs[i - 1]}: out of order or repeated`);
-  const stored = (
-    await pool.query<{ seq: number; kind: string; attempt: number; data: string }>(
-      `SELECT seq, kind, attempt, data FROM "${schema}".task_events WHERE task_id = $1 ORDER BY seq`,
-      [id],
-    )
-  ).rows;
-  const storedNonProgress = stored.filter((e) => e.kind !== "progress" && e.seq > snapshotSeq).map((e) => e.seq);
+  // Read through the store: some state events are the task row's, not rows of task_events.
+  const logStore = postgresStore({ connectionString: PG_URL, schema });
+  t.after(() => logStore.close());
+  const stored = await logStore.readEvents(id, 0, 100_000);
+  const storedNonProgress = stored.filter((e) => e.data.type !== "progress" && e.seq > snapshotSeq).map((e) => e.seq);
   const seenNonProgress = live.filter((e) => e.event !== "progress").map((e) => e.data.seq as number);
   assert.deepEqual(seenNonProgress, storedNonProgress, "the watcher saw every non-progress event once, in order");
   const lastSeq = (await pool.query<{ last_seq: number }>(`SELECT last_seq FROM "${schema}".tasks WHERE id = $1`, [id])).rows[0]!.last_seq;
