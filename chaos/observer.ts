@@ -1,6 +1,7 @@
 // Reads the store's tables directly (not through Outlast), so the verdict
 // does not depend on the code under test: which tasks exist and how they
 // ended, which steps were recorded in which attempt, and each task's log.
+import { derivedEventsSql } from "../src/store/postgres/derived-events.js";
 import Database from "better-sqlite3";
 import pg from "pg";
 import type { Received } from "./watchers.js";
@@ -80,7 +81,11 @@ export function postgresObserver(connectionString: string, schema: string): Stor
       return rows.map((r) => ({ taskId: r.task_id, name: r.name, attempt: r.attempt }));
     },
     async events() {
-      return groupEvents((await pool.query<{ task_id: string; seq: number; kind: string }>(`SELECT task_id, seq, kind FROM ${s}.task_events ORDER BY task_id, seq`)).rows);
+      // With the state events the task rows say (src/store/postgres/derived-events.ts).
+      const sql = `SELECT task_id, seq, kind FROM ${s}.task_events
+        UNION ALL SELECT t.id, d.seq, 'state' FROM ${s}.tasks t CROSS JOIN ${derivedEventsSql("t")} WHERE t.derived <> 0 AND d.bit <> 0
+        ORDER BY task_id, seq`;
+      return groupEvents((await pool.query<{ task_id: string; seq: number; kind: string }>(sql)).rows);
     },
     async close() {
       await pool.end();

@@ -1,3 +1,4 @@
+import { derivedEventsSql } from "../../src/store/postgres/derived-events.js";
 import { Outlast } from "../../src/index.js";
 import { FleetWindow, fleetResult, reportFor } from "../lib/fleet.js";
 import type { ScenarioResult, ScenarioSpec } from "../lib/protocol.js";
@@ -71,7 +72,12 @@ export async function outlastProgressFleet(spec: ScenarioSpec): Promise<Scenario
     await outlast.close({ graceMs: 5_000 });
     const { seqs, others } = await withSql(spec, async (sql) => ({
       seqs: await sql.number(`SELECT coalesce(sum(last_seq), 0) FROM ${sql.table("tasks")}`),
-      others: await sql.number(`SELECT count(*) FROM ${sql.table("task_events")} WHERE kind <> 'progress'`),
+      // Every event but progress: the rows, and on PostgreSQL the state events the task rows say.
+      others:
+        (await sql.number(`SELECT count(*) FROM ${sql.table("task_events")} WHERE kind <> 'progress'`)) +
+        (sql.dialect === "postgres"
+          ? await sql.number(`SELECT count(*) FROM ${sql.table("tasks")} t CROSS JOIN ${derivedEventsSql("t")} WHERE d.bit <> 0`)
+          : 0),
     }));
     const saved = seqs - others;
     return fleetResult(window, { tasks: spec.count, perSecond, seconds, saved, unrankedSaved: true, detail: { progressEventsHeard: heard } });
