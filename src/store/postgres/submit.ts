@@ -35,16 +35,24 @@ export class PgSubmits {
    */
   async many(tx: Tx, items: readonly { request: SubmitRequest; now: number }[]): Promise<({ ok: true; value: SubmitOutcome } | { ok: false; error: unknown })[]> {
     const queues = [...new Set(items.map((item) => item.request.queue))];
-    const limited = new Set(
-      (
-        await rows<{ name: string }>(
-          tx.db,
-          `SELECT name FROM ${this.s}.queues WHERE name = ANY($1::text[]) AND (max_queued IS NOT NULL OR owner_max_queued IS NOT NULL)`,
-          [queues],
-          `outlast:${this.s}:limited`,
-        )
-      ).map((row) => row.name),
-    );
+    let limited: ReadonlySet<string>;
+    if (items.every(({ request }) => request.idempotencyKey === null && !request.dedupe)) {
+      // The usual batch: inserted in one statement unless a queue of it has a length limit (then nothing is).
+      const inserted = await this.insertRows(tx, items, queues);
+      if (inserted.limited.size === 0) return inserted.tasks.map((task) => ({ ok: true, value: { kind: "created", task } }));
+      limited = inserted.limited;
+    } else {
+      limited = new Set(
+        (
+          await rows<{ name: string }>(
+            tx.db,
+            `SELECT name FROM ${this.s}.queues WHERE name = ANY($1::text[]) AND (max_queued IS NOT NULL OR owner_max_queued IS NOT NULL)`,
+            [queues],
+            `outlast:${this.s}:limited`,
+          )
+        ).map((row) => row.name),
+      );
+    }
     // Dedupe keys are locked first, all at once and in one order, so two batches holding some of the same keys queue rather than deadlock.
     const keys = items.flatMap((item) => (item.request.dedupe ? [this.dedupeLockKey(item.request)] : []));
     if (keys.length > 0) await this.lockDedupeKeys(tx, keys);
@@ -314,6 +322,20 @@ export class PgSubmits {
    * its child.
    */
   async insertMany(tx: Tx, items: readonly { request: SubmitRequest; now: number; dedupeDeadline?: number | null }[]): Promise<TaskRecord[]> {
+    return (await this.insertRows(tx, items, null)).tasks;
+  }
+
+  /**
+   * `insertMany`, or with `unlessLimited` (the batch's queues) nothing at
+   * all if one of those queues has a length limit: then `limited` names
+   * them, and the caller checks each submit against them. The check is part
+   * of the insert, which saves a round trip per submit.
+   */
+  private async insertRows(
+    tx: Tx,
+    items: readonly { request: SubmitRequest; now: number; dedupeDeadline?: number | null }[],
+    unlessLimited: readonly string[] | null,
+  ): Promise<{ tasks: TaskRecord[]; limited: ReadonlySet<string> }> {
     for (const { request } of items) checkRate(request);
     const inputs: string[] = [];
     const firstEvents = items.map(({ request: r, now }) => (r.wait ? waitTransition(r.wait) : firstQueuedEvent(r.runAt, now)));
@@ -339,9 +361,11 @@ export class PgSubmits {
         return row;
       }),
     );
-    await rows(
+    const limitedRows = await rows<{ name: string }>(
       tx.db,
-      `WITH i AS (
+      `WITH lim AS (
+         SELECT name FROM ${this.s}.queues WHERE name = ANY($2::text[]) AND (max_queued IS NOT NULL OR owner_max_queued IS NOT NULL)
+       ), i AS (
          SELECT e->>0 AS id, e->>1 AS name, e->>2 AS queue, e->>3 AS owner, (e->>4)::int AS priority, (e->>5)::int AS max_attempts,
            (e->>6)::bigint AS timeout_ms, e->>7 AS input, e->>8 AS idempotency_key, (e->>9)::bigint AS created_at,
            (e->>10)::bigint AS run_at, e->>11 AS event, e->>12 AS title,
@@ -351,6 +375,7 @@ export class PgSubmits {
            e->>20 AS rate_key, coalesce((e->>21)::int, 1) AS cost,
            coalesce(e->>22, e->>3) AS concurrency_key, e->>23 AS tier, (e->>24)::int AS key_limit, ord
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(e, ord)
+         WHERE NOT EXISTS (SELECT 1 FROM lim)
        ), last AS MATERIALIZED (
          -- Turns (core/turns.ts, nextTurn): after the key's last queued one (core/key-limits.ts: the owner's unless the
          -- queue keys otherwise), not before its priority's round; tasks of one key in this statement take the next
@@ -374,15 +399,18 @@ export class PgSubmits {
            rate_key, cost, concurrency_key, tier, key_limit,
            CASE WHEN event IS NULL THEN ${DERIVED.QUEUED} ELSE 0 END | CASE WHEN wait IS NULL THEN ${DERIVED.FIRST_RUN} ELSE 0 END | ${DERIVED.SUCCEEDED}
          FROM turned ORDER BY ord
+       ), e AS (
+         -- The plain "queued" event is the row's own (derived-events.ts); every other first event is a row.
+         -- Every row of i is inserted or the statement fails: no join back to t.
+         INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
+         SELECT id, owner, queue, 1, 'state', 0, created_at, event FROM i WHERE event IS NOT NULL
        )
-       -- The plain "queued" event is the row's own (derived-events.ts); every other first event is a row.
-       -- Every row of i is inserted or the statement fails: no join back to t.
-       INSERT INTO ${this.s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
-       SELECT id, owner, queue, 1, 'state', 0, created_at, event FROM i WHERE event IS NOT NULL`,
-      [rowsJson],
+       SELECT name FROM lim`,
+      [rowsJson, unlessLimited ?? []],
       `outlast:${this.s}:insert`,
     );
-    return items.map(({ request: r, now }, k): TaskRecord => {
+    if (limitedRows.length > 0) return { tasks: [], limited: new Set(limitedRows.map((row) => row.name)) };
+    const tasks = items.map(({ request: r, now }, k): TaskRecord => {
       tx.event(storedEvent(r, 1, 0, now, firstEvents[k]!), r.parent?.id ?? null);
       if (!r.wait) {
         this.countQueued(tx, r.queue, r.owner);
@@ -419,5 +447,6 @@ export class PgSubmits {
         deadLetter: false,
       };
     });
+    return { tasks, limited: new Set() };
   }
 }
