@@ -240,7 +240,11 @@ export function prepareStatements(db: Database) {
     ),
     deleteEvents: s<[string]>("DELETE FROM task_events WHERE task_id = ?"),
     deleteSteps: s<[string]>("DELETE FROM task_steps WHERE task_id = ?"),
-    deleteTask: s<[string]>("DELETE FROM tasks WHERE id = ?"),
+    deleteTask: s<[string], { queue: string; state: TaskState }>("DELETE FROM tasks WHERE id = ? RETURNING queue, state"),
+    // Finished tasks per queue and state (sqlite/finished-counts.ts): a batch's delta added once.
+    addStateCount: s<[string, string, number]>(
+      "INSERT INTO state_counts(queue, state, n) VALUES (?, ?, ?) ON CONFLICT (queue, state) DO UPDATE SET n = n + excluded.n",
+    ),
     insertMeta: s<[string, string]>("INSERT OR IGNORE INTO outlast_meta(key, value) VALUES (?, ?)"),
     meta: s<[string], { value: string }>("SELECT value FROM outlast_meta WHERE key = ?"),
   };

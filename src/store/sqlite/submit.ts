@@ -89,6 +89,7 @@ export class SqliteSubmits {
   rerun(row: TaskRow, now: number, reason: RerunReason, budget: number = row.attempt_budget): TaskRow {
     const seq = row.last_seq + 1;
     const { maxAttempts, event } = rerunTransition(row, reason, budget);
+    this.tx.finished.add(row.queue, row.state, -1);
     let updated: TaskRow;
     if (isGroup(row)) {
       updated = this.tx.sql.rewait.get({ id: row.id, seq, max_attempts: maxAttempts })!;

@@ -83,6 +83,7 @@ export class SqliteWorkerWrites {
     // write of a busy worker (saves a lookup per task).
     const row = this.tx.sql.finishIfHeld.get({ id: lease.taskId, token: lease.token, now, ...finalColumns(change) });
     if (!row) return false;
+    this.tx.finished.add(row.queue, change.state, 1);
     this.tx.event({ id: lease.taskId, owner: row.owner, queue: row.queue, parent_id: row.parent_id }, row.last_seq, row.attempt, now, change.event);
     this.tx.touch(row.queue, now); // a slot is free
     return true;
@@ -123,10 +124,11 @@ export class SqliteWorkerWrites {
     return expired.length;
   }
 
-  /** Move a task to a final state, whoever holds it (expiry, an operator's cancel). */
+  /** Move an unfinished task (every caller has checked) to a final state, whoever holds it (expiry, an operator's cancel). */
   end(row: Pick<TaskRow, "id" | "owner" | "queue" | "last_seq" | "attempt" | "parent_id">, change: FinishTransition, now: number): void {
     const seq = row.last_seq + 1;
     this.tx.sql.finish.run({ id: row.id, now, seq, ...finalColumns(change) });
+    this.tx.finished.add(row.queue, change.state, 1);
     this.tx.event(row, seq, row.attempt, now, change.event);
   }
 

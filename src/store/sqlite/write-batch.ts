@@ -46,6 +46,11 @@ export class WriteBatch {
     private readonly beforeCommit: (touchedQueues: ReadonlySet<string>, at: number) => void = () => {},
     /** Called when a batch is given up (every write rejected): what its tries kept must go too. */
     private readonly abandoned: () => void = () => {},
+    /**
+     * Runs after each write in safe mode, inside its savepoint: what writes keep to write once
+     * before the commit is written there instead, so a write rolled back takes its share with it.
+     */
+    private readonly afterSafeWrite: () => void = () => {},
   ) {
     const savepoint = db.transaction((run: () => unknown) => run());
     const fast = db.transaction((writes: PendingWrite[]): Outcome[] => {
@@ -67,7 +72,14 @@ export class WriteBatch {
     const safe = db.transaction((writes: PendingWrite[]): Outcome[] => {
       const outcomes = writes.map((write): Outcome => {
         try {
-          return { ok: true, value: savepoint(write.run) };
+          return {
+            ok: true,
+            value: savepoint(() => {
+              const value = write.run();
+              this.afterSafeWrite();
+              return value;
+            }),
+          };
         } catch (error) {
           return { ok: false, error };
         }
