@@ -127,7 +127,7 @@ export class SqliteStore implements Store {
         this.tx.finished.write();
       },
       rolledBack,
-      () => this.tx.finished.write(),
+      (ok) => (ok ? this.tx.finished.write() : this.tx.finished.clear()),
     );
     this.tx = new SqliteTx(sql, this.batch, this.feed);
     this.submits = new SqliteSubmits(this.tx);

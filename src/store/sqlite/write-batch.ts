@@ -47,10 +47,11 @@ export class WriteBatch {
     /** Called when a batch is given up (every write rejected): what its tries kept must go too. */
     private readonly abandoned: () => void = () => {},
     /**
-     * Runs after each write in safe mode, inside its savepoint: what writes keep to write once
-     * before the commit is written there instead, so a write rolled back takes its share with it.
+     * Runs after each write in safe mode: when it succeeded, inside its savepoint (what writes keep
+     * to write once before the commit is written there instead); when it threw, after its rollback
+     * (what it kept must go with it).
      */
-    private readonly afterSafeWrite: () => void = () => {},
+    private readonly afterSafeWrite: (ok: boolean) => void = () => {},
   ) {
     const savepoint = db.transaction((run: () => unknown) => run());
     const fast = db.transaction((writes: PendingWrite[]): Outcome[] => {
@@ -76,11 +77,12 @@ export class WriteBatch {
             ok: true,
             value: savepoint(() => {
               const value = write.run();
-              this.afterSafeWrite();
+              this.afterSafeWrite(true);
               return value;
             }),
           };
         } catch (error) {
+          this.afterSafeWrite(false);
           return { ok: false, error };
         }
       });
