@@ -146,12 +146,13 @@ export class SqliteSubmits {
       request.tier ?? null,
       request.keyLimit ?? null,
     );
-    const parent_id = request.parent?.id ?? null;
+    // The fields an event needs, not a copy of the whole request (~20 fields) for each task.
+    const task = { id: request.id, owner: request.owner, queue: request.queue, parent_id: request.parent?.id ?? null };
     if (request.wait) {
-      this.tx.event({ ...request, parent_id }, 1, 0, now, waitTransition(request.wait));
+      this.tx.event(task, 1, 0, now, waitTransition(request.wait));
       return newTaskRecord(request, now);
     }
-    this.tx.event({ ...request, parent_id }, 1, 0, now, firstQueuedEvent(request.runAt, now));
+    this.tx.event(task, 1, 0, now, firstQueuedEvent(request.runAt, now));
     this.tx.countQueued(request.queue, request.owner);
     this.tx.touch(request.queue, now);
     return newTaskRecord(request, now);
