@@ -87,6 +87,14 @@ export async function fillHistory(spec: ScenarioSpec, history: number): Promise<
       const to = Math.min(copies, from + COPIES_PER_BATCH - 1);
       await inTransaction(sql, () => insertCopies(sql, plans, { from, to, last: copies }, "-h", stepMs));
     }
+    // Outlast's SQLite store counts the finished tasks it writes itself (src/store/sqlite/finished-counts.ts):
+    // the copies, made behind its back, are counted here. (PostgreSQL's triggers count them as they go in.)
+    if (sql.dialect === "sqlite") {
+      await sql.all(
+        `INSERT OR REPLACE INTO state_counts (queue, state, n)
+         SELECT queue, state, count(*) FROM tasks WHERE state IN ('succeeded', 'failed', 'canceled') GROUP BY queue, state`,
+      );
+    }
     // A table filled in one burst is analyzed by autovacuum soon after; done here so the reads do not depend on its timing.
     if (sql.dialect === "postgres") for (const plan of plans) await sql.all(`ANALYZE ${sql.table(plan.table)}`);
     const finishedTasks = await sql.number(`SELECT count(*) FROM ${sql.table("tasks")} WHERE finished_at IS NOT NULL`);

@@ -118,10 +118,22 @@ export class QueueWorker {
 
   private async claim(): Promise<void> {
     let full = false;
-    const asked = this.wanted;
+    let asked = 0;
     try {
-      const now = this.deps.clock();
       const waits = this.deps.store.capabilities.waitingClaims === true;
+      // A store whose claims ride in the group commit (SQLite): the handlers that ended in this turn
+      // free their slots a few microtasks apart, and the first one's pump would claim for one slot
+      // alone (then the rest in the next commit: claims of 1 and 199 alternating, a commit each, at
+      // 200 slots). Sized two microtasks later, the claim asks for every slot freed in this turn and
+      // still lands in the same commit as their finishes.
+      if (waits) {
+        await undefined;
+        await undefined;
+        if (this.stopped) return;
+      }
+      asked = this.wanted;
+      if (asked <= 0) return; // the limit was lowered meanwhile
+      const now = this.deps.clock();
       this.waiting = waits ? new AbortController() : null;
       const request = {
         queue: this.options.queue,

@@ -87,7 +87,8 @@ export class SqliteAdmin {
     sql.deleteEvents.run(id);
     sql.deleteSteps.run(id);
     sql.deleteSignals.run(id);
-    sql.deleteTask.run(id);
+    const gone = sql.deleteTask.get(id);
+    if (gone) this.tx.finished.add(gone.queue, gone.state, -1);
   }
 
   fireSchedule(schedule: string, tickAt: number, request: SubmitRequest, now: number): boolean {

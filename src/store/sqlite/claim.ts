@@ -5,7 +5,7 @@ import { RUNNING_EVENT } from "../../core/transitions.js";
 import { KeyCounts, type KeyRules } from "../../core/key-limits.js";
 import { rowKeyRules, rowRateLimit } from "../task-row.js";
 import type { ClaimedTask, ClaimRequest, ClaimResult } from "../store.js";
-import { claimedRecord, type ClaimRow } from "./records.js";
+import { claimedRecord, claimRowOf, type ClaimRow } from "./records.js";
 import type { Statements } from "./statements.js";
 import type { SqliteTx } from "./tx.js";
 
@@ -61,14 +61,16 @@ export class SqliteClaims {
    */
   private inOneStatement(request: ClaimRequest, slots: number, now: number): ClaimResult {
     const expires = now + request.leaseMs;
-    const rows = this.tx.sql.claimBatch.all({
-      queue: request.queue,
-      now,
-      names: JSON.stringify(request.names),
-      limit: slots,
-      worker: request.workerId,
-      expires,
-    });
+    const rows = this.tx.sql.claimBatch
+      .all({
+        queue: request.queue,
+        now,
+        names: JSON.stringify(request.names),
+        limit: slots,
+        worker: request.workerId,
+        expires,
+      })
+      .map(claimRowOf);
     // RETURNING gives no order; hand tasks out in claim order.
     rows.sort((a, b) => b.priority - a.priority || (a.turn ?? 0) - (b.turn ?? 0) || a.seq - b.seq);
     const tasks = rows.map((row) => this.claimed(row, now, request.workerId, expires));

@@ -12,7 +12,10 @@ export function openDatabase(path: string, durability: Durability, busyTimeoutMs
     if (path !== ":memory:") db.pragma("journal_mode = WAL");
     db.pragma(`synchronous = ${durability === "full" ? "FULL" : "NORMAL"}`);
     db.pragma("temp_store = MEMORY");
-    db.pragma("cache_size = -32000");
+    // ~8 MB of page cache: the hot path works on the tails of the b-trees, and the OS keeps the file's
+    // pages cached anyway. A no-op run of 50,000 tasks peaked at ~160 MB RSS instead of ~190 MB with
+    // 32 MB here, for the same CPU per task (4 interleaved runs each).
+    db.pragma("cache_size = -8000");
     return db;
   } catch (error) {
     db.close();

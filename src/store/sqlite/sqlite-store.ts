@@ -109,6 +109,7 @@ export class SqliteStore implements Store {
       this.tx.appended = [];
       this.tx.dirtyParents.clear();
       this.tx.latest = -Infinity;
+      this.tx.finished.clear();
       this.waiters.rolledBack();
     };
     this.batch = new WriteBatch(
@@ -123,8 +124,10 @@ export class SqliteStore implements Store {
         // Parents first: waking one may make work runnable for the claims waiting on this commit.
         this.waits.settle();
         this.waiters.tryIn(queues, at);
+        this.tx.finished.write();
       },
       rolledBack,
+      (ok) => (ok ? this.tx.finished.write() : this.tx.finished.clear()),
     );
     this.tx = new SqliteTx(sql, this.batch, this.feed);
     this.submits = new SqliteSubmits(this.tx);

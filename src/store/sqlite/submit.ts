@@ -89,6 +89,7 @@ export class SqliteSubmits {
   rerun(row: TaskRow, now: number, reason: RerunReason, budget: number = row.attempt_budget): TaskRow {
     const seq = row.last_seq + 1;
     const { maxAttempts, event } = rerunTransition(row, reason, budget);
+    this.tx.finished.add(row.queue, row.state, -1);
     let updated: TaskRow;
     if (isGroup(row)) {
       updated = this.tx.sql.rewait.get({ id: row.id, seq, max_attempts: maxAttempts })!;
@@ -114,41 +115,44 @@ export class SqliteSubmits {
     checkRate(request);
     // Built here rather than read back: RETURNING * costs ~25 µs a row (a
     // JS object of 28 columns), more than the insert itself (~12 µs).
-    this.tx.sql.insertTask.run({
-      id: request.id,
-      name: request.name,
-      queue: request.queue,
-      owner: request.owner,
-      title: request.title,
-      priority: request.priority,
-      max_attempts: request.maxAttempts,
-      timeout_ms: request.timeoutMs,
-      input: encode(request.input),
-      idempotency_key: request.idempotencyKey,
-      created_at: now,
-      run_at: request.runAt,
+    const key = concurrencyKeyOf(request);
+    this.tx.sql.insertTask.run(
+      request.id,
+      request.name,
+      request.queue,
+      request.owner,
+      request.title,
+      request.wait ? "waiting" : "queued",
+      request.priority,
+      request.maxAttempts,
+      request.maxAttempts, // attempt_budget
+      request.timeoutMs,
+      encode(request.input),
+      request.idempotencyKey,
+      now, // created_at
+      request.runAt,
       // A delayed task gets its turn when it is due.
-      turn: request.wait || request.runAt > now ? null : this.tx.turnFor(request.queue, concurrencyKeyOf(request), request.priority),
-      state: request.wait ? "waiting" : "queued",
-      parent_id: request.parent?.id ?? null,
-      child_key: request.parent?.key ?? null,
-      weight: request.parent?.weight ?? 1,
-      wait: request.wait ? JSON.stringify(request.wait) : null,
-      dedupe_key: request.dedupe?.key ?? null,
-      dedupe_deadline: dedupeDeadline,
-      max_lease_expiries: request.maxLeaseExpiries ?? DEFAULT_MAX_LEASE_EXPIRIES,
-      rate_key: request.rateKey ?? null,
-      cost: request.cost ?? 1,
-      concurrency_key: concurrencyKeyOf(request),
-      tier: request.tier ?? null,
-      key_limit: request.keyLimit ?? null,
-    });
-    const parent_id = request.parent?.id ?? null;
+      request.wait || request.runAt > now ? null : this.tx.turnFor(request.queue, key, request.priority),
+      request.parent?.id ?? null,
+      request.parent?.key ?? null,
+      request.parent?.weight ?? 1,
+      request.wait ? JSON.stringify(request.wait) : null,
+      request.dedupe?.key ?? null,
+      dedupeDeadline,
+      request.maxLeaseExpiries ?? DEFAULT_MAX_LEASE_EXPIRIES,
+      request.rateKey ?? null,
+      request.cost ?? 1,
+      key,
+      request.tier ?? null,
+      request.keyLimit ?? null,
+    );
+    // The fields an event needs, not a copy of the whole request (~20 fields) for each task.
+    const task = { id: request.id, owner: request.owner, queue: request.queue, parent_id: request.parent?.id ?? null };
     if (request.wait) {
-      this.tx.event({ ...request, parent_id }, 1, 0, now, waitTransition(request.wait));
+      this.tx.event(task, 1, 0, now, waitTransition(request.wait));
       return newTaskRecord(request, now);
     }
-    this.tx.event({ ...request, parent_id }, 1, 0, now, firstQueuedEvent(request.runAt, now));
+    this.tx.event(task, 1, 0, now, firstQueuedEvent(request.runAt, now));
     this.tx.countQueued(request.queue, request.owner);
     this.tx.touch(request.queue, now);
     return newTaskRecord(request, now);

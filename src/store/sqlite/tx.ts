@@ -5,6 +5,7 @@ import type { EventFeed, LocalEvent } from "./feed.js";
 import type { TaskRow } from "./rows.js";
 import type { Fenced, QueueRow, Statements } from "./statements.js";
 import type { WriteBatch } from "./write-batch.js";
+import { FinishedCounts } from "./finished-counts.js";
 
 /**
  * What the writes of one group commit share: the prepared statements, the
@@ -19,12 +20,16 @@ export class SqliteTx {
   dirtyParents = new Set<string>();
   /** The latest `now` of the batch's writes: the time its parents are settled at. */
   latest = -Infinity;
+  /** Finished tasks gained and lost by the batch's writes; every write that finishes, reruns or deletes a task adds to it. */
+  readonly finished: FinishedCounts;
 
   constructor(
     readonly sql: Statements,
     private readonly batch: WriteBatch,
     private readonly feed: EventFeed,
-  ) {}
+  ) {
+    this.finished = new FinishedCounts(sql.addStateCount);
+  }
 
   /** The write (made at `now`) made work runnable, or freed a slot, in `queue`. */
   touch(queue: string, now: number): void {

@@ -81,10 +81,13 @@ export class SqliteWorkerWrites {
     }
     // The fencing check and the final update in one statement: the hottest
     // write of a busy worker (saves a lookup per task).
-    const row = this.tx.sql.finishIfHeld.get({ id: lease.taskId, token: lease.token, now, ...finalColumns(change) });
+    const { state, result, error, dead_letter } = finalColumns(change);
+    const row = this.tx.sql.finishIfHeld.get(state, result, error, dead_letter, now, lease.taskId, lease.token, now);
     if (!row) return false;
-    this.tx.event({ id: lease.taskId, owner: row.owner, queue: row.queue, parent_id: row.parent_id }, row.last_seq, row.attempt, now, change.event);
-    this.tx.touch(row.queue, now); // a slot is free
+    const queue = row[1] as string;
+    this.tx.finished.add(queue, state, 1);
+    this.tx.event({ id: lease.taskId, owner: row[0] as string, queue, parent_id: row[4] as string | null }, row[2] as number, row[3] as number, now, change.event);
+    this.tx.touch(queue, now); // a slot is free
     return true;
   }
 
@@ -123,10 +126,11 @@ export class SqliteWorkerWrites {
     return expired.length;
   }
 
-  /** Move a task to a final state, whoever holds it (expiry, an operator's cancel). */
+  /** Move an unfinished task (every caller has checked) to a final state, whoever holds it (expiry, an operator's cancel). */
   end(row: Pick<TaskRow, "id" | "owner" | "queue" | "last_seq" | "attempt" | "parent_id">, change: FinishTransition, now: number): void {
     const seq = row.last_seq + 1;
     this.tx.sql.finish.run({ id: row.id, now, seq, ...finalColumns(change) });
+    this.tx.finished.add(row.queue, change.state, 1);
     this.tx.event(row, seq, row.attempt, now, change.event);
   }
 

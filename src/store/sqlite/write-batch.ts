@@ -46,6 +46,12 @@ export class WriteBatch {
     private readonly beforeCommit: (touchedQueues: ReadonlySet<string>, at: number) => void = () => {},
     /** Called when a batch is given up (every write rejected): what its tries kept must go too. */
     private readonly abandoned: () => void = () => {},
+    /**
+     * Runs after each write in safe mode: when it succeeded, inside its savepoint (what writes keep
+     * to write once before the commit is written there instead); when it threw, after its rollback
+     * (what it kept must go with it).
+     */
+    private readonly afterSafeWrite: (ok: boolean) => void = () => {},
   ) {
     const savepoint = db.transaction((run: () => unknown) => run());
     const fast = db.transaction((writes: PendingWrite[]): Outcome[] => {
@@ -67,8 +73,16 @@ export class WriteBatch {
     const safe = db.transaction((writes: PendingWrite[]): Outcome[] => {
       const outcomes = writes.map((write): Outcome => {
         try {
-          return { ok: true, value: savepoint(write.run) };
+          return {
+            ok: true,
+            value: savepoint(() => {
+              const value = write.run();
+              this.afterSafeWrite(true);
+              return value;
+            }),
+          };
         } catch (error) {
+          this.afterSafeWrite(false);
           return { ok: false, error };
         }
       });
