@@ -165,11 +165,17 @@ async function measure(kind: "outlast" | "plain", n: number): Promise<Row> {
     const taskId = await server.ask("start", "started");
     const path = kind === "outlast" ? `/api/v1/tasks/${taskId}/events` : "/";
     const before = Number(await server.ask("rss", "rss"));
+    if (process.env.FANOUT_HEAP) console.error(`fanout: ${kind} before watchers: ${await server.ask("mem", "mem")}`);
     const watchers = await openWatchers(server.port, path, n);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     global.gc?.();
     const idle = Number(await server.ask("rss", "rss"));
     const kbPerWatcher = (idle - before) / 1024 / n;
+    // FANOUT_HEAP=DIR: where an idle watcher's memory goes (the heap's share of the RSS, and a snapshot to break it down).
+    if (process.env.FANOUT_HEAP) {
+      console.error(`fanout: ${kind} ${n} idle: ${await server.ask("mem", "mem")}`);
+      console.error(`fanout: heap snapshot ${await server.ask(`heap ${join(process.env.FANOUT_HEAP, `${kind}-${n}.heapsnapshot`)}`, "heap")}`);
+    }
     await server.ask("go", "going");
     // The task runs 6 s; submit over HTTP while its progress fans out.
     const submits = kind === "outlast" ? await submitLatencies(server.port, 200) : null;

@@ -1,10 +1,12 @@
 // The server side of the fan-out bench, in its own process so its memory and
 // CPU are its own. argv: outlast|plain DIR, or pg SCHEMA worker|watch (a
 // PostgreSQL store; only the worker process runs tasks). Prints "ready PORT RSS" then
-// takes commands on stdin: "rss", "start" (the task to watch), "go" (run it), "quit".
+// takes commands on stdin: "rss", "mem" (process.memoryUsage() as JSON),
+// "heap FILE" (a heap snapshot), "start" (the task to watch), "go" (run it), "quit".
 import { createServer, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { writeHeapSnapshot } from "node:v8";
 import { Outlast } from "../../src/index.js";
 import { serve } from "../../src/server/index.js";
 import { sqliteStore } from "../../src/store/sqlite/index.js";
@@ -94,6 +96,8 @@ process.stdout.write(`ready ${target.port} ${rss()}\n`);
 for await (const line of createInterface({ input: process.stdin })) {
   const [command] = line.split(" ");
   if (command === "rss") process.stdout.write(`rss ${rss()}\n`);
+  else if (command === "mem") process.stdout.write(`mem ${JSON.stringify(process.memoryUsage())}\n`);
+  else if (command === "heap") process.stdout.write(`heap ${writeHeapSnapshot(line.slice(5))}\n`);
   else if (command === "start") process.stdout.write(`started ${await target.start()}\n`);
   else if (command === "go") {
     await target.go();

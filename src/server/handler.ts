@@ -17,6 +17,7 @@ import { RateLimiter } from "./rate-limit.js";
 import { mountRoutes } from "./route.js";
 import { ROUTES } from "./routes.js";
 import { signingKey } from "./tokens.js";
+import { withNodeStreams } from "./sse-response.js";
 
 /** A web-standard request handler with the Outlast HTTP API (API.md), and its controls. */
 export interface OutlastHandler {
@@ -194,7 +195,7 @@ function buildHandler(outlast: Outlast, { options, resolved, adminKey, log, cors
   const handler = asHandler({
     fetch: async (request, env) => {
       try {
-        return await app.fetch(request, env);
+        return await withNodeStreams(request, env, async () => app.fetch(request, env));
       } catch (error) {
         // Hono answers route errors itself; this catches only failures around it.
         log.error({ err: error }, "request failed outside a route");

@@ -4,19 +4,13 @@ import { Mailbox } from "../engine/mailbox.js";
 import { published, type CursorCodec } from "../engine/watch.js";
 import type { SseStream } from "./sse.js";
 import { eventFrame, isEndEvent } from "./task-stream.js";
+import { SLICE_WRITES, TurnBudget } from "./turn-budget.js";
 
 /** Where a fan-out hears a task's events: the engine (`Outlast.onTaskEvents`). */
 export type TaskEventFeed = Pick<Outlast, "onTaskEvents">;
 
-/** Most streams written per event loop turn: a broadcast to ten thousand never holds the loop for all of them. */
-export const FANOUT_SLICE = 1000;
-/**
- * And at most this long per turn (checked every few writes): a socket write
- * costs tens of microseconds on a busy machine, so a slice of a thousand can
- * take 40 ms, which a request would wait for at each of its turns.
- */
-export const FANOUT_SLICE_MS = 5;
-const CHECK_EVERY = 64;
+/** Most streams written per event loop turn (and at most SLICE_MS of writes): a broadcast to ten thousand never holds the loop for all of them. */
+export const FANOUT_SLICE = SLICE_WRITES;
 
 /**
  * One stream following a task. While it catches up from the log its live
@@ -129,8 +123,7 @@ export class TaskFanout {
 
   /** Writes the current event to up to {@link FANOUT_SLICE} streams, moving on to the next event when all have it. */
   private deliver(): void {
-    let budget = FANOUT_SLICE;
-    const until = performance.now() + FANOUT_SLICE_MS;
+    const budget = new TurnBudget();
     for (;;) {
       if (!this.current || this.superseded) {
         this.superseded = false;
@@ -146,13 +139,12 @@ export class TaskFanout {
       const frame = eventFrame(shown);
       const end = isEndEvent(shown);
       for (;;) {
-        if (budget === 0 || (budget % CHECK_EVERY === 0 && budget < FANOUT_SLICE && performance.now() > until)) {
+        if (!budget.take()) {
           this.schedule(true);
           return;
         }
         const next = this.cursor!.next();
         if (next.done) break;
-        budget--;
         this.write(next.value, event, frame, end);
         // The last stream left (the task ended for all of them), or a newer progress took this one's place.
         if (!this.cursor) return;
@@ -173,7 +165,7 @@ export class TaskFanout {
       return;
     }
     member.lastSeq = event.seq;
-    sse.sendFrame(frame);
+    sse.sendNow(frame);
     if (end) sse.close();
   }
 
