@@ -118,6 +118,26 @@ export function tickerOf(timers: Timers, ms: number): Ticker | undefined {
  */
 export type CloseReason = "client" | "server" | "stuck" | "behind";
 
+/**
+ * Told when a stream ends. An object (the registry, a fan-out member), not a
+ * closure each: a closure and its context per stream add up over ten
+ * thousand streams.
+ */
+export interface StreamCloseListener {
+  streamClosed(sse: SseStream): void;
+}
+
+/** Told when the reader has taken what was queued and wants more (one per stream: its feeder). */
+export interface DrainListener {
+  drained(): void;
+}
+
+// The stream writing to each Node response, for the one "close" listener all of them share.
+const streamOf = new WeakMap<ServerResponse, SseStream>();
+function responseClosed(this: ServerResponse): void {
+  streamOf.get(this)?.clientLeft();
+}
+
 // Beyond a frame's own bytes, what a write may add to the response's buffer (chunk framing; the headers, on the first).
 const WRITE_SLACK = 1024;
 
@@ -140,17 +160,17 @@ export class SseStream {
   private early: Uint8Array[] | null = [];
   private earlyBytes = 0;
   private waiters: (() => void)[] | null = null;
-  private closeListeners: (() => void)[] | null = null;
+  private closeListeners: ((() => void) | StreamCloseListener)[] | null = null;
   private readonly ticker: Ticker;
   // Made the first time the reader falls behind on Node: told when what it had not taken has gone to the socket.
   private flushed: (() => void) | null = null;
   /** Told when the reader has taken what was queued and wants more (one listener: the stream's feeder). */
-  onDrain: (() => void) | null = null;
+  onDrain: DrainListener | null = null;
   private blockedSince: number | null = null;
-  private done = false;
-  /** Why the stream ended, for logs and tests. */
+  /** Why the stream ended, for logs and tests; null while it is open. */
   closeReason: CloseReason | null = null;
 
+  /** `options` may be shared by every stream of a handler: it is only read. */
   constructor(private readonly options: SseOptions) {
     this.write(encoder.encode(`retry: ${options.retryMs}\n\n`), false);
     this.ticker = joinTicker(options.timers, Math.min(options.pingMs, options.stuckMs), this);
@@ -194,12 +214,23 @@ export class SseStream {
       else res.destroy();
       return;
     }
-    res.on("close", () => this.finish("client"));
+    streamOf.set(res, this);
+    res.on("close", responseClosed);
     this.wake();
   }
 
+  /** @internal The Node response closed under the stream (the client left, or it was ended). */
+  clientLeft(): void {
+    this.finish("client");
+  }
+
   get closed(): boolean {
-    return this.done;
+    return this.closeReason !== null;
+  }
+
+  /** Live events a feeder holds for this stream's reader while it is behind, before it is cut. */
+  get backlog(): number {
+    return this.options.backlog;
   }
 
   /** True while the reader keeps up. */
@@ -263,8 +294,8 @@ export class SseStream {
     this.write(frame, true);
   }
 
-  onClose(listener: () => void): void {
-    if (this.done) listener();
+  onClose(listener: (() => void) | StreamCloseListener): void {
+    if (this.closed) tell(listener, this);
     else (this.closeListeners ??= []).push(listener);
   }
 
@@ -342,7 +373,7 @@ export class SseStream {
   private wake(): void {
     if (!this.done && !this.writable) return;
     this.blockedSince = null;
-    if (!this.done) this.onDrain?.();
+    if (!this.done) this.onDrain?.drained();
     const waiters = this.waiters;
     if (waiters === null) return;
     this.waiters = null;
@@ -351,13 +382,21 @@ export class SseStream {
 
   private finish(reason: CloseReason): void {
     if (this.done) return;
-    this.done = true;
     this.closeReason = reason;
     this.ticker.leave(this);
     this.wake();
     this.onDrain = null;
     const listeners = this.closeListeners;
     this.closeListeners = null;
-    if (listeners !== null) for (const listener of listeners) listener();
+    if (listeners !== null) for (const listener of listeners) tell(listener, this);
   }
+
+  private get done(): boolean {
+    return this.closeReason !== null;
+  }
+}
+
+function tell(listener: (() => void) | StreamCloseListener, sse: SseStream): void {
+  if (typeof listener === "function") listener();
+  else listener.streamClosed(sse);
 }

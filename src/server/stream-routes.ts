@@ -107,15 +107,7 @@ async function multiScope(ctx: ServerContext, principal: Principal, tasks: strin
 }
 
 function open(ctx: ServerContext, principal: Principal): SseStream {
-  const sse = new SseStream({
-    pingMs: ctx.options.pingMs,
-    stuckMs: ctx.options.stuckMs,
-    highWaterMark: ctx.options.streamBufferBytes,
-    retryMs: ctx.options.retryMs,
-    backlog: ctx.options.streamBacklog,
-    clock: ctx.outlast.clock,
-    timers: ctx.outlast.timers,
-  });
+  const sse = new SseStream(ctx.sseOptions);
   const limit = principal.kind === "admin" ? null : ctx.options.maxStreamsPerOwner;
   if (!ctx.streams.add(sse, principalKey(principal), limit)) {
     sse.close();

@@ -2,7 +2,7 @@ import type { StoredEvent } from "../core/events.js";
 import type { Outlast } from "../engine/outlast.js";
 import { Mailbox } from "../engine/mailbox.js";
 import { published, type CursorCodec } from "../engine/watch.js";
-import type { SseStream } from "./sse.js";
+import type { DrainListener, SseStream, StreamCloseListener } from "./sse.js";
 import { eventFrame, isEndEvent } from "./task-stream.js";
 import { SLICE_WRITES, TurnBudget } from "./turn-budget.js";
 
@@ -17,7 +17,7 @@ export const FANOUT_SLICE = SLICE_WRITES;
  * events wait in its own mailbox; once caught up it is live, and the task's
  * fan-out writes to it directly.
  */
-export class FanoutMember {
+export class FanoutMember implements StreamCloseListener, DrainListener {
   /** The seq of the last event written to the stream. */
   lastSeq = 0;
   /** Live events while catching up; null once live. */
@@ -31,9 +31,17 @@ export class FanoutMember {
 
   constructor(
     readonly sse: SseStream,
-    readonly backlog: number,
+    private readonly fanout: TaskFanout,
   ) {
-    this.mailbox = new Mailbox(backlog);
+    this.mailbox = new Mailbox(sse.backlog);
+  }
+
+  streamClosed(): void {
+    this.fanout.leave(this);
+  }
+
+  drained(): void {
+    this.fanout.drained(this);
   }
 }
 
@@ -65,10 +73,10 @@ export class TaskFanout {
   }
 
   /** Adds a stream, catching up: live events wait in its mailbox until {@link goLive}. */
-  join(sse: SseStream, backlog: number): FanoutMember {
-    const member = new FanoutMember(sse, backlog);
+  join(sse: SseStream): FanoutMember {
+    const member = new FanoutMember(sse, this);
     this.catching.add(member);
-    sse.onClose(() => this.leave(member));
+    sse.onClose(member);
     return member;
   }
 
@@ -76,7 +84,7 @@ export class TaskFanout {
   goLive(member: FanoutMember): void {
     if (member.sse.closed || !this.catching.delete(member)) return;
     member.mailbox = null;
-    member.sse.onDrain = () => this.drained(member);
+    member.sse.onDrain = member;
     this.live.add(member);
   }
 
@@ -84,7 +92,8 @@ export class TaskFanout {
     return this.catching.size + this.live.size;
   }
 
-  private leave(member: FanoutMember): void {
+  /** @internal The member's stream closed. */
+  leave(member: FanoutMember): void {
     if (!this.catching.delete(member) && !this.live.delete(member)) return;
     member.sse.onDrain = null;
     if (this.size === 0) {
@@ -159,7 +168,7 @@ export class TaskFanout {
     if (sse.closed || event.seq <= member.lastSeq) return;
     if (member.held !== null || !sse.writable) {
       // The reader is behind: the event waits with the others it has not taken (a newer progress replaces an older one).
-      member.held ??= new Mailbox(member.backlog);
+      member.held ??= new Mailbox(sse.backlog);
       member.held.push(event);
       if (member.held.overflowed) sse.cut("behind");
       return;
@@ -169,8 +178,8 @@ export class TaskFanout {
     if (end) sse.close();
   }
 
-  /** The reader took what was queued: what it was held back from goes out while it keeps up. */
-  private drained(member: FanoutMember): void {
+  /** @internal The reader took what was queued: what it was held back from goes out while it keeps up. */
+  drained(member: FanoutMember): void {
     const held = member.held;
     if (held === null) return;
     let event: StoredEvent | undefined;
@@ -192,7 +201,7 @@ export class TaskFanouts {
   constructor(private readonly feed: TaskEventFeed) {}
 
   /** Joins `sse` to the task's fan-out, made on first use and let go with its last stream. */
-  join(taskId: string, sse: SseStream, codec: CursorCodec, backlog: number): { fanout: TaskFanout; member: FanoutMember } {
+  join(taskId: string, sse: SseStream, codec: CursorCodec): { fanout: TaskFanout; member: FanoutMember } {
     let fanout = this.byTask.get(taskId);
     if (!fanout) {
       const made: TaskFanout = new TaskFanout(this.feed, taskId, codec, () => {
@@ -201,7 +210,7 @@ export class TaskFanouts {
       this.byTask.set(taskId, made);
       fanout = made;
     }
-    return { fanout, member: fanout.join(sse, backlog) };
+    return { fanout, member: fanout.join(sse) };
   }
 
   /** Tasks with streams, for tests. */

@@ -62,7 +62,7 @@ export async function pumpTask(outlast: Outlast, fanouts: TaskFanouts, sse: SseS
   const codec = await outlast.cursors();
   if (sse.closed) return;
   // Joined before anything is read, so what is committed meanwhile waits in the mailbox.
-  const { fanout, member } = fanouts.join(taskId, sse, codec, sse.watchLimits().backlog);
+  const { fanout, member } = fanouts.join(taskId, sse, codec);
   const send = (event: WatchEvent, seq: number) => {
     member.lastSeq = seq;
     sse.sendFrame(eventFrame(event));

@@ -67,7 +67,7 @@ async function readAll(sse: SseStream): Promise<Got[]> {
 }
 
 function joinLive(fanouts: TaskFanouts, sse: SseStream): FanoutMember {
-  const { fanout, member } = fanouts.join(TASK, sse, codec, 1000);
+  const { fanout, member } = fanouts.join(TASK, sse, codec);
   fanout.goLive(member);
   return member;
 }
@@ -164,9 +164,9 @@ test("a reader that falls more than its backlog behind is cut (to resume from th
   const f = feed();
   const fanouts = new TaskFanouts(f.source);
   const fast = stream();
-  const slow = stream(1);
+  const slow = stream(1, 5);
   joinLive(fanouts, fast);
-  const joined = fanouts.join(TASK, slow, codec, 5);
+  const joined = fanouts.join(TASK, slow, codec);
   joined.fanout.goLive(joined.member);
   const fastRead = readAll(fast);
   for (let i = 0; i < 10; i++) f.emit(log(`log ${i}`));
