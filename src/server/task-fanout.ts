@@ -1,4 +1,5 @@
 import type { StoredEvent } from "../core/events.js";
+import type { Task } from "../core/task.js";
 import type { Outlast } from "../engine/outlast.js";
 import { Mailbox } from "../engine/mailbox.js";
 import { published, type CursorCodec } from "../engine/watch.js";
@@ -8,6 +9,15 @@ import { SLICE_WRITES, TurnBudget } from "./turn-budget.js";
 
 /** Where a fan-out hears a task's events: the engine (`Outlast.onTaskEvents`). */
 export type TaskEventFeed = Pick<Outlast, "onTaskEvents">;
+
+/**
+ * How long a snapshot read for one stream is given to the streams of the
+ * task that connect after it, while no event of the task comes: ten
+ * thousand watchers connecting at once cost a read, a JSON and a frame per
+ * this long, not one each. Only what no event tells (a queued task's
+ * position) may be this much older than the stream.
+ */
+export const SNAPSHOT_SHARE_MS = 250;
 
 /** Most streams written per event loop turn (and at most SLICE_MS of writes): a broadcast to ten thousand never holds the loop for all of them. */
 export const FANOUT_SLICE = SLICE_WRITES;
@@ -61,6 +71,8 @@ export class TaskFanout {
   private cursor: Iterator<FanoutMember> | null = null;
   private superseded = false;
   private scheduled = false;
+  private heard = 0;
+  private shared: { task: Task; frame: Uint8Array; until: number } | null = null;
   private readonly stopListening: () => void;
 
   constructor(
@@ -92,6 +104,22 @@ export class TaskFanout {
     return this.catching.size + this.live.size;
   }
 
+  /** The snapshot another stream read and its frame, while no event has come since (for at most {@link SNAPSHOT_SHARE_MS}). */
+  sharedSnapshot(): { task: Task; frame: Uint8Array } | null {
+    if (this.shared !== null && performance.now() > this.shared.until) this.shared = null;
+    return this.shared;
+  }
+
+  /** Taken before a snapshot is read, and given back to {@link share}: whether an event came while it was read. */
+  mark(): number {
+    return this.heard;
+  }
+
+  /** Offers a snapshot read since `mark` to the streams that connect next, unless an event came meanwhile (it may be older than that event). */
+  share(mark: number, task: Task, frame: Uint8Array): void {
+    if (mark === this.heard) this.shared = { task, frame, until: performance.now() + SNAPSHOT_SHARE_MS };
+  }
+
   /** @internal The member's stream closed. */
   leave(member: FanoutMember): void {
     if (!this.catching.delete(member) && !this.live.delete(member)) return;
@@ -101,11 +129,14 @@ export class TaskFanout {
       this.pending.length = 0;
       this.current = null;
       this.cursor = null;
+      this.shared = null;
       this.onEmpty();
     }
   }
 
   private push(event: StoredEvent): void {
+    this.heard++;
+    this.shared = null;
     for (const member of this.catching) member.mailbox?.push(event);
     if (this.live.size === 0) return;
     if (event.data.type === "progress") {

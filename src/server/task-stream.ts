@@ -70,11 +70,19 @@ export async function pumpTask(outlast: Outlast, fanouts: TaskFanouts, sse: SseS
   const reset = (task: Task) => send({ type: "reset", taskId, seq: task.lastSeq, task, cursor: codec.encode(task.lastSeq) }, task.lastSeq);
 
   if (after === undefined) {
-    const task = await outlast.get(taskId);
-    if (!task) throw new OutlastError("not_found", `No task ${taskId}`);
-    sse.send("snapshot", { taskId, seq: task.lastSeq, task }, codec.encode(task.lastSeq));
-    member.lastSeq = task.lastSeq;
-    if (isFinal(task.state)) return sse.close();
+    // Streams that connect together share one read of the task (the fan-out lets go of it at the task's next event).
+    let snapshot = fanout.sharedSnapshot();
+    if (snapshot === null) {
+      const mark = fanout.mark();
+      const task = await outlast.get(taskId);
+      if (!task) throw new OutlastError("not_found", `No task ${taskId}`);
+      snapshot = { task, frame: sseFrame("snapshot", JSON.stringify({ taskId, seq: task.lastSeq, task }), codec.encode(task.lastSeq)) };
+      fanout.share(mark, task, snapshot.frame);
+    }
+    if (sse.closed) return;
+    sse.sendFrame(snapshot.frame);
+    member.lastSeq = snapshot.task.lastSeq;
+    if (isFinal(snapshot.task.state)) return sse.close();
   } else {
     const record = await outlast.store.getTask(taskId);
     if (!record) throw new OutlastError("not_found", `No task ${taskId}`);
