@@ -131,25 +131,28 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 }
 
-async function submitLatencies(port: number, count: number, keepGoing: () => boolean = () => true): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < count && keepGoing(); i++) {
-    const t0 = performance.now();
-    await new Promise<void>((resolve, reject) => {
-      const body = JSON.stringify({ name: "fan.tick", input: {}, delayMs: 3_600_000 });
-      const req = request(
-        { host: "127.0.0.1", port, method: "POST", path: "/api/v1/tasks", headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" } },
-        (res) => {
-          res.resume();
-          res.on("end", () => (res.statusCode === 202 ? resolve() : reject(new Error(`submit answered ${res.statusCode}`))));
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-    out.push(performance.now() - t0);
-  }
-  return out;
+const submitterEntry = fileURLToPath(new URL("./submitter.ts", import.meta.url));
+
+/**
+ * Up to `count` submits one after another from their own process (this one
+ * is busy reading the watchers' streams, which would time its own delays),
+ * started by `go()`; `stop()` ends them early. `done`: their latencies in ms.
+ */
+async function submitter(port: number, count: number): Promise<{ go(): void; stop(): void; done: Promise<number[]> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", submitterEntry, String(port), String(count)], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout! });
+  let ready: () => void = () => {};
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  let result = "";
+  lines.on("line", (line) => {
+    if (line === "ready") ready();
+    else result = line;
+  });
+  const done = new Promise<number[]>((resolve, reject) => {
+    child.once("exit", (code) => (code === 0 ? resolve(JSON.parse(result) as number[]) : reject(new Error(`submitter exited ${code}`))));
+  });
+  await isReady;
+  return { go: () => void child.stdin!.write("go\n"), stop: () => void child.stdin!.write("stop\n"), done };
 }
 
 interface Row {
@@ -179,11 +182,12 @@ async function measure(kind: "outlast" | "plain", n: number): Promise<Row> {
     if (process.env.FANOUT_HEAP) console.error(`fanout: ${kind} before watchers: ${await server.ask("mem", "mem")}`);
     await server.ask("lag", "lag");
     // Submits go on while the watchers connect and catch up (Outlast only: the bare server has no submit).
-    let connecting = true;
-    const opening = openWatchers(server.port, path, n).finally(() => (connecting = false));
-    const connectSubmits = kind === "outlast" ? submitLatencies(server.port, 1_000, () => connecting) : null;
-    const watchers = await opening;
-    const duringConnect = await connectSubmits;
+    const connectSubmits = kind === "outlast" ? await submitter(server.port, 1_000) : null;
+    const serveSubmits = kind === "outlast" ? await submitter(server.port, 200) : null;
+    connectSubmits?.go();
+    const watchers = await openWatchers(server.port, path, n);
+    connectSubmits?.stop();
+    const duringConnect = await connectSubmits?.done;
     const lagConnect = lagLine(await server.ask("lag", "lag"));
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     global.gc?.();
@@ -197,7 +201,8 @@ async function measure(kind: "outlast" | "plain", n: number): Promise<Row> {
     await server.ask("lag", "lag");
     await server.ask("go", "going");
     // The task runs 6 s; submit over HTTP while its progress fans out.
-    const submits = kind === "outlast" ? await submitLatencies(server.port, 200) : null;
+    serveSubmits?.go();
+    const submits = (await serveSubmits?.done) ?? null;
     await new Promise((resolve) => setTimeout(resolve, 7_000));
     const lagServe = lagLine(await server.ask("lag", "lag"));
     watchers.close();
@@ -210,7 +215,7 @@ async function measure(kind: "outlast" | "plain", n: number): Promise<Row> {
       kbPerWatcher,
       submitP50: submits ? percentile(submits, 0.5) : null,
       submitP99: submits ? percentile(submits, 0.99) : null,
-      connectSubmitP99: duringConnect && duringConnect.length > 0 ? percentile(duringConnect, 0.99) : null,
+      connectSubmitP99: duringConnect !== undefined && duringConnect.length > 0 ? percentile(duringConnect, 0.99) : null,
       lagConnect,
       lagServe,
     };
@@ -233,18 +238,18 @@ async function measurePg(n: number, processes: number): Promise<Row> {
     const taskId = await servers[0]!.ask("start", "started");
     const path = `/api/v1/tasks/${taskId}/events`;
     await servers[0]!.ask("lag", "lag");
-    let connecting = true;
-    const opening = Promise.all(servers.map((server, i) => openWatchers(server.port, path, Math.floor(n / processes) + (i < n % processes ? 1 : 0)))).finally(
-      () => (connecting = false),
-    );
-    const duringConnect = submitLatencies(servers[0]!.port, 1_000, () => connecting);
-    const watchers = await opening;
-    const connectSubmits = await duringConnect;
+    const duringConnect = await submitter(servers[0]!.port, 1_000);
+    const serveSubmits = await submitter(servers[0]!.port, 200);
+    duringConnect.go();
+    const watchers = await Promise.all(servers.map((server, i) => openWatchers(server.port, path, Math.floor(n / processes) + (i < n % processes ? 1 : 0))));
+    duringConnect.stop();
+    const connectSubmits = await duringConnect.done;
     const lagConnect = lagLine(await servers[0]!.ask("lag", "lag"));
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     await servers[0]!.ask("lag", "lag");
     await servers[0]!.ask("go", "going");
-    const submits = await submitLatencies(servers[0]!.port, 200);
+    serveSubmits.go();
+    const submits = await serveSubmits.done;
     await new Promise((resolve) => setTimeout(resolve, 7_000));
     const lagServe = lagLine(await servers[0]!.ask("lag", "lag"));
     for (const w of watchers) w.close();
