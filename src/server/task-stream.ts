@@ -69,9 +69,13 @@ export async function pumpTask(outlast: Outlast, fanouts: TaskFanouts, sse: SseS
   };
   const reset = (task: Task) => send({ type: "reset", taskId, seq: task.lastSeq, task, cursor: codec.encode(task.lastSeq) }, task.lastSeq);
 
+  // Whether the log after the snapshot must be read. Not after a shared one: no event of the task has come
+  // since it was read, and any that comes (or was committed and is still on its way) waits in the mailbox.
+  let readLog = true;
   if (after === undefined) {
     // Streams that connect together share one read of the task (the fan-out lets go of it at the task's next event).
     let snapshot = fanout.sharedSnapshot();
+    readLog = snapshot === null;
     if (snapshot === null) {
       const mark = fanout.mark();
       const task = await outlast.get(taskId);
@@ -126,7 +130,8 @@ export async function pumpTask(outlast: Outlast, fanouts: TaskFanouts, sse: SseS
   };
 
   for (;;) {
-    if (await replay()) return sse.close();
+    if (readLog && (await replay())) return sse.close();
+    readLog = true;
     const mailbox = member.mailbox;
     if (!mailbox || sse.closed) return;
     if (mailbox.overflowed) {
