@@ -214,6 +214,8 @@ export class SseStream {
       else res.destroy();
       return;
     }
+    // The client may have left while the route ran: its "close" has gone by.
+    if (res.destroyed) return this.finish("client");
     streamOf.set(res, this);
     res.on("close", responseClosed);
     this.wake();

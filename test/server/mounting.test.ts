@@ -109,6 +109,25 @@ test("cors on Node: a stream written straight to the socket carries the headers 
   await h.outlast.cancel(task.id);
 });
 
+test("on Node, a stream whose client left before the route answered is let go, not kept writing to a closed response", async (t) => {
+  const h = await harness(t);
+  const { task } = await json<{ task: { id: string } }>(await h.request("/api/v1/tasks", { method: "POST", json: { name: "demo.count", input: { to: 3 } } }));
+  const listener = toNodeListener(h.handler);
+  let answered: Promise<void> | null = null;
+  const server = createServer((req, res) => {
+    // The client is gone (its socket closed) by the time the handler runs.
+    req.socket.destroy();
+    res.on("close", () => (answered = listener(req, res)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as AddressInfo).port;
+  await fetch(`http://127.0.0.1:${port}/api/v1/tasks/${task.id}/events`, { headers: admin }).catch(() => null);
+  await until(() => answered !== null, "the handler to run");
+  await answered;
+  await until(() => h.handler.openStreams === 0, "the stream to be let go");
+});
+
 test("cors: a listed origin may write with the session cookie, another is refused (CSRF)", async (t) => {
   const h = await harness(t, { cors: { origins: ["https://app.example"] }, anonymousSessions: true });
   const session = await h.handler(new Request("http://api.example/api/v1/session", { method: "POST", headers: { origin: "https://app.example" } }));
