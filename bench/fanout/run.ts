@@ -120,30 +120,39 @@ async function openWatchers(port: number, path: string, n: number): Promise<Watc
   };
 }
 
+/** "p50 p99 max" from the server → "p99 / max ms". */
+function lagLine(answer: string): string {
+  const [, p99, max] = answer.split(" ");
+  return `${p99} / ${max} ms`;
+}
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 }
 
-async function submitLatencies(port: number, count: number): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const t0 = performance.now();
-    await new Promise<void>((resolve, reject) => {
-      const body = JSON.stringify({ name: "fan.tick", input: {}, delayMs: 3_600_000 });
-      const req = request(
-        { host: "127.0.0.1", port, method: "POST", path: "/api/v1/tasks", headers: { authorization: `Bearer ${ADMIN_KEY}`, "content-type": "application/json" } },
-        (res) => {
-          res.resume();
-          res.on("end", () => (res.statusCode === 202 ? resolve() : reject(new Error(`submit answered ${res.statusCode}`))));
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-    out.push(performance.now() - t0);
-  }
-  return out;
+const submitterEntry = fileURLToPath(new URL("./submitter.ts", import.meta.url));
+
+/**
+ * Up to `count` submits one after another from their own process (this one
+ * is busy reading the watchers' streams, which would time its own delays),
+ * started by `go()`; `stop()` ends them early. `done`: their latencies in ms.
+ */
+async function submitter(port: number, count: number): Promise<{ go(): void; stop(): void; done: Promise<number[]> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", submitterEntry, String(port), String(count)], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines = createInterface({ input: child.stdout! });
+  let ready: () => void = () => {};
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  let result = "";
+  lines.on("line", (line) => {
+    if (line === "ready") ready();
+    else result = line;
+  });
+  const done = new Promise<number[]>((resolve, reject) => {
+    child.once("exit", (code) => (code === 0 ? resolve(JSON.parse(result) as number[]) : reject(new Error(`submitter exited ${code}`))));
+  });
+  await isReady;
+  return { go: () => void child.stdin!.write("go\n"), stop: () => void child.stdin!.write("stop\n"), done };
 }
 
 interface Row {
@@ -155,6 +164,11 @@ interface Row {
   kbPerWatcher: number;
   submitP50: number | null;
   submitP99: number | null;
+  /** Submits made while the watchers connect and catch up. */
+  connectSubmitP99: number | null;
+  /** The server's event loop delay (p99 / max ms) while watchers connect, and while the task's progress fans out. */
+  lagConnect: string;
+  lagServe: string;
 }
 
 async function measure(kind: "outlast" | "plain", n: number): Promise<Row> {
@@ -165,15 +179,32 @@ async function measure(kind: "outlast" | "plain", n: number): Promise<Row> {
     const taskId = await server.ask("start", "started");
     const path = kind === "outlast" ? `/api/v1/tasks/${taskId}/events` : "/";
     const before = Number(await server.ask("rss", "rss"));
+    if (process.env.FANOUT_HEAP) console.error(`fanout: ${kind} before watchers: ${await server.ask("mem", "mem")}`);
+    await server.ask("lag", "lag");
+    // Submits go on while the watchers connect and catch up (Outlast only: the bare server has no submit).
+    const connectSubmits = kind === "outlast" ? await submitter(server.port, 1_000) : null;
+    const serveSubmits = kind === "outlast" ? await submitter(server.port, 200) : null;
+    connectSubmits?.go();
     const watchers = await openWatchers(server.port, path, n);
+    connectSubmits?.stop();
+    const duringConnect = await connectSubmits?.done;
+    const lagConnect = lagLine(await server.ask("lag", "lag"));
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     global.gc?.();
     const idle = Number(await server.ask("rss", "rss"));
     const kbPerWatcher = (idle - before) / 1024 / n;
+    // FANOUT_HEAP=DIR: where an idle watcher's memory goes (the heap's share of the RSS, and a snapshot to break it down).
+    if (process.env.FANOUT_HEAP) {
+      console.error(`fanout: ${kind} ${n} idle: ${await server.ask("mem", "mem")}`);
+      console.error(`fanout: heap snapshot ${await server.ask(`heap ${join(process.env.FANOUT_HEAP, `${kind}-${n}.heapsnapshot`)}`, "heap")}`);
+    }
+    await server.ask("lag", "lag");
     await server.ask("go", "going");
     // The task runs 6 s; submit over HTTP while its progress fans out.
-    const submits = kind === "outlast" ? await submitLatencies(server.port, 200) : null;
+    serveSubmits?.go();
+    const submits = (await serveSubmits?.done) ?? null;
     await new Promise((resolve) => setTimeout(resolve, 7_000));
+    const lagServe = lagLine(await server.ask("lag", "lag"));
     watchers.close();
     return {
       system: kind === "outlast" ? "Outlast (SQLite, one process)" : "bare node:http SSE broadcast",
@@ -184,6 +215,9 @@ async function measure(kind: "outlast" | "plain", n: number): Promise<Row> {
       kbPerWatcher,
       submitP50: submits ? percentile(submits, 0.5) : null,
       submitP99: submits ? percentile(submits, 0.99) : null,
+      connectSubmitP99: duringConnect !== undefined && duringConnect.length > 0 ? percentile(duringConnect, 0.99) : null,
+      lagConnect,
+      lagServe,
     };
   } finally {
     const exited = new Promise((resolve) => server.child.once("exit", resolve));
@@ -203,11 +237,21 @@ async function measurePg(n: number, processes: number): Promise<Row> {
     for (let i = 0; i < processes; i++) servers.push(await startServer("pg", schema, i === 0 ? "worker" : "watch"));
     const taskId = await servers[0]!.ask("start", "started");
     const path = `/api/v1/tasks/${taskId}/events`;
+    await servers[0]!.ask("lag", "lag");
+    const duringConnect = await submitter(servers[0]!.port, 1_000);
+    const serveSubmits = await submitter(servers[0]!.port, 200);
+    duringConnect.go();
     const watchers = await Promise.all(servers.map((server, i) => openWatchers(server.port, path, Math.floor(n / processes) + (i < n % processes ? 1 : 0))));
+    duringConnect.stop();
+    const connectSubmits = await duringConnect.done;
+    const lagConnect = lagLine(await servers[0]!.ask("lag", "lag"));
     await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await servers[0]!.ask("lag", "lag");
     await servers[0]!.ask("go", "going");
-    const submits = await submitLatencies(servers[0]!.port, 200);
+    serveSubmits.go();
+    const submits = await serveSubmits.done;
     await new Promise((resolve) => setTimeout(resolve, 7_000));
+    const lagServe = lagLine(await servers[0]!.ask("lag", "lag"));
     for (const w of watchers) w.close();
     const latencies = watchers.flatMap((w) => w.latencies);
     return {
@@ -219,6 +263,9 @@ async function measurePg(n: number, processes: number): Promise<Row> {
       kbPerWatcher: NaN,
       submitP50: percentile(submits, 0.5),
       submitP99: percentile(submits, 0.99),
+      connectSubmitP99: connectSubmits.length > 0 ? percentile(connectSubmits, 0.99) : null,
+      lagConnect,
+      lagServe,
     };
   } finally {
     for (const server of servers) {
@@ -251,15 +298,19 @@ if (pgProcesses) {
 }
 const fmt = (v: number | null, digits = 1) => (v === null || Number.isNaN(v) ? "—" : v.toFixed(digits));
 console.log("\n## Stream fan-out (one server process, watchers on a real port)\n");
-console.log("| system | watchers | update→watcher p50 / p99 | ratio p99 vs peer (bare; PostgreSQL rows: one process) | events received | RSS per idle watcher | HTTP submit p50 / p99 while serving |");
-console.log("|---|---|---|---|---|---|---|");
+console.log(
+  "| system | watchers | update→watcher p50 / p99 | ratio p99 vs peer (bare; PostgreSQL rows: one process) | events received | RSS per idle watcher | HTTP submit p50 / p99 while serving | HTTP submit p99 while connecting | server event loop delay p99 / max: connecting; serving |",
+);
+console.log("|---|---|---|---|---|---|---|---|---|");
 for (const row of rows) {
   // PostgreSQL rows compare with PostgreSQL on one process.
   const peer = row.system.includes("PostgreSQL") ? "Outlast (PostgreSQL, one" : "bare";
   const bare = rows.find((r) => r.watchers === row.watchers && r.system.startsWith(peer));
   const ratio = bare && row !== bare ? `${fmt(row.p99 / Math.max(1, bare.p99), 2)}×` : "1.00×";
   console.log(
-    `| ${row.system} | ${row.watchers.toLocaleString("en")} | ${fmt(row.p50)} / ${fmt(row.p99)} ms | ${ratio} | ${row.received.toLocaleString("en")} | ${fmt(row.kbPerWatcher, 2)} KB | ${row.submitP50 === null ? "—" : `${fmt(row.submitP50)} / ${fmt(row.submitP99)} ms`} |`,
+    `| ${row.system} | ${row.watchers.toLocaleString("en")} | ${fmt(row.p50)} / ${fmt(row.p99)} ms | ${ratio} | ${row.received.toLocaleString("en")} | ${fmt(row.kbPerWatcher, 2)} KB | ${row.submitP50 === null ? "—" : `${fmt(row.submitP50)} / ${fmt(row.submitP99)} ms`} | ${row.connectSubmitP99 === null ? "—" : `${fmt(row.connectSubmitP99)} ms`} | ${row.lagConnect}; ${row.lagServe} |`,
   );
 }
-console.log("\nLatency is from the moment the progress event was saved (its `at`) to its arrival at the watcher; both sides share one 2-core machine.");
+console.log(
+  "\nLatency is from the moment the progress event was saved (its `at`) to its arrival at the watcher; both sides share one 2-core machine. The event loop delay is the server's own (monitorEventLoopDelay; on PostgreSQL, the process that runs the task).",
+);

@@ -1,10 +1,14 @@
 // The server side of the fan-out bench, in its own process so its memory and
 // CPU are its own. argv: outlast|plain DIR, or pg SCHEMA worker|watch (a
 // PostgreSQL store; only the worker process runs tasks). Prints "ready PORT RSS" then
-// takes commands on stdin: "rss", "start" (the task to watch), "go" (run it), "quit".
+// takes commands on stdin: "rss", "mem" (process.memoryUsage() as JSON),
+// "heap FILE" (a heap snapshot), "lag" (event loop delay since the last "lag":
+// p50 p99 max ms), "start" (the task to watch), "go" (run it), "quit".
 import { createServer, type ServerResponse } from "node:http";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { writeHeapSnapshot } from "node:v8";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Outlast } from "../../src/index.js";
 import { serve } from "../../src/server/index.js";
 import { sqliteStore } from "../../src/store/sqlite/index.js";
@@ -90,10 +94,18 @@ async function plainServer(): Promise<Target> {
 }
 
 const target = kind === "plain" ? await plainServer() : await outlastServer();
+const lag = monitorEventLoopDelay({ resolution: 5 });
+lag.enable();
+const ms = (ns: number) => (ns / 1e6).toFixed(1);
 process.stdout.write(`ready ${target.port} ${rss()}\n`);
 for await (const line of createInterface({ input: process.stdin })) {
   const [command] = line.split(" ");
   if (command === "rss") process.stdout.write(`rss ${rss()}\n`);
+  else if (command === "lag") {
+    process.stdout.write(`lag ${ms(lag.percentile(50))} ${ms(lag.percentile(99))} ${ms(lag.max)}\n`);
+    lag.reset();
+  } else if (command === "mem") process.stdout.write(`mem ${JSON.stringify(process.memoryUsage())}\n`);
+  else if (command === "heap") process.stdout.write(`heap ${writeHeapSnapshot(line.slice(5))}\n`);
   else if (command === "start") process.stdout.write(`started ${await target.start()}\n`);
   else if (command === "go") {
     await target.go();

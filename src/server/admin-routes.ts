@@ -161,7 +161,7 @@ export const adminRoutes: readonly Route[] = [
         running: w.running,
         remote: w.remote ?? null,
       }));
-      return c.json({ workers, watchers: ctx.outlast.watcherCount, streams: ctx.streams.open.size });
+      return c.json({ workers, watchers: ctx.outlast.watcherCount, streams: ctx.streams.size });
     },
   }),
 

@@ -17,6 +17,7 @@ import { RateLimiter } from "./rate-limit.js";
 import { mountRoutes } from "./route.js";
 import { ROUTES } from "./routes.js";
 import { signingKey } from "./tokens.js";
+import { withNodeStreams } from "./sse-response.js";
 
 /** A web-standard request handler with the Outlast HTTP API (API.md), and its controls. */
 export interface OutlastHandler {
@@ -148,9 +149,9 @@ function buildHandler(outlast: Outlast, { options, resolved, adminKey, log, cors
   const streams = new StreamRegistry();
   // Closing the engine ends this handler's streams first, telling clients to come back.
   const forget = outlast.onClose(() => handler.close());
-  const metrics = new ServerMetrics(outlast, () => streams.open.size);
+  const metrics = new ServerMetrics(outlast, () => streams.size);
   // Carried by this process's heartbeat, so every node's dashboard shows every node's streams.
-  const stopReporting = outlast.reportStreams(() => streams.open.size);
+  const stopReporting = outlast.reportStreams(() => streams.size);
   const ops = opsState(outlast, log);
   const ctx: ServerContext = {
     outlast,
@@ -162,6 +163,15 @@ function buildHandler(outlast: Outlast, { options, resolved, adminKey, log, cors
     log,
     metrics,
     streams,
+    sseOptions: {
+      pingMs: resolved.pingMs,
+      stuckMs: resolved.stuckMs,
+      highWaterMark: resolved.streamBufferBytes,
+      retryMs: resolved.retryMs,
+      backlog: resolved.streamBacklog,
+      clock: outlast.clock,
+      timers: outlast.timers,
+    },
     fanouts: new TaskFanouts(outlast),
     authenticate: (request, allowQueryToken = false) => authenticate(request, auth, allowQueryToken),
     sessionLimiter: resolved.sessionRateLimit === null ? null : new RateLimiter(resolved.sessionRateLimit, outlast.clock),
@@ -194,7 +204,7 @@ function buildHandler(outlast: Outlast, { options, resolved, adminKey, log, cors
   const handler = asHandler({
     fetch: async (request, env) => {
       try {
-        return await app.fetch(request, env);
+        return await withNodeStreams(request, env, async () => app.fetch(request, env));
       } catch (error) {
         // Hono answers route errors itself; this catches only failures around it.
         log.error({ err: error }, "request failed outside a route");
@@ -203,7 +213,7 @@ function buildHandler(outlast: Outlast, { options, resolved, adminKey, log, cors
     },
     app: () => app,
     adminKey,
-    openStreams: () => streams.open.size,
+    openStreams: () => streams.size,
     close: async (closeOptions = {}) => {
       if (closing) return;
       closing = true;

@@ -93,7 +93,7 @@ export const opsRoutes: readonly Route[] = [
           pid: self?.pid ?? process.pid,
           startedAt: ctx.ops.startedAt,
           heartbeatAt: self ? new Date(self.heartbeatAt).toISOString() : null,
-          streams: ctx.streams.open.size,
+          streams: ctx.streams.size,
           listeners: outlast.watcherCount,
           running: self?.running.length ?? outlast.runningHere.length,
         },

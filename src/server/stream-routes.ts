@@ -6,6 +6,7 @@ import { principalKey, type Principal } from "./auth.js";
 import type { ServerContext } from "./context.js";
 import { MultiStream, type MultiScope } from "./multi-stream.js";
 import { SseStream } from "./sse.js";
+import { sseResponse } from "./sse-response.js";
 import { pumpTask } from "./task-stream.js";
 import { tokenParam } from "./query-params.js";
 import { caller, defineRoute, param, type Route } from "./route.js";
@@ -13,16 +14,10 @@ import { caller, defineRoute, param, type Route } from "./route.js";
 /** Most task ids one multi-task stream may name. */
 export const MAX_STREAM_TASKS = 100;
 
-const SSE_HEADERS = {
-  "content-type": "text/event-stream; charset=utf-8",
-  "cache-control": "no-cache, no-transform",
-  "x-accel-buffering": "no",
-};
-
 const SSE_DESCRIPTION =
   "Server-Sent Events: `retry: 2000`, a `snapshot` event per task, then live `state`, `progress`, `log`, `step` (and `reset`) events, each with an `id:` cursor; `: ping` at least every 15 s. Resume with `Last-Event-ID` or `?after=`.";
 
-const sseResponse = { description: SSE_DESCRIPTION, contentType: "text/event-stream" };
+const sseAnswer = { description: SSE_DESCRIPTION, contentType: "text/event-stream" };
 
 const resumeHeader = { "Last-Event-ID": "Resume after this event id (what EventSource sends on a reconnect)" };
 
@@ -44,7 +39,7 @@ export const streamRoutes: readonly Route[] = [
     params: { id: "The task's id" },
     headers: resumeHeader,
     query: z.object(resumeQuery),
-    responses: { "200": sseResponse, "204": { description: "The stream already delivered the task's final state" } },
+    responses: { "200": sseAnswer, "204": { description: "The stream already delivered the task's final state" } },
     async handle(c, ctx, input) {
       const principal = caller(input);
       const id = param(c, "id");
@@ -58,7 +53,7 @@ export const streamRoutes: readonly Route[] = [
       const sse = open(ctx, principal);
       // Closed on an error only: once caught up the stream lives on in the task's fan-out.
       pumpTask(ctx.outlast, ctx.fanouts, sse, id, after).catch((error: unknown) => fail(ctx, sse, error));
-      return new Response(sse.body, { status: 200, headers: SSE_HEADERS });
+      return sseResponse(c.env, sse);
     },
   }),
 
@@ -76,14 +71,14 @@ export const streamRoutes: readonly Route[] = [
     }),
     headers: resumeHeader,
     exampleQuery: { tasks: "tsk_missing" },
-    responses: { "200": sseResponse },
+    responses: { "200": sseAnswer },
     async handle(c, ctx, input) {
       const principal = caller(input);
       const scope = await multiScope(ctx, principal, input.query().tasks);
       const sse = open(ctx, principal);
       const stream = new MultiStream(ctx.outlast, sse, scope, (error) => fail(ctx, sse, error));
       stream.start(resumeCursor(c.req.raw)).catch((error: unknown) => fail(ctx, sse, error));
-      return new Response(sse.body, { status: 200, headers: SSE_HEADERS });
+      return sseResponse(c.env, sse);
     },
   }),
 ];
@@ -112,15 +107,7 @@ async function multiScope(ctx: ServerContext, principal: Principal, tasks: strin
 }
 
 function open(ctx: ServerContext, principal: Principal): SseStream {
-  const sse = new SseStream({
-    pingMs: ctx.options.pingMs,
-    stuckMs: ctx.options.stuckMs,
-    highWaterMark: ctx.options.streamBufferBytes,
-    retryMs: ctx.options.retryMs,
-    backlog: ctx.options.streamBacklog,
-    clock: ctx.outlast.clock,
-    timers: ctx.outlast.timers,
-  });
+  const sse = new SseStream(ctx.sseOptions);
   const limit = principal.kind === "admin" ? null : ctx.options.maxStreamsPerOwner;
   if (!ctx.streams.add(sse, principalKey(principal), limit)) {
     sse.close();

@@ -1,29 +1,33 @@
 import type { StoredEvent } from "../core/events.js";
+import type { Task } from "../core/task.js";
 import type { Outlast } from "../engine/outlast.js";
 import { Mailbox } from "../engine/mailbox.js";
 import { published, type CursorCodec } from "../engine/watch.js";
-import type { SseStream } from "./sse.js";
+import type { DrainListener, SseStream, StreamCloseListener } from "./sse.js";
 import { eventFrame, isEndEvent } from "./task-stream.js";
+import { SLICE_WRITES, TurnBudget } from "./turn-budget.js";
 
 /** Where a fan-out hears a task's events: the engine (`Outlast.onTaskEvents`). */
 export type TaskEventFeed = Pick<Outlast, "onTaskEvents">;
 
-/** Most streams written per event loop turn: a broadcast to ten thousand never holds the loop for all of them. */
-export const FANOUT_SLICE = 1000;
 /**
- * And at most this long per turn (checked every few writes): a socket write
- * costs tens of microseconds on a busy machine, so a slice of a thousand can
- * take 40 ms, which a request would wait for at each of its turns.
+ * How long a snapshot read for one stream is given to the streams of the
+ * task that connect after it, while no event of the task comes: ten
+ * thousand watchers connecting at once cost a read, a JSON and a frame per
+ * this long, not one each. Only what no event tells (a queued task's
+ * position) may be this much older than the stream.
  */
-export const FANOUT_SLICE_MS = 5;
-const CHECK_EVERY = 64;
+export const SNAPSHOT_SHARE_MS = 250;
+
+/** Most streams written per event loop turn (and at most SLICE_MS of writes): a broadcast to ten thousand never holds the loop for all of them. */
+export const FANOUT_SLICE = SLICE_WRITES;
 
 /**
  * One stream following a task. While it catches up from the log its live
  * events wait in its own mailbox; once caught up it is live, and the task's
  * fan-out writes to it directly.
  */
-export class FanoutMember {
+export class FanoutMember implements StreamCloseListener, DrainListener {
   /** The seq of the last event written to the stream. */
   lastSeq = 0;
   /** Live events while catching up; null once live. */
@@ -37,9 +41,17 @@ export class FanoutMember {
 
   constructor(
     readonly sse: SseStream,
-    readonly backlog: number,
+    private readonly fanout: TaskFanout,
   ) {
-    this.mailbox = new Mailbox(backlog);
+    this.mailbox = new Mailbox(sse.backlog);
+  }
+
+  streamClosed(): void {
+    this.fanout.leave(this);
+  }
+
+  drained(): void {
+    this.fanout.drained(this);
   }
 }
 
@@ -59,6 +71,8 @@ export class TaskFanout {
   private cursor: Iterator<FanoutMember> | null = null;
   private superseded = false;
   private scheduled = false;
+  private heard = 0;
+  private shared: { task: Task; frame: Uint8Array; until: number } | null = null;
   private readonly stopListening: () => void;
 
   constructor(
@@ -71,10 +85,10 @@ export class TaskFanout {
   }
 
   /** Adds a stream, catching up: live events wait in its mailbox until {@link goLive}. */
-  join(sse: SseStream, backlog: number): FanoutMember {
-    const member = new FanoutMember(sse, backlog);
+  join(sse: SseStream): FanoutMember {
+    const member = new FanoutMember(sse, this);
     this.catching.add(member);
-    sse.onClose(() => this.leave(member));
+    sse.onClose(member);
     return member;
   }
 
@@ -82,7 +96,7 @@ export class TaskFanout {
   goLive(member: FanoutMember): void {
     if (member.sse.closed || !this.catching.delete(member)) return;
     member.mailbox = null;
-    member.sse.onDrain = () => this.drained(member);
+    member.sse.onDrain = member;
     this.live.add(member);
   }
 
@@ -90,7 +104,24 @@ export class TaskFanout {
     return this.catching.size + this.live.size;
   }
 
-  private leave(member: FanoutMember): void {
+  /** The snapshot another stream read and its frame, while no event has come since (for at most {@link SNAPSHOT_SHARE_MS}). */
+  sharedSnapshot(): { task: Task; frame: Uint8Array } | null {
+    if (this.shared !== null && performance.now() > this.shared.until) this.shared = null;
+    return this.shared;
+  }
+
+  /** Taken before a snapshot is read, and given back to {@link share}: whether an event came while it was read. */
+  mark(): number {
+    return this.heard;
+  }
+
+  /** Offers a snapshot read since `mark` to the streams that connect next, unless an event came meanwhile (it may be older than that event). */
+  share(mark: number, task: Task, frame: Uint8Array): void {
+    if (mark === this.heard) this.shared = { task, frame, until: performance.now() + SNAPSHOT_SHARE_MS };
+  }
+
+  /** @internal The member's stream closed. */
+  leave(member: FanoutMember): void {
     if (!this.catching.delete(member) && !this.live.delete(member)) return;
     member.sse.onDrain = null;
     if (this.size === 0) {
@@ -98,11 +129,14 @@ export class TaskFanout {
       this.pending.length = 0;
       this.current = null;
       this.cursor = null;
+      this.shared = null;
       this.onEmpty();
     }
   }
 
   private push(event: StoredEvent): void {
+    this.heard++;
+    this.shared = null;
     for (const member of this.catching) member.mailbox?.push(event);
     if (this.live.size === 0) return;
     if (event.data.type === "progress") {
@@ -129,8 +163,7 @@ export class TaskFanout {
 
   /** Writes the current event to up to {@link FANOUT_SLICE} streams, moving on to the next event when all have it. */
   private deliver(): void {
-    let budget = FANOUT_SLICE;
-    const until = performance.now() + FANOUT_SLICE_MS;
+    const budget = new TurnBudget();
     for (;;) {
       if (!this.current || this.superseded) {
         this.superseded = false;
@@ -146,13 +179,12 @@ export class TaskFanout {
       const frame = eventFrame(shown);
       const end = isEndEvent(shown);
       for (;;) {
-        if (budget === 0 || (budget % CHECK_EVERY === 0 && budget < FANOUT_SLICE && performance.now() > until)) {
+        if (!budget.take()) {
           this.schedule(true);
           return;
         }
         const next = this.cursor!.next();
         if (next.done) break;
-        budget--;
         this.write(next.value, event, frame, end);
         // The last stream left (the task ended for all of them), or a newer progress took this one's place.
         if (!this.cursor) return;
@@ -167,18 +199,18 @@ export class TaskFanout {
     if (sse.closed || event.seq <= member.lastSeq) return;
     if (member.held !== null || !sse.writable) {
       // The reader is behind: the event waits with the others it has not taken (a newer progress replaces an older one).
-      member.held ??= new Mailbox(member.backlog);
+      member.held ??= new Mailbox(sse.backlog);
       member.held.push(event);
       if (member.held.overflowed) sse.cut("behind");
       return;
     }
     member.lastSeq = event.seq;
-    sse.sendFrame(frame);
+    sse.sendNow(frame);
     if (end) sse.close();
   }
 
-  /** The reader took what was queued: what it was held back from goes out while it keeps up. */
-  private drained(member: FanoutMember): void {
+  /** @internal The reader took what was queued: what it was held back from goes out while it keeps up. */
+  drained(member: FanoutMember): void {
     const held = member.held;
     if (held === null) return;
     let event: StoredEvent | undefined;
@@ -200,7 +232,7 @@ export class TaskFanouts {
   constructor(private readonly feed: TaskEventFeed) {}
 
   /** Joins `sse` to the task's fan-out, made on first use and let go with its last stream. */
-  join(taskId: string, sse: SseStream, codec: CursorCodec, backlog: number): { fanout: TaskFanout; member: FanoutMember } {
+  join(taskId: string, sse: SseStream, codec: CursorCodec): { fanout: TaskFanout; member: FanoutMember } {
     let fanout = this.byTask.get(taskId);
     if (!fanout) {
       const made: TaskFanout = new TaskFanout(this.feed, taskId, codec, () => {
@@ -209,7 +241,7 @@ export class TaskFanouts {
       this.byTask.set(taskId, made);
       fanout = made;
     }
-    return { fanout, member: fanout.join(sse, backlog) };
+    return { fanout, member: fanout.join(sse) };
   }
 
   /** Tasks with streams, for tests. */

@@ -62,19 +62,31 @@ export async function pumpTask(outlast: Outlast, fanouts: TaskFanouts, sse: SseS
   const codec = await outlast.cursors();
   if (sse.closed) return;
   // Joined before anything is read, so what is committed meanwhile waits in the mailbox.
-  const { fanout, member } = fanouts.join(taskId, sse, codec, sse.watchLimits().backlog);
+  const { fanout, member } = fanouts.join(taskId, sse, codec);
   const send = (event: WatchEvent, seq: number) => {
     member.lastSeq = seq;
     sse.sendFrame(eventFrame(event));
   };
   const reset = (task: Task) => send({ type: "reset", taskId, seq: task.lastSeq, task, cursor: codec.encode(task.lastSeq) }, task.lastSeq);
 
+  // Whether the log after the snapshot must be read. Not after a shared one: no event of the task has come
+  // since it was read, and any that comes (or was committed and is still on its way) waits in the mailbox.
+  let readLog = true;
   if (after === undefined) {
-    const task = await outlast.get(taskId);
-    if (!task) throw new OutlastError("not_found", `No task ${taskId}`);
-    sse.send("snapshot", { taskId, seq: task.lastSeq, task }, codec.encode(task.lastSeq));
-    member.lastSeq = task.lastSeq;
-    if (isFinal(task.state)) return sse.close();
+    // Streams that connect together share one read of the task (the fan-out lets go of it at the task's next event).
+    let snapshot = fanout.sharedSnapshot();
+    readLog = snapshot === null;
+    if (snapshot === null) {
+      const mark = fanout.mark();
+      const task = await outlast.get(taskId);
+      if (!task) throw new OutlastError("not_found", `No task ${taskId}`);
+      snapshot = { task, frame: sseFrame("snapshot", JSON.stringify({ taskId, seq: task.lastSeq, task }), codec.encode(task.lastSeq)) };
+      fanout.share(mark, task, snapshot.frame);
+    }
+    if (sse.closed) return;
+    sse.sendFrame(snapshot.frame);
+    member.lastSeq = snapshot.task.lastSeq;
+    if (isFinal(snapshot.task.state)) return sse.close();
   } else {
     const record = await outlast.store.getTask(taskId);
     if (!record) throw new OutlastError("not_found", `No task ${taskId}`);
@@ -118,7 +130,8 @@ export async function pumpTask(outlast: Outlast, fanouts: TaskFanouts, sse: SseS
   };
 
   for (;;) {
-    if (await replay()) return sse.close();
+    if (readLog && (await replay())) return sse.close();
+    readLog = true;
     const mailbox = member.mailbox;
     if (!mailbox || sse.closed) return;
     if (mailbox.overflowed) {

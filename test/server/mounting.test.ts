@@ -10,7 +10,7 @@ import { sqliteStore } from "../../src/store/sqlite/index.js";
 import { defineDemoTask } from "../../src/cli/demo-task.js";
 import { guardLeaks } from "../support/leaks.js";
 import { tempDbPath } from "../support/temp.js";
-import { ADMIN_KEY, harness, json, quietLogger, SECRET } from "./harness.js";
+import { ADMIN_KEY, harness, json, listen, quietLogger, SECRET, until } from "./harness.js";
 import { SseReader } from "./sse-reader.js";
 
 guardLeaks();
@@ -79,6 +79,53 @@ test("cors: a listed origin gets preflights and credentials; another origin gets
 
   const other = await h.handler(new Request("http://api.example/api/v1/tasks", { headers: { ...admin, origin: "https://evil.example" } }));
   assert.equal(other.headers.get("access-control-allow-origin"), null);
+});
+
+test("cors on Node: a stream written straight to the socket carries the headers middleware added, and is let go when the client leaves", async (t) => {
+  const h = await harness(t, { cors: { origins: ["https://app.example"] }, start: true });
+  const base = await listen(t, h.handler);
+  const submit = await fetch(`${base}/api/v1/tasks`, {
+    method: "POST",
+    headers: { ...admin, "content-type": "application/json" },
+    body: JSON.stringify({ name: "demo.count", input: { to: 1000, everyMs: 20 } }),
+  });
+  const { task } = await json<{ task: { id: string } }>(submit);
+  const abort = new AbortController();
+  const stream = await fetch(`${base}/api/v1/tasks/${task.id}/events`, { headers: { ...admin, origin: "https://app.example" }, signal: abort.signal });
+  assert.equal(stream.status, 200);
+  assert.equal(stream.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  assert.equal(stream.headers.get("cache-control"), "no-cache, no-transform");
+  assert.equal(stream.headers.get("x-accel-buffering"), "no");
+  assert.equal(stream.headers.get("access-control-allow-origin"), "https://app.example");
+  assert.equal(stream.headers.get("access-control-allow-credentials"), "true");
+  assert.match(stream.headers.get("vary") ?? "", /origin/i);
+  const reader = new SseReader(stream);
+  assert.equal((await reader.next())?.event, "snapshot");
+  const live = await reader.next();
+  assert.ok(live && live.event !== "snapshot", "then live events");
+  assert.equal(h.handler.openStreams, 1);
+  abort.abort();
+  await until(() => h.handler.openStreams === 0, "the stream to be let go");
+  await h.outlast.cancel(task.id);
+});
+
+test("on Node, a stream whose client left before the route answered is let go, not kept writing to a closed response", async (t) => {
+  const h = await harness(t);
+  const { task } = await json<{ task: { id: string } }>(await h.request("/api/v1/tasks", { method: "POST", json: { name: "demo.count", input: { to: 3 } } }));
+  const listener = toNodeListener(h.handler);
+  let answered: Promise<void> | null = null;
+  const server = createServer((req, res) => {
+    // The client is gone (its socket closed) by the time the handler runs.
+    req.socket.destroy();
+    res.on("close", () => (answered = listener(req, res)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as AddressInfo).port;
+  await fetch(`http://127.0.0.1:${port}/api/v1/tasks/${task.id}/events`, { headers: admin }).catch(() => null);
+  await until(() => answered !== null, "the handler to run");
+  await answered;
+  await until(() => h.handler.openStreams === 0, "the stream to be let go");
 });
 
 test("cors: a listed origin may write with the session cookie, another is refused (CSRF)", async (t) => {

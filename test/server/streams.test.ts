@@ -347,3 +347,23 @@ describe("stream limits and lifecycle", () => {
 });
 
 void json;
+
+test("streams that connect together share the snapshot, and each still gets every state, log and step event after it, in order, and the end", async (t) => {
+  const h = await harness(t, { start: true });
+  const base = await listen(t, h.handler);
+  await h.outlast.pauseQueue("default");
+  const id = await submit(base, { to: 5, everyMs: 5 });
+  const readers = await Promise.all([0, 1, 2].map(async () => new SseReader(await connect(`${base}/api/v1/tasks/${id}/events`))));
+  const snapshots = await Promise.all(readers.map((r) => r.next()));
+  for (const s of snapshots) assert.equal(s?.event, "snapshot");
+  assert.equal(new Set(snapshots.map((s) => s?.id)).size, 1, "one snapshot, one cursor");
+  await h.outlast.resumeQueue("default");
+  const logs = await Promise.all(readers.map(readAll));
+  const stored = (await storedLog(h.outlast, id)).filter((e) => e.data.type !== "progress").map((e) => e.seq);
+  for (const got of logs) {
+    const seqs = got.map((e) => e.data.seq as number);
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+    assert.deepEqual(got.filter((e) => e.event !== "progress").map((e) => e.data.seq), stored.filter((seq) => seq > (snapshots[0]!.data.seq as number)));
+    assert.ok(isFinalState(got.at(-1)!));
+  }
+});

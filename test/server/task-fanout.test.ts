@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { StoredEvent, TaskEventData } from "../../src/core/events.js";
+import type { Task } from "../../src/core/task.js";
 import { systemTimers } from "../../src/engine/clock.js";
 import { CursorCodec } from "../../src/engine/watch.js";
 import { SseStream } from "../../src/server/sse.js";
@@ -67,7 +68,7 @@ async function readAll(sse: SseStream): Promise<Got[]> {
 }
 
 function joinLive(fanouts: TaskFanouts, sse: SseStream): FanoutMember {
-  const { fanout, member } = fanouts.join(TASK, sse, codec, 1000);
+  const { fanout, member } = fanouts.join(TASK, sse, codec);
   fanout.goLive(member);
   return member;
 }
@@ -164,9 +165,9 @@ test("a reader that falls more than its backlog behind is cut (to resume from th
   const f = feed();
   const fanouts = new TaskFanouts(f.source);
   const fast = stream();
-  const slow = stream(1);
+  const slow = stream(1, 5);
   joinLive(fanouts, fast);
-  const joined = fanouts.join(TASK, slow, codec, 5);
+  const joined = fanouts.join(TASK, slow, codec);
   joined.fanout.goLive(joined.member);
   const fastRead = readAll(fast);
   for (let i = 0; i < 10; i++) f.emit(log(`log ${i}`));
@@ -175,4 +176,26 @@ test("a reader that falls more than its backlog behind is cut (to resume from th
   f.emit(done);
   assert.equal((await fastRead).length, 11);
   await slow.body.cancel().catch(() => {});
+});
+
+test("a snapshot read for one stream is shared with the streams that connect after it, until the task's next event", async () => {
+  const f = feed();
+  const fanouts = new TaskFanouts(f.source);
+  const first = stream();
+  const { fanout } = fanouts.join(TASK, first, codec);
+  const task = { id: TASK, lastSeq: 0 } as unknown as Task;
+  const frame = new Uint8Array([1]);
+
+  // An event while the snapshot was read: it may be older than that event, so it is not shared.
+  const early = fanout.mark();
+  f.emit(log("while reading"));
+  fanout.share(early, task, frame);
+  assert.equal(fanout.sharedSnapshot(), null);
+
+  fanout.share(fanout.mark(), task, frame);
+  assert.equal(fanout.sharedSnapshot()?.frame, frame, "the next stream takes it");
+  f.emit(progress(1));
+  assert.equal(fanout.sharedSnapshot(), null, "the task's next event lets go of it");
+  first.close();
+  assert.equal(fanouts.tasks, 0);
 });
