@@ -5,7 +5,7 @@ import pg from "pg";
 import { isOutlastError } from "../src/core/errors.js";
 import type { StoredEvent } from "../src/core/events.js";
 import { storeContract } from "../src/store/contract/store-contract.js";
-import { claim, claimOne, eventually, QUEUE, running, submitNew, submitRequest, subscriptionsLive, T0 } from "../src/store/contract/support.js";
+import { claim, claimOne, eventually, QUEUE, submitNew, submitRequest, subscriptionsLive, T0 } from "../src/store/contract/support.js";
 import { postgresStore, type PostgresStore } from "../src/store/postgres/index.js";
 import type { Store } from "../src/store/store.js";
 import { guardLeaks } from "./support/leaks.js";
@@ -346,32 +346,6 @@ describe("postgres store", () => {
       (await store.readEvents(retried.id, 0, 100)).map((e) => [e.seq, e.attempt, e.data.type === "state" ? e.data.state : e.data.type]),
       [[1, 0, "queued"], [2, 1, "running"], [3, 1, "queued"], [4, 2, "running"], [5, 2, "failed"], [6, 2, "queued"], [7, 3, "running"], [8, 3, "succeeded"]],
     );
-  });
-
-  test("a claim asked for beside a finish commits on its own: a finish stuck on a lock does not hold it", async (t) => {
-    const schema = await testSchema(t);
-    const admin = await testPool(t, 1);
-    const store = postgresStore({ connectionString: PG_URL, schema, maxConnections: 4 });
-    t.after(() => store.close());
-    await store.init();
-    const stuck = await running(store, T0);
-    const next = await submitNew(store, T0 + 1);
-    const locker = await admin.connect();
-    t.after(() => locker.release());
-    await locker.query("BEGIN");
-    await locker.query(`SELECT 1 FROM "${schema}".tasks WHERE id = $1 FOR UPDATE`, [stuck.task.id]);
-    let finished = false;
-    const finishing = store.finish(stuck.lease, { state: "succeeded", result: null }, T0 + 2).then((ok) => ((finished = true), ok));
-    // Bounded (generously), so a claim stuck behind the finish fails the test instead of hanging it.
-    let timer: NodeJS.Timeout | undefined;
-    const claimed = await Promise.race([
-      claim(store, T0 + 2),
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("the claim waited for the stuck finish")), SLOW_MS))),
-    ]).finally(() => clearTimeout(timer));
-    assert.deepEqual(claimed.tasks.map((c) => c.task.id), [next.id], "the claim came back");
-    assert.equal(finished, false, "while the finish still waits for the lock");
-    await locker.query("COMMIT");
-    assert.equal(await finishing, true);
   });
 
   test("a bad schema name is refused with a clear error", () => {

@@ -297,7 +297,7 @@ export class PostgresStore implements Store {
 
   claim(request: ClaimRequest, now: number): Promise<ClaimResult> {
     if (request.limit <= 0 || request.names.length === 0) return this.ready(async () => ({ tasks: [], nextRunAt: null }));
-    return this.ready(() => this.batch.write((tx) => this.claims.claim(tx, request, now), LAZY, true));
+    return this.write((tx) => this.claims.claim(tx, request, now), LAZY);
   }
 
   heartbeat(leases: readonly Lease[], now: number, leaseMs: number): Promise<HeartbeatStatus[]> {

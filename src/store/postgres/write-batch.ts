@@ -33,14 +33,7 @@ export const LAZY: Durability = "lazy";
 export type Outcome<T = unknown> = { ok: true; value: T } | { ok: false; error: unknown };
 
 type Job =
-  | {
-      run: (tx: Tx) => Promise<unknown>;
-      bulk?: undefined;
-      durability: Durability;
-      apart: boolean;
-      resolve: (v: unknown) => void;
-      reject: (e: unknown) => void;
-    }
+  | { run: (tx: Tx) => Promise<unknown>; bulk?: undefined; durability: Durability; resolve: (v: unknown) => void; reject: (e: unknown) => void }
   | { bulk: BulkWrite<unknown, unknown>; arg: unknown; key: string; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 
 /** Where committed changes are announced. */
@@ -102,15 +95,9 @@ export class WriteBatch {
     private readonly beforeCommit: (tx: Tx) => Promise<void> = async () => {},
   ) {}
 
-  /**
-   * Queue a write; it resolves once its transaction committed. One `apart`
-   * (a claim) goes in a transaction of its own when other writes are
-   * queued with it and a connection is free: a worker's claim then neither
-   * waits for the finishes queued beside it (their statement and their
-   * flush to disk) nor holds them up, and the two run at once.
-   */
-  write<T>(run: (tx: Tx) => Promise<T>, durability: Durability = DURABLE, apart = false): Promise<T> {
-    return new Promise<T>((resolve, reject) => this.enqueue({ run, durability, apart, resolve: resolve as (v: unknown) => void, reject }));
+  /** Queue a write; it resolves once its transaction committed. */
+  write<T>(run: (tx: Tx) => Promise<T>, durability: Durability = DURABLE): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.enqueue({ run, durability, resolve: resolve as (v: unknown) => void, reject }));
   }
 
   /** Queue one argument of a set-based write. */
@@ -152,17 +139,6 @@ export class WriteBatch {
     if (this.running.size >= this.maxInFlight || this.pending.length === 0) return;
     const jobs = this.pending;
     this.pending = [];
-    const apart = jobs.filter((job) => job.bulk === undefined && job.apart);
-    if (apart.length > 0 && apart.length < jobs.length && this.running.size + 2 <= this.maxInFlight) {
-      // Begun first, so the others' events are announced first (begin order): they were asked for no later.
-      this.launch(jobs.filter((job) => job.bulk !== undefined || !job.apart));
-      this.launch(apart);
-    } else {
-      this.launch(jobs);
-    }
-  }
-
-  private launch(jobs: Job[]): void {
     const flush: Promise<void> = this.flush(jobs).finally(() => {
       this.running.delete(flush);
       if (this.pending.length > 0) this.start();
