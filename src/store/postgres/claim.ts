@@ -1,7 +1,7 @@
 import type { RateLimit } from "../../core/queue-limits.js";
 import * as rate from "../../core/rate-limit.js";
 import { RUNNING_EVENT } from "../../core/transitions.js";
-import { DERIVED, RUNNING_JSON } from "./derived-events.js";
+import { DERIVED, RUNNING_SQL } from "./derived-events.js";
 import { KeyCounts, type KeyRules, type KeyRunning } from "../../core/key-limits.js";
 import { rowKeyRules, rowRateLimit } from "../task-row.js";
 import type { ClaimedTask, ClaimRequest, ClaimResult } from "../store.js";
@@ -9,7 +9,6 @@ import { decode, rowToTask, type TaskRow } from "./rows.js";
 import { rows } from "./sql.js";
 import { roundOf } from "./turn-sql.js";
 import { storedEvent, type Tx } from "./tx.js";
-
 
 type ClaimedRow = TaskRow & { step_names: string[] | null; step_results: string[] | null };
 
@@ -268,7 +267,6 @@ export class PgClaims {
     const concurrency = "concurrency" in mode ? mode.concurrency : null;
     // $7: the queue's concurrency; the places left are counted in this statement's snapshot.
     // Never below 0: an operator may lower the limit under what is running.
-    const literalRunning = `'${RUNNING_JSON}'`;
     const slots = `greatest(0, least($4, coalesce($7::int - (SELECT count(*) FROM ${s}.active WHERE state = 'running' AND queue = $1), $4)))`;
     const picked =
       seqs !== null
@@ -296,7 +294,7 @@ export class PgClaims {
        ), e AS (
          -- A first claim's running event is the row's (derived-events.ts); a later one's is a row.
          INSERT INTO ${s}.task_events(task_id, owner, queue, seq, kind, attempt, at, data)
-         SELECT id, owner, queue, last_seq, 'state', attempt, $2, ${literalRunning} FROM u WHERE NOT (last_seq = 2 AND derived & ${DERIVED.FIRST_RUN} <> 0)
+         SELECT id, owner, queue, last_seq, 'state', attempt, $2, ${RUNNING_SQL} FROM u WHERE NOT (last_seq = 2 AND derived & ${DERIVED.FIRST_RUN} <> 0)
        )
        ${
          free

@@ -29,8 +29,8 @@ import { firstQueuedEvent, RUNNING_EVENT, stateEvent } from "../../core/transiti
  */
 export const DERIVED = { QUEUED: 1, FIRST_RUN: 2, SUCCEEDED: 4 } as const;
 
-export const QUEUED_JSON = JSON.stringify(firstQueuedEvent(0, 0));
-export const RUNNING_JSON = JSON.stringify(RUNNING_EVENT);
+const QUEUED_JSON = JSON.stringify(firstQueuedEvent(0, 0));
+const RUNNING_JSON = JSON.stringify(RUNNING_EVENT);
 
 /** `{"type":"state","state":"succeeded","result":` — the row's result text (JSON) and `}` complete it, byte for byte what the writer's JSON.stringify made. */
 const SUCCEEDED_PREFIX = (() => {
@@ -41,6 +41,15 @@ const SUCCEEDED_PREFIX = (() => {
 function literal(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
+
+/** The running event's data as an SQL literal, for a claim that writes it as a row. */
+export const RUNNING_SQL = literal(RUNNING_JSON);
+
+/**
+ * The columns of a derived event of task row `t` (joined to `derivedEventsSql("t")`), in the order
+ * and collation of task_events' (tasks' ids and owners are in C), to UNION with event rows.
+ */
+export const DERIVED_EVENT_COLUMNS = `t.id COLLATE "default" AS task_id, t.owner COLLATE "default" AS owner, t.queue, d.seq, d.attempt, d.at, d.data`;
 
 /**
  * A LATERAL source of the derived events of the task row `t`, as columns

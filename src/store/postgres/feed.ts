@@ -3,7 +3,7 @@ import type { StoredEvent } from "../../core/events.js";
 import type { StoreListener } from "../store.js";
 import { rowToEvent, type EventRow } from "./rows.js";
 import { rows } from "./sql.js";
-import { derivedEventsSql } from "./derived-events.js";
+import { DERIVED_EVENT_COLUMNS, derivedEventsSql } from "./derived-events.js";
 
 export interface FeedOptions {
   pool: pg.Pool;
@@ -27,9 +27,6 @@ const SAFE_AGE_MS = 2_000;
 
 /** Longest the feed waits for this process's own commits to be handed over before reading their events. */
 const OWN_COMMIT_WAIT_MS = 1_000;
-
-/** A derived event's columns, in the order (and collation: tasks' ids are in C) of task_events'. */
-const DERIVED_COLUMNS = `t.id COLLATE "default" AS task_id, t.owner COLLATE "default" AS owner, t.queue, d.seq, d.attempt, d.at, d.data`;
 
 /**
  * The 64-bit id of the transaction that wrote a task row's version (`xmin` is its low 32 bits): the
@@ -308,7 +305,7 @@ export class PgEventFeed {
        SELECT e.task_id, e.owner, e.queue, e.seq, e.attempt, e.at, e.data
        FROM r JOIN ${this.options.schema}.task_events e ON e.task_id = r.task_id AND e.seq > r.after AND e.seq <= r.upto
        UNION ALL
-       SELECT ${DERIVED_COLUMNS} FROM r JOIN ${this.options.schema}.tasks t ON t.id = r.task_id CROSS JOIN ${derivedEventsSql("t")}
+       SELECT ${DERIVED_EVENT_COLUMNS} FROM r JOIN ${this.options.schema}.tasks t ON t.id = r.task_id CROSS JOIN ${derivedEventsSql("t")}
        WHERE t.derived <> 0 AND d.bit <> 0 AND d.seq > r.after AND d.seq <= r.upto
        ORDER BY task_id, seq`,
       [ids, after, upto],
@@ -329,7 +326,7 @@ export class PgEventFeed {
            WHERE txid >= pg_snapshot_xmin($1::pg_snapshot)::text::bigint AND NOT pg_visible_in_snapshot(txid::text::xid8, $1::pg_snapshot)
            UNION ALL
            -- Derived events (derived-events.ts) of rows a missed transaction wrote last; delivered ones are skipped by seq.
-           SELECT ${DERIVED_COLUMNS} FROM ${this.options.schema}.tasks t CROSS JOIN ${derivedEventsSql("t")}
+           SELECT ${DERIVED_EVENT_COLUMNS} FROM ${this.options.schema}.tasks t CROSS JOIN ${derivedEventsSql("t")}
            WHERE t.derived <> 0 AND d.bit <> 0 AND ${FULL_XMIN} >= pg_snapshot_xmin($1::pg_snapshot)::text::bigint
              AND NOT pg_visible_in_snapshot(${FULL_XMIN}::text::xid8, $1::pg_snapshot)
            ORDER BY task_id, seq`,

@@ -8,7 +8,7 @@ import { queueList, SEARCH_COLUMNS, type QueueInfo, type TaskFilter, type TaskPa
 import { decode, rowToEvent, rowToTask, type EventRow, type TaskRow } from "./rows.js";
 import { rowToQueueSettings, rowToWorker, type QueueRowBase, type WorkerRow } from "../task-row.js";
 import { rows, type Queryable } from "./sql.js";
-import { derivedEventsSql } from "./derived-events.js";
+import { DERIVED_EVENT_COLUMNS, derivedEventsSql } from "./derived-events.js";
 import type { DeadLetterFilter } from "../../core/dead-letters.js";
 import { deadConditions, deadCursor, readDeadCursor } from "../dead-rows.js";
 
@@ -147,7 +147,7 @@ export class PgReads {
       db,
       `SELECT task_id, owner, queue, seq, attempt, at, data FROM ${this.s}.task_events WHERE task_id = $1 AND seq > $2
        UNION ALL
-       SELECT t.id COLLATE "default", t.owner COLLATE "default", t.queue, d.seq, d.attempt, d.at, d.data FROM ${this.s}.tasks t CROSS JOIN ${derivedEventsSql("t")}
+       SELECT ${DERIVED_EVENT_COLUMNS} FROM ${this.s}.tasks t CROSS JOIN ${derivedEventsSql("t")}
        WHERE t.id = $1 AND t.derived <> 0 AND d.bit <> 0 AND d.seq > $2
        ORDER BY seq LIMIT $3`,
       [taskId, afterSeq, Math.max(0, Math.floor(limit))],

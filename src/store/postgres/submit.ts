@@ -15,6 +15,10 @@ import { keyLastTurn, nextTurn, roundOf } from "./turn-sql.js";
 import { storedEvent, type Tx } from "./tx.js";
 import { DERIVED } from "./derived-events.js";
 
+/** The queues named in parameter `param` that have a length limit. */
+function limitedQueuesSql(s: string, param: string): string {
+  return `SELECT name FROM ${s}.queues WHERE name = ANY(${param}::text[]) AND (max_queued IS NOT NULL OR owner_max_queued IS NOT NULL)`;
+}
 
 /** Storing tasks: the submit rules of core/submit-rules.ts in PostgreSQL's statements, for one schema. */
 export class PgSubmits {
@@ -46,7 +50,7 @@ export class PgSubmits {
         (
           await rows<{ name: string }>(
             tx.db,
-            `SELECT name FROM ${this.s}.queues WHERE name = ANY($1::text[]) AND (max_queued IS NOT NULL OR owner_max_queued IS NOT NULL)`,
+            limitedQueuesSql(this.s, "$1"),
             [queues],
             `outlast:${this.s}:limited`,
           )
@@ -363,9 +367,7 @@ export class PgSubmits {
     );
     const limitedRows = await rows<{ name: string }>(
       tx.db,
-      `WITH lim AS (
-         SELECT name FROM ${this.s}.queues WHERE name = ANY($2::text[]) AND (max_queued IS NOT NULL OR owner_max_queued IS NOT NULL)
-       ), i AS (
+      `WITH lim AS (${limitedQueuesSql(this.s, "$2")}), i AS (
          SELECT e->>0 AS id, e->>1 AS name, e->>2 AS queue, e->>3 AS owner, (e->>4)::int AS priority, (e->>5)::int AS max_attempts,
            (e->>6)::bigint AS timeout_ms, e->>7 AS input, e->>8 AS idempotency_key, (e->>9)::bigint AS created_at,
            (e->>10)::bigint AS run_at, e->>11 AS event, e->>12 AS title,
